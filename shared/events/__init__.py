@@ -1,0 +1,26 @@
+"""Versioned event contracts: import events from here."""
+
+from shared.events.catalogue import *  # noqa: F403
+from shared.events.catalogue import __all__ as _catalogue_all
+from shared.events.envelope import (
+    COURIER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    Envelope,
+    EventPayload,
+    UnknownEventType,
+    parse,
+    payload_types,
+    wrap,
+)
+
+__all__ = [
+    "COURIER_EXCHANGE",
+    "EVENTS_EXCHANGE",
+    "Envelope",
+    "EventPayload",
+    "UnknownEventType",
+    "parse",
+    "payload_types",
+    "wrap",
+    *_catalogue_all,
+]

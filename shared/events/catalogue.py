@@ -1,0 +1,313 @@
+"""Every integration event of the platform, version 1.
+
+Routing keys are ``<aggregate>.<past-tense verb>``; the exchange is the domain-events topic
+exchange except for CourierHandoff, which goes to the courier's own exchange so the courier
+integration can be given access to that and nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from shared.events.envelope import COURIER_EXCHANGE, EventPayload, register
+
+__all__ = [
+    "AccountAnonymised",
+    "AccountKind",
+    "AccountRegistered",
+    "CourierHandoff",
+    "Delivery",
+    "DeliveryAddressChanged",
+    "Location",
+    "LocationsAuthorised",
+    "OrderCancelled",
+    "OrderDelivered",
+    "OrderDispatched",
+    "OrderLine",
+    "OrderPlaced",
+    "OrderReferred",
+    "OrderRejected",
+    "OrderVerified",
+    "Parcel",
+    "PortalClosed",
+    "StockReceived",
+    "StockReleased",
+    "StockReserved",
+    "StockWaitlisted",
+    "SubjectAccessRequested",
+    "SubjectDataProvided",
+]
+
+
+class AccountKind(StrEnum):
+    CQC = "cqc"
+    NON_CQC = "non_cqc"
+    LOCAL_AUTHORITY = "local_authority"
+    STAFF = "staff"
+
+
+class Location(EventPayload):
+    """A CQC location as the register describes it: organisational data, not personal data."""
+
+    location_id: str
+    ods_code: str
+    name: str
+    address_line_1: str
+    address_line_2: str = ""
+    city: str = ""
+    county: str = ""
+    postcode: str
+    provider_id: str
+    provider_name: str
+    care_home: bool = False
+    care_home_beds: int | None = None
+    inspection_category: str = ""
+    region: str = ""
+    local_authority: str = ""
+
+
+class Delivery(EventPayload):
+    """Where a parcel goes and who signs for it."""
+
+    recipient_name: str
+    organisation_name: str
+    address_line_1: str
+    address_line_2: str = ""
+    city: str = ""
+    postcode: str
+    location_id: str | None = None
+
+
+class OrderLine(EventPayload):
+    location_id: str | None = None
+    staff_count: int = Field(gt=0)
+
+
+class Parcel(EventPayload):
+    number: int = Field(gt=0)
+    badges: int = Field(ge=0)
+    wellbeing_leaflets: int = Field(ge=0)
+    winter_leaflets: int = Field(ge=0)
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+@register
+class AccountRegistered(EventPayload):
+    TYPE: ClassVar[str] = "AccountRegistered"
+    ROUTING_KEY: ClassVar[str] = "account.registered"
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"email", "phone"})
+
+    account_id: UUID
+    kind: AccountKind
+    email: str
+    organisation_name: str | None = None
+    postcode: str | None = None
+    phone: str | None = None
+
+
+@register
+class LocationsAuthorised(EventPayload):
+    TYPE: ClassVar[str] = "LocationsAuthorised"
+    ROUTING_KEY: ClassVar[str] = "account.locations-authorised"
+
+    account_id: UUID
+    locations: list[Location]
+
+
+@register
+class AccountAnonymised(EventPayload):
+    TYPE: ClassVar[str] = "AccountAnonymised"
+    ROUTING_KEY: ClassVar[str] = "account.anonymised"
+
+    account_id: UUID
+
+
+@register
+class SubjectAccessRequested(EventPayload):
+    TYPE: ClassVar[str] = "SubjectAccessRequested"
+    ROUTING_KEY: ClassVar[str] = "account.subject-access-requested"
+
+    request_id: UUID
+    account_id: UUID
+
+
+@register
+class SubjectDataProvided(EventPayload):
+    TYPE: ClassVar[str] = "SubjectDataProvided"
+    ROUTING_KEY: ClassVar[str] = "account.subject-data-provided"
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"data"})
+
+    request_id: UUID
+    account_id: UUID
+    service: str
+    data: dict[str, object]
+
+
+@register
+class PortalClosed(EventPayload):
+    TYPE: ClassVar[str] = "PortalClosed"
+    ROUTING_KEY: ClassVar[str] = "portal.closed"
+
+    closed_at: datetime
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+@register
+class OrderPlaced(EventPayload):
+    TYPE: ClassVar[str] = "OrderPlaced"
+    ROUTING_KEY: ClassVar[str] = "order.placed"
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"delivery"})
+
+    order_id: UUID
+    reference: str
+    account_id: UUID
+    account_kind: AccountKind
+    placed_at: datetime
+    #: Position in the order of placement, assigned by the orders database; stock is served by it.
+    placement_seq: int
+    lines: list[OrderLine] = Field(min_length=1)
+    quantity: int = Field(gt=0)
+    delivery: Delivery
+    top_up: bool = False
+    region: str = ""
+    local_authority: str = ""
+
+
+@register
+class OrderCancelled(EventPayload):
+    TYPE: ClassVar[str] = "OrderCancelled"
+    ROUTING_KEY: ClassVar[str] = "order.cancelled"
+
+    order_id: UUID
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@register
+class OrderVerified(EventPayload):
+    TYPE: ClassVar[str] = "OrderVerified"
+    ROUTING_KEY: ClassVar[str] = "order.verified"
+
+    order_id: UUID
+    #: "automatic" for the automatic checks, otherwise the reviewer's staff account id.
+    decided_by: str
+
+
+@register
+class OrderReferred(EventPayload):
+    TYPE: ClassVar[str] = "OrderReferred"
+    ROUTING_KEY: ClassVar[str] = "order.referred"
+
+    order_id: UUID
+    reasons: list[str] = Field(min_length=1)
+
+
+@register
+class OrderRejected(EventPayload):
+    """A refusal: only ever made by a named person (privacy policy, automated decisions)."""
+
+    TYPE: ClassVar[str] = "OrderRejected"
+    ROUTING_KEY: ClassVar[str] = "order.rejected"
+
+    order_id: UUID
+    reviewer_id: UUID
+    reason: str = Field(min_length=1)
+
+
+@register
+class DeliveryAddressChanged(EventPayload):
+    TYPE: ClassVar[str] = "DeliveryAddressChanged"
+    ROUTING_KEY: ClassVar[str] = "order.delivery-address-changed"
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"delivery"})
+
+    order_id: UUID
+    changed_by: UUID
+    delivery: Delivery
+
+
+# --- dispatch --------------------------------------------------------------------------------
+
+
+@register
+class StockReceived(EventPayload):
+    TYPE: ClassVar[str] = "StockReceived"
+    ROUTING_KEY: ClassVar[str] = "stock.received"
+
+    item: str
+    quantity: int = Field(gt=0)
+
+
+@register
+class StockReserved(EventPayload):
+    TYPE: ClassVar[str] = "StockReserved"
+    ROUTING_KEY: ClassVar[str] = "stock.reserved"
+
+    order_id: UUID
+    quantity: int = Field(gt=0)
+
+
+@register
+class StockWaitlisted(EventPayload):
+    TYPE: ClassVar[str] = "StockWaitlisted"
+    ROUTING_KEY: ClassVar[str] = "stock.waitlisted"
+
+    order_id: UUID
+    quantity: int = Field(gt=0)
+
+
+@register
+class StockReleased(EventPayload):
+    TYPE: ClassVar[str] = "StockReleased"
+    ROUTING_KEY: ClassVar[str] = "stock.released"
+
+    order_id: UUID
+    quantity: int = Field(ge=0)
+
+
+@register
+class OrderDispatched(EventPayload):
+    """Carries no personal data: who and where stay in CourierHandoff."""
+
+    TYPE: ClassVar[str] = "OrderDispatched"
+    ROUTING_KEY: ClassVar[str] = "order.dispatched"
+
+    order_id: UUID
+    shipment_reference: str
+    parcel_count: int = Field(gt=0)
+    quantity: int = Field(gt=0)
+
+
+@register
+class OrderDelivered(EventPayload):
+    TYPE: ClassVar[str] = "OrderDelivered"
+    ROUTING_KEY: ClassVar[str] = "order.delivered"
+
+    order_id: UUID
+    shipment_reference: str
+    delivered_at: datetime
+
+
+@register
+class CourierHandoff(EventPayload):
+    """The courier's contract: exactly what delivery needs and nothing more."""
+
+    TYPE: ClassVar[str] = "CourierHandoff"
+    ROUTING_KEY: ClassVar[str] = "courier.handoff"
+    EXCHANGE: ClassVar[str] = COURIER_EXCHANGE
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"recipient_name", "address"})
+
+    shipment_reference: str
+    recipient_name: str
+    address: list[str] = Field(min_length=1)
+    postcode: str
+    parcels: list[Parcel] = Field(min_length=1)

@@ -1,0 +1,1 @@
+"""HTTP scaffolding every service's API shares: errors, middleware, auth, health."""

@@ -1,0 +1,141 @@
+"""RFC 9457 problem details for every error an API returns.
+
+A client gets a stable ``type``, a sentence saying what to fix, and for invalid input the
+list of fields at fault; never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://care-badges.example/problems/"
+
+
+class Problem(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+_FRIENDLY = {
+    "extra_forbidden": "is not a field this API accepts: remove it",
+    "missing": "is required",
+    "json_invalid": "is not valid JSON",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be {ge} or more",
+}
+
+
+def _message(err: dict[str, Any]) -> str:
+    template = _FRIENDLY.get(err.get("type", ""))
+    if template:
+        return template.format(**(err.get("ctx") or {}))
+    return str(err.get("msg", "is not valid"))
+
+
+def install(app: FastAPI) -> None:
+    """Answer validation errors, HTTP errors, Problems and crashes as problem+json."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']} {e['message']}" for e in errors[:5])
+        return problem_response(
+            422,
+            "invalid-request",
+            "Your request has fields that need correcting",
+            summary,
+            request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.slug,
+            exc.title,
+            exc.detail,
+            request.url.path,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Sign in required"}
+        return problem_response(
+            exc.status_code,
+            f"http-{exc.status_code}",
+            titles.get(exc.status_code, "Request refused"),
+            str(exc.detail),
+            request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem_response(
+            500,
+            "internal-error",
+            "Something went wrong on our side",
+            "Nothing was changed. Try again in a moment; if it keeps happening, "
+            "contact customer services.",
+            request.url.path,
+        )

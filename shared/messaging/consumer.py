@@ -1,0 +1,183 @@
+"""Turns a plain handler into a consumer that keeps the platform's delivery guarantees.
+
+For each delivery: validate the envelope; in one transaction, claim the event in the inbox and
+run the handler; ack only after the commit. A message that can never be valid is parked in its
+dead-letter queue at once with the reason in its headers. A handler that fails is retried with
+a growing pause, and on its last allowed delivery is parked with the exception as the reason;
+the queue's own delivery limit remains the backstop if the process dies every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Envelope, EventPayload, parse
+from shared.logging import get_logger, log_context
+from shared.messaging.broker import safe_channel
+from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, Subscription
+from shared.metrics import DEAD_LETTERED, INBOX_DUPLICATES, MESSAGE_HANDLING, MESSAGES_CONSUMED
+from shared.store import inbox
+from shared.store.db import Database
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
+
+
+def delivery_attempt(message: RabbitMessage) -> int:
+    """1 for the first delivery; quorum queues count redeliveries in ``x-delivery-count``."""
+    count = (message.raw_message.headers or {}).get("x-delivery-count") or 0
+    return int(count) + 1  # type: ignore[call-overload]
+
+
+class Consumers:
+    """Registers a service's handlers as FastStream subscribers on its topology queues."""
+
+    def __init__(
+        self,
+        service: str,
+        broker: RabbitBroker,
+        db: Database,
+        inbox_table: Table,
+        prefetch: int,
+    ) -> None:
+        self.service = service
+        self._broker = broker
+        self._db = db
+        self._inbox = inbox_table
+        self._prefetch = prefetch
+        self.subscriptions: list[Subscription] = []
+
+    def handles(self, event: type[EventPayload]) -> Callable[[Handler], Handler]:
+        """Decorator: run the handler for every ``event`` delivered to this service."""
+
+        def register(handler: Handler) -> Handler:
+            sub = Subscription(self.service, event)
+            self.subscriptions.append(sub)
+            self._broker.subscriber(
+                sub.queue(),
+                sub.exchange,
+                ack_policy=AckPolicy.MANUAL,
+                channel=safe_channel(self._prefetch),
+                title=sub.queue_name,
+                description=(handler.__doc__ or "").strip() or None,
+            )(self._consumer(sub, handler))
+            return handler
+
+        return register
+
+    def _consumer(
+        self, sub: Subscription, handler: Handler
+    ) -> Callable[[RabbitMessage], Awaitable[None]]:
+        event_type = sub.event.TYPE
+
+        async def consume(message: RabbitMessage) -> None:
+            started = time.perf_counter()
+            try:
+                envelope = parse(message.body)
+                if envelope.type != event_type:
+                    raise ValueError(f"{envelope.type} delivered to {sub.queue_name}")
+            except (ValueError, ValidationError) as exc:
+                MESSAGES_CONSUMED.labels(self.service, event_type, "invalid").inc()
+                await self.park(message, sub, "invalid", _describe(exc))
+                return
+            payload = envelope.payload
+            with log_context(
+                correlation_id=envelope.correlation_id,
+                order_id=getattr(payload, "order_id", None),
+                event_type=event_type,
+                event_id=envelope.event_id,
+            ):
+                await self._handle(message, sub, handler, envelope)
+            MESSAGE_HANDLING.labels(self.service, event_type).observe(
+                time.perf_counter() - started
+            )
+
+        consume.__name__ = f"consume_{sub.queue_name.replace('.', '_').replace('-', '_')}"
+        return consume
+
+    async def _handle(
+        self,
+        message: RabbitMessage,
+        sub: Subscription,
+        handler: Handler,
+        envelope: Envelope[Any],
+    ) -> None:
+        event_type = sub.event.TYPE
+        try:
+            async with self._db.transaction() as session:
+                fresh = await inbox.claim(session, self._inbox, sub.queue_name, envelope.event_id)
+                if fresh:
+                    await handler(session, envelope)
+        except Exception as exc:
+            attempt = delivery_attempt(message)
+            if attempt >= DELIVERY_LIMIT:
+                MESSAGES_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+                log.error("handler failed, parking message", error=_describe(exc), attempt=attempt)
+                await self.park(message, sub, "handler_failed", _describe(exc))
+                return
+            MESSAGES_CONSUMED.labels(self.service, event_type, "retried").inc()
+            log.warning("handler failed, will retry", error=_describe(exc), attempt=attempt)
+            await asyncio.sleep(min(0.1 * 2**attempt, 3.0))
+            await message.nack(requeue=True)
+            return
+        outcome = "ok" if fresh else "duplicate"
+        if not fresh:
+            INBOX_DUPLICATES.labels(self.service, event_type).inc()
+        MESSAGES_CONSUMED.labels(self.service, event_type, outcome).inc()
+        await message.ack()
+
+    async def park(
+        self, message: RabbitMessage, sub: Subscription, reason: str, detail: str
+    ) -> None:
+        """Copy the message to its dead-letter queue with why, confirmed, then ack it."""
+        raw = message.raw_message
+        headers = dict(raw.headers or {})
+        headers.update(
+            {
+                "x-care-reason": reason,
+                "x-care-detail": detail[:1000],
+                "x-care-queue": sub.queue_name,
+                "x-care-parked-at": datetime.now(UTC).isoformat(),
+            }
+        )
+        try:
+            await self._broker.publish(
+                message.body,
+                exchange=EXCHANGES[DEAD_LETTER_EXCHANGE],
+                routing_key=sub.queue_name,
+                persist=True,
+                mandatory=True,
+                headers=headers,
+                message_id=raw.message_id,
+                correlation_id=raw.correlation_id,
+                content_type=raw.content_type,
+            )
+        except Exception:
+            log.exception("could not park message; leaving it to the delivery limit")
+            await message.nack(requeue=True)
+            return
+        DEAD_LETTERED.labels(self.service, sub.queue_name, reason).inc()
+        await message.ack()
+
+
+def _describe(exc: BaseException) -> str:
+    """A reason fit for a header: the exception class and its first line, no payload echo."""
+    if isinstance(exc, ValidationError):
+        fields = ", ".join(
+            ".".join(str(p) for p in err["loc"]) + f": {err['msg']}" for err in exc.errors()[:5]
+        )
+        return f"ValidationError: {fields}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"[:500]

@@ -1,0 +1,154 @@
+"""The whole RabbitMQ topology, declared in one place.
+
+Every service declares all of it at start-up, before its first publish, so an event published
+before its consumer has ever run is still routed to that consumer's queue (MESSAGING-FACTS.md:
+publishers declaring only the exchange lose such events).
+
+Shape: one durable topic exchange for domain events, the courier's own exchange, and for every
+(consumer, event) subscription a durable quorum queue with a delivery limit and at-least-once
+dead-lettering into its own dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+from shared.events import (
+    AccountAnonymised,
+    AccountRegistered,
+    CourierHandoff,
+    DeliveryAddressChanged,
+    EventPayload,
+    LocationsAuthorised,
+    OrderCancelled,
+    OrderDelivered,
+    OrderDispatched,
+    OrderPlaced,
+    OrderReferred,
+    OrderRejected,
+    OrderVerified,
+    PortalClosed,
+    StockWaitlisted,
+    SubjectAccessRequested,
+    SubjectDataProvided,
+    payload_types,
+)
+from shared.events.envelope import COURIER_EXCHANGE, EVENTS_EXCHANGE
+
+DEAD_LETTER_EXCHANGE = "care.dead-letter"
+#: Deliveries of one message before it is parked; redelivery after a crash counts too.
+DELIVERY_LIMIT = 5
+
+EXCHANGES: dict[str, RabbitExchange] = {
+    EVENTS_EXCHANGE: RabbitExchange(EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True),
+    COURIER_EXCHANGE: RabbitExchange(COURIER_EXCHANGE, type=ExchangeType.TOPIC, durable=True),
+    DEAD_LETTER_EXCHANGE: RabbitExchange(
+        DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True
+    ),
+}
+
+_EVERY_DOMAIN_EVENT: tuple[type[EventPayload], ...] = tuple(
+    cls for cls in payload_types().values() if cls.EXCHANGE == EVENTS_EXCHANGE
+)
+
+#: Which events each consumer listens to. The courier integration is outside the platform but
+#: its queue is declared here so a handoff is never unroutable.
+SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
+    "identity": (SubjectDataProvided,),
+    "orders": (
+        LocationsAuthorised,
+        OrderVerified,
+        OrderReferred,
+        OrderRejected,
+        StockWaitlisted,
+        OrderDispatched,
+        OrderDelivered,
+        DeliveryAddressChanged,
+        AccountAnonymised,
+        SubjectAccessRequested,
+    ),
+    "verification": (
+        AccountRegistered,
+        LocationsAuthorised,
+        OrderPlaced,
+        OrderCancelled,
+        OrderDispatched,
+        AccountAnonymised,
+        SubjectAccessRequested,
+    ),
+    "dispatch": (
+        OrderPlaced,
+        OrderVerified,
+        OrderRejected,
+        OrderCancelled,
+        DeliveryAddressChanged,
+        AccountAnonymised,
+        PortalClosed,
+    ),
+    "reporting": _EVERY_DOMAIN_EVENT,
+    "courier": (CourierHandoff,),
+}
+
+@dataclass(frozen=True)
+class Subscription:
+    """One consumer's queue for one event type."""
+
+    consumer: str
+    event: type[EventPayload]
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.consumer}.{self.event.ROUTING_KEY}"
+
+    @property
+    def dead_letter_queue_name(self) -> str:
+        return f"{self.queue_name}.dlq"
+
+    @property
+    def exchange(self) -> RabbitExchange:
+        return EXCHANGES[self.event.EXCHANGE]
+
+    def queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self.queue_name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key=self.event.ROUTING_KEY,
+            arguments={
+                "x-delivery-limit": DELIVERY_LIMIT,
+                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+                "x-dead-letter-routing-key": self.queue_name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+    def dead_letter_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self.dead_letter_queue_name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key=self.queue_name,
+        )
+
+
+def subscriptions(consumer: str | None = None) -> list[Subscription]:
+    """All subscriptions, or one consumer's."""
+    return [
+        Subscription(name, event)
+        for name, events in SUBSCRIPTIONS.items()
+        if consumer is None or name == consumer
+        for event in events
+    ]
+
+
+async def declare_topology(broker: object) -> None:
+    """Declare every exchange, queue, dead-letter queue and binding (idempotent)."""
+    declared = {name: await broker.declare_exchange(ex) for name, ex in EXCHANGES.items()}  # type: ignore[attr-defined]
+    for sub in subscriptions():
+        queue = await broker.declare_queue(sub.queue())  # type: ignore[attr-defined]
+        await queue.bind(declared[sub.event.EXCHANGE], routing_key=sub.event.ROUTING_KEY)
+        dlq = await broker.declare_queue(sub.dead_letter_queue())  # type: ignore[attr-defined]
+        await dlq.bind(declared[DEAD_LETTER_EXCHANGE], routing_key=sub.queue_name)

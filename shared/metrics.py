@@ -1,0 +1,68 @@
+"""Prometheus metrics every service exports, with labels that never carry personal data.
+
+Labels are route templates, event type names, outcomes and status codes: bounded sets.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter(
+    "care_http_requests_total",
+    "HTTP requests answered, by route template and status code.",
+    ["service", "method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "care_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["service", "method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+MESSAGES_CONSUMED = Counter(
+    "care_messages_consumed_total",
+    "Messages taken from a queue, by event type and outcome "
+    "(ok, duplicate, retried, dead_lettered, invalid).",
+    ["service", "event_type", "outcome"],
+    registry=REGISTRY,
+)
+MESSAGE_HANDLING = Histogram(
+    "care_message_handling_seconds",
+    "Time from delivery to commit for one consumed message.",
+    ["service", "event_type"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+    registry=REGISTRY,
+)
+MESSAGES_PUBLISHED = Counter(
+    "care_messages_published_total",
+    "Events the outbox relay published with a broker confirm, by event type and outcome.",
+    ["service", "event_type", "outcome"],
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge(
+    "care_outbox_backlog",
+    "Outbox rows not yet confirmed by the broker.",
+    ["service"],
+    registry=REGISTRY,
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "care_outbox_oldest_age_seconds",
+    "Age of the oldest unpublished outbox row (0 when empty).",
+    ["service"],
+    registry=REGISTRY,
+)
+INBOX_DUPLICATES = Counter(
+    "care_inbox_duplicates_total",
+    "Redelivered events the inbox recognised and absorbed without a second effect.",
+    ["service", "event_type"],
+    registry=REGISTRY,
+)
+DEAD_LETTERED = Counter(
+    "care_messages_dead_lettered_total",
+    "Messages this service parked in a dead-letter queue, by reason class.",
+    ["service", "queue", "reason"],
+    registry=REGISTRY,
+)

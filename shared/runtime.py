@@ -1,0 +1,212 @@
+"""The wiring every service shares, so a reader who knows one service knows all five.
+
+A :class:`Service` owns the database, the broker, the outbox relay and the consumers, and
+builds the FastAPI app whose lifespan starts and stops them in the safe order: migrate, declare
+the whole topology, start consumers, start the relay; on shutdown the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Response
+from faststream.rabbit import RabbitQueue
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Envelope, EventPayload
+from shared.http import problems
+from shared.http.auth import TokenVerifier
+from shared.http.middleware import ObservabilityMiddleware
+from shared.logging import configure_logging, get_logger
+from shared.messaging.broker import make_broker, publish_options
+from shared.messaging.consumer import Consumers, Handler
+from shared.messaging.topology import EXCHANGES, declare_topology
+from shared.metrics import REGISTRY
+from shared.settings import ServiceSettings
+from shared.store import inbox, outbox
+from shared.store.db import Database
+from shared.store.migrations import ensure_database, upgrade
+
+log = get_logger(__name__)
+
+
+class Service:
+    """One service's runtime: database, broker, outbox relay, consumers and HTTP app."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        metadata: MetaData,
+        migrations_dir: Path,
+        *,
+        emits: Sequence[type[EventPayload]] = (),
+    ) -> None:
+        self.settings = settings
+        self.name = settings.service
+        self.metadata = metadata
+        self.migrations_dir = migrations_dir
+        self.outbox_table: Table = outbox.outbox_table(metadata)
+        self.inbox_table: Table = inbox.inbox_table(metadata)
+        self.db = Database(settings.resolved_database_url())
+        self.broker = make_broker(settings)
+        self.consumers = Consumers(
+            self.name, self.broker, self.db, self.inbox_table, settings.prefetch
+        )
+        self._publishers = {
+            event.TYPE: self.broker.publisher(
+                exchange=EXCHANGES[event.EXCHANGE],
+                routing_key=event.ROUTING_KEY,
+                persist=True,
+                mandatory=True,
+                schema=Envelope[event],  # type: ignore[valid-type]
+                title=f"{event.ROUTING_KEY}:{self.name}",
+                description=(event.__doc__ or event.TYPE).strip(),
+            )
+            for event in emits
+        }
+        self.relay = outbox.OutboxRelay(
+            self.db,
+            self.outbox_table,
+            self._publish_row,
+            service=self.name,
+            batch=settings.outbox_batch,
+            poll_seconds=settings.outbox_poll_seconds,
+            retention=timedelta(hours=settings.outbox_retention_hours),
+        )
+        self._verifier: TokenVerifier | None = None
+        self.started = False
+
+    # --- events ----------------------------------------------------------------------------
+
+    def handles(self, event: type[EventPayload]) -> Callable[[Handler], Handler]:
+        """Decorator for an event handler ``async def h(session, envelope)``."""
+        return self.consumers.handles(event)
+
+    async def emit(
+        self, session: AsyncSession, payload: EventPayload, correlation_id: str
+    ) -> Envelope[Any]:
+        """Record an event in the outbox, in the caller's transaction."""
+        if payload.TYPE not in self._publishers:
+            raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
+        return await outbox.add(session, self.outbox_table, payload, correlation_id)
+
+    async def _publish_row(self, row: Any) -> None:
+        publisher = self._publishers[row.event_type]
+        await publisher.publish(row.body.encode(), **publish_options(row))
+
+    # --- auth ------------------------------------------------------------------------------
+
+    def verifier(self) -> TokenVerifier:
+        if self._verifier is None:
+            if not self.settings.token_public_key:
+                raise RuntimeError("CARE_TOKEN_PUBLIC_KEY is not set")
+            self._verifier = TokenVerifier(
+                self.settings.token_public_key, self.settings.token_issuer
+            )
+        return self._verifier
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        url = self.settings.resolved_database_url()
+        if self.settings.migrate_on_start:
+            await ensure_database(url)
+            await upgrade(self.migrations_dir, url)
+        await self.broker.connect()
+        await declare_topology(self.broker)
+        await self.broker.start()
+        self.relay.start()
+        self.started = True
+        log.info("service started", subscriptions=len(self.consumers.subscriptions))
+
+    async def stop(self) -> None:
+        self.started = False
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        """What /readyz reports: database, broker, and a consumer on each of our queues."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.db.ping(), 2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            for sub in self.consumers.subscriptions:
+                queue = await asyncio.wait_for(
+                    self.broker.declare_queue(RabbitQueue(sub.queue_name, declare=False)), 2
+                )
+                result = queue.declaration_result
+                if result.consumer_count < 1:
+                    checks["consumers"] = f"no consumer on {sub.queue_name}"
+                    break
+            else:
+                checks["consumers"] = "ok"
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        return checks
+
+    def asyncapi(self) -> dict[str, Any]:
+        spec = AsyncAPI(
+            self.broker,
+            title=f"CARE badges {self.name} service",
+            version="1.0.0",
+            description=f"Events the {self.name} service publishes and consumes.",
+        )
+        document: dict[str, Any] = spec.to_specification().to_jsonable()
+        return document
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def http_app(self, *routers: APIRouter, title: str, **fastapi_kwargs: Any) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            configure_logging(self.name, self.settings.log_level)
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+        problems.install(app)
+        app.include_router(self._operational_routes())
+        for router in routers:
+            app.include_router(router)
+        app.add_middleware(ObservabilityMiddleware, service=self.name)
+        return app
+
+    def _operational_routes(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+
+        @router.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.name}
+
+        @router.get("/readyz")
+        async def readyz(response: Response) -> dict[str, Any]:
+            checks = await self.readiness() if self.started else {"service": "starting"}
+            ready = all(v == "ok" for v in checks.values())
+            response.status_code = 200 if ready else 503
+            return {"status": "ready" if ready else "not ready", "checks": checks}
+
+        @router.get("/metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+        @router.get("/asyncapi.json")
+        async def asyncapi() -> dict[str, Any]:
+            return self.asyncapi()
+
+        return router

@@ -1,0 +1,46 @@
+"""Settings every service reads from its environment (twelve-factor; no secrets in the repo).
+
+Each service subclasses :class:`ServiceSettings` with its own prefix (``CARE_ORDERS_`` ...), so
+five services can run side by side from one shell; the broker address and the token public key
+are platform-wide and read without a prefix.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings; subclasses set ``service`` and ``model_config['env_prefix']``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service: str = "service"
+    database_url: str = ""
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias=AliasChoices("CARE_AMQP_URL"),
+    )
+    token_public_key: str = Field(
+        "", validation_alias=AliasChoices("CARE_TOKEN_PUBLIC_KEY"), repr=False
+    )
+    token_issuer: str = "care-identity"  # noqa: S105 - an issuer name, not a secret
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = Field("INFO", validation_alias=AliasChoices("CARE_LOG_LEVEL"))
+    #: Unacknowledged deliveries a consumer holds at once: bounds memory under a backlog.
+    prefetch: int = 32
+    outbox_batch: int = 200
+    outbox_poll_seconds: float = 0.5
+    #: Published outbox rows (which may hold personal data) are deleted after this long.
+    outbox_retention_hours: float = 24.0
+    inbox_retention_days: float = 30.0
+    migrate_on_start: bool = True
+    graceful_timeout_seconds: float = 30.0
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the local PostgreSQL database named for the service."""
+        return self.database_url or (
+            f"postgresql+asyncpg://postgres@127.0.0.1:5432/care_{self.service}"
+        )

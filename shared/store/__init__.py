@@ -1,0 +1,1 @@
+"""Database access, the transactional outbox and the idempotency inbox."""

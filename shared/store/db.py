@@ -1,0 +1,53 @@
+"""One async engine per service and the unit of work every change goes through.
+
+A unit of work is one database transaction. Outbox rows written in it are published only after
+it commits (the relay reads committed rows), so state and events never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+OUTBOX_DIRTY = "outbox_dirty"
+
+
+class Database:
+    """Engine, session factory and the hook that wakes the outbox relay after a commit."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._after_outbox_commit: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after any transaction that wrote outbox rows commits."""
+        self._after_outbox_commit.append(callback)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: commit on success, roll back on any exception."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            if session.info.pop(OUTBOX_DIRTY, False):
+                for callback in self._after_outbox_commit:
+                    callback()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

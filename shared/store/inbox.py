@@ -1,0 +1,43 @@
+"""Idempotency inbox: one row per (consumer queue, event id), written with the effects.
+
+Because the row and the effects commit together, a redelivered event (after a crash before the
+ack, or a publisher's retry) finds its row and is absorbed; if the first attempt rolled back,
+neither exists and the retry does the work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, delete, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(128), primary_key=True),
+        Column("event_id", Uuid, primary_key=True),
+        Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+async def claim(session: AsyncSession, table: Table, consumer: str, event_id: UUID) -> bool:
+    """True if this consumer has not handled the event before (and now owns it)."""
+    result = await session.execute(
+        insert(table)
+        .values(consumer=consumer, event_id=event_id)
+        .on_conflict_do_nothing()
+        .returning(table.c.event_id)
+    )
+    return result.first() is not None
+
+
+async def purge(session: AsyncSession, table: Table, older_than: timedelta) -> None:
+    """Forget events older than any redelivery could be."""
+    await session.execute(
+        delete(table).where(table.c.received_at < datetime.now(UTC) - older_than)
+    )

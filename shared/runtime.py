@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
-from faststream.rabbit import RabbitQueue
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, Table
@@ -142,20 +141,29 @@ class Service:
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         try:
-            for sub in self.consumers.subscriptions:
-                queue = await asyncio.wait_for(
-                    self.broker.declare_queue(RabbitQueue(sub.queue_name, declare=False)), 2
-                )
-                result = queue.declaration_result
-                if result.consumer_count < 1:
-                    checks["consumers"] = f"no consumer on {sub.queue_name}"
-                    break
-            else:
-                checks["consumers"] = "ok"
+            if not await self.broker.ping(timeout=2):
+                raise ConnectionError("broker did not answer")
             checks["broker"] = "ok"
+            checks["consumers"] = await self._consumers_attached()
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         return checks
+
+    async def _consumers_attached(self) -> str:
+        """Ask the broker afresh (a passive declare) whether each queue has a consumer.
+
+        FastStream caches its declarations, so this opens its own short-lived channel.
+        """
+        connection = self.broker._connection
+        channel = await connection.channel()
+        try:
+            for sub in self.consumers.subscriptions:
+                queue = await channel.declare_queue(sub.queue_name, passive=True)
+                if queue.declaration_result.consumer_count < 1:
+                    return f"no consumer on {sub.queue_name}"
+        finally:
+            await channel.close()
+        return "ok"
 
     def asyncapi(self) -> dict[str, Any]:
         spec = AsyncAPI(

@@ -1,0 +1,1 @@
+"""The five services. None imports another's modules: they talk through events."""

@@ -1,0 +1,1 @@
+"""Orders: the public ordering site and API, orders and their status history."""

@@ -1,0 +1,1 @@
+"""Orders' rules, free of I/O."""

@@ -1,0 +1,83 @@
+"""An order's status and how events move it.
+
+Events reach orders in any order and more than once; the status only ever moves forward
+(a late "verified" cannot undo "dispatched"), and a final state is never left.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PLACED = "placed"
+    WAITLISTED = "waitlisted"
+    IN_REVIEW = "in_review"
+    VERIFIED = "verified"
+    DISPATCHED = "dispatched"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+_RANK = {
+    Status.PLACED: 0,
+    Status.WAITLISTED: 1,
+    Status.IN_REVIEW: 2,
+    Status.VERIFIED: 3,
+    Status.DISPATCHED: 4,
+    Status.DELIVERED: 5,
+}
+FINAL = frozenset({Status.DELIVERED, Status.REJECTED, Status.CANCELLED})
+
+
+def advance(current: Status, incoming: Status) -> Status:
+    """The status after ``incoming`` is seen, whatever order the events came in."""
+    if current in (Status.REJECTED, Status.CANCELLED):
+        return current
+    if incoming in (Status.REJECTED, Status.CANCELLED):
+        return current if current in (Status.DISPATCHED, Status.DELIVERED) else incoming
+    return incoming if _RANK[incoming] > _RANK[current] else current
+
+
+# Crockford's alphabet: no I, L, O or U, so a reference read over the phone is unambiguous.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference() -> str:
+    """A short, random, unambiguous order reference such as ``CB-7KQ2-9XWM``."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"CB-{chars[:4]}-{chars[4:]}"
+
+
+class OrderRefused(Exception):
+    """The order breaks a rule; ``field`` names what the user must change."""
+
+    def __init__(self, slug: str, field: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.slug = slug
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+def check_locations(requested: list[str], authorised: frozenset[str], deliver_to: str) -> None:
+    """An order may only name locations the account signed in for, each once."""
+    if len(set(requested)) != len(requested):
+        raise OrderRefused("duplicate-location", "lines", "Each location can appear only once.")
+    unauthorised = [loc for loc in requested if loc not in authorised]
+    if unauthorised:
+        raise OrderRefused(
+            "location-not-authorised",
+            "lines",
+            f"You have not signed in for location {unauthorised[0]}: sign in with its "
+            "ODS code first.",
+            status=403,
+        )
+    if deliver_to not in requested:
+        raise OrderRefused(
+            "delivery-location-not-in-order",
+            "deliver_to_location_id",
+            "Choose one of the locations in this order to deliver to.",
+        )

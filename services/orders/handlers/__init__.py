@@ -1,0 +1,1 @@
+"""Events orders listens to: its projection of authorised locations and order status."""

@@ -1,0 +1,1 @@
+"""Orders' tables and the queries over them."""

@@ -1,0 +1,156 @@
+"""Queries orders runs; every function takes the caller's session (its unit of work)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.orders.domain.order import Status, advance
+from services.orders.store.tables import (
+    authorised_locations,
+    location_orders,
+    order_lines,
+    orders,
+    status_history,
+)
+
+
+class LocationAlreadyOrdered(Exception):
+    """Another order already covers one of the locations."""
+
+
+async def save_authorised_locations(
+    session: AsyncSession, account_id: UUID, locations: Sequence[dict[str, Any]]
+) -> None:
+    for loc in locations:
+        stmt = insert(authorised_locations).values(
+            account_id=account_id, location_id=loc["location_id"], details=loc
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["account_id", "location_id"], set_={"details": loc}
+            )
+        )
+
+
+async def authorised_location_details(
+    session: AsyncSession, account_id: UUID
+) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(
+        select(authorised_locations.c.location_id, authorised_locations.c.details).where(
+            authorised_locations.c.account_id == account_id
+        )
+    )
+    return {row.location_id: row.details for row in rows}
+
+
+async def insert_order(
+    session: AsyncSession,
+    *,
+    order_id: UUID,
+    reference: str,
+    account_id: UUID,
+    account_kind: str,
+    quantity: int,
+    delivery: dict[str, Any],
+    lines: Sequence[tuple[str, int]],
+    placed_at: datetime,
+) -> int:
+    """Store an order with its lines and claim its locations; returns its placement number."""
+    seq: int = (
+        await session.execute(
+            orders.insert()
+            .values(
+                id=order_id,
+                reference=reference,
+                account_id=account_id,
+                account_kind=account_kind,
+                status=Status.PLACED,
+                quantity=quantity,
+                delivery=delivery,
+                placed_at=placed_at,
+                updated_at=placed_at,
+            )
+            .returning(orders.c.seq)
+        )
+    ).scalar_one()
+    await session.execute(
+        order_lines.insert(),
+        [{"order_id": order_id, "location_id": loc, "staff_count": n} for loc, n in lines],
+    )
+    try:
+        async with session.begin_nested():
+            await session.execute(
+                location_orders.insert(),
+                [{"location_id": loc, "order_id": order_id} for loc, _ in lines],
+            )
+    except IntegrityError as exc:
+        raise LocationAlreadyOrdered from exc
+    await session.execute(
+        status_history.insert().values(
+            order_id=order_id, status=Status.PLACED, detail="", occurred_at=placed_at
+        )
+    )
+    return seq
+
+
+async def record_status(
+    session: AsyncSession, order_id: UUID, incoming: Status, occurred_at: datetime, detail: str = ""
+) -> bool:
+    """Add a step to the order's timeline and move its status forward; False if unknown."""
+    current = (
+        await session.execute(
+            select(orders.c.status).where(orders.c.id == order_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if current is None:
+        return False
+    await session.execute(
+        status_history.insert().values(
+            order_id=order_id, status=incoming, detail=detail, occurred_at=occurred_at
+        )
+    )
+    new = advance(Status(current), incoming)
+    if new != current:
+        await session.execute(
+            update(orders).where(orders.c.id == order_id).values(status=new, updated_at=occurred_at)
+        )
+    return True
+
+
+async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:
+    row = (await session.execute(select(orders).where(orders.c.id == order_id))).first()
+    if row is None:
+        return None
+    lines = await session.execute(
+        select(order_lines.c.location_id, order_lines.c.staff_count).where(
+            order_lines.c.order_id == order_id
+        )
+    )
+    history = await session.execute(
+        select(status_history.c.status, status_history.c.detail, status_history.c.occurred_at)
+        .where(status_history.c.order_id == order_id)
+        .order_by(status_history.c.occurred_at, status_history.c.id)
+    )
+    return {
+        **row._asdict(),
+        "lines": [r._asdict() for r in lines],
+        "history": [r._asdict() for r in history],
+    }
+
+
+async def list_orders(session: AsyncSession, account_id: UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(orders.c.id, orders.c.reference, orders.c.status, orders.c.quantity,
+               orders.c.placed_at)
+        .where(orders.c.account_id == account_id)
+        .order_by(orders.c.seq)
+    )
+    return [r._asdict() for r in rows]

@@ -1,0 +1,74 @@
+"""Orders' own database: orders, their lines, status history and the locations projection."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("reference", String(16), nullable=False, unique=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    Column("account_kind", String(32), nullable=False),
+    # Placement order, assigned by the database so replicas agree on who came first.
+    Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+    Column("status", String(32), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("top_up", Boolean, nullable=False, server_default="false"),
+    Column("delivery", JSONB, nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", String(32), primary_key=True),
+    Column("staff_count", Integer, nullable=False),
+)
+
+# One order per location: the primary key makes a second order for it impossible, even when
+# two requests race.
+location_orders = Table(
+    "location_orders",
+    metadata,
+    Column("location_id", String(32), primary_key=True),
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), index=True),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+# Projection of identity's LocationsAuthorised: which locations an account may order for, with
+# the register's name and address used to prefill the order.
+authorised_locations = Table(
+    "authorised_locations",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("location_id", String(32), primary_key=True),
+    Column("details", JSONB, nullable=False),
+)

@@ -91,9 +91,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()
-        ]
+        errors = [{"field": _field(tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
         summary = "; ".join(f"{e['field']} {e['message']}" for e in errors[:5])
         return problem_response(
             422,

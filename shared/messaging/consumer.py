@@ -100,9 +100,7 @@ class Consumers:
                 event_id=envelope.event_id,
             ):
                 await self._handle(message, sub, handler, envelope)
-            MESSAGE_HANDLING.labels(self.service, event_type).observe(
-                time.perf_counter() - started
-            )
+            MESSAGE_HANDLING.labels(self.service, event_type).observe(time.perf_counter() - started)
 
         consume.__name__ = f"consume_{sub.queue_name.replace('.', '_').replace('-', '_')}"
         return consume

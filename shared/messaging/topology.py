@@ -87,6 +87,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
     "courier": (CourierHandoff,),
 }
 
+
 @dataclass(frozen=True)
 class Subscription:
     """One consumer's queue for one event type."""

@@ -38,6 +38,4 @@ async def claim(session: AsyncSession, table: Table, consumer: str, event_id: UU
 
 async def purge(session: AsyncSession, table: Table, older_than: timedelta) -> None:
     """Forget events older than any redelivery could be."""
-    await session.execute(
-        delete(table).where(table.c.received_at < datetime.now(UTC) - older_than)
-    )
+    await session.execute(delete(table).where(table.c.received_at < datetime.now(UTC) - older_than))

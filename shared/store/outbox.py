@@ -197,9 +197,7 @@ class OutboxRelay:
         async with self._db.transaction() as session:
             backlog, oldest = (
                 await session.execute(
-                    select(func.count(), func.min(t.c.created_at)).where(
-                        t.c.published_at.is_(None)
-                    )
+                    select(func.count(), func.min(t.c.created_at)).where(t.c.published_at.is_(None))
                 )
             ).one()
             await session.execute(delete(t).where(t.c.published_at < cutoff))

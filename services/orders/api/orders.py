@@ -149,19 +149,22 @@ def router(service: Service) -> APIRouter:
                 correlation_id,
             )
         response.headers["Location"] = f"/api/orders/{order_id}"
-        return OrderCreated(order_id=order_id, reference=reference, status="placed",
-                            quantity=quantity)
+        return OrderCreated(
+            order_id=order_id, reference=reference, status="placed", quantity=quantity
+        )
 
     @api.get("/{order_id}", response_model=OrderView)
-    async def get_order(
-        order_id: uuid.UUID, principal: Principal = provider
-    ) -> OrderView:
+    async def get_order(order_id: uuid.UUID, principal: Principal = provider) -> OrderView:
         """One of the caller's orders with its timeline; another account's is 'not found'."""
         async with service.db.transaction() as session:
             order = await repository.get_order(session, order_id)
         if order is None or order["account_id"] != principal.account_id:
-            raise Problem(404, "order-not-found", "Order not found",
-                          "There is no order with that id on your account.")
+            raise Problem(
+                404,
+                "order-not-found",
+                "Order not found",
+                "There is no order with that id on your account.",
+            )
         return OrderView(
             order_id=order["id"],
             reference=order["reference"],
@@ -177,8 +180,12 @@ def router(service: Service) -> APIRouter:
         async with service.db.transaction() as session:
             rows = await repository.list_orders(session, principal.account_id)
         return [
-            OrderCreated(order_id=r["id"], reference=r["reference"], status=r["status"],
-                         quantity=r["quantity"])
+            OrderCreated(
+                order_id=r["id"],
+                reference=r["reference"],
+                status=r["status"],
+                quantity=r["quantity"],
+            )
             for r in rows
         ]
 

@@ -148,8 +148,9 @@ async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | N
 
 async def list_orders(session: AsyncSession, account_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(orders.c.id, orders.c.reference, orders.c.status, orders.c.quantity,
-               orders.c.placed_at)
+        select(
+            orders.c.id, orders.c.reference, orders.c.status, orders.c.quantity, orders.c.placed_at
+        )
         .where(orders.c.account_id == account_id)
         .order_by(orders.c.seq)
     )

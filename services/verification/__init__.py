@@ -1,0 +1,1 @@
+"""Verification: automatic checks on every order, the review queue and reviewers' decisions."""

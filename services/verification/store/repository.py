@@ -1,0 +1,176 @@
+"""Queries verification runs, each in the caller's unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.verification.domain.checks import LineFacts, LocationFacts, OrderFacts
+from services.verification.store.tables import (
+    accounts,
+    audit_trail,
+    authorisations,
+    order_locations,
+    orders,
+)
+
+
+async def upsert_account(session: AsyncSession, values: dict[str, Any]) -> None:
+    stmt = insert(accounts).values(**values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["account_id"], set_=values))
+
+
+async def save_authorisations(
+    session: AsyncSession, account_id: UUID, locations: Sequence[dict[str, Any]]
+) -> None:
+    for loc in locations:
+        stmt = insert(authorisations).values(
+            account_id=account_id, location_id=loc["location_id"], details=loc
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["account_id", "location_id"], set_={"details": loc}
+            )
+        )
+
+
+async def authorised_locations(
+    session: AsyncSession, account_id: UUID
+) -> dict[str, LocationFacts] | None:
+    """The account's authorised locations, or None if identity has told us of none yet."""
+    rows = (
+        (
+            await session.execute(
+                select(authorisations.c.details).where(authorisations.c.account_id == account_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return None
+    return {
+        d["location_id"]: LocationFacts(
+            location_id=d["location_id"],
+            provider_id=d.get("provider_id", ""),
+            care_home=bool(d.get("care_home")),
+            care_home_beds=d.get("care_home_beds"),
+        )
+        for d in rows
+    }
+
+
+async def insert_order(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Store a placed order once; False if it was already known."""
+    result = await session.execute(
+        insert(orders).values(**values).on_conflict_do_nothing().returning(orders.c.order_id)
+    )
+    if result.first() is None:
+        return False
+    locations = [line["location_id"] for line in values["lines"] if line.get("location_id")]
+    if locations:
+        await session.execute(
+            insert(order_locations).on_conflict_do_nothing(),
+            [{"location_id": loc, "order_id": values["order_id"]} for loc in locations],
+        )
+    return True
+
+
+async def lock_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:
+    row = (
+        await session.execute(select(orders).where(orders.c.order_id == order_id).with_for_update())
+    ).first()
+    return row._asdict() if row else None
+
+
+def facts(order: dict[str, Any]) -> OrderFacts:
+    return OrderFacts(
+        account_kind=order["account_kind"],
+        quantity=order["quantity"],
+        lines=[LineFacts(line.get("location_id"), line["staff_count"]) for line in order["lines"]],
+        delivery_postcode=order["delivery"].get("postcode", ""),
+    )
+
+
+async def locations_with_earlier_orders(session: AsyncSession, order: dict[str, Any]) -> set[str]:
+    """Locations of this order that an order placed before it (and not cancelled) covers."""
+    locations = [line["location_id"] for line in order["lines"] if line.get("location_id")]
+    if not locations:
+        return set()
+    rows = await session.execute(
+        select(order_locations.c.location_id)
+        .join(orders, orders.c.order_id == order_locations.c.order_id)
+        .where(
+            order_locations.c.location_id.in_(locations),
+            orders.c.order_id != order["order_id"],
+            orders.c.placed_at <= order["placed_at"],
+            orders.c.state != "cancelled",
+        )
+    )
+    return set(rows.scalars())
+
+
+async def set_state(
+    session: AsyncSession,
+    order: dict[str, Any],
+    state: str,
+    *,
+    actor: str,
+    reasons: list[str] | None = None,
+    action: str | None = None,
+) -> None:
+    """Move an order to ``state`` and record who did it, before and after, in the audit trail."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"state": state, "version": order["version"] + 1}
+    if reasons is not None:
+        values["reasons"] = reasons
+    if state in ("verified", "rejected"):
+        values.update(decided_by=actor, decided_at=now)
+    await session.execute(
+        update(orders).where(orders.c.order_id == order["order_id"]).values(**values)
+    )
+    await session.execute(
+        audit_trail.insert().values(
+            order_id=order["order_id"],
+            actor=actor,
+            action=action or state,
+            before={"state": order["state"]},
+            after={"state": state, "reasons": reasons or []},
+            at=now,
+        )
+    )
+
+
+async def orders_awaiting_authorisation(
+    session: AsyncSession, account_id: UUID
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(orders)
+        .where(orders.c.account_id == account_id, orders.c.state == "awaiting_authorisation")
+        .order_by(orders.c.placed_at)
+        .with_for_update()
+    )
+    return [r._asdict() for r in rows]
+
+
+async def review_queue(session: AsyncSession) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(
+            orders.c.order_id,
+            orders.c.reference,
+            orders.c.account_kind,
+            orders.c.quantity,
+            orders.c.placed_at,
+            orders.c.reasons,
+            orders.c.version,
+        )
+        .where(orders.c.state == "referred")
+        .order_by(orders.c.placed_at)
+    )
+    return [r._asdict() for r in rows]

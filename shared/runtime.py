@@ -154,12 +154,14 @@ class Service:
 
         FastStream caches its declarations, so this opens its own short-lived channel.
         """
-        connection = self.broker._connection
+        connection = self.broker._connection  # no public accessor in faststream 0.7
+        if connection is None:
+            return "broker not connected"
         channel = await connection.channel()
         try:
             for sub in self.consumers.subscriptions:
                 queue = await channel.declare_queue(sub.queue_name, passive=True)
-                if queue.declaration_result.consumer_count < 1:
+                if (queue.declaration_result.consumer_count or 0) < 1:
                     return f"no consumer on {sub.queue_name}"
         finally:
             await channel.close()
@@ -188,6 +190,7 @@ class Service:
                 await self.stop()
 
         app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+        app.state.service = self
         problems.install(app)
         app.include_router(self._operational_routes())
         for router in routers:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from fastapi import FastAPI
+
 from services.orders.api import orders as orders_api
 from services.orders.handlers import events
 from services.orders.settings import OrdersSettings
@@ -10,7 +12,8 @@ from shared.events import OrderCancelled, OrderPlaced, SubjectDataProvided
 from shared.runtime import Service
 
 
-def build(settings: OrdersSettings | None = None) -> Service:
+def create_app(settings: OrdersSettings | None = None) -> FastAPI:
+    """Build one orders instance; tests build several side by side."""
     service = Service(
         settings or OrdersSettings(),
         metadata,
@@ -18,12 +21,11 @@ def build(settings: OrdersSettings | None = None) -> Service:
         emits=(OrderPlaced, OrderCancelled, SubjectDataProvided),
     )
     events.register(service)
-    return service
+    return service.http_app(
+        orders_api.router(service),
+        title="CARE badges: orders",
+        description="Place and track CARE badge orders.",
+    )
 
 
-service = build()
-app = service.http_app(
-    orders_api.router(service),
-    title="CARE badges: orders",
-    description="Place and track CARE badge orders.",
-)
+app = create_app()

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from fastapi import FastAPI
+
 from services.verification.api import reviews
 from services.verification.handlers import events
 from services.verification.settings import VerificationSettings
@@ -10,7 +12,8 @@ from shared.events import OrderReferred, OrderRejected, OrderVerified
 from shared.runtime import Service
 
 
-def build(settings: VerificationSettings | None = None) -> Service:
+def create_app(settings: VerificationSettings | None = None) -> FastAPI:
+    """Build one verification instance; tests build several side by side."""
     settings = settings or VerificationSettings()
     service = Service(
         settings,
@@ -19,12 +22,11 @@ def build(settings: VerificationSettings | None = None) -> Service:
         emits=(OrderVerified, OrderReferred, OrderRejected),
     )
     events.register(service, settings)
-    return service
+    return service.http_app(
+        reviews.router(service),
+        title="CARE badges: verification",
+        description="Automatic checks and the customer services review queue.",
+    )
 
 
-service = build()
-app = service.http_app(
-    reviews.router(service),
-    title="CARE badges: verification",
-    description="Automatic checks and the customer services review queue.",
-)
+app = create_app()

@@ -72,7 +72,8 @@ def payload_types() -> dict[str, type[EventPayload]]:
 
 def wrap(payload: P, correlation_id: str) -> Envelope[P]:
     """Put a payload in a fresh envelope carrying the caller's correlation id."""
-    return Envelope[type(payload)](  # type: ignore[index]
+    typed: Any = Envelope[type(payload)]  # type: ignore[misc]  # parametrised at run time
+    return typed(  # type: ignore[no-any-return]
         type=payload.TYPE,
         version=payload.VERSION,
         correlation_id=correlation_id,

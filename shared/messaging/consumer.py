@@ -37,8 +37,8 @@ Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
 
 def delivery_attempt(message: RabbitMessage) -> int:
     """1 for the first delivery; quorum queues count redeliveries in ``x-delivery-count``."""
-    count = (message.raw_message.headers or {}).get("x-delivery-count") or 0
-    return int(count) + 1  # type: ignore[call-overload]
+    count: Any = (message.raw_message.headers or {}).get("x-delivery-count") or 0
+    return int(count) + 1
 
 
 class Consumers:

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def inbox_table(metadata: MetaData) -> Table:
+    if "inbox" in metadata.tables:  # a second instance of the service in one process
+        return metadata.tables["inbox"]
     return Table(
         "inbox",
         metadata,

@@ -47,6 +47,8 @@ log = get_logger(__name__)
 
 def outbox_table(metadata: MetaData) -> Table:
     """The outbox table, added to a service's own metadata (and so its migrations)."""
+    if "outbox" in metadata.tables:  # a second instance of the service in one process
+        return metadata.tables["outbox"]
     return Table(
         "outbox",
         metadata,

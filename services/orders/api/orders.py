@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.orders.domain.order import OrderRefused, check_locations, new_reference
 from services.orders.store import repository
-from shared.events import Delivery, OrderLine, OrderPlaced
+from shared.events import AccountKind, Delivery, OrderLine, OrderPlaced
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -134,7 +134,7 @@ def router(service: Service) -> APIRouter:
                     order_id=order_id,
                     reference=reference,
                     account_id=principal.account_id,
-                    account_kind=principal.kind,  # type: ignore[arg-type]
+                    account_kind=AccountKind(principal.kind),
                     placed_at=placed_at,
                     placement_seq=seq,
                     lines=[

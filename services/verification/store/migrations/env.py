@@ -5,7 +5,6 @@ from shared.store.inbox import inbox_table
 from shared.store.migrations import run_env
 from shared.store.outbox import outbox_table
 
-if "outbox" not in metadata.tables:
-    outbox_table(metadata)
-    inbox_table(metadata)
+outbox_table(metadata)
+inbox_table(metadata)
 run_env(metadata)

@@ -1,0 +1,1 @@
+"""What dispatch does when events arrive, and the stock steps its API and CLI share."""

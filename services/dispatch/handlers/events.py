@@ -1,0 +1,58 @@
+"""Dispatch's event handlers: each runs inside the consumer's transaction, after the inbox claim.
+
+The inbox absorbs exact redeliveries; the state machine absorbs the rest (the same fact sent
+twice, facts in any order), so every handler here is safe to run again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.handlers.fulfilment import Fulfilment
+from shared.events import (
+    AccountAnonymised,
+    DeliveryAddressChanged,
+    Envelope,
+    OrderCancelled,
+    OrderPlaced,
+    OrderRejected,
+    OrderVerified,
+)
+from shared.runtime import Service
+
+
+def register(service: Service) -> None:
+    """Subscribe dispatch's handlers on ``service``."""
+    steps = Fulfilment(service)
+
+    @service.handles(OrderPlaced)
+    async def placed(session: AsyncSession, event: Envelope[OrderPlaced]) -> None:
+        """Reserve stock first come, first served by placement, or waitlist the order."""
+        await steps.order_placed(session, event.payload, event.correlation_id)
+
+    @service.handles(OrderVerified)
+    async def verified(session: AsyncSession, event: Envelope[OrderVerified]) -> None:
+        """A verified order holding stock is allocated and handed to the courier."""
+        await steps.order_verified(session, event.payload.order_id, event.correlation_id)
+
+    @service.handles(OrderRejected)
+    async def rejected(session: AsyncSession, event: Envelope[OrderRejected]) -> None:
+        """A refused order gives its stock back to the waitlist."""
+        await steps.order_closed(session, event.payload.order_id, event.correlation_id)
+
+    @service.handles(OrderCancelled)
+    async def cancelled(session: AsyncSession, event: Envelope[OrderCancelled]) -> None:
+        """A cancelled order gives its stock back to the waitlist."""
+        await steps.order_closed(session, event.payload.order_id, event.correlation_id)
+
+    @service.handles(DeliveryAddressChanged)
+    async def address_changed(
+        session: AsyncSession, event: Envelope[DeliveryAddressChanged]
+    ) -> None:
+        """Customer services corrected where the parcel goes, before it has left."""
+        await steps.delivery_changed(session, event.payload.order_id, event.payload.delivery)
+
+    @service.handles(AccountAnonymised)
+    async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:
+        """Orders not yet handed over lose their personal data and their claim on stock."""
+        await steps.account_anonymised(session, event.payload.account_id, event.correlation_id)

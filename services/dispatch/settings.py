@@ -1,0 +1,24 @@
+"""Dispatch's settings, read from ``CARE_DISPATCH_*`` environment variables."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class DispatchSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CARE_DISPATCH_", extra="ignore")
+
+    service: str = "dispatch"
+    http_port: int = 8004
+    #: Shared with the courier; authenticates its status callbacks. No default: a missing
+    #: secret must stop the service rather than accept unsigned callbacks.
+    courier_hmac_secret: str = Field(min_length=1, repr=False)
+    #: Badges per parcel: more than this and the order goes as several parcels.
+    parcel_size: int = Field(200, gt=0)
+    #: How far a callback's timestamp may be from our clock before it counts as a replay.
+    callback_tolerance_seconds: int = Field(300, gt=0)
+    #: False (the rule as published): the waitlist is served strictly first come, first served,
+    #: so an order that does not fit holds back every later one. True lets later orders that
+    #: fit go ahead of it. An order is never split either way.
+    waitlist_partial_fills: bool = False

@@ -1,0 +1,1 @@
+"""Dispatch's tables and the queries over them."""

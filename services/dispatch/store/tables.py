@@ -1,0 +1,138 @@
+"""Dispatch's own database: the stock balance and its ledger, orders as dispatch sees them,
+shipments and the courier's callbacks.
+
+The stock row is both the fast check and the lock every stock movement takes first; the ledger
+is the history the balance must always add up to (``repository.check_ledger``).
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    false,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("item", String(32), primary_key=True),
+    Column("received", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    Column("allocated", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint(
+        "received >= 0 AND reserved >= 0 AND allocated >= 0", name="ck_stock_not_negative"
+    ),
+    # The database itself refuses to promise more than it holds, whatever the code does.
+    CheckConstraint("received - reserved - allocated >= 0", name="ck_stock_available"),
+)
+
+stock_ledger = Table(
+    "stock_ledger",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("item", String(32), ForeignKey("stock.item"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("order_id", Uuid, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "kind IN ('receipt', 'reservation', 'release', 'allocation', 'adjustment')",
+        name="ck_stock_ledger_kind",
+    ),
+    CheckConstraint("quantity > 0 OR kind = 'adjustment'", name="ck_stock_ledger_quantity"),
+    # An order is reserved, allocated and released at most once each: a second movement of
+    # the same kind is a double booking, refused here even if a bug let it through the code.
+    Index(
+        "uq_stock_ledger_order_kind",
+        "order_id",
+        "kind",
+        unique=True,
+        postgresql_where=text("order_id IS NOT NULL"),
+    ),
+)
+
+dispatch_orders = Table(
+    "dispatch_orders",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=True, index=True),
+    # Null until OrderPlaced arrives: other events may come first and create the row.
+    Column("placement_seq", BigInteger, nullable=True),
+    Column("quantity", Integer, nullable=True),
+    Column("placed", Boolean, nullable=False, server_default=false()),
+    Column("verified", Boolean, nullable=False, server_default=false()),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("closed", Boolean, nullable=False, server_default=false()),
+    Column("delivery", JSONB, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "state IN ('pending', 'waitlisted', 'reserved', 'allocated', 'released')",
+        name="ck_dispatch_orders_state",
+    ),
+    CheckConstraint("quantity IS NULL OR quantity > 0", name="ck_dispatch_orders_quantity"),
+    # The waitlist, in the order it is served.
+    Index(
+        "ix_dispatch_orders_waitlist",
+        "placement_seq",
+        postgresql_where=text("state = 'waitlisted' AND NOT closed"),
+    ),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("reference", String(16), primary_key=True),
+    # One shipment per order: a second allocation could not create a second parcel.
+    Column(
+        "order_id",
+        Uuid,
+        ForeignKey("dispatch_orders.order_id"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("parcels", JSONB, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "status IN ('handed_over', 'delivered', 'failed_attempt', 'returned')",
+        name="ck_shipments_status",
+    ),
+)
+
+# Every authenticated callback, including those for shipments we do not know (kept for
+# investigation). The digest of its signature is the replay guard.
+courier_callbacks = Table(
+    "courier_callbacks",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("signature_digest", String(64), nullable=False, unique=True),
+    Column("shipment_reference", String(32), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("known", Boolean, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("body", JSONB, nullable=False),
+)
+
+# Accounts anonymised so far: an OrderPlaced that arrives after its account's AccountAnonymised
+# must not bring the personal data back. Holds ids only.
+anonymised_accounts = Table(
+    "anonymised_accounts",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

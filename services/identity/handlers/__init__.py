@@ -1,0 +1,1 @@
+"""Events identity listens to: other services' contributions to a subject access request."""

@@ -1,0 +1,24 @@
+"""Identity's event handlers: each runs inside the consumer's transaction, after the inbox
+claim."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.store import repository
+from shared.events import Envelope, SubjectDataProvided
+from shared.runtime import Service
+
+
+def register(service: Service) -> None:
+    """Subscribe identity's handlers on ``service``."""
+
+    @service.handles(SubjectDataProvided)
+    async def subject_data_provided(
+        session: AsyncSession, event: Envelope[SubjectDataProvided]
+    ) -> None:
+        """Keep each service's part of a subject access request until the copy is assembled."""
+        payload = event.payload
+        await repository.save_contribution(
+            session, payload.request_id, payload.service, payload.data
+        )

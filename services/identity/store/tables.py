@@ -1,0 +1,92 @@
+"""Identity's own database: the register copy, accounts, what each may order for, and the
+contributions other services send towards a subject access request."""
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from services.identity.domain.accounts import AccountStatus, Role
+from shared.events import AccountKind
+
+metadata = MetaData()
+
+
+def _one_of(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+# CQC's register, refreshed by the import. Rows are deactivated, never deleted, when a location
+# leaves the register, so accounts that were authorised for it keep a readable history.
+register_locations = Table(
+    "register_locations",
+    metadata,
+    Column("location_id", String(32), primary_key=True),
+    # None for the categories CQC gives no ODS code; they sign in with the postcode.
+    Column("ods_code", String(16)),
+    Column("name", Text, nullable=False),
+    Column("address_line_1", Text, nullable=False),
+    Column("address_line_2", Text, nullable=False, server_default=""),
+    Column("city", Text, nullable=False, server_default=""),
+    Column("county", Text, nullable=False, server_default=""),
+    Column("postcode", String(16), nullable=False),
+    # Folded (trimmed, lower case) by the import: sign-in looks locations up by it.
+    Column("email", String(320), nullable=False, index=True),
+    Column("provider_id", String(32), nullable=False),
+    Column("provider_name", Text, nullable=False),
+    Column("care_home", Boolean, nullable=False, server_default="false"),
+    Column("care_home_beds", Integer),
+    Column("inspection_category", Text, nullable=False, server_default=""),
+    Column("region", Text, nullable=False, server_default=""),
+    Column("local_authority", Text, nullable=False, server_default=""),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("role", String(32), nullable=False),
+    # Only password accounts have one (argon2id); CQC accounts sign in with register codes.
+    Column("password_hash", Text),
+    Column("status", String(16), nullable=False, server_default=AccountStatus.ACTIVE.value),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Variants of one address in case or spacing must be one account (brute-force counting).
+    CheckConstraint("email = lower(btrim(email))", name="ck_accounts_email_folded"),
+    CheckConstraint(_one_of("kind", [k.value for k in AccountKind]), name="ck_accounts_kind"),
+    CheckConstraint(_one_of("role", [r.value for r in Role]), name="ck_accounts_role"),
+    CheckConstraint(_one_of("status", [s.value for s in AccountStatus]), name="ck_accounts_status"),
+)
+
+# The locations an account signed in for, and so may order for. No foreign key to the register:
+# the register copy is reloaded and, when the portal closes, emptied on its own schedule.
+account_locations = Table(
+    "account_locations",
+    metadata,
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", String(32), primary_key=True),
+    Column("authorised_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+subject_access_contributions = Table(
+    "subject_access_contributions",
+    metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("service", String(32), primary_key=True),
+    Column("data", JSONB, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,1 @@
+"""Reporting: anonymised management information for DHSC, built only from events."""

@@ -1,0 +1,92 @@
+"""Tokens identity mints are the ones every other service's verifier accepts."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from services.identity.domain.tokens import TokenMinter, generate_key_pair
+from shared.http.auth import AUDIENCE, TokenVerifier
+from shared.http.problems import Problem
+
+ISSUER = "care-identity"
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[str, str]:
+    private, public = generate_key_pair()
+    return private.decode(), public.decode()
+
+
+def test_minted_token_verifies_with_the_public_key(keys: tuple[str, str]) -> None:
+    private, public = keys
+    account = uuid.uuid4()
+    minter = TokenMinter(private, ISSUER, timedelta(minutes=15))
+    issued = minter.mint(account_id=account, role="provider", kind="cqc", locations=["1-2", "1-1"])
+    principal = TokenVerifier(public, ISSUER).verify(issued.token)
+    assert principal.account_id == account
+    assert principal.role == "provider"
+    assert principal.kind == "cqc"
+    assert principal.locations == frozenset({"1-1", "1-2"})
+    assert principal.token_id == issued.token_id
+    assert issued.expires_in == 900
+
+
+def test_claims_and_algorithm(keys: tuple[str, str]) -> None:
+    private, public = keys
+    now = datetime.now(UTC).replace(microsecond=0)
+    minter = TokenMinter(private, ISSUER, timedelta(seconds=300), clock=lambda: now)
+    token = minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token
+    assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+    claims = jwt.decode(token, public, algorithms=["EdDSA"], audience=AUDIENCE, issuer=ISSUER)
+    assert claims["iat"] == int(now.timestamp())
+    assert claims["exp"] == int(now.timestamp()) + 300
+    assert claims["aud"] == AUDIENCE
+    assert claims["loc"] == []
+    assert len(claims["jti"]) == 32
+
+
+def test_each_token_has_its_own_id(keys: tuple[str, str]) -> None:
+    minter = TokenMinter(keys[0], ISSUER, timedelta(minutes=15))
+    ids = {
+        minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token_id
+        for _ in range(5)
+    }
+    assert len(ids) == 5
+
+
+def test_expired_token_is_refused(keys: tuple[str, str]) -> None:
+    private, public = keys
+    past = datetime.now(UTC) - timedelta(minutes=16)
+    minter = TokenMinter(private, ISSUER, timedelta(minutes=15), clock=lambda: past)
+    token = minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token
+    with pytest.raises(Problem):
+        TokenVerifier(public, ISSUER).verify(token)
+
+
+def test_token_from_another_key_or_issuer_is_refused(keys: tuple[str, str]) -> None:
+    other_private, _ = generate_key_pair()
+    forged = TokenMinter(other_private.decode(), ISSUER, timedelta(minutes=15)).mint(
+        account_id=uuid.uuid4(), role="operations", kind="staff", locations=[]
+    )
+    with pytest.raises(Problem):
+        TokenVerifier(keys[1], ISSUER).verify(forged.token)
+    elsewhere = TokenMinter(keys[0], "someone-else", timedelta(minutes=15)).mint(
+        account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]
+    )
+    with pytest.raises(Problem):
+        TokenVerifier(keys[1], ISSUER).verify(elsewhere.token)
+
+
+def test_only_an_ed25519_key_is_accepted() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with pytest.raises(ValueError, match="Ed25519"):
+        TokenMinter(pem.decode(), ISSUER, timedelta(minutes=15))

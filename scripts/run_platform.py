@@ -1,0 +1,167 @@
+"""Run the whole platform locally: five services as separate processes until Ctrl-C.
+
+Prepares what a first run needs (signing keys, a courier secret, the sample register, an
+initial delivery of stock), starts each service with uvicorn, waits until every one is ready,
+and prints the addresses. Ctrl-C (or SIGTERM) stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SERVICES = {"identity": 8001, "orders": 8002, "verification": 8003, "dispatch": 8004,
+            "reporting": 8005}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--state", type=Path, default=ROOT / ".run",
+                        help="folder for keys and run state (default .run/)")
+    parser.add_argument("--port-offset", type=int, default=0,
+                        help="add this to every service's port")
+    parser.add_argument("--db-suffix", default="",
+                        help="suffix for database names, to run beside another copy")
+    parser.add_argument("--amqp-url", default=os.environ.get(
+        "CARE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument("--register", type=Path, default=ROOT / "data" / "cqc-register-sample.csv")
+    parser.add_argument("--initial-stock", type=int, default=50_000)
+    args = parser.parse_args()
+
+    env = prepare_environment(args)
+    prepare_data(args, env)
+    processes = start_services(args, env)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        wait_until_ready(args, processes)
+        print_addresses(args)
+        while not stopping:
+            for name, proc in processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping the platform")
+                    return 1
+            time.sleep(0.5)
+    finally:
+        shutdown(processes)
+    return 0
+
+
+def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
+    state: Path = args.state
+    state.mkdir(parents=True, exist_ok=True)
+    keys = state / "keys"
+    if not (keys / "token-private.pem").exists():
+        run([PYTHON, "-m", "services.identity.cli", "keys", "generate", "--out", str(keys)], {})
+    secret_file = state / "courier-hmac-secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    env = {
+        "CARE_AMQP_URL": args.amqp_url,
+        "CARE_TOKEN_PUBLIC_KEY": (keys / "token-public.pem").read_text(),
+        "CARE_IDENTITY_TOKEN_PRIVATE_KEY": (keys / "token-private.pem").read_text(),
+        "CARE_DISPATCH_COURIER_HMAC_SECRET": secret_file.read_text().strip(),
+    }
+    for name, port in SERVICES.items():
+        prefix = f"CARE_{name.upper()}_"
+        env[prefix + "DATABASE_URL"] = (
+            f"postgresql+asyncpg://postgres@127.0.0.1:5432/care_{name}{args.db_suffix}"
+        )
+        env[prefix + "HTTP_PORT"] = str(port + args.port_offset)
+    return env
+
+
+def prepare_data(args: argparse.Namespace, env: dict[str, str]) -> None:
+    print("==> loading the CQC register sample")
+    run([PYTHON, "-m", "services.identity.cli", "register", "import", str(args.register)], env,
+        quiet=True)
+    marker = args.state / f"stock-received{args.db_suffix}"
+    if args.initial_stock and not marker.exists():
+        print(f"==> receiving an initial {args.initial_stock} badges")
+        run([PYTHON, "-m", "services.dispatch.cli", "stock", "receive",
+             str(args.initial_stock)], env, quiet=True)
+        marker.touch()
+
+
+def start_services(args: argparse.Namespace, env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+    logs = args.state / "logs"
+    logs.mkdir(exist_ok=True)
+    processes = {}
+    for name, port in SERVICES.items():
+        log = (logs / f"{name}.log").open("ab")
+        processes[name] = subprocess.Popen(
+            [PYTHON, "-m", "uvicorn", f"services.{name}.app:app", "--host", "127.0.0.1",
+             "--port", str(port + args.port_offset), "--no-access-log"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        print(f"==> started {name} (pid {processes[name].pid}), logs in {log.name}")
+    return processes
+
+
+def wait_until_ready(args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]],
+                     timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(SERVICES)
+    while pending:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+        for name in sorted(pending):
+            if processes[name].poll() is not None:
+                raise SystemExit(f"{name} exited during start-up; see its log")
+            try:
+                url = f"http://127.0.0.1:{SERVICES[name] + args.port_offset}/readyz"
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        pending.discard(name)
+            except OSError:
+                pass
+        time.sleep(0.3)
+
+
+def print_addresses(args: argparse.Namespace) -> None:
+    print("\nCARE badges platform is running (Ctrl-C stops it):")
+    for name, port in SERVICES.items():
+        print(f"  {name:<13} http://127.0.0.1:{port + args.port_offset}/docs")
+    print(flush=True)
+
+
+def shutdown(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in processes.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + 35
+    for proc in processes.values():
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print("==> every service stopped", flush=True)
+
+
+def run(command: list[str], env: dict[str, str], quiet: bool = False) -> None:
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **env},
+                            capture_output=quiet, text=True, check=False)
+    if result.returncode != 0:
+        if quiet:
+            print(result.stdout, result.stderr, file=sys.stderr)
+        raise SystemExit(f"failed: {' '.join(command[:5])}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

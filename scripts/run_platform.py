@@ -19,20 +19,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-SERVICES = {"identity": 8001, "orders": 8002, "verification": 8003, "dispatch": 8004,
-            "reporting": 8005}
+SERVICES = {
+    "identity": 8001,
+    "orders": 8002,
+    "verification": 8003,
+    "dispatch": 8004,
+    "reporting": 8005,
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--state", type=Path, default=ROOT / ".run",
-                        help="folder for keys and run state (default .run/)")
-    parser.add_argument("--port-offset", type=int, default=0,
-                        help="add this to every service's port")
-    parser.add_argument("--db-suffix", default="",
-                        help="suffix for database names, to run beside another copy")
-    parser.add_argument("--amqp-url", default=os.environ.get(
-        "CARE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=ROOT / ".run",
+        help="folder for keys and run state (default .run/)",
+    )
+    parser.add_argument(
+        "--port-offset", type=int, default=0, help="add this to every service's port"
+    )
+    parser.add_argument(
+        "--db-suffix", default="", help="suffix for database names, to run beside another copy"
+    )
+    parser.add_argument(
+        "--amqp-url", default=os.environ.get("CARE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    )
     parser.add_argument("--register", type=Path, default=ROOT / "data" / "cqc-register-sample.csv")
     parser.add_argument("--initial-stock", type=int, default=50_000)
     args = parser.parse_args()
@@ -89,33 +101,54 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
 
 def prepare_data(args: argparse.Namespace, env: dict[str, str]) -> None:
     print("==> loading the CQC register sample")
-    run([PYTHON, "-m", "services.identity.cli", "register", "import", str(args.register)], env,
-        quiet=True)
+    run(
+        [PYTHON, "-m", "services.identity.cli", "register", "import", str(args.register)],
+        env,
+        quiet=True,
+    )
     marker = args.state / f"stock-received{args.db_suffix}"
     if args.initial_stock and not marker.exists():
         print(f"==> receiving an initial {args.initial_stock} badges")
-        run([PYTHON, "-m", "services.dispatch.cli", "stock", "receive",
-             str(args.initial_stock)], env, quiet=True)
+        run(
+            [PYTHON, "-m", "services.dispatch.cli", "stock", "receive", str(args.initial_stock)],
+            env,
+            quiet=True,
+        )
         marker.touch()
 
 
-def start_services(args: argparse.Namespace, env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+def start_services(
+    args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, subprocess.Popen[bytes]]:
     logs = args.state / "logs"
     logs.mkdir(exist_ok=True)
     processes = {}
     for name, port in SERVICES.items():
         log = (logs / f"{name}.log").open("ab")
         processes[name] = subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", f"services.{name}.app:app", "--host", "127.0.0.1",
-             "--port", str(port + args.port_offset), "--no-access-log"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                f"services.{name}.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port + args.port_offset),
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         print(f"==> started {name} (pid {processes[name].pid}), logs in {log.name}")
     return processes
 
 
-def wait_until_ready(args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]],
-                     timeout: float = 90.0) -> None:
+def wait_until_ready(
+    args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 90.0
+) -> None:
     deadline = time.monotonic() + timeout
     pending = set(SERVICES)
     while pending:
@@ -126,7 +159,7 @@ def wait_until_ready(args: argparse.Namespace, processes: dict[str, subprocess.P
                 raise SystemExit(f"{name} exited during start-up; see its log")
             try:
                 url = f"http://127.0.0.1:{SERVICES[name] + args.port_offset}/readyz"
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
                         pending.discard(name)
             except OSError:
@@ -155,8 +188,9 @@ def shutdown(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def run(command: list[str], env: dict[str, str], quiet: bool = False) -> None:
-    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **env},
-                            capture_output=quiet, text=True, check=False)
+    result = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **env}, capture_output=quiet, text=True, check=False
+    )
     if result.returncode != 0:
         if quiet:
             print(result.stdout, result.stderr, file=sys.stderr)

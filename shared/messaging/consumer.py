@@ -70,6 +70,7 @@ class Consumers:
                 sub.exchange,
                 ack_policy=AckPolicy.MANUAL,
                 channel=safe_channel(self._prefetch),
+                decoder=_raw_body,
                 title=sub.queue_name,
                 description=(handler.__doc__ or "").strip() or None,
             )(self._consumer(sub, handler))
@@ -134,6 +135,10 @@ class Consumers:
         if not fresh:
             INBOX_DUPLICATES.labels(self.service, event_type).inc()
         MESSAGES_CONSUMED.labels(self.service, event_type, outcome).inc()
+        await self.acknowledge(message)
+
+    async def acknowledge(self, message: RabbitMessage) -> None:
+        """Ack after the commit; a crash before this line means a redelivery for the inbox."""
         await message.ack()
 
     async def park(
@@ -168,6 +173,12 @@ class Consumers:
             return
         DEAD_LETTERED.labels(self.service, sub.queue_name, reason).inc()
         await message.ack()
+
+
+async def _raw_body(message: RabbitMessage) -> bytes:
+    """Hand the body over undecoded: our own validation parks what is malformed, whereas
+    FastStream's JSON decoding would fail before the consumer could say why."""
+    return bytes(message.body)
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,9 +21,7 @@ async def test_an_order_travels_from_sign_in_to_delivered_and_is_counted(
     assert placed["status"] == "placed"
     order_id = placed["order_id"]
 
-    dispatched = await eventually(
-        lambda: _status_is(platform, token, order_id, "dispatched")
-    )
+    dispatched = await eventually(lambda: _status_is(platform, token, order_id, "dispatched"))
     steps = [step["status"] for step in dispatched["history"]]
     assert steps[0] == "placed" and "verified" in steps and steps[-1] == "dispatched"
 
@@ -35,12 +33,16 @@ async def test_an_order_travels_from_sign_in_to_delivered_and_is_counted(
     assert sum(p["badges"] for p in handoff["parcels"]) == 12
 
     body = json.dumps(
-        {"shipment_reference": handoff["shipment_reference"], "status": "delivered",
-         "occurred_at": "2026-11-23T12:00:00Z"}
+        {
+            "shipment_reference": handoff["shipment_reference"],
+            "status": "delivered",
+            "occurred_at": "2026-11-23T12:00:00Z",
+        }
     ).encode()
     async with platform.client("dispatch") as dispatch:
-        response = await dispatch.post("/api/courier/status", content=body,
-                                       headers=courier_headers(body))
+        response = await dispatch.post(
+            "/api/courier/status", content=body, headers=courier_headers(body)
+        )
     assert response.status_code in (200, 202, 204), response.text
 
     delivered = await eventually(lambda: _status_is(platform, token, order_id, "delivered"))
@@ -57,8 +59,13 @@ async def test_an_order_travels_from_sign_in_to_delivered_and_is_counted(
     figures = await eventually(counted)
     assert figures["orders_delivered"] == "suppressed"
     async with platform.service("reporting").db.transaction() as s:
-        raw = dict((await s.execute(text(
-            "SELECT metric, sum(value) FROM daily_figures GROUP BY metric"))).all())
+        raw = dict(
+            (
+                await s.execute(
+                    text("SELECT metric, sum(value) FROM daily_figures GROUP BY metric")
+                )
+            ).all()
+        )
     assert raw["orders_placed"] == raw["orders_delivered"] == 1
     assert raw["badges_placed"] == 12
 

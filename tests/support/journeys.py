@@ -29,8 +29,11 @@ def register_rows() -> list[RegisterRow]:
             beds = r["Care homes beds"]
             rows.append(
                 RegisterRow(
-                    r["Location ID"], r["Location ODS Code"], r["Location Email"],
-                    r["Location Postal Code"], int(beds) if beds else None,
+                    r["Location ID"],
+                    r["Location ODS Code"],
+                    r["Location Email"],
+                    r["Location Postal Code"],
+                    int(beds) if beds else None,
                 )
             )
     return rows
@@ -53,8 +56,12 @@ async def sign_in(platform: Platform, email: str, password: str) -> dict[str, An
 
 
 async def place_order(
-    platform: Platform, token: str, lines: list[tuple[str, int]], deliver_to: str,
-    contact: str = "Sam Carer", instance: int = 0,
+    platform: Platform,
+    token: str,
+    lines: list[tuple[str, int]],
+    deliver_to: str,
+    contact: str = "Sam Carer",
+    instance: int = 0,
 ) -> dict[str, Any]:
     """Place an order, retrying while orders is still learning the account's locations."""
     body = {

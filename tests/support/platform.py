@@ -29,7 +29,7 @@ from tests.support.keys import keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTER_SAMPLE = ROOT / "data" / "cqc-register-sample.csv"
-COURIER_SECRET = "test-courier-secret"  # noqa: S105 - a test fixture, not a credential
+COURIER_SECRET = "test-courier-secret"
 SERVICES = ("identity", "orders", "verification", "dispatch", "reporting")
 
 os.environ.setdefault("CARE_DISPATCH_COURIER_HMAC_SECRET", COURIER_SECRET)
@@ -140,8 +140,12 @@ class Platform:
                 envelope = props.pop("envelope", None) or wrap(payload, "test")
                 body, key = envelope.model_dump_json().encode(), payload.ROUTING_KEY
             await exchange.publish(
-                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                 content_type="application/json", **props),
+                aio_pika.Message(
+                    body,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    content_type="application/json",
+                    **props,
+                ),
                 routing_key=key,
                 mandatory=True,
             )
@@ -149,7 +153,9 @@ class Platform:
         finally:
             await channel.close()
 
-    async def drain(self, queue: str, timeout: float = 1.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    async def drain(
+        self, queue: str, timeout: float = 1.0
+    ) -> list[aio_pika.abc.AbstractIncomingMessage]:
         """Take every message now in ``queue`` (acking them)."""
         assert self._connection is not None
         channel = await self._connection.channel()
@@ -177,7 +183,9 @@ class Platform:
             await channel.close()
 
 
-def courier_headers(body: bytes, secret: str = COURIER_SECRET, at: int | None = None) -> dict[str, str]:
+def courier_headers(
+    body: bytes, secret: str = COURIER_SECRET, at: int | None = None
+) -> dict[str, str]:
     timestamp = str(at if at is not None else int(time.time()))
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return {

@@ -14,8 +14,21 @@ def test_sign_prints_headers_that_verify(
     body = b'{"shipment_reference":"SH-7KQ29XWM","status":"delivered"}'
     path = tmp_path / "body.json"
     path.write_bytes(body)
-    assert main(["courier", "sign", "--secret", "s3cret", "--body", str(path),
-                 "--timestamp", "1800000000"]) == 0
+    assert (
+        main(
+            [
+                "courier",
+                "sign",
+                "--secret",
+                "s3cret",
+                "--body",
+                str(path),
+                "--timestamp",
+                "1800000000",
+            ]
+        )
+        == 0
+    )
     headers = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert set(headers) == {"X-Courier-Timestamp", "X-Courier-Signature"}
     verify(

@@ -1,0 +1,207 @@
+"""What the messaging promises, shown on real RabbitMQ and PostgreSQL.
+
+Each test names a fault (a duplicate, a crash, a poison message, replicas racing) and shows
+that every effect still happens exactly once and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from services.dispatch.handlers.fulfilment import Fulfilment
+from services.dispatch.store.tables import shipments, stock_ledger
+from services.orders.store.tables import metadata as orders_metadata
+from shared.messaging.topology import DELIVERY_LIMIT
+from shared.metrics import INBOX_DUPLICATES
+from shared.runtime import Service
+from tests.support.events import order_placed, verified
+from tests.support.journeys import place_order, sign_in, single_location_rows
+from tests.support.platform import Platform, eventually
+
+
+async def ledger_entries(platform: Platform, order_id: uuid.UUID, kind: str) -> int:
+    async with platform.service("dispatch").db.transaction() as s:
+        return int(
+            await s.scalar(
+                select(func.count())
+                .select_from(stock_ledger)
+                .where(stock_ledger.c.order_id == order_id, stock_ledger.c.kind == kind)
+            )
+            or 0
+        )
+
+
+async def shipment_count(platform: Platform, order_id: uuid.UUID) -> int:
+    async with platform.service("dispatch").db.transaction() as s:
+        return int(
+            await s.scalar(
+                select(func.count()).select_from(shipments).where(shipments.c.order_id == order_id)
+            )
+            or 0
+        )
+
+
+async def reporting_total(platform: Platform, metric: str) -> int:
+    async with platform.service("reporting").db.transaction() as s:
+        value = await s.scalar(
+            text("SELECT coalesce(sum(value), 0) FROM daily_figures WHERE metric = :m"),
+            {"m": metric},
+        )
+    return int(value or 0)
+
+
+def duplicates(service: str, event_type: str) -> float:
+    return INBOX_DUPLICATES.labels(service, event_type)._value.get()
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(platform: Platform) -> None:
+    placed_before = await reporting_total(platform, "orders_placed")
+    dupes_before = duplicates("reporting", "OrderPlaced")
+    event = order_placed(quantity=7)
+    envelope = await platform.publish(event)
+    await platform.publish(event, envelope=envelope)  # same event_id: a redelivery
+
+    await eventually(lambda: _at_least(duplicates("reporting", "OrderPlaced"), dupes_before + 1))
+    await eventually(lambda: ledger_entries(platform, event.order_id, "reservation"))
+    assert await reporting_total(platform, "orders_placed") == placed_before + 1
+    assert await ledger_entries(platform, event.order_id, "reservation") == 1
+
+
+async def test_verified_before_placed_still_dispatches_once(platform: Platform) -> None:
+    event = order_placed(quantity=3)
+    await platform.publish(verified(event))
+    await asyncio.sleep(0.3)
+    await platform.publish(event)
+    await eventually(lambda: shipment_count(platform, event.order_id))
+    await platform.publish(verified(event, by=str(uuid.uuid4())))  # a second, distinct verdict
+    await asyncio.sleep(0.5)
+    assert await shipment_count(platform, event.order_id) == 1
+    assert await ledger_entries(platform, event.order_id, "allocation") == 1
+
+
+async def test_a_malformed_message_is_parked_with_its_reason_and_the_next_flows(
+    platform: Platform,
+) -> None:
+    await platform.publish(
+        b'{"type": "OrderPlaced", "payload": {"quantity": "lots"}}', routing_key="order.placed"
+    )
+    await platform.publish(b"not json at all", routing_key="order.placed")
+    parked = await eventually(
+        lambda: DeadLetters(platform, "dispatch.order.placed.dlq").at_least(2)
+    )
+    reasons = {m.headers["x-care-reason"] for m in parked}
+    assert reasons == {"invalid"}
+    assert any("payload" in str(m.headers["x-care-detail"]) for m in parked)
+
+    event = order_placed(quantity=2)
+    await platform.publish(event)
+    assert await eventually(lambda: ledger_entries(platform, event.order_id, "reservation"))
+
+
+async def test_a_handler_that_always_fails_is_parked_after_the_delivery_limit(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poison = order_placed(quantity=4)
+    attempts: list[int] = []
+    original = Fulfilment.order_placed
+
+    async def failing(self: Fulfilment, session: Any, event: Any, correlation_id: str) -> None:
+        if event.order_id == poison.order_id:
+            attempts.append(1)
+            raise RuntimeError("simulated bug in the reservation code")
+        await original(self, session, event, correlation_id)
+
+    monkeypatch.setattr(Fulfilment, "order_placed", failing)
+    await platform.publish(poison)
+    dead = DeadLetters(platform, "dispatch.order.placed.dlq")
+    parked = await eventually(lambda: dead.at_least(1), timeout=30)
+    assert parked[0].headers["x-care-reason"] == "handler_failed"
+    assert "simulated bug" in str(parked[0].headers["x-care-detail"])
+    assert len(attempts) == DELIVERY_LIMIT
+    assert await ledger_entries(platform, poison.order_id, "reservation") == 0
+
+    healthy = order_placed(quantity=1)
+    await platform.publish(healthy)
+    assert await eventually(lambda: ledger_entries(platform, healthy.order_id, "reservation"))
+
+
+async def test_a_crash_between_commit_and_publish_still_publishes(platform: Platform) -> None:
+    """The outbox: the order commits, the process dies before its relay runs, a new one sends."""
+    doomed: Service = await platform.start("orders")
+    await doomed.relay.stop()  # this instance will never publish
+    site = single_location_rows()[1]
+    session = await sign_in(platform, site.email, site.ods_code)
+    # Place through the instance whose relay is stopped.
+    index = len(platform.apps["orders"]) - 1
+    for other in platform.apps["orders"][:index]:
+        await other.state.service.relay.stop()
+    placed = await place_order(
+        platform, session["access_token"], [(site.location_id, 9)], site.location_id, instance=index
+    )
+    order_id = uuid.UUID(placed["order_id"])
+    await asyncio.sleep(0.5)
+    assert await ledger_entries(platform, order_id, "reservation") == 0
+    outbox = orders_metadata.tables["outbox"]
+    async with doomed.db.transaction() as s:
+        pending = await s.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
+    assert pending and pending >= 1
+
+    await doomed.stop()  # the crash: nothing was published
+    await platform.start("orders")  # a replacement process with its own relay
+    assert await eventually(lambda: ledger_entries(platform, order_id, "reservation"))
+    for other in platform.apps["orders"][:index]:
+        other.state.service.relay.start()
+
+
+async def test_a_crash_before_the_ack_is_redelivered_and_absorbed(platform: Platform) -> None:
+    """The inbox: the effect commits, the consumer dies before acking, the redelivery is a no-op."""
+    crashed = asyncio.Event()
+    victim: Service = platform.service("reporting")
+    connection = victim.broker._connection
+    assert connection is not None
+
+    target = order_placed(quantity=6)
+    ack = victim.consumers.acknowledge
+
+    async def die(message: Any) -> None:
+        if str(target.order_id) not in message.body.decode() or "OrderPlaced" not in (
+            message.raw_message.type or ""
+        ):
+            await ack(message)
+            return
+        crashed.set()
+        asyncio.get_running_loop().create_task(connection.close())
+        raise asyncio.CancelledError  # the process is gone: no ack is ever sent
+
+    victim.consumers.acknowledge = die  # type: ignore[method-assign]
+    before = await reporting_total(platform, "orders_placed")
+    dupes_before = duplicates("reporting", "OrderPlaced")
+    await platform.publish(target, type="OrderPlaced")
+    await asyncio.wait_for(crashed.wait(), 20)
+    assert await reporting_total(platform, "orders_placed") == before + 1  # committed
+
+    await platform.start("reporting")  # the replacement receives the unacked message again
+    await eventually(lambda: _at_least(duplicates("reporting", "OrderPlaced"), dupes_before + 1))
+    assert await reporting_total(platform, "orders_placed") == before + 1
+
+
+async def _at_least(value: float, target: float) -> bool:
+    return value >= target
+
+
+class DeadLetters:
+    """What a test has taken from a dead-letter queue so far."""
+
+    def __init__(self, platform: Platform, queue: str) -> None:
+        self.platform, self.queue, self.taken = platform, queue, []  # type: list[Any]
+
+    async def at_least(self, count: int) -> list[Any] | None:
+        self.taken.extend(await self.platform.drain(self.queue, timeout=0.2))
+        return self.taken if len(self.taken) >= count else None

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events import Envelope, EventPayload
+from shared.events import Envelope, EventPayload, payload_types
 from shared.http import problems
 from shared.http.auth import TokenVerifier
 from shared.http.middleware import ObservabilityMiddleware
@@ -96,6 +96,10 @@ class Service:
         if payload.TYPE not in self._publishers:
             raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
         return await outbox.add(session, self.outbox_table, payload, correlation_id)
+
+    def emitted_routing_keys(self) -> list[str]:
+        """Routing keys of the events this service publishes (its AsyncAPI channels)."""
+        return [payload_types()[t].ROUTING_KEY for t in self._publishers]
 
     async def _publish_row(self, row: Any) -> None:
         publisher = self._publishers[row.event_type]

@@ -54,7 +54,7 @@ class Service:
         self.migrations_dir = migrations_dir
         self.outbox_table: Table = outbox.outbox_table(metadata)
         self.inbox_table: Table = inbox.inbox_table(metadata)
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(settings.resolved_database_url(), pool_size=settings.db_pool_size)
         self.broker = make_broker(settings)
         self.consumers = Consumers(
             self.name, self.broker, self.db, self.inbox_table, settings.prefetch

@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=AliasChoices("CARE_LOG_LEVEL"))
     #: Unacknowledged deliveries a consumer holds at once: bounds memory under a backlog.
     prefetch: int = 32
+    #: Database connections per instance (and as many again in bursts). PostgreSQL allows
+    #: 100 by default across every service and replica, so each instance keeps few.
+    db_pool_size: int = 5
     outbox_batch: int = 200
     outbox_poll_seconds: float = 0.5
     #: Published outbox rows (which may hold personal data) are deleted after this long.

@@ -23,7 +23,7 @@ OUTBOX_DIRTY = "outbox_dirty"
 class Database:
     """Engine, session factory and the hook that wakes the outbox relay after a commit."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True

@@ -1,6 +1,5 @@
 """The register import copes with extracts as CQC really sends them and explains every skip."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -201,17 +200,11 @@ def test_only_csv_is_read_for_now() -> None:
         reader_for("extract.xlsx")
 
 
-def _sample() -> Path | None:
-    configured = os.environ.get("CARE_REGISTER_SAMPLE")
-    repo = Path(__file__).resolve().parents[3]
-    path = Path(configured) if configured else repo.parent / "shared/data/cqc-register-sample.csv"
-    return path if path.is_file() else None
+SAMPLE = Path(__file__).resolve().parents[3] / "data" / "cqc-register-sample.csv"
 
 
-@pytest.mark.skipif(_sample() is None, reason="the CQC register sample is not available")
 def test_the_sample_extract_parses() -> None:
-    path = _sample()
-    assert path is not None
+    path = SAMPLE
     extract = parse_register(read_csv(path.read_bytes()))
     assert len(extract.locations) + len(extract.skipped) == 2000
     assert len(extract.locations) > 1900

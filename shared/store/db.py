@@ -25,8 +25,12 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
+        # No pool_pre_ping: it costs three round trips per transaction (measured at 8% of a
+        # consumer's time). A connection lost to a database restart fails its transaction,
+        # SQLAlchemy invalidates the pool, and the consumer's retry or the client's next
+        # request gets a fresh one.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_outbox_commit: list[Callable[[], None]] = []

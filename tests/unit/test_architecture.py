@@ -71,3 +71,11 @@ def test_dispatch_documents_the_courier_contract() -> None:
     document = create_app().state.service.asyncapi()
     assert "courier.handoff:dispatch" in document["channels"]
     assert "recipient_name" in str(document["components"])
+
+
+def test_the_committed_asyncapi_documents_match_the_code() -> None:
+    from scripts.asyncapi import documents
+
+    for name, text in documents().items():
+        committed = (ROOT / "docs" / "asyncapi" / f"{name}.json").read_text()
+        assert committed == text, f"run scripts/asyncapi.py: docs/asyncapi/{name}.json is stale"

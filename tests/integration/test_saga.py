@@ -17,7 +17,9 @@ async def test_an_order_travels_from_sign_in_to_delivered_and_is_counted(
     token = session["access_token"]
     assert [loc["location_id"] for loc in session["locations"]] == [site.location_id]
 
-    placed = await place_order(platform, token, [(site.location_id, 12)], site.location_id)
+    placed = await place_order(
+        platform, token, [(site.location_id, 12)], site.location_id, correlation_id="saga-trace-1"
+    )
     assert placed["status"] == "placed"
     order_id = placed["order_id"]
 
@@ -28,6 +30,8 @@ async def test_an_order_travels_from_sign_in_to_delivered_and_is_counted(
     handoffs = [json.loads(m.body) for m in await platform.drain("courier.courier.handoff")]
     mine = [h for h in handoffs if h["payload"]["postcode"] == site.postcode]
     assert len(mine) == 1
+    # The id the user's request carried is on the handoff three services later.
+    assert mine[0]["correlation_id"] == "saga-trace-1"
     handoff = mine[0]["payload"]
     assert handoff["recipient_name"] == "Sam Carer"
     assert sum(p["badges"] for p in handoff["parcels"]) == 12

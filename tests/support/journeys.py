@@ -62,6 +62,7 @@ async def place_order(
     deliver_to: str,
     contact: str = "Sam Carer",
     instance: int = 0,
+    correlation_id: str | None = None,
 ) -> dict[str, Any]:
     """Place an order, retrying while orders is still learning the account's locations."""
     body = {
@@ -72,7 +73,10 @@ async def place_order(
 
     async def attempt() -> dict[str, Any] | None:
         async with platform.client("orders", instance) as orders:
-            response = await orders.post("/api/orders", json=body, headers=bearer(token))
+            headers = bearer(token) | (
+                {"X-Correlation-ID": correlation_id} if correlation_id else {}
+            )
+            response = await orders.post("/api/orders", json=body, headers=headers)
         if response.status_code == 409 and "locations-not-ready" in response.text:
             return None
         assert response.status_code == 201, response.text

@@ -14,13 +14,10 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import aio_pika
@@ -31,13 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.register import write_register  # noqa: E402
 from tests.support import infra  # noqa: E402
+from tests.support.launcher import Launched, launch  # noqa: E402
 
 OFFSET = 400
-SERVICES = ("identity", "orders", "verification", "dispatch", "reporting")
-
-
-def url(service: str, path: str) -> str:
-    return f"http://127.0.0.1:{8001 + SERVICES.index(service) + OFFSET}{path}"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -56,48 +49,19 @@ async def main() -> None:
 
     state = Path(tempfile.mkdtemp(prefix="care-bench-"))
     rows = write_register(state / "register.csv", args.orders)
-    suffix = f"_bench_{uuid.uuid4().hex[:6]}"
-    vhost = f"care-bench-{suffix[7:]}"
-    amqp = await infra.create_vhost(vhost)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARE_")}
-    platform = subprocess.Popen(
-        [
-            sys.executable,
-            "scripts/run_platform.py",
-            "--state",
-            str(state),
-            "--port-offset",
-            str(OFFSET),
-            "--db-suffix",
-            suffix,
-            "--amqp-url",
-            amqp,
-            "--register",
-            str(state / "register.csv"),
-            "--initial-stock",
-            str(args.orders * 20),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    platform = await launch(
+        state,
+        OFFSET,
+        "--register",
+        str(state / "register.csv"),
+        "--initial-stock",
+        str(args.orders * 20),
+        command=(sys.executable, "scripts/run_platform.py"),
     )
     try:
-        assert platform.stdout is not None
-        while True:
-            line = await asyncio.to_thread(platform.stdout.readline)
-            if "platform is running" in line:
-                break
-            if not line and platform.poll() is not None:
-                raise SystemExit("platform failed to start")
-        figures = await drive(rows, amqp, args.concurrency)
+        figures = await drive(platform, rows, args.concurrency)
     finally:
-        os.killpg(platform.pid, signal.SIGINT)
-        await asyncio.to_thread(platform.wait, 60)
-        await infra.delete_vhost(vhost)
-        await infra.drop_databases([f"care_{n}{suffix}" for n in SERVICES])
+        await platform.stop()
 
     figures["machine"] = {"cores": os.cpu_count()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,8 +69,10 @@ async def main() -> None:
     print(json.dumps(figures, indent=2))
 
 
-async def drive(rows: list[dict[str, str]], amqp: str, concurrency: int) -> dict[str, object]:
-    connection = await aio_pika.connect_robust(amqp)
+async def drive(
+    platform: Launched, rows: list[dict[str, str]], concurrency: int
+) -> dict[str, object]:
+    connection = await aio_pika.connect_robust(f"{infra.AMQP}/{platform.vhost}")
     channel = await connection.channel()
     queue = await channel.declare_queue(exclusive=True)
     await queue.bind("care.events", routing_key="order.dispatched")
@@ -126,7 +92,7 @@ async def drive(rows: list[dict[str, str]], amqp: str, concurrency: int) -> dict
             async with limit:
                 t = time.perf_counter()
                 r = await http.post(
-                    url("identity", "/api/sign-in"),
+                    platform.url("identity", "/api/sign-in"),
                     json={"email": row["email"], "password": row["ods"]},
                 )
                 sign_in_latency.append(time.perf_counter() - t)
@@ -151,7 +117,7 @@ async def drive(rows: list[dict[str, str]], amqp: str, concurrency: int) -> dict
                 for _ in range(50):
                     t = time.perf_counter()
                     r = await http.post(
-                        url("orders", "/api/orders"),
+                        platform.url("orders", "/api/orders"),
                         json=body,
                         headers={"Authorization": f"Bearer {token}"},
                     )

@@ -1,0 +1,93 @@
+"""Starting the platform as real processes through the run command, for e2e tests and benchmarks.
+
+Each launch gets its own vhost, databases (a suffix) and ports (an offset), so it can run
+beside a developer's own platform; :meth:`Launched.stop` sends Ctrl-C and cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support import infra
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("identity", "orders", "verification", "dispatch", "reporting")
+
+
+@dataclass
+class Launched:
+    proc: subprocess.Popen[str]
+    state: Path
+    offset: int
+    vhost: str
+    suffix: str
+    output: list[str] = field(default_factory=list)
+
+    def url(self, service: str, path: str) -> str:
+        return f"http://127.0.0.1:{8001 + SERVICES.index(service) + self.offset}{path}"
+
+    async def interrupt(self, timeout: float = 60) -> int:
+        """Ctrl-C, as a person at the terminal would; returns the exit status."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return await asyncio.to_thread(self.proc.wait, timeout)
+
+    async def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                await self.interrupt()
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        await infra.delete_vhost(self.vhost)
+        await infra.drop_databases([f"care_{n}{self.suffix}" for n in SERVICES])
+
+
+async def launch(
+    state: Path,
+    offset: int,
+    *extra: str,
+    command: tuple[str, ...] = ("bash", "scripts/run.sh"),
+    timeout: float = 180,
+) -> Launched:
+    """Run the platform and return once it says it is running (or fail with its output)."""
+    suffix = f"_l{infra.unique_suffix()}"
+    vhost = f"care-launch-{suffix[2:]}"
+    amqp = await infra.create_vhost(vhost)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARE_")}
+    proc = subprocess.Popen(
+        [
+            *command,
+            "--state",
+            str(state),
+            "--port-offset",
+            str(offset),
+            "--db-suffix",
+            suffix,
+            "--amqp-url",
+            amqp,
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    launched = Launched(proc, state, offset, vhost, suffix)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = await asyncio.to_thread(proc.stdout.readline)
+        launched.output.append(line)
+        if "platform is running" in line:
+            return launched
+        if not line and proc.poll() is not None:
+            break
+    await launched.stop()
+    raise RuntimeError("the platform did not start:\n" + "".join(launched.output))

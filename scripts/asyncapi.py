@@ -17,14 +17,25 @@ SERVICES = ("identity", "orders", "verification", "dispatch", "reporting")
 
 
 def documents() -> dict[str, str]:
+    """The documents as the code defines them, whatever broker this process is pointed at."""
+    saved = {k: os.environ.get(k) for k in ("CARE_AMQP_URL", "CARE_DISPATCH_COURIER_HMAC_SECRET")}
+    # The vhost shows up in channel bindings: it belongs to a deployment, not to the contract.
+    os.environ["CARE_AMQP_URL"] = "amqp://guest:guest@127.0.0.1:5672/"
     os.environ.setdefault("CARE_DISPATCH_COURIER_HMAC_SECRET", "unused-for-documents")
-    out = {}
-    for name in SERVICES:
-        module = __import__(f"services.{name}.app", fromlist=["create_app"])
-        document = module.create_app().state.service.asyncapi()
-        document.pop("servers", None)  # the broker address is deployment's, not the contract's
-        out[name] = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    return out
+    try:
+        out = {}
+        for name in SERVICES:
+            module = __import__(f"services.{name}.app", fromlist=["create_app"])
+            document = module.create_app().state.service.asyncapi()
+            document.pop("servers", None)
+            out[name] = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        return out
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ HTTP_LATENCY = Histogram(
 MESSAGES_CONSUMED = Counter(
     "care_messages_consumed_total",
     "Messages taken from a queue, by event type and outcome "
-    "(ok, duplicate, retried, dead_lettered, invalid).",
+    "(ok, duplicate, waited, retried, dead_lettered, invalid).",
     ["service", "event_type", "outcome"],
     registry=REGISTRY,
 )

@@ -29,6 +29,7 @@ from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCH
 from shared.metrics import DEAD_LETTERED, INBOX_DUPLICATES, MESSAGE_HANDLING, MESSAGES_CONSUMED
 from shared.store import inbox
 from shared.store.db import Database
+from shared.store.errors import is_transient
 
 log = get_logger(__name__)
 
@@ -58,6 +59,8 @@ class Consumers:
         self._inbox = inbox_table
         self._prefetch = prefetch
         self.subscriptions: list[Subscription] = []
+        #: How long a passing database fault is ridden out before the delivery counts.
+        self.transient_retry_seconds = 120.0
 
     def handles(self, event: type[EventPayload]) -> Callable[[Handler], Handler]:
         """Decorator: run the handler for every ``event`` delivered to this service."""
@@ -115,10 +118,7 @@ class Consumers:
     ) -> None:
         event_type = sub.event.TYPE
         try:
-            async with self._db.transaction() as session:
-                fresh = await inbox.claim(session, self._inbox, sub.queue_name, envelope.event_id)
-                if fresh:
-                    await handler(session, envelope)
+            fresh = await self._run_in_transaction(sub, handler, envelope)
         except Exception as exc:
             attempt = delivery_attempt(message)
             if attempt >= DELIVERY_LIMIT:
@@ -136,6 +136,33 @@ class Consumers:
             INBOX_DUPLICATES.labels(self.service, event_type).inc()
         MESSAGES_CONSUMED.labels(self.service, event_type, outcome).inc()
         await self.acknowledge(message)
+
+    async def _run_in_transaction(
+        self, sub: Subscription, handler: Handler, envelope: Envelope[Any]
+    ) -> bool:
+        """Claim and handle in one transaction; ride out a passing database fault in place.
+
+        Holding the delivery while the database recovers keeps the message's delivery count
+        for real failures of the handler. Returns False for a duplicate.
+        """
+        deadline = asyncio.get_running_loop().time() + self.transient_retry_seconds
+        pause = 0.05  # deadlocks clear at once; outages take longer: back off to 5 s
+        while True:
+            try:
+                async with self._db.transaction() as session:
+                    fresh = await inbox.claim(
+                        session, self._inbox, sub.queue_name, envelope.event_id
+                    )
+                    if fresh:
+                        await handler(session, envelope)
+                return fresh
+            except Exception as exc:
+                if not is_transient(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                MESSAGES_CONSUMED.labels(self.service, sub.event.TYPE, "waited").inc()
+                log.warning("database unavailable, retrying in place", error=_describe(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     async def acknowledge(self, message: RabbitMessage) -> None:
         """Ack after the commit; a crash before this line means a redelivery for the inbox."""

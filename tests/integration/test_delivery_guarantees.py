@@ -130,6 +130,30 @@ async def test_a_handler_that_always_fails_is_parked_after_the_delivery_limit(
     assert await eventually(lambda: ledger_entries(platform, healthy.order_id, "reservation"))
 
 
+async def test_a_database_outage_longer_than_the_delivery_limit_does_not_park_the_message(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    event = order_placed(quantity=8)
+    failures = DELIVERY_LIMIT + 1
+    calls: list[int] = []
+    original = Fulfilment.order_placed
+
+    async def flaky(self: Fulfilment, session: Any, placed: Any, correlation_id: str) -> None:
+        if placed.order_id == event.order_id and len(calls) < failures:
+            calls.append(1)
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("database restarting"))
+        await original(self, session, placed, correlation_id)
+
+    monkeypatch.setattr(Fulfilment, "order_placed", flaky)
+    dead = DeadLetters(platform, "dispatch.order.placed.dlq")
+    await platform.publish(event)
+    assert await eventually(lambda: ledger_entries(platform, event.order_id, "reservation"))
+    assert len(calls) == failures
+    assert await dead.at_least(1) is None
+
+
 async def test_a_crash_between_commit_and_publish_still_publishes(platform: Platform) -> None:
     """The outbox: the order commits, the process dies before its relay runs, a new one sends."""
     doomed: Service = await platform.start("orders")

@@ -102,7 +102,6 @@ async def drive(
         t0 = time.perf_counter()
         tokens = await asyncio.gather(*(sign_in(r) for r in rows))
         sign_in_seconds = time.perf_counter() - t0
-        await asyncio.sleep(2)  # let orders learn every account's locations
 
         placed_at: dict[str, float] = {}
         order_latency: list[float] = []

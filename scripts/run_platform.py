@@ -90,12 +90,10 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         "CARE_IDENTITY_TOKEN_PRIVATE_KEY": (keys / "token-private.pem").read_text(),
         "CARE_DISPATCH_COURIER_HMAC_SECRET": secret_file.read_text().strip(),
     }
-    for name, port in SERVICES.items():
-        prefix = f"CARE_{name.upper()}_"
-        env[prefix + "DATABASE_URL"] = (
+    for name in SERVICES:
+        env[f"CARE_{name.upper()}_DATABASE_URL"] = (
             f"postgresql+asyncpg://postgres@127.0.0.1:5432/care_{name}{args.db_suffix}"
         )
-        env[prefix + "HTTP_PORT"] = str(port + args.port_offset)
     return env
 
 

@@ -26,8 +26,6 @@ class ServiceSettings(BaseSettings):
         "", validation_alias=AliasChoices("CARE_TOKEN_PUBLIC_KEY"), repr=False
     )
     token_issuer: str = "care-identity"  # noqa: S105 - an issuer name, not a secret
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
     log_level: str = Field("INFO", validation_alias=AliasChoices("CARE_LOG_LEVEL"))
     #: Unacknowledged deliveries a consumer holds at once: bounds memory under a backlog.
     prefetch: int = 32
@@ -38,7 +36,6 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     #: Published outbox rows (which may hold personal data) are deleted after this long.
     outbox_retention_hours: float = 24.0
-    inbox_retention_days: float = 30.0
     migrate_on_start: bool = True
     graceful_timeout_seconds: float = 30.0
 

@@ -10,7 +10,6 @@ class DispatchSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_DISPATCH_", extra="ignore")
 
     service: str = "dispatch"
-    http_port: int = 8004
     #: Shared with the courier; authenticates its status callbacks. No default: a missing
     #: secret must stop the service rather than accept unsigned callbacks.
     courier_hmac_secret: str = Field(min_length=1, repr=False)

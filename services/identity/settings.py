@@ -10,7 +10,6 @@ class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_IDENTITY_", extra="ignore")
 
     service: str = "identity"
-    http_port: int = 8001
     #: Ed25519 private key (PEM) that signs every token; only identity holds it. Empty is
     #: allowed so the register CLI can run without it; signing in then fails loudly.
     token_private_key: str = Field("", repr=False)

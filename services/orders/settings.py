@@ -9,4 +9,3 @@ class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_ORDERS_", extra="ignore")
 
     service: str = "orders"
-    http_port: int = 8002

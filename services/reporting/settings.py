@@ -9,6 +9,5 @@ class ReportingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_REPORTING_", extra="ignore")
 
     service: str = "reporting"
-    http_port: int = 8005
     #: Counts below this are shown as suppressed, so no figure singles out an organisation.
     suppression_threshold: int = 5

@@ -9,7 +9,6 @@ class VerificationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_VERIFICATION_", extra="ignore")
 
     service: str = "verification"
-    http_port: int = 8003
     #: A care home's order is referred above this many badges per registered bed. Care homes
     #: employ roughly 1 to 1.5 staff per bed (nursing homes more); 2.5 leaves room for
     #: part-time staff while still catching an order far above what the register suggests.

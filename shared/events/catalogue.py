@@ -102,7 +102,8 @@ class Parcel(EventPayload):
 class AccountRegistered(EventPayload):
     TYPE: ClassVar[str] = "AccountRegistered"
     ROUTING_KEY: ClassVar[str] = "account.registered"
-    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"email", "phone"})
+    # A self-employed personal assistant's organisation postcode is their home's.
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"email", "phone", "postcode"})
 
     account_id: UUID
     kind: AccountKind
@@ -304,7 +305,7 @@ class CourierHandoff(EventPayload):
     TYPE: ClassVar[str] = "CourierHandoff"
     ROUTING_KEY: ClassVar[str] = "courier.handoff"
     EXCHANGE: ClassVar[str] = COURIER_EXCHANGE
-    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"recipient_name", "address"})
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"recipient_name", "address", "postcode"})
 
     shipment_reference: str
     recipient_name: str

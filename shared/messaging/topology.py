@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
 from shared.events import (
     AccountAnonymised,
@@ -141,11 +141,11 @@ def subscriptions(consumer: str | None = None) -> list[Subscription]:
     ]
 
 
-async def declare_topology(broker: object) -> None:
+async def declare_topology(broker: RabbitBroker) -> None:
     """Declare every exchange, queue, dead-letter queue and binding (idempotent)."""
-    declared = {name: await broker.declare_exchange(ex) for name, ex in EXCHANGES.items()}  # type: ignore[attr-defined]
+    declared = {name: await broker.declare_exchange(ex) for name, ex in EXCHANGES.items()}
     for sub in subscriptions():
-        queue = await broker.declare_queue(sub.queue())  # type: ignore[attr-defined]
+        queue = await broker.declare_queue(sub.queue())
         await queue.bind(declared[sub.event.EXCHANGE], routing_key=sub.event.ROUTING_KEY)
-        dlq = await broker.declare_queue(sub.dead_letter_queue())  # type: ignore[attr-defined]
+        dlq = await broker.declare_queue(sub.dead_letter_queue())
         await dlq.bind(declared[DEAD_LETTER_EXCHANGE], routing_key=sub.queue_name)

@@ -7,10 +7,9 @@ neither exists and the retry does the work.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, delete, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,8 +35,3 @@ async def claim(session: AsyncSession, table: Table, consumer: str, event_id: UU
         .returning(table.c.event_id)
     )
     return result.first() is not None
-
-
-async def purge(session: AsyncSession, table: Table, older_than: timedelta) -> None:
-    """Forget events older than any redelivery could be."""
-    await session.execute(delete(table).where(table.c.received_at < datetime.now(UTC) - older_than))

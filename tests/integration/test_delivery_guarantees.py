@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.dispatch.handlers.fulfilment import Fulfilment
+from services.dispatch.store import repository as dispatch_repository
 from services.dispatch.store.tables import shipments, stock_ledger
 from services.orders.store.tables import metadata as orders_metadata
 from shared.messaging.topology import DELIVERY_LIMIT
@@ -21,7 +22,7 @@ from shared.metrics import INBOX_DUPLICATES
 from shared.runtime import Service
 from tests.support.events import order_placed, verified
 from tests.support.journeys import place_order, sign_in, single_location_rows
-from tests.support.platform import Platform, eventually
+from tests.support.platform import Platform, eventually, settled
 
 
 async def ledger_entries(platform: Platform, order_id: uuid.UUID, kind: str) -> int:
@@ -44,6 +45,12 @@ async def shipment_count(platform: Platform, order_id: uuid.UUID) -> int:
             )
             or 0
         )
+
+
+async def dispatch_knows_verified(platform: Platform, order_id: uuid.UUID) -> bool:
+    async with platform.service("dispatch").db.transaction() as s:
+        order = await dispatch_repository.get_order(s, order_id)
+    return order is not None and order.facts.verified
 
 
 async def reporting_total(platform: Platform, metric: str) -> int:
@@ -75,11 +82,11 @@ async def test_the_same_event_delivered_twice_has_one_effect(platform: Platform)
 async def test_verified_before_placed_still_dispatches_once(platform: Platform) -> None:
     event = order_placed(quantity=3)
     await platform.publish(verified(event))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: dispatch_knows_verified(platform, event.order_id))
     await platform.publish(event)
     await eventually(lambda: shipment_count(platform, event.order_id))
     await platform.publish(verified(event, by=str(uuid.uuid4())))  # a second, distinct verdict
-    await asyncio.sleep(0.5)
+    await settled(platform)
     assert await shipment_count(platform, event.order_id) == 1
     assert await ledger_entries(platform, event.order_id, "allocation") == 1
 
@@ -168,7 +175,7 @@ async def test_a_crash_between_commit_and_publish_still_publishes(platform: Plat
         platform, session["access_token"], [(site.location_id, 9)], site.location_id, instance=index
     )
     order_id = uuid.UUID(placed["order_id"])
-    await asyncio.sleep(0.5)
+    await settled(platform)  # nothing in flight: had it been published, it would be handled
     assert await ledger_entries(platform, order_id, "reservation") == 0
     outbox = orders_metadata.tables["outbox"]
     async with doomed.db.transaction() as s:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.journeys import place_order, sign_in, single_location_rows
-from tests.support.platform import Platform, eventually
+from tests.support.platform import Platform, eventually, settled
 
 ORDERS = 24
 
@@ -51,7 +51,7 @@ async def test_two_relays_and_two_consumers_produce_each_effect_once(
         return n == ORDERS
 
     await eventually(all_dispatched, timeout=40)
-    await asyncio.sleep(1.0)  # let any duplicate publish or redelivery show itself
+    await settled(replicated)  # any duplicate publish or redelivery has been handled by now
 
     async with replicated.service("dispatch").db.transaction() as s:
         per_kind = dict(

@@ -33,6 +33,13 @@ async def test_an_order_travels_from_sign_in_to_delivered_and_is_counted(
     # The id the user's request carried is on the handoff three services later.
     assert mine[0]["correlation_id"] == "saga-trace-1"
     handoff = mine[0]["payload"]
+    assert set(handoff) == {
+        "shipment_reference",
+        "recipient_name",
+        "address",
+        "postcode",
+        "parcels",
+    }  # the courier gets what delivery needs, nothing more
     assert handoff["recipient_name"] == "Sam Carer"
     assert sum(p["badges"] for p in handoff["parcels"]) == 12
 

@@ -41,5 +41,20 @@ async def drop_databases(names: list[str]) -> None:
     await engine.dispose()
 
 
+async def queue_backlogs(vhost: str) -> dict[str, int]:
+    """Messages in each queue of ``vhost``, ready and unacknowledged together."""
+    exe = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [exe, "-s", "list_queues", "-p", vhost, "name", "messages"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    pairs = (line.split("\t") for line in result.stdout.splitlines() if "\t" in line)
+    return {name: int(count) for name, count in pairs}
+
+
 def unique_suffix() -> str:
     return uuid.uuid4().hex[:8]

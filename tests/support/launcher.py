@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.run_platform import SERVICES as PORTS
 from tests.support import infra
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("identity", "orders", "verification", "dispatch", "reporting")
+SERVICES = tuple(PORTS)
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Launched:
     output: list[str] = field(default_factory=list)
 
     def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{8001 + SERVICES.index(service) + self.offset}{path}"
+        return f"http://127.0.0.1:{PORTS[service] + self.offset}{path}"
 
     async def interrupt(self, timeout: float = 60) -> int:
         """Ctrl-C, as a person at the terminal would; returns the exit status."""

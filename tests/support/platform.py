@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ import aio_pika
 import httpx
 from fastapi import FastAPI
 
+from scripts.run_platform import SERVICES as PORTS
 from shared.events import EventPayload, wrap
 from shared.runtime import Service
 from tests.support import infra
@@ -30,7 +30,7 @@ from tests.support.keys import keypair
 ROOT = Path(__file__).resolve().parents[2]
 REGISTER_SAMPLE = ROOT / "data" / "cqc-register-sample.csv"
 COURIER_SECRET = "test-courier-secret"
-SERVICES = ("identity", "orders", "verification", "dispatch", "reporting")
+SERVICES = tuple(PORTS)
 
 os.environ.setdefault("CARE_DISPATCH_COURIER_HMAC_SECRET", COURIER_SECRET)
 os.environ.setdefault("CARE_TOKEN_PUBLIC_KEY", keypair().public_pem)
@@ -173,14 +173,24 @@ class Platform:
             await channel.close()
         return taken
 
-    async def queue_depth(self, queue: str) -> int:
-        assert self._connection is not None
-        channel = await self._connection.channel()
-        try:
-            q = await channel.declare_queue(queue, passive=True)
-            return int(q.declaration_result.message_count or 0)
-        finally:
-            await channel.close()
+
+async def settled(platform: Platform, timeout: float = 30.0) -> None:
+    """Wait until nothing is in flight: every consumer queue empty, twice in a row.
+
+    Dead-letter queues and the courier's queue keep what they hold by design. Use this
+    before asserting that something did *not* happen.
+    """
+
+    async def quiet() -> bool:
+        backlog = await infra.queue_backlogs(platform.vhost)
+        return not any(
+            count
+            for name, count in backlog.items()
+            if not name.endswith(".dlq") and not name.startswith("courier.")
+        )
+
+    await eventually(quiet, timeout)
+    await eventually(quiet, timeout)
 
 
 def courier_headers(
@@ -205,7 +215,3 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0) -
             return last
         await asyncio.sleep(0.05)
     raise AssertionError(f"condition not met within {timeout}s; last value {last!r}")
-
-
-def json_body(data: dict[str, Any]) -> bytes:
-    return json.dumps(data).encode()

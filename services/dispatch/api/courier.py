@@ -117,7 +117,8 @@ def router(service: Service) -> APIRouter:
                 404,
                 "shipment-not-found",
                 "Shipment not found",
-                "There is no shipment with that reference. The report has been kept.",
+                f"There is no shipment {report.shipment_reference}. The report has been kept "
+                "for investigation; check the reference on the parcel label.",
             )
         return CourierStatusOut(shipment_reference=report.shipment_reference, status=result.status)
 

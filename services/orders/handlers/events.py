@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,7 @@ from shared.events import (
     AccountAnonymised,
     DeliveryAddressChanged,
     Envelope,
+    EventPayload,
     LocationsAuthorised,
     OrderDelivered,
     OrderDispatched,
@@ -32,6 +34,45 @@ log = get_logger(__name__)
 ANONYMISED = "[anonymised]"
 
 
+class Step(NamedTuple):
+    """What an event means for the order's timeline."""
+
+    status: Status
+    meaning: str
+    #: What the user is shown beside the step (a reviewer's reason, the shipment).
+    detail: Callable[[Any], str] = lambda _: ""
+
+
+TIMELINE: dict[type[EventPayload], Step] = {
+    StockWaitlisted: Step(Status.WAITLISTED, "Stock ran out first: the order waits its turn."),
+    OrderReferred: Step(Status.IN_REVIEW, "A person will review the order."),
+    OrderVerified: Step(Status.VERIFIED, "The order passed its checks."),
+    OrderRejected: Step(
+        Status.REJECTED, "A reviewer refused the order; the user sees why.", lambda p: p.reason
+    ),
+    OrderDispatched: Step(
+        Status.DISPATCHED, "The parcels are with the courier.", lambda p: p.shipment_reference
+    ),
+    OrderDelivered: Step(Status.DELIVERED, "The courier reports the parcels delivered."),
+}
+
+
+def _timeline_handler(step: Step) -> Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]:
+    async def handle(session: AsyncSession, event: Envelope[Any]) -> None:
+        known = await repository.record_status(
+            session,
+            event.payload.order_id,
+            step.status,
+            event.occurred_at,
+            step.detail(event.payload),
+        )
+        if not known:
+            log.warning("status event for an unknown order", status=step.status.value)
+
+    handle.__doc__ = f"{step.meaning} The status only ever moves forward."
+    return handle
+
+
 def register(service: Service) -> None:
     """Subscribe orders' handlers on ``service``."""
 
@@ -46,44 +87,8 @@ def register(service: Service) -> None:
             [loc.model_dump() for loc in event.payload.locations],
         )
 
-    async def step(
-        session: AsyncSession, event: Envelope[Any], status: Status, detail: str = ""
-    ) -> None:
-        known = await repository.record_status(
-            session, event.payload.order_id, status, event.occurred_at, detail
-        )
-        if not known:
-            log.warning("status event for an unknown order", status=status)
-
-    @service.handles(OrderVerified)
-    async def verified(session: AsyncSession, event: Envelope[OrderVerified]) -> None:
-        """The order passed its checks (automatically or by a reviewer)."""
-        await step(session, event, Status.VERIFIED)
-
-    @service.handles(OrderReferred)
-    async def referred(session: AsyncSession, event: Envelope[OrderReferred]) -> None:
-        """A person will review the order; the user sees it is being reviewed."""
-        await step(session, event, Status.IN_REVIEW)
-
-    @service.handles(OrderRejected)
-    async def rejected(session: AsyncSession, event: Envelope[OrderRejected]) -> None:
-        """A reviewer refused the order; the reason is shown to the user."""
-        await step(session, event, Status.REJECTED, event.payload.reason)
-
-    @service.handles(StockWaitlisted)
-    async def waitlisted(session: AsyncSession, event: Envelope[StockWaitlisted]) -> None:
-        """Stock ran out before this order: it waits its turn for the next delivery."""
-        await step(session, event, Status.WAITLISTED)
-
-    @service.handles(OrderDispatched)
-    async def dispatched(session: AsyncSession, event: Envelope[OrderDispatched]) -> None:
-        """The parcels are with the courier."""
-        await step(session, event, Status.DISPATCHED, event.payload.shipment_reference)
-
-    @service.handles(OrderDelivered)
-    async def delivered(session: AsyncSession, event: Envelope[OrderDelivered]) -> None:
-        """The courier reports the parcels delivered."""
-        await step(session, event, Status.DELIVERED)
+    for event_type, step in TIMELINE.items():
+        service.handles(event_type)(_timeline_handler(step))
 
     @service.handles(DeliveryAddressChanged)
     async def address_changed(

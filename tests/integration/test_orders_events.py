@@ -1,0 +1,111 @@
+"""Orders keeps its copy of an order in step with what other services decide."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from services.orders.store.tables import authorised_locations, orders
+from shared.events import (
+    AccountAnonymised,
+    Delivery,
+    DeliveryAddressChanged,
+    SubjectAccessRequested,
+)
+from tests.support.journeys import place_order, sign_in, single_location_rows
+from tests.support.platform import Platform, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def placed(platform: Platform) -> dict[str, Any]:
+    site = single_location_rows()[20]
+    session = await sign_in(platform, site.email, site.ods_code)
+    order = await place_order(
+        platform,
+        session["access_token"],
+        [(site.location_id, 6)],
+        site.location_id,
+        contact="Robin Example",
+    )
+    return {
+        "order_id": uuid.UUID(order["order_id"]),
+        "account_id": uuid.UUID(session["account_id"]),
+        "reference": order["reference"],
+    }
+
+
+async def delivery(platform: Platform, order_id: uuid.UUID) -> dict[str, Any]:
+    async with platform.service("orders").db.transaction() as s:
+        return (
+            await s.execute(select(orders.c.delivery).where(orders.c.id == order_id))
+        ).scalar_one()  # type: ignore[no-any-return]
+
+
+async def test_a_corrected_delivery_address_reaches_the_order(
+    platform: Platform, placed: dict[str, Any]
+) -> None:
+    corrected = Delivery(
+        recipient_name="Robin Example",
+        organisation_name="Side Entrance",
+        address_line_1="2 Back Lane",
+        city="Leeds",
+        postcode="LS6 1AA",
+    )
+    await platform.publish(
+        DeliveryAddressChanged(
+            order_id=placed["order_id"], changed_by=uuid.uuid4(), delivery=corrected
+        )
+    )
+
+    async def changed() -> bool:
+        return (await delivery(platform, placed["order_id"]))["address_line_1"] == "2 Back Lane"
+
+    assert await eventually(changed)
+
+
+async def test_a_subject_access_request_gets_orders_contribution(
+    platform: Platform, placed: dict[str, Any]
+) -> None:
+    request_id = uuid.uuid4()
+    await platform.publish(
+        SubjectAccessRequested(request_id=request_id, account_id=placed["account_id"])
+    )
+
+    async def contribution() -> dict[str, Any] | None:
+        async with platform.service("identity").db.transaction() as s:
+            row = (
+                await s.execute(
+                    text(
+                        "SELECT data FROM subject_access_contributions"
+                        " WHERE request_id = :r AND service = 'orders'"
+                    ),
+                    {"r": request_id},
+                )
+            ).first()
+        return row.data if row else None
+
+    data = await eventually(contribution)
+    assert [o["reference"] for o in data["orders"]] == [placed["reference"]]
+
+
+async def test_anonymising_the_account_scrubs_the_order_and_its_locations(
+    platform: Platform, placed: dict[str, Any]
+) -> None:
+    await platform.publish(AccountAnonymised(account_id=placed["account_id"]))
+
+    async def scrubbed() -> bool:
+        async with platform.service("orders").db.transaction() as s:
+            left = await s.scalar(
+                select(authorised_locations.c.location_id).where(
+                    authorised_locations.c.account_id == placed["account_id"]
+                )
+            )
+        return left is None and (await delivery(platform, placed["order_id"])).get("anonymised")
+
+    assert await eventually(scrubbed)
+    assert "Robin Example" not in str(await delivery(platform, placed["order_id"]))

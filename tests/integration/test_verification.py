@@ -1,0 +1,219 @@
+"""Verification on the real bus: referrals, reviewers' decisions, and orders that wait."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from services.verification.store.tables import accounts, audit_trail
+from services.verification.store.tables import orders as verification_orders
+from shared.events import (
+    AccountAnonymised,
+    AccountKind,
+    AccountRegistered,
+    Location,
+    LocationsAuthorised,
+    OrderCancelled,
+)
+from tests.support.events import order_placed
+from tests.support.keys import bearer, mint
+from tests.support.platform import Platform, eventually
+
+pytestmark = pytest.mark.integration
+REVIEWER = uuid.uuid4()
+
+
+async def state_of(platform: Platform, order_id: uuid.UUID) -> dict[str, Any] | None:
+    async with platform.service("verification").db.transaction() as s:
+        row = (
+            await s.execute(
+                select(verification_orders).where(verification_orders.c.order_id == order_id)
+            )
+        ).first()
+    return row._asdict() if row else None
+
+
+async def in_state(platform: Platform, order_id: uuid.UUID, state: str) -> dict[str, Any] | None:
+    order = await state_of(platform, order_id)
+    return order if order and order["state"] == state else None
+
+
+async def ledger(platform: Platform, order_id: uuid.UUID, kind: str) -> int:
+    async with platform.service("dispatch").db.transaction() as s:
+        return int(
+            await s.scalar(
+                text("SELECT count(*) FROM stock_ledger WHERE order_id = :o AND kind = :k"),
+                {"o": order_id, "k": kind},
+            )
+            or 0
+        )
+
+
+async def decide(platform: Platform, order_id: uuid.UUID, token: str, **body: Any) -> Any:
+    async with platform.client("verification") as verification:
+        return await verification.post(
+            f"/api/reviews/{order_id}/decision", json=body, headers=bearer(token)
+        )
+
+
+async def referred(platform: Platform, quantity: int = 30) -> dict[str, Any]:
+    event = order_placed(quantity=quantity, kind=AccountKind.NON_CQC)
+    await platform.publish(event)
+    return await eventually(lambda: in_state(platform, event.order_id, "referred"))
+
+
+async def test_a_non_cqc_order_is_referred_with_its_reasons_and_queued_oldest_first(
+    platform: Platform,
+) -> None:
+    first = await referred(platform, quantity=30)
+    second = await referred(platform, quantity=3)
+    assert any("not registered with CQC" in r for r in first["reasons"])
+    assert any("address and phone" in r for r in first["reasons"])
+    assert not any("address and phone" in r for r in second["reasons"])
+    async with platform.client("verification") as verification:
+        queue = (
+            await verification.get(
+                "/api/reviews", headers=bearer(mint("customer_service", account_id=REVIEWER))
+            )
+        ).json()
+        refused = await verification.get(
+            "/api/reviews", headers=bearer(mint("provider", kind="cqc"))
+        )
+    ids = [item["order_id"] for item in queue]
+    assert ids.index(str(first["order_id"])) < ids.index(str(second["order_id"]))
+    assert refused.status_code == 403
+
+
+async def test_a_reviewer_rejects_with_a_reason_and_the_stock_is_released(
+    platform: Platform,
+) -> None:
+    order = await referred(platform)
+    order_id = order["order_id"]
+    await eventually(lambda: ledger(platform, order_id, "reservation"))
+    token = mint("customer_service", account_id=REVIEWER)
+
+    no_reason = await decide(platform, order_id, token, decision="reject", version=order["version"])
+    stale = await decide(
+        platform, order_id, token, decision="reject", reason="x", version=order["version"] - 1
+    )
+    assert no_reason.status_code == 422 and "reason" in no_reason.text
+    assert stale.status_code == 409 and stale.json()["type"].endswith("/changed-since-viewed")
+
+    reason = "We could not confirm this is an adult social care organisation."
+    done = await decide(
+        platform, order_id, token, decision="reject", reason=reason, version=order["version"]
+    )
+    assert done.status_code == 204
+    again = await decide(
+        platform, order_id, token, decision="approve", version=order["version"] + 1
+    )
+    assert again.status_code == 409 and again.json()["type"].endswith("/already-decided")
+
+    assert await eventually(lambda: ledger(platform, order_id, "release"))
+    async with platform.service("verification").db.transaction() as s:
+        trail = (
+            await s.execute(
+                select(audit_trail.c.actor, audit_trail.c.action, audit_trail.c.after)
+                .where(audit_trail.c.order_id == order_id)
+                .order_by(audit_trail.c.id)
+            )
+        ).all()
+    assert [(actor, action) for actor, action, _ in trail] == [
+        ("automatic", "referred"),
+        (str(REVIEWER), "rejected"),
+    ]
+    assert trail[-1].after["reasons"] == [reason]
+
+
+async def test_two_reviewers_deciding_the_same_order_cannot_both_succeed(
+    platform: Platform,
+) -> None:
+    order = await referred(platform)
+    answers = await asyncio.gather(
+        *(
+            decide(
+                platform,
+                order["order_id"],
+                mint("customer_service"),
+                decision="approve",
+                version=order["version"],
+            )
+            for _ in range(2)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [204, 409]
+    assert await eventually(lambda: ledger(platform, order["order_id"], "allocation"))
+
+
+async def test_an_order_that_arrives_before_its_locations_waits_then_is_verified(
+    platform: Platform,
+) -> None:
+    event = order_placed(quantity=10, kind=AccountKind.CQC)
+    location_id = f"1-T{uuid.uuid4().hex[:8]}"
+    event = event.model_copy(
+        update={"lines": [event.lines[0].model_copy(update={"location_id": location_id})]}
+    )
+    await platform.publish(event)
+    assert await eventually(lambda: in_state(platform, event.order_id, "awaiting_authorisation"))
+
+    await platform.publish(
+        LocationsAuthorised(
+            account_id=event.account_id,
+            locations=[
+                Location(
+                    location_id=location_id,
+                    ods_code="VTEST",
+                    name="Test Home",
+                    address_line_1="1 Road",
+                    postcode="LS1 4AP",
+                    provider_id="1-P",
+                    provider_name="Test Provider",
+                    care_home=True,
+                    care_home_beds=20,
+                )
+            ],
+        )
+    )
+    verified = await eventually(lambda: in_state(platform, event.order_id, "verified"))
+    assert verified["decided_by"] == "automatic"
+
+
+async def test_a_cancelled_referral_leaves_the_queue(platform: Platform) -> None:
+    order = await referred(platform)
+    await platform.publish(OrderCancelled(order_id=order["order_id"]))
+    assert await eventually(lambda: in_state(platform, order["order_id"], "cancelled"))
+
+
+async def test_anonymising_an_account_scrubs_what_identifies_it(platform: Platform) -> None:
+    event = order_placed(quantity=4, kind=AccountKind.NON_CQC)
+    await platform.publish(
+        AccountRegistered(
+            account_id=event.account_id,
+            kind=AccountKind.NON_CQC,
+            email="pa@example.org",
+            organisation_name="Kind Care",
+            postcode="LS2 7AA",
+        )
+    )
+    await platform.publish(event)
+    await eventually(lambda: in_state(platform, event.order_id, "referred"))
+    await platform.publish(AccountAnonymised(account_id=event.account_id))
+
+    async def scrubbed() -> bool:
+        async with platform.service("verification").db.transaction() as s:
+            account = (
+                await s.execute(select(accounts).where(accounts.c.account_id == event.account_id))
+            ).first()
+        order = await state_of(platform, event.order_id)
+        return bool(
+            account
+            and account.email is None
+            and order
+            and order["delivery"] == {"anonymised": True}
+        )
+
+    assert await eventually(scrubbed)

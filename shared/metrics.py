@@ -5,7 +5,7 @@ Labels are route templates, event type names, outcomes and status codes: bounded
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -66,3 +66,50 @@ DEAD_LETTERED = Counter(
     ["service", "queue", "reason"],
     registry=REGISTRY,
 )
+
+# --- business and pipeline figures (labels: step and event type names, bounded sets) ---------
+
+REVIEW_QUEUE_ORDERS = Gauge(
+    "care_review_queue_orders",
+    "Orders referred to customer services and not yet decided.",
+    ["service"],
+    registry=REGISTRY,
+)
+REVIEW_QUEUE_OLDEST_AGE = Gauge(
+    "care_review_queue_oldest_age_seconds",
+    "Time since the longest-waiting referred order was referred (0 when the queue is empty).",
+    ["service"],
+    registry=REGISTRY,
+)
+EVENT_LAG = Histogram(
+    "care_event_lag_seconds",
+    "Time from an event occurring to a consumer handling it, by event type.",
+    ["service", "event_type"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 1800.0),
+    registry=REGISTRY,
+)
+ORDER_STEP = Histogram(
+    "care_order_step_seconds",
+    "Time an order took between two steps of its life (placed_to_verified, "
+    "verified_to_dispatched, placed_to_dispatched, dispatched_to_delivered).",
+    ["service", "step"],
+    buckets=(
+        1.0,
+        5.0,
+        30.0,
+        60.0,
+        300.0,
+        900.0,
+        3600.0,
+        4 * 3600.0,
+        86400.0,
+        3 * 86400.0,
+        7 * 86400.0,
+        14 * 86400.0,
+    ),
+    registry=REGISTRY,
+)
+
+#: CPU, memory and open files of the process: the saturation signal of the golden four.
+#: Unlabelled; Prometheus adds the scrape target's `service` label.
+PROCESS = ProcessCollector(registry=REGISTRY)

@@ -2,7 +2,8 @@
 
 A :class:`Service` owns the database, the broker, the outbox relay and the consumers, and
 builds the FastAPI app whose lifespan starts and stops them in the safe order: migrate, declare
-the whole topology, start consumers, start the relay; on shutdown the reverse.
+the whole topology, start consumers, start the relay, start attached components (such as the
+email relay); on shutdown the reverse.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI, Response
 from faststream.specification import AsyncAPI
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events import Envelope, EventPayload, payload_types
 from shared.http import problems
 from shared.http.auth import TokenVerifier
+from shared.http.limits import RequestLimitsMiddleware
 from shared.http.middleware import ObservabilityMiddleware
 from shared.logging import configure_logging, get_logger
 from shared.messaging.broker import make_broker, publish_options
@@ -35,6 +37,17 @@ from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
 
 log = get_logger(__name__)
+
+
+class Component(Protocol):
+    """Something that runs alongside a service, such as :class:`shared.email.EmailRelay`."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+C = TypeVar("C", bound=Component)
 
 
 class Service:
@@ -81,6 +94,7 @@ class Service:
             retention=timedelta(hours=settings.outbox_retention_hours),
         )
         self._verifier: TokenVerifier | None = None
+        self._components: list[Component] = []
         self.started = False
 
     # --- events ----------------------------------------------------------------------------
@@ -118,6 +132,13 @@ class Service:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def attach(self, component: C) -> C:
+        """Run ``component`` with the service: started after the outbox relay, stopped first."""
+        self._components.append(component)
+        if self.started:
+            component.start()
+        return component
+
     async def start(self) -> None:
         url = self.settings.resolved_database_url()
         if self.settings.migrate_on_start:
@@ -127,11 +148,18 @@ class Service:
         await declare_topology(self.broker)
         await self.broker.start()
         self.relay.start()
+        for component in self._components:
+            component.start()
         self.started = True
         log.info("service started", subscriptions=len(self.consumers.subscriptions))
 
     async def stop(self) -> None:
         self.started = False
+        for component in reversed(self._components):
+            try:
+                await component.stop()
+            except Exception as exc:  # still close the broker and the database
+                log.warning("component did not stop cleanly", error=type(exc).__name__)
         await self.relay.stop()
         await self.broker.stop()
         await self.db.dispose()
@@ -199,6 +227,7 @@ class Service:
         app.include_router(self._operational_routes())
         for router in routers:
             app.include_router(router)
+        app.add_middleware(RequestLimitsMiddleware)
         app.add_middleware(ObservabilityMiddleware, service=self.name)
         return app
 

@@ -22,6 +22,7 @@ __all__ = [
     "AccountRegistered",
     "CourierHandoff",
     "Delivery",
+    "DeliveryAddressChangeRefused",
     "DeliveryAddressChanged",
     "Location",
     "LocationsAuthorised",
@@ -34,6 +35,7 @@ __all__ = [
     "OrderRejected",
     "OrderVerified",
     "Parcel",
+    "ParcelReturned",
     "PortalClosed",
     "StockReceived",
     "StockReleased",
@@ -45,8 +47,11 @@ __all__ = [
 
 
 class AccountKind(StrEnum):
+    """Who holds an account: it decides how they sign in and how their orders are checked."""
+
     CQC = "cqc"
     NON_CQC = "non_cqc"
+    PERSONAL_ASSISTANT = "personal_assistant"
     LOCAL_AUTHORITY = "local_authority"
     STAFF = "staff"
 
@@ -89,10 +94,12 @@ class OrderLine(EventPayload):
 
 
 class Parcel(EventPayload):
-    number: int = Field(gt=0)
+    """One parcel of a shipment: badges plus one of each leaflet."""
+
+    number: int = Field(gt=0, description="1, 2, ... within the shipment.")
     badges: int = Field(ge=0)
     wellbeing_leaflets: int = Field(ge=0)
-    winter_leaflets: int = Field(ge=0)
+    winter_leaflets: int = Field(ge=0, description="Winter-preparedness leaflets.")
 
 
 # --- identity --------------------------------------------------------------------------------
@@ -102,8 +109,10 @@ class Parcel(EventPayload):
 class AccountRegistered(EventPayload):
     TYPE: ClassVar[str] = "AccountRegistered"
     ROUTING_KEY: ClassVar[str] = "account.registered"
-    # A self-employed personal assistant's organisation postcode is their home's.
-    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"email", "phone", "postcode"})
+    # A self-employed personal assistant's organisation address is their home's.
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"email", "phone", "postcode", "contact_name", "address_line_1", "address_line_2", "city"}
+    )
 
     account_id: UUID
     kind: AccountKind
@@ -111,6 +120,11 @@ class AccountRegistered(EventPayload):
     organisation_name: str | None = None
     postcode: str | None = None
     phone: str | None = None
+    #: Accounts that registered themselves (not CQC's register) give who and where to send to.
+    contact_name: str | None = None
+    address_line_1: str | None = None
+    address_line_2: str | None = None
+    city: str | None = None
 
 
 @register
@@ -300,15 +314,70 @@ class OrderDelivered(EventPayload):
 
 @register
 class CourierHandoff(EventPayload):
-    """The courier's contract: exactly what delivery needs and nothing more."""
+    """The courier's contract: exactly what delivery needs and nothing more.
+
+    One message per shipment, on the courier's own exchange (care.courier, routing key
+    courier.handoff; the courier integration reads the queue courier.courier.handoff and is
+    given access to nothing else). Delivery is at least once: the same shipment may be sent
+    again after a fault, with the same event_id and shipment_reference, so the courier keys
+    its bookings on shipment_reference and books each one once. An order above the parcel
+    size travels as several parcels under one shipment_reference. The courier reports
+    delivered, failed_attempt and returned for a shipment_reference to dispatch's signed HTTP
+    callback, POST /api/courier/status.
+    """
 
     TYPE: ClassVar[str] = "CourierHandoff"
     ROUTING_KEY: ClassVar[str] = "courier.handoff"
     EXCHANGE: ClassVar[str] = COURIER_EXCHANGE
     PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"recipient_name", "address", "postcode"})
 
-    shipment_reference: str
-    recipient_name: str
-    address: list[str] = Field(min_length=1)
+    shipment_reference: str = Field(
+        description="Our reference for the shipment (e.g. SH-7KQ29XWM): the idempotency key, "
+        "printed on every parcel label and quoted in every status callback."
+    )
+    recipient_name: str = Field(description="Who signs for the parcels.")
+    address: list[str] = Field(
+        min_length=1, description="The label's address lines, organisation first; no blanks."
+    )
     postcode: str
-    parcels: list[Parcel] = Field(min_length=1)
+    parcels: list[Parcel] = Field(
+        min_length=1, description="What to pack and carry: one entry per parcel."
+    )
+
+
+@register
+class ParcelReturned(EventPayload):
+    """The courier brought a shipment back undelivered: it needs a person in customer services.
+
+    No personal data: the back office finds the order, its contact and address by ``order_id``.
+    Nothing is re-sent automatically; the badges are back in the warehouse only when operations
+    count them in.
+    """
+
+    TYPE: ClassVar[str] = "ParcelReturned"
+    ROUTING_KEY: ClassVar[str] = "order.parcel-returned"
+
+    order_id: UUID
+    shipment_reference: str
+    returned_at: datetime
+    parcel_count: int = Field(gt=0)
+    quantity: int = Field(gt=0)
+
+
+@register
+class DeliveryAddressChangeRefused(EventPayload):
+    """Customer services changed an order's delivery address too late for it to be used.
+
+    ``reason`` says why in plain words, for the person who made the change; the address itself
+    is not repeated (it is in the DeliveryAddressChanged this answers).
+    """
+
+    TYPE: ClassVar[str] = "DeliveryAddressChangeRefused"
+    ROUTING_KEY: ClassVar[str] = "order.delivery-address-change-refused"
+
+    order_id: UUID
+    #: The staff account that made the change (from DeliveryAddressChanged.changed_by).
+    changed_by: UUID
+    reason: str = Field(min_length=1)
+    #: The shipment already with the courier, when that is why.
+    shipment_reference: str | None = None

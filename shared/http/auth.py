@@ -28,6 +28,8 @@ class Principal:
     kind: str
     locations: frozenset[str] = field(default_factory=frozenset)
     token_id: str = ""
+    #: The identity session the token was issued for ("" for tokens minted without one).
+    session_id: str = ""
 
 
 class TokenVerifier:
@@ -51,6 +53,7 @@ class TokenVerifier:
                 kind=str(claims.get("kind", "")),
                 locations=frozenset(claims.get("loc", [])),
                 token_id=str(claims["jti"]),
+                session_id=str(claims.get("sid", "")),
             )
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise _unauthorised("Your sign-in is not valid or has expired: sign in again.") from exc

@@ -74,9 +74,20 @@ def _route_template(scope: Scope) -> str:
     if route is not None and hasattr(route, "path"):
         return str(route.path)
     app: Any = scope.get("app")
-    router = getattr(app, "router", None)
-    for candidate in getattr(router, "routes", []):
+    return _match(getattr(getattr(app, "router", None), "routes", []), scope)
+
+
+def _match(routes: Any, scope: Scope) -> str:
+    """Find the template among ``routes`` (for requests answered before routing, such as a
+    refused body); included routers are searched through."""
+    for candidate in routes:
+        path = getattr(candidate, "path", None)
+        if path is None:
+            found = _match(getattr(candidate, "routes", []), scope)
+            if found != "unmatched":
+                return found
+            continue
         match, _ = candidate.matches(scope)
         if match == Match.FULL:
-            return str(candidate.path)
+            return str(path)
     return "unmatched"

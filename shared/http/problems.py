@@ -76,10 +76,20 @@ _FRIENDLY = {
     "int_from_float": "must be a whole number",
     "greater_than": "must be greater than {gt}",
     "greater_than_equal": "must be {ge} or more",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be {max_length} characters or fewer",
+    "string_type": "must be text",
+    "literal_error": "must be one of: {expected}",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
 }
 
 
 def _message(err: dict[str, Any]) -> str:
+    if err.get("type") == "value_error" and "error" in (err.get("ctx") or {}):
+        return str(err["ctx"]["error"])  # our validators' own words, without pydantic's prefix
+    if err.get("type") == "string_too_short" and (err.get("ctx") or {}).get("min_length", 1) > 1:
+        return "must be at least {min_length} characters".format(**err["ctx"])
     template = _FRIENDLY.get(err.get("type", ""))
     if template:
         return template.format(**(err.get("ctx") or {}))

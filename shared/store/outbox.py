@@ -141,6 +141,9 @@ class OutboxRelay:
         last_housekeeping = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping:
+            # Cleared before the batch, not after: a commit that kicks while the batch runs
+            # must wake the next round at once, not wait out a whole poll.
+            self._wake.clear()
             try:
                 sent = await self.publish_batch()
                 failures = 0
@@ -156,7 +159,6 @@ class OutboxRelay:
                 log.warning("outbox relay failed", error=type(exc).__name__, attempt=failures)
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 

@@ -1,0 +1,346 @@
+"""The email outbox: an email is queued with the change that causes it and sent after commit.
+
+:func:`queue_email` writes a row in the caller's transaction, so a rollback never sends the
+email and a crash after commit never loses it. :class:`EmailRelay` sends committed rows and
+deletes each once sent: the row holds personal data, so nothing is kept after delivery.
+
+Each email is sent in its own transaction: claim one due row (``FOR UPDATE SKIP LOCKED``, so
+several replicas' relays share the work and never send one email at the same time), send it
+while holding the row lock, delete it, commit. If the process dies, or the database is lost,
+after the send but before the commit, the row comes back and the email is sent again:
+delivery is **at least once**, with at most one duplicate per such crash. Holding the lock
+over the send (at most the sender's timeout) is what keeps two relays from both sending it.
+
+A transient failure (:class:`EmailDeliveryError`, or any unexpected error) puts the row back
+with ``next_attempt_at`` pushed out by :func:`retry_delay` (5 s, 10 s, 20 s ... capped at
+10 min). A rejection (:class:`EmailRejected`), or the last of ``max_attempts`` failures, parks
+the row for an operator: ``next_attempt_at`` becomes ``'infinity'`` and ``last_error`` says
+why (an error code, never a server's text). Parked rows are counted by
+``care_email_outbox_parked`` and, as they still hold personal data, should be dealt with::
+
+    -- try them again
+    UPDATE email_outbox SET next_attempt_at = now(), attempts = 0, last_error = NULL
+     WHERE next_attempt_at = 'infinity';
+    -- or give them up for good
+    DELETE FROM email_outbox WHERE next_attempt_at = 'infinity';
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from shared.email.message import (
+    Attachment,
+    EmailError,
+    EmailMessage,
+    EmailRejected,
+    EmailSender,
+)
+from shared.logging import get_logger
+from shared.metrics import REGISTRY
+from shared.store.db import OUTBOX_DIRTY, Database
+
+log = get_logger(__name__)
+
+EMAILS_SENT = Counter(
+    "care_emails_sent_total",
+    "Emails the email relay handled, by outcome (sent, retried, rejected, gave_up).",
+    ["service", "outcome"],
+    registry=REGISTRY,
+)
+EMAIL_OUTBOX_BACKLOG = Gauge(
+    "care_email_outbox_backlog",
+    "Queued emails not yet sent, including those waiting to retry (parked ones excluded).",
+    ["service"],
+    registry=REGISTRY,
+)
+EMAIL_OUTBOX_PARKED = Gauge(
+    "care_email_outbox_parked",
+    "Emails rejected or given up, kept in the outbox for an operator.",
+    ["service"],
+    registry=REGISTRY,
+)
+
+#: ``next_attempt_at`` of a parked row: never due.
+PARKED = literal_column("'infinity'::timestamptz", DateTime(timezone=True))
+
+FIRST_RETRY = timedelta(seconds=5)
+LONGEST_RETRY = timedelta(minutes=10)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed send (1 -> 5 s, doubling, <= 10 min)."""
+    doublings = min(max(attempts - 1, 0), 16)  # 5 s * 2**16 is far past the cap already
+    return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
+
+
+def email_outbox_table(metadata: MetaData) -> Table:
+    """The email outbox, added to a service's own metadata (and so its migrations)."""
+    if "email_outbox" in metadata.tables:  # a second instance of the service in one process
+        return metadata.tables["email_outbox"]
+    return Table(
+        "email_outbox",
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("recipient", Text, nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("body", Text, nullable=False),
+        # [{"filename", "content_type", "data_b64"}]
+        Column("attachments", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column(
+            "next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+        ),
+        Column("last_error", Text),
+        Index("ix_email_outbox_next_attempt_at", "next_attempt_at"),
+    )
+
+
+async def queue_email(session: AsyncSession, table: Table, message: EmailMessage) -> UUID:
+    """Queue ``message`` to be sent once the surrounding transaction commits; returns its id.
+
+    In a :meth:`Database.transaction`, the commit wakes every relay on that database; with a
+    session of your own, call :meth:`EmailRelay.kick` after committing (or wait one poll).
+    """
+    email_id = uuid4()
+    await session.execute(
+        table.insert().values(
+            id=email_id,
+            recipient=message.to,
+            subject=message.subject,
+            body=message.body,
+            attachments=[
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "data_b64": base64.b64encode(a.data).decode("ascii"),
+                }
+                for a in message.attachments
+            ],
+        )
+    )
+    session.info[OUTBOX_DIRTY] = True
+    return email_id
+
+
+def _message_from_row(row: Any) -> EmailMessage:
+    return EmailMessage(
+        to=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        attachments=tuple(
+            Attachment(
+                filename=a["filename"],
+                content_type=a["content_type"],
+                data=base64.b64decode(a["data_b64"], validate=True),
+            )
+            for a in row.attachments
+        ),
+    )
+
+
+class EmailRelay:
+    """Sends committed email outbox rows; attach it to the service to run alongside it."""
+
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        sender: EmailSender,
+        service: str,
+        *,
+        poll_seconds: float = 1.0,
+        max_attempts: int = 8,
+        batch: int = 20,
+        stop_grace_seconds: float = 15.0,
+    ) -> None:
+        if max_attempts < 1 or batch < 1:
+            raise ValueError("max_attempts and batch must be at least 1")
+        self._db = db
+        self._table = table
+        self._sender = sender
+        self._service = service
+        self._poll = poll_seconds
+        self._max_attempts = max_attempts
+        self._batch = batch
+        self._stop_grace = stop_grace_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        db.on_outbox_commit(self.kick)
+
+    def kick(self) -> None:
+        """Wake the relay now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-email-relay")
+
+    async def stop(self) -> None:
+        """Let the email being sent finish (up to the grace period), then stop."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), self._stop_grace)
+        finally:  # out of grace, or stop() itself cancelled: cancel the send (it comes back)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _run(self) -> None:
+        failures = 0
+        last_housekeeping = -5.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            # Cleared before the work, not after: a kick that lands while we send is kept.
+            self._wake.clear()
+            try:
+                claimed, _ = await self._drain()
+                failures = 0
+                if loop.time() - last_housekeeping >= 5:
+                    await self.housekeeping()
+                    last_housekeeping = loop.time()
+                if claimed == self._batch:
+                    continue  # more may be due: no pause
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database down: back off, try again
+                failures += 1
+                log.warning("email relay failed", error=type(exc).__name__, attempt=failures)
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def send_batch(self) -> int:
+        """Handle up to ``batch`` due emails, one transaction each; returns how many were sent."""
+        _, sent = await self._drain()
+        return sent
+
+    async def _drain(self) -> tuple[int, int]:
+        claimed = sent = 0
+        while claimed < self._batch and not self._stopping:
+            outcome = await self._send_one()
+            if outcome is None:
+                break
+            claimed += 1
+            sent += outcome == "sent"
+        return claimed, sent
+
+    async def _send_one(self) -> str | None:
+        """Claim one due row, send it and settle it; None when nothing is due."""
+        t = self._table
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(
+                        t.c.id, t.c.recipient, t.c.subject, t.c.body, t.c.attachments, t.c.attempts
+                    )
+                    .where(t.c.next_attempt_at <= func.now())
+                    .order_by(t.c.next_attempt_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                return None
+            error: Exception | None = None
+            try:
+                message = _message_from_row(row)
+            except (ValueError, KeyError, TypeError) as exc:  # a row that is no valid message
+                error = EmailRejected(f"row:{type(exc).__name__}")
+            else:
+                try:
+                    await self._sender.send(message)
+                except Exception as exc:  # a sender's bug retries too, and never stops the rest
+                    error = exc
+            outcome = await self._settle(session, row, error)
+        EMAILS_SENT.labels(self._service, outcome).inc()
+        if error is None:
+            log.info("email sent", email_id=str(row.id))
+        else:
+            log.warning(
+                "email not sent",
+                email_id=str(row.id),
+                outcome=outcome,
+                error=_describe(error),
+                attempt=row.attempts + 1,
+            )
+        return outcome
+
+    async def _settle(self, session: AsyncSession, row: Any, error: Exception | None) -> str:
+        t = self._table
+        if error is None:
+            await session.execute(delete(t).where(t.c.id == row.id))
+            return "sent"
+        attempts = row.attempts + 1
+        next_attempt: ColumnElement[datetime]
+        if isinstance(error, EmailRejected):
+            outcome, next_attempt = "rejected", PARKED
+        elif attempts >= self._max_attempts:
+            outcome, next_attempt = "gave_up", PARKED
+        else:
+            outcome = "retried"
+            next_attempt = func.clock_timestamp() + retry_delay(attempts)
+        await session.execute(
+            update(t)
+            .where(t.c.id == row.id)
+            .values(attempts=attempts, next_attempt_at=next_attempt, last_error=_describe(error))
+        )
+        return outcome
+
+    async def housekeeping(self) -> None:
+        """Export the backlog and parked figures."""
+        t = self._table
+        parked = t.c.next_attempt_at == PARKED
+        async with self._db.transaction() as session:
+            waiting, stuck = (
+                await session.execute(
+                    select(
+                        func.count().filter(~parked),
+                        func.count().filter(parked),
+                    ).select_from(t)
+                )
+            ).one()
+        EMAIL_OUTBOX_BACKLOG.labels(self._service).set(waiting)
+        EMAIL_OUTBOX_PARKED.labels(self._service).set(stuck)
+
+
+def _describe(error: Exception) -> str:
+    """What the outbox records about a failure: class names and codes, no message text."""
+    if isinstance(error, EmailError):
+        return f"{type(error).__name__} {error.code}"
+    return type(error).__name__

@@ -1,15 +1,19 @@
-"""Identity's wiring: settings, runtime, handlers and routes.
+"""Identity's wiring: settings, runtime, handlers, routes and the email relay.
 
 Run with ``uvicorn services.identity.app:app``.
 """
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.identity.api import sign_in
+from services.identity.api import accounts, passwords, sign_in
+from services.identity.api.context import Identity
 from services.identity.handlers import events
+from services.identity.handlers.housekeeping import Housekeeping
 from services.identity.settings import IdentitySettings
 from services.identity.store import MIGRATIONS
-from services.identity.store.tables import metadata
+from services.identity.store.tables import email_outbox, metadata
+from shared.email import EmailRelay, sender_from_settings
 from shared.events import (
     AccountAnonymised,
     AccountRegistered,
@@ -41,11 +45,29 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     """Build one identity instance; tests build several side by side."""
     settings = settings or IdentitySettings()
     service = build(settings)
-    return service.http_app(
-        sign_in.router(service, settings),
-        title="CARE badges: identity",
-        description="Sign in and get a token to order CARE badges with.",
+    relay = EmailRelay(
+        service.db,
+        email_outbox,
+        sender_from_settings(settings.email),
+        service.name,
+        poll_seconds=settings.email.relay_poll_seconds,
+        max_attempts=settings.email.max_attempts,
     )
+    service.attach(relay)
+    context = Identity(service, settings, email_outbox, email_queued=relay.kick)
+    service.attach(Housekeeping(service.db, lambda: context.clock()))
+    app = service.http_app(
+        sign_in.router(service),
+        passwords.router(service),
+        accounts.router(service),
+        title="CARE badges: identity",
+        description="Sign in, create an account, reset a password; tokens for every service.",
+    )
+    app.state.identity = context
+    # The client address the brute-force limits count by: X-Forwarded-For is believed only
+    # from the proxies configured (the public site's servers, a load balancer).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    return app
 
 
 app = create_app()

@@ -2,7 +2,8 @@
 
 ``python -m services.identity.cli register import FILE`` replaces the register copy with a CQC
 extract and reports what it skipped; ``python -m services.identity.cli keys generate --out DIR``
-makes the key pair tokens are signed with.
+makes the key pair tokens are signed with; ``python -m services.identity.cli staff create
+--email ADDRESS --role ROLE`` makes a staff account (staff never register themselves).
 """
 
 from __future__ import annotations
@@ -13,18 +14,27 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
+from services.identity.domain import emails
+from services.identity.domain.accounts import STAFF_ROLES, Role
+from services.identity.domain.contact import checked_email
 from services.identity.domain.register import (
     RegisterFormatError,
     RegisterLocation,
     parse_register,
 )
 from services.identity.domain.register_files import UnsupportedFormat, reader_for
+from services.identity.domain.secrets import new_secret
 from services.identity.domain.tokens import generate_key_pair
 from services.identity.settings import IdentitySettings
-from services.identity.store import MIGRATIONS
+from services.identity.store import MIGRATIONS, audit, links, repository
 from services.identity.store.register import ImportCounts, replace_register
+from services.identity.store.tables import email_outbox
+from shared.email import queue_email
+from shared.events import AccountKind
 from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
 
@@ -41,9 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     register = groups.add_parser("register", help="the copy of CQC's register used to sign in")
     register_commands = register.add_subparsers(dest="command", required=True)
     load = register_commands.add_parser(
-        "import", help="replace the register with a CQC extract (CSV)"
+        "import", help="replace the register with a CQC extract (CSV or XLSX)"
     )
-    load.add_argument("file", type=Path, help="the extract, as CQC sent it")
+    load.add_argument("file", type=Path, help="the extract as CQC sent it: .csv or .xlsx")
     load.set_defaults(run=_register_import)
 
     keys = groups.add_parser("keys", help="the key pair tokens are signed with")
@@ -56,6 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--force", action="store_true", help="replace existing keys (signs everyone out)"
     )
     generate.set_defaults(run=_keys_generate)
+
+    staff = groups.add_parser("staff", help="accounts for DHSC, customer services, operations")
+    staff_commands = staff.add_subparsers(dest="command", required=True)
+    create = staff_commands.add_parser(
+        "create", help="make a staff account and email its holder a link to choose a password"
+    )
+    create.add_argument("--email", required=True, help="the holder's work email address")
+    create.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
+    create.set_defaults(run=_staff_create)
 
     args = parser.parse_args(argv)
     code: int = args.run(args)
@@ -97,6 +116,53 @@ async def _store(settings: IdentitySettings, locations: Sequence[RegisterLocatio
     try:
         async with db.transaction() as session:
             return await replace_register(session, locations)
+    finally:
+        await db.dispose()
+
+
+def _staff_create(args: argparse.Namespace) -> int:
+    try:
+        email = checked_email(args.email)
+    except ValueError as exc:
+        return _fail(f"{exc}. No account was made.")
+    settings = IdentitySettings()
+    created = asyncio.run(_create_staff(settings, email, Role(args.role)))
+    if not created:
+        return _fail(f"There is already an account for {email}. No account was made.")
+    print(
+        f"Made a {args.role} account for {email} and emailed a link to choose a password "
+        f"(it works for {settings.reset_link_minutes} minutes)."
+    )
+    return 0
+
+
+async def _create_staff(settings: IdentitySettings, email: str, role: Role) -> bool:
+    """One transaction: the account, its first reset link, the invitation email, the audit
+    row. The running identity service's email relay sends the email."""
+    url = settings.resolved_database_url()
+    await ensure_database(url)
+    await upgrade(MIGRATIONS, url)
+    db = Database(url, pool_size=1)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction() as session:
+            account = await repository.create_account(session, email, AccountKind.STAFF, role)
+            if account is None:
+                return False
+            token, token_hash = new_secret()
+            minutes = settings.reset_link_minutes
+            await links.add_reset_token(
+                session, token_hash, email=email, expires_at=now + timedelta(minutes=minutes)
+            )
+            base = settings.public_site_url.rstrip("/")
+            link = f"{base}/reset-password?{urlencode({'token': token})}"
+            await queue_email(
+                session, email_outbox, emails.staff_invitation(email, link, minutes, role)
+            )
+            await audit.record(
+                session, audit.Action.STAFF_CREATED, account_id=account.id, role=role
+            )
+        return True
     finally:
         await db.dispose()
 

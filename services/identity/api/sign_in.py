@@ -1,26 +1,42 @@
-"""Signing in. CQC-registered providers use the email CQC holds for a location and its ODS code
-(or, for the categories FAQ 4 names, its postcode); an email covering several locations signs
-in once with each location's code and can then order for all of them.
+"""Signing in, renewing and signing out.
+
+One form for everyone: an email address and a password. A CQC-registered provider's
+"password" is the location's ODS code (its postcode for the categories FAQ 4 names) until
+they choose a password of their own; an email covering several locations signs in once with
+each location's code and can then order for all of them. Self-registered and staff accounts
+use the password they chose.
+
+Every attempt passes the brute-force guard first, in the same transaction as its outcome, and
+an unknown email is treated exactly like a known one: same status, same body, same time.
 
 No ``from __future__ import annotations`` here: FastAPI reads these annotations at runtime.
 """
 
-import functools
-from datetime import timedelta
+import asyncio
+import time
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity.api.context import Identity, identity, too_many_attempts
 from services.identity.domain.accounts import Role, may_sign_in_with_register
 from services.identity.domain.credentials import password_matches
+from services.identity.domain.passwords import MAX_LENGTH, needs_rehash, verify_password
+from services.identity.domain.passwords import hash_password as make_hash
 from services.identity.domain.register import fold_email
-from services.identity.domain.tokens import TokenMinter
-from services.identity.settings import IdentitySettings
+from services.identity.domain.secrets import digest, new_secret
+from services.identity.domain.sessions import RevokedBecause
+from services.identity.metrics import SIGN_IN_ATTEMPTS
+from services.identity.store import audit, repository
 from services.identity.store import register as register_store
-from services.identity.store import repository
+from services.identity.store import sessions as session_store
+from services.identity.store.repository import Account
 from shared.events import AccountKind, AccountRegistered, Location, LocationsAuthorised
+from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
 
@@ -29,107 +45,276 @@ class SignInIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Annotated[str, StringConstraints(min_length=1, max_length=320)] = Field(
-        description="The email address CQC holds for the location."
+        description="The email address of the account, or the one CQC holds for the location."
     )
-    password: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
-        description="The location's ODS code (its postcode for hospices, substance misuse and "
-        "mental health community & hospital locations)."
+    password: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LENGTH)] = Field(
+        description="Your password; or, until you choose one, the location's ODS code (its "
+        "postcode for hospices, substance misuse and mental health community & hospital "
+        "locations)."
     )
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class SignedIn(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name, not a secret
-    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str = Field(
+        description="Renews the access token at POST /api/token; sign-out ends it."
+    )
     account_id: UUID
+    role: str
+    kind: str
     locations: list[Location] = Field(
         description="Every location this account may order for, as CQC describes it."
     )
 
 
-def _not_right() -> Problem:
+def not_right() -> Problem:
     """One answer for an unknown email and a wrong code, so neither reveals which it was."""
     return Problem(
         401,
         "sign-in-failed",
         "Sign-in details not recognised",
-        "The email address or password is not right. Check them and try again: use the email "
-        "address CQC holds for your location and its ODS code (or its postcode if your "
-        "location is a hospice, substance misuse or mental health community & hospital "
-        "service).",
+        "The email address or password is not right. Check them and try again. If you have "
+        "not chosen a password, use the email address CQC holds for your location and its "
+        "ODS code (or its postcode if your location is a hospice, substance misuse or mental "
+        "health community & hospital service).",
     )
 
 
-def router(service: Service, settings: IdentitySettings) -> APIRouter:
-    api = APIRouter(prefix="/api", tags=["sign-in"])
+def _session_expired() -> Problem:
+    return Problem(
+        401,
+        "session-ended",
+        "You have been signed out",
+        "Your sign-in has ended (you signed out, were inactive for too long, or your password "
+        "changed). Sign in again.",
+    )
 
-    @functools.cache
-    def minter() -> TokenMinter:
-        if not settings.token_private_key:
-            raise RuntimeError("CARE_IDENTITY_TOKEN_PRIVATE_KEY is not set")
-        return TokenMinter(
-            settings.token_private_key,
-            settings.token_issuer,
-            timedelta(seconds=settings.token_ttl_seconds),
+
+async def _cqc_account(
+    ctx: Identity, session: AsyncSession, email: str, password: str, correlation_id: str
+) -> tuple[Account, list[Location]] | None:
+    """Sign in with a location's register codes; authorises every location they match."""
+    candidates = await register_store.active_locations_for_email(session, email)
+    matched = [loc for loc in candidates if password_matches(loc, password)]
+    if not matched:
+        return None
+    account = await repository.get_or_create_account(session, email, AccountKind.CQC, Role.PROVIDER)
+    if account.password_hash or not may_sign_in_with_register(account.kind, account.status):
+        return None
+    if account.created:
+        await ctx.service.emit(
+            session,
+            AccountRegistered(
+                account_id=account.id,
+                kind=AccountKind.CQC,
+                email=email,
+                organisation_name=matched[0].provider_name,
+                postcode=matched[0].postcode,
+            ),
+            correlation_id,
         )
+    await repository.authorise_locations(session, account.id, [loc.location_id for loc in matched])
+    locations = [
+        loc.as_event() for loc in await repository.authorised_locations(session, account.id)
+    ]
+    # Sent on every sign-in, not only when a location is new: consumers upsert it, and it
+    # carries the latest register details of locations authorised earlier.
+    await ctx.service.emit(
+        session, LocationsAuthorised(account_id=account.id, locations=locations), correlation_id
+    )
+    return account, locations
+
+
+async def _password_account(
+    session: AsyncSession, account: Account, password: str
+) -> tuple[Account, list[Location]] | None:
+    stored = account.password_hash
+    if stored is None or not account.active:
+        return None
+    if not await asyncio.to_thread(verify_password, stored, password):
+        return None
+    if needs_rehash(stored):
+        stronger = await asyncio.to_thread(make_hash, password)
+        await repository.replace_hash(session, account.id, stored, stronger)
+    locations = [
+        loc.as_event() for loc in await repository.authorised_locations(session, account.id)
+    ]
+    return account, locations
+
+
+async def _authenticate(
+    ctx: Identity, session: AsyncSession, email: str, password: str, correlation_id: str
+) -> tuple[Account, list[Location]] | None:
+    account = await repository.find_account(session, email)
+    if account is not None and account.password_hash is not None:
+        return await _password_account(session, account, password)
+    if account is not None and account.kind != AccountKind.CQC:
+        return None  # a staff account whose holder has not chosen a password yet
+    return await _cqc_account(ctx, session, email, password, correlation_id)
+
+
+async def _issue(
+    ctx: Identity,
+    session: AsyncSession,
+    account: Account,
+    locations: list[Location],
+    now: datetime,
+    *,
+    session_id: UUID | None = None,
+) -> SignedIn:
+    """Open (or, for a renewal, keep) a session and mint its tokens."""
+    refresh, refresh_hash = new_secret()
+    if session_id is None:
+        session_id = await session_store.open_session(
+            session, account.id, refresh_hash, now, ctx.sessions
+        )
+    else:
+        await session_store.rotate_to(session, session_id, refresh_hash)
+    issued = ctx.minter.mint(
+        account_id=account.id,
+        role=account.role,
+        kind=account.kind,
+        locations=[loc.location_id for loc in locations],
+        session_id=session_id,
+    )
+    return SignedIn(
+        access_token=issued.token,
+        expires_in=issued.expires_in,
+        refresh_token=refresh,
+        account_id=account.id,
+        role=account.role,
+        kind=account.kind,
+        locations=locations,
+    )
+
+
+def router(service: Service) -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["sign-in"])
+    signed_in = require_role(service.verifier, *sorted(r.value for r in Role))
 
     @api.post(
         "/sign-in",
         response_model=SignedIn,
-        responses={401: {"description": "The email address or password is not right."}},
+        responses={
+            401: {"description": "The email address or password is not right."},
+            429: {"description": "Too many attempts: wait for the time Retry-After gives."},
+        },
     )
-    async def sign_in(body: SignInIn, request: Request, response: Response) -> SignedIn:
-        """Sign in with a location's register details; returns a bearer token."""
-        tokens = minter()
+    async def sign_in(
+        body: SignInIn,
+        request: Request,
+        response: Response,
+        ctx: Identity = Depends(identity),
+    ) -> SignedIn:
+        """Sign in with an email address and password (or a location's register code)."""
+        started = time.monotonic()
         email = fold_email(body.email)
+        subject, source = ctx.subject_key(email), ctx.source_key(request)
         correlation_id: str = request.state.correlation_id
+        now = ctx.clock()
+        issued: SignedIn | None = None
         async with service.db.transaction() as session:
-            candidates = await register_store.active_locations_for_email(session, email)
-            matched = [loc for loc in candidates if password_matches(loc, body.password)]
-            if not matched:
-                raise _not_right()
-            account = await repository.get_or_create_account(
-                session, email, AccountKind.CQC, Role.PROVIDER
-            )
-            if not may_sign_in_with_register(account.kind, account.status):
-                raise _not_right()
-            if account.created:
-                await service.emit(
-                    session,
-                    AccountRegistered(
-                        account_id=account.id,
-                        kind=AccountKind.CQC,
-                        email=email,
-                        organisation_name=matched[0].provider_name,
-                        postcode=matched[0].postcode,
-                    ),
-                    correlation_id,
+            admission = await ctx.admit_sign_in(session, subject, source, now)
+            if not admission.decision.allowed:
+                await audit.record(
+                    session, audit.Action.SIGN_IN_REFUSED, subject_key=subject, source_key=source
                 )
-            await repository.authorise_locations(
-                session, account.id, [loc.location_id for loc in matched]
-            )
-            locations = [
-                loc.as_event() for loc in await repository.authorised_locations(session, account.id)
-            ]
-            # Sent on every sign-in, not only when a location is new: consumers upsert it, and
-            # it carries the latest register details of locations authorised earlier.
-            await service.emit(
-                session,
-                LocationsAuthorised(account_id=account.id, locations=locations),
-                correlation_id,
-            )
-        issued = tokens.mint(
-            account_id=account.id,
-            role=account.role,
-            kind=account.kind,
-            locations=[loc.location_id for loc in locations],
-        )
+            else:
+                found = await _authenticate(ctx, session, email, body.password, correlation_id)
+                if found is None:
+                    await ctx.sign_in_failed(session, source, now)
+                    await audit.record(
+                        session,
+                        audit.Action.SIGN_IN_FAILED,
+                        subject_key=subject,
+                        source_key=source,
+                        failures=admission.counted.count,
+                    )
+                    if ctx.lockout.locks(admission.counted):
+                        await audit.record(
+                            session,
+                            audit.Action.LOCKED_OUT,
+                            subject_key=subject,
+                            source_key=source,
+                            until=str(admission.counted.locked_until),
+                        )
+                else:
+                    account, locations = found
+                    await ctx.sign_in_succeeded(session, subject)
+                    issued = await _issue(ctx, session, account, locations, now)
+                    await audit.record(
+                        session,
+                        audit.Action.SIGNED_IN,
+                        account_id=account.id,
+                        source_key=source,
+                        method="password" if account.password_hash else "register",
+                    )
+        if not admission.decision.allowed:
+            SIGN_IN_ATTEMPTS.labels(service.name, "refused").inc()
+            await ctx.uniform_delay(started)
+            raise too_many_attempts(admission.decision.retry_after)
+        if issued is None:
+            locked = ctx.lockout.locks(admission.counted)
+            SIGN_IN_ATTEMPTS.labels(service.name, "locked" if locked else "failed").inc()
+            await ctx.uniform_delay(started)
+            raise not_right()
+        SIGN_IN_ATTEMPTS.labels(service.name, "succeeded").inc()
         response.headers["Cache-Control"] = "no-store"
-        return SignedIn(
-            access_token=issued.token,
-            expires_in=issued.expires_in,
-            account_id=account.id,
-            locations=locations,
-        )
+        return issued
+
+    @api.post(
+        "/token",
+        response_model=SignedIn,
+        responses={401: {"description": "The session has ended: sign in again."}},
+    )
+    async def renew(
+        body: RefreshIn,
+        request: Request,
+        response: Response,
+        ctx: Identity = Depends(identity),
+    ) -> SignedIn:
+        """Swap a refresh token for a new access token and a new refresh token (rotation)."""
+        now = ctx.clock()
+        presented = digest(body.refresh_token)
+        issued: SignedIn | None = None
+        async with service.db.transaction() as session:
+            live = await session_store.rotate(session, presented, now, ctx.sessions)
+            if live is None:
+                if await session_store.was_replayed(session, presented, now):
+                    await audit.record(session, audit.Action.REFRESH_REUSED)
+            else:
+                account = await repository.account_by_id(session, live.account_id)
+                if account is not None and account.active:
+                    locations = [
+                        loc.as_event()
+                        for loc in await repository.authorised_locations(session, account.id)
+                    ]
+                    issued = await _issue(ctx, session, account, locations, now, session_id=live.id)
+        if issued is None:
+            raise _session_expired()
+        response.headers["Cache-Control"] = "no-store"
+        return issued
+
+    @api.post("/sign-out", status_code=204, responses={401: {"description": "Not signed in."}})
+    async def sign_out(
+        principal: Principal = Depends(signed_in),
+        ctx: Identity = Depends(identity),
+    ) -> Response:
+        """End the session the access token was issued for; its refresh token stops working."""
+        async with service.db.transaction() as session:
+            if principal.session_id:
+                await session_store.revoke_session(
+                    session, UUID(principal.session_id), ctx.clock(), RevokedBecause.SIGNED_OUT
+                )
+            await audit.record(session, audit.Action.SIGNED_OUT, account_id=principal.account_id)
+        return Response(status_code=204)
 
     return api

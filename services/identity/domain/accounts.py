@@ -16,6 +16,10 @@ class Role(StrEnum):
     OPERATIONS = "operations"
 
 
+#: Roles given by the ``staff create`` command; self-registration always makes a provider.
+STAFF_ROLES = (Role.CUSTOMER_SERVICE, Role.DHSC_ANALYST, Role.OPERATIONS)
+
+
 class AccountStatus(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"

@@ -3,8 +3,8 @@
 CQC's extracts are made by hand in spreadsheets: title rows above the header, a byte-order
 mark, extra or reordered columns, stray spaces and mixed case all occur. The parser finds the
 header by what it says, reads every column by name, and explains each row it leaves out so an
-operator can check the import. It takes rows (line number and cells), so any file format that
-can produce rows (CSV now, XLSX later) shares it.
+operator can check the import. It takes rows (line number and cells), so every file format that
+can produce rows (CSV and XLSX, see ``register_files``) shares it.
 """
 
 from __future__ import annotations
@@ -95,9 +95,19 @@ class RegisterExtract:
     skipped: list[SkippedRow] = field(default_factory=list)
 
 
+#: Characters that print as nothing (a stray BOM, zero-width spaces pasted from web pages).
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"))
+
+
 def fold_header(cell: str) -> str:
-    """Header text compared case-insensitively, spaces collapsed, a stray BOM ignored."""
-    return " ".join(cell.replace("\ufeff", "").split()).casefold()
+    """Header text compared case-insensitively, spaces collapsed, invisible characters ignored."""
+    return clean(cell).casefold()
+
+
+def is_header_row(cells: Sequence[str]) -> bool:
+    """Whether a row is the extract's header: it names the location ID and ODS code columns."""
+    folded = {fold_header(cell) for cell in cells}
+    return all(marker in folded for marker in _HEADER_MARKERS)
 
 
 def fold_email(email: str) -> str:
@@ -106,8 +116,14 @@ def fold_email(email: str) -> str:
 
 
 def clean(value: str) -> str:
-    """A cell's text with stray spaces (and non-breaking ones) collapsed."""
-    return " ".join(value.split())
+    """A cell's text with stray spaces (non-breaking ones too) collapsed and invisible
+    characters removed."""
+    return " ".join(value.translate(_INVISIBLE).split())
+
+
+def _yes(value: str) -> bool:
+    """CQC's Y/N columns, however the spreadsheet's author typed them."""
+    return value.casefold() in {"y", "yes"}
 
 
 _COMPACT_POSTCODE = re.compile(r"^[A-Z0-9]{5,7}$")
@@ -134,6 +150,10 @@ def parse_register(rows: Iterable[Row]) -> RegisterExtract:
             name: clean(cells[index]) if index < len(cells) else ""
             for name, index in columns.items()
         }
+        if values["location_id"].casefold() == COLUMNS["location_id"]:
+            # Extracts pasted one under another repeat the header; it is not a location.
+            extract.skipped.append(SkippedRow(line, "the header row again"))
+            continue
         reason = _reason_to_skip(values)
         if reason is None and values["location_id"] in seen:
             reason = f"location {values['location_id']} repeats line {seen[values['location_id']]}"
@@ -148,9 +168,9 @@ def parse_register(rows: Iterable[Row]) -> RegisterExtract:
 def _find_header(rows: Iterator[Row]) -> dict[str, int]:
     """Consume rows up to and including the header; map each field to its column index."""
     for _line, cells in rows:
-        folded = [fold_header(cell) for cell in cells]
-        if not all(marker in folded for marker in _HEADER_MARKERS):
+        if not is_header_row(cells):
             continue
+        folded = [fold_header(cell) for cell in cells]
         columns = {
             name: folded.index(header) for name, header in COLUMNS.items() if header in folded
         }
@@ -172,7 +192,7 @@ def _find_header(rows: Iterator[Row]) -> dict[str, int]:
 def _reason_to_skip(values: dict[str, str]) -> str | None:
     if values["directorate"].casefold() != ADULT_SOCIAL_CARE:
         return f"not adult social care (directorate {values['directorate'] or 'empty'!r})"
-    if values["dormant"].upper() == "Y":
+    if _yes(values["dormant"]):
         return "dormant location"
     if not values["location_id"]:
         return "no location ID"
@@ -187,8 +207,16 @@ def _reason_to_skip(values: dict[str, str]) -> str | None:
     return None
 
 
+_WHOLE_NUMBER = re.compile(r"^([0-9]+)(?:\.0*)?$")
+
+
+def _whole_number(value: str) -> int | None:
+    """A count as typed ("79") or as a spreadsheet exported it ("79.0"); None if neither."""
+    match = _WHOLE_NUMBER.match(value)
+    return int(match.group(1)) if match else None
+
+
 def _location(values: dict[str, str]) -> RegisterLocation:
-    beds = values.get("care_home_beds", "")
     return RegisterLocation(
         location_id=values["location_id"],
         ods_code="".join(values["ods_code"].split()).upper() or None,
@@ -201,8 +229,8 @@ def _location(values: dict[str, str]) -> RegisterLocation:
         email=fold_email(values["email"]),
         provider_id=values["provider_id"],
         provider_name=values["provider_name"],
-        care_home=values.get("care_home", "").upper() == "Y",
-        care_home_beds=int(beds) if beds.isdigit() else None,
+        care_home=_yes(values.get("care_home", "")),
+        care_home_beds=_whole_number(values.get("care_home_beds", "")),
         inspection_category=values["inspection_category"],
         region=values.get("region", ""),
         local_authority=values.get("local_authority", ""),

@@ -1,8 +1,8 @@
 """The signed access tokens identity issues and every service verifies locally.
 
 Ed25519 (EdDSA): only identity holds the private key; the others get the public key, so a
-leaked service cannot mint tokens. Short-lived, with a unique ``jti`` so a later revocation
-list can name a single token.
+leaked service cannot mint tokens. Short-lived, with a unique ``jti``, and the ``sid`` of the
+session in identity's database that renews them (and that sign-out ends).
 """
 
 from __future__ import annotations
@@ -52,7 +52,13 @@ class TokenMinter:
         self._clock = clock
 
     def mint(
-        self, *, account_id: UUID, role: str, kind: str, locations: Iterable[str]
+        self,
+        *,
+        account_id: UUID,
+        role: str,
+        kind: str,
+        locations: Iterable[str],
+        session_id: UUID | None = None,
     ) -> IssuedToken:
         now = self._clock()
         token_id = uuid.uuid4().hex
@@ -67,6 +73,8 @@ class TokenMinter:
             "exp": now + self._ttl,
             "jti": token_id,
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         token = jwt.encode(claims, self._key, algorithm="EdDSA")
         return IssuedToken(token, token_id, int(self._ttl.total_seconds()))
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.domain.accounts import Role
+from services.identity.domain.accounts import AccountStatus, Role
 from services.identity.domain.register import RegisterLocation
 from services.identity.store.tables import (
     account_locations,
+    account_profiles,
     accounts,
     register_locations,
     subject_access_contributions,
@@ -32,6 +34,131 @@ class Account:
     role: str
     status: str
     created: bool = False
+    password_hash: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == AccountStatus.ACTIVE
+
+
+_ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.email,
+    accounts.c.kind,
+    accounts.c.role,
+    accounts.c.status,
+    accounts.c.password_hash,
+)
+
+
+def _account(row: Any, *, created: bool = False) -> Account:
+    return Account(row.id, row.email, row.kind, row.role, row.status, created, row.password_hash)
+
+
+async def find_account(session: AsyncSession, email: str) -> Account | None:
+    """The account for this folded email, if there is one."""
+    row = (
+        await session.execute(select(*_ACCOUNT_COLUMNS).where(accounts.c.email == email))
+    ).first()
+    return None if row is None else _account(row)
+
+
+async def account_by_id(session: AsyncSession, account_id: UUID) -> Account | None:
+    row = (
+        await session.execute(select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id))
+    ).first()
+    return None if row is None else _account(row)
+
+
+async def create_account(
+    session: AsyncSession,
+    email: str,
+    kind: str,
+    role: Role,
+    *,
+    password_hash: str | None = None,
+    now: datetime | None = None,
+) -> Account | None:
+    """A new account, or None if the email already has one (the caller decides what then)."""
+    row = (
+        await session.execute(
+            insert(accounts)
+            .values(
+                id=uuid.uuid4(),
+                email=email,
+                kind=kind,
+                role=role,
+                password_hash=password_hash,
+                password_changed_at=now if password_hash else None,
+            )
+            .on_conflict_do_nothing(index_elements=[accounts.c.email])
+            .returning(*_ACCOUNT_COLUMNS)
+        )
+    ).first()
+    return None if row is None else _account(row, created=True)
+
+
+async def set_password(
+    session: AsyncSession, account_id: UUID, password_hash: str, now: datetime
+) -> None:
+    await session.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(password_hash=password_hash, password_changed_at=now)
+    )
+
+
+async def replace_hash(session: AsyncSession, account_id: UUID, old: str, new: str) -> None:
+    """Store a stronger hash of the same password (parameters rose); a concurrent password
+    change wins, because the update only applies while the old hash is still there."""
+    await session.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.password_hash == old)
+        .values(password_hash=new)
+    )
+
+
+async def set_status(session: AsyncSession, account_id: UUID, status: AccountStatus) -> bool:
+    result = await session.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(status=status)
+        .returning(accounts.c.id)
+    )
+    return result.first() is not None
+
+
+async def anonymise(session: AsyncSession, account_id: UUID) -> bool:
+    """Disable the account and remove everything that says who held it: the email becomes
+    a placeholder nobody can receive, the password and profile go."""
+    result = await session.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(
+            email=f"anonymised-{account_id.hex}@invalid",
+            password_hash=None,
+            status=AccountStatus.DISABLED,
+        )
+        .returning(accounts.c.id)
+    )
+    await session.execute(
+        delete(account_profiles).where(account_profiles.c.account_id == account_id)
+    )
+    return result.first() is not None
+
+
+async def save_profile(session: AsyncSession, account_id: UUID, profile: dict[str, str]) -> None:
+    await session.execute(insert(account_profiles).values(account_id=account_id, **profile))
+
+
+async def load_profile(session: AsyncSession, account_id: UUID) -> dict[str, str] | None:
+    t = account_profiles
+    row = (
+        await session.execute(
+            select(*(c for c in t.c if c.name != "account_id")).where(t.c.account_id == account_id)
+        )
+    ).first()
+    return None if row is None else dict(row._asdict())
 
 
 async def get_or_create_account(
@@ -46,19 +173,13 @@ async def get_or_create_account(
             insert(accounts)
             .values(id=uuid.uuid4(), email=email, kind=kind, role=role)
             .on_conflict_do_nothing(index_elements=[accounts.c.email])
-            .returning(accounts.c.id, accounts.c.kind, accounts.c.role, accounts.c.status)
+            .returning(*_ACCOUNT_COLUMNS)
         )
     ).first()
     if new is not None:
-        return Account(new.id, email, new.kind, new.role, new.status, created=True)
-    row = (
-        await session.execute(
-            select(accounts.c.id, accounts.c.kind, accounts.c.role, accounts.c.status).where(
-                accounts.c.email == email
-            )
-        )
-    ).one()
-    return Account(row.id, email, row.kind, row.role, row.status)
+        return _account(new, created=True)
+    row = (await session.execute(select(*_ACCOUNT_COLUMNS).where(accounts.c.email == email))).one()
+    return _account(row)
 
 
 async def authorise_locations(

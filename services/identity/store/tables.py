@@ -2,12 +2,15 @@
 contributions other services send towards a subject access request."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -18,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from services.identity.domain.accounts import AccountStatus, Role
+from shared.email import email_outbox_table
 from shared.events import AccountKind
 
 metadata = MetaData()
@@ -65,6 +69,8 @@ accounts = Table(
     Column("password_hash", Text),
     Column("status", String(16), nullable=False, server_default=AccountStatus.ACTIVE.value),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Set when the holder chose a password; from then on register codes no longer open it.
+    Column("password_changed_at", DateTime(timezone=True)),
     # Variants of one address in case or spacing must be one account (brute-force counting).
     CheckConstraint("email = lower(btrim(email))", name="ck_accounts_email_folded"),
     CheckConstraint(_one_of("kind", [k.value for k in AccountKind]), name="ck_accounts_kind"),
@@ -90,3 +96,89 @@ subject_access_contributions = Table(
     Column("data", JSONB, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Who a self-registered account is and where its badges go: CQC accounts have the register.
+account_profiles = Table(
+    "account_profiles",
+    metadata,
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("organisation_name", Text, nullable=False),
+    Column("contact_name", Text, nullable=False),
+    Column("address_line_1", Text, nullable=False),
+    Column("address_line_2", Text, nullable=False, server_default=""),
+    Column("city", Text, nullable=False, server_default=""),
+    Column("postcode", String(16), nullable=False),
+    Column("phone", String(32), nullable=False),
+)
+
+# A self-registration waiting for its email address to be confirmed. It is not an account:
+# nothing can sign in with it, and housekeeping deletes it when the link expires.
+pending_registrations = Table(
+    "pending_registrations",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("profile", JSONB, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Password-reset links: only the SHA-256 of the secret is kept, so a copy of this table opens
+# nothing. ``email`` serves a CQC user with no account yet (one is made when the link is used).
+reset_tokens = Table(
+    "reset_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+# One row per signed-in session; the refresh token's hash rotates on each use, and the one
+# before is kept to recognise a stolen copy being replayed.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("refresh_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("previous_hash", LargeBinary(32), unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_used_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", String(32)),
+    Index("ix_sessions_account_live", "account_id", postgresql_where="revoked_at IS NULL"),
+)
+
+# Brute-force counters, keyed by a keyed hash (never the email or address itself).
+throttle = Table(
+    "throttle",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("key", LargeBinary(32), primary_key=True),
+    Column("count", Integer, nullable=False, server_default="0"),
+    Column("first_at", DateTime(timezone=True)),
+    Column("last_at", DateTime(timezone=True)),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
+# Security events (ASVS V7): who, what, when, from where (a keyed hash), never a password.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now(), index=True),
+    Column("action", String(32), nullable=False),
+    Column("account_id", Uuid, index=True),
+    Column("subject_key", LargeBinary(32)),
+    Column("source_key", LargeBinary(32)),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+)
+
+# Emails waiting to be sent (reset links, confirmations): queued in the same transaction as
+# the change that causes them, deleted once sent.
+email_outbox = email_outbox_table(metadata)

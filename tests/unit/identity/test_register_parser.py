@@ -10,13 +10,7 @@ from services.identity.domain.register import (
     SkippedRow,
     parse_register,
 )
-from services.identity.domain.register_files import (
-    UnsupportedFormat,
-    csv_rows,
-    decode,
-    read_csv,
-    reader_for,
-)
+from services.identity.domain.register_files import csv_rows, decode, read_csv
 
 HEADER = (
     "Location ID,Dormant (Y/N),Care home?,Location Name,Location ODS Code,Care homes beds,"
@@ -192,12 +186,6 @@ def test_windows_1252_file_is_read() -> None:
     [loc] = parse_register(read_csv(text.encode("cp1252"))).locations
     assert loc.name == "Café Rose"
     assert decode("é".encode()) == "é"
-
-
-def test_only_csv_is_read_for_now() -> None:
-    assert reader_for("Extract.CSV") is read_csv
-    with pytest.raises(UnsupportedFormat, match=r"\.xlsx"):
-        reader_for("extract.xlsx")
 
 
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "cqc-register-sample.csv"

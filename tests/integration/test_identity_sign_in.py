@@ -1,0 +1,385 @@
+"""Signing in on real PostgreSQL and RabbitMQ: register codes, several locations per email,
+postcode categories, lockout, per-address limits, enumeration, sessions and the audit trail.
+
+Time is moved by replacing identity's clock, never by sleeping.
+"""
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.identity.api.context import Identity
+from services.identity.domain.register import RegisterLocation
+from services.identity.domain.throttle import Window
+from services.identity.store.register import replace_register
+from shared.email import EmailSettings
+from shared.runtime import Service
+from tests.support.keys import mint
+from tests.support.mail import SmtpSink
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.integration
+
+MULTI = "manager@willow.example"
+POSTCODE_CATEGORIES = {
+    "Hospice services": "1-HOSP",
+    "Community substance misuse": "1-CSM",
+    "Residential substance misuse": "1-RSM",
+    "Mental health - community & hospital independent": "1-MHC",
+}
+
+
+def location(location_id: str, email: str, ods: str | None, **changes: Any) -> RegisterLocation:
+    base = RegisterLocation(
+        location_id=location_id,
+        ods_code=ods,
+        name=f"Willow House {location_id}",
+        address_line_1="1 High Street",
+        address_line_2="",
+        city="Leeds",
+        county="",
+        postcode="LS1 4AP",
+        email=email,
+        provider_id="1-900",
+        provider_name="Willow Care Ltd",
+        care_home=True,
+        care_home_beds=20,
+        inspection_category="Residential social care",
+        region="Yorkshire and The Humber",
+        local_authority="Leeds",
+    )
+    return replace(base, **changes)
+
+
+REGISTER = [
+    location("1-W1", MULTI, "VW001"),
+    location("1-W2", MULTI, "VW002"),
+    location("1-W3", MULTI, "VW003"),
+    location("1-SOLO", "solo@rose.example", "VR001", postcode="E18 2NS"),
+    *(
+        location(
+            loc_id,
+            f"{loc_id.lower()}@postcode.example",
+            None,
+            inspection_category=category,
+            postcode="DL8 7LA",
+        )
+        for category, loc_id in POSTCODE_CATEGORIES.items()
+    ),
+    *(location(f"1-L{i}", f"lock{i}@rose.example", f"VL{i:03d}") for i in range(12)),
+]
+
+
+class Clock:
+    """Identity's clock, moved by tests."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="module")
+async def mail() -> AsyncIterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
+    async with Platform() as p:
+        await p.start(
+            "identity",
+            email=EmailSettings(smtp_port=mail.port, relay_poll_seconds=0.1),
+            uniform_response_seconds=0.15,
+        )
+        async with p.service("identity").db.transaction() as session:
+            await replace_register(session, REGISTER)
+        yield p
+
+
+@pytest.fixture(autouse=True)
+def clock(platform: Platform) -> Clock:
+    """Every test starts at the real time, whatever the test before did to the clock."""
+    moved = Clock()
+    context(platform).clock = moved
+    return moved
+
+
+def context(platform: Platform) -> Identity:
+    ctx: Identity = platform.apps["identity"][0].state.identity
+    return ctx
+
+
+def client(platform: Platform, source: str = "203.0.113.1") -> httpx.AsyncClient:
+    """A client whose requests come from ``source`` (through the trusted local proxy)."""
+    c = platform.client("identity")
+    c.headers["X-Forwarded-For"] = source
+    return c
+
+
+async def sign_in(c: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await c.post("/api/sign-in", json={"email": email, "password": password})
+
+
+async def scalar(service: Service, sql: str, **params: Any) -> Any:
+    async with service.db.transaction() as session:
+        return (await session.execute(text(sql), params)).scalar()
+
+
+# --- register codes --------------------------------------------------------------------
+
+
+async def test_one_email_signs_in_with_each_location_and_can_order_for_all(
+    platform: Platform,
+) -> None:
+    async with client(platform) as c:
+        for ods in ("VW001", " vw 002 ", "VW003"):
+            response = await sign_in(c, "  Manager@Willow.EXAMPLE ", ods)
+            assert response.status_code == 200, response.text
+        body = response.json()
+        assert sorted(loc["location_id"] for loc in body["locations"]) == ["1-W1", "1-W2", "1-W3"]
+        me = await c.get(
+            "/api/account", headers={"Authorization": f"Bearer {body['access_token']}"}
+        )
+    assert me.status_code == 200
+    assert sorted(loc["location_id"] for loc in me.json()["locations"]) == ["1-W1", "1-W2", "1-W3"]
+    identity = platform.service("identity")
+    published = await scalar(
+        identity,
+        "SELECT body FROM outbox WHERE event_type = 'LocationsAuthorised' ORDER BY id DESC LIMIT 1",
+    )
+    assert '"1-W3"' in published and '"1-W1"' in published
+    assert "willow.example" not in published  # locations carry no email
+    assert await scalar(identity, "SELECT count(*) FROM accounts WHERE email = :e", e=MULTI) == 1
+
+
+@pytest.mark.parametrize(("category", "location_id"), sorted(POSTCODE_CATEGORIES.items()))
+async def test_the_four_categories_sign_in_with_the_postcode(
+    platform: Platform, category: str, location_id: str
+) -> None:
+    async with client(platform, "203.0.113.2") as c:
+        response = await sign_in(c, f"{location_id.lower()}@postcode.example", "dl87la")
+    assert response.status_code == 200, (category, response.text)
+
+
+async def test_other_categories_cannot_use_the_postcode(platform: Platform) -> None:
+    async with client(platform, "203.0.113.3") as c:
+        refused = await sign_in(c, "solo@rose.example", "E18 2NS")
+        allowed = await sign_in(c, "solo@rose.example", "vr001")
+    assert refused.status_code == 401
+    assert allowed.status_code == 200
+
+
+# --- enumeration ---------------------------------------------------------------------------
+
+
+async def _timed(c: httpx.AsyncClient, email: str, password: str) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = await sign_in(c, email, password)
+    return response, time.perf_counter() - started
+
+
+def _comparable(response: httpx.Response) -> tuple[int, dict[str, Any], str]:
+    return response.status_code, response.json(), response.headers["content-type"]
+
+
+async def test_unknown_email_and_wrong_code_answer_alike(platform: Platform) -> None:
+    """Same status, same body, same time within noise: sign-in does not reveal accounts."""
+    known, unknown = [], []
+    async with client(platform, "203.0.113.4") as c:
+        for i in range(4):  # under the lockout threshold for each email
+            r1, t1 = await _timed(c, "lock0@rose.example", f"WRONG{i}")
+            r2, t2 = await _timed(c, f"nobody{i}@rose.example", "VL000")
+            assert _comparable(r1) == _comparable(r2)
+            known.append(t1)
+            unknown.append(t2)
+    assert abs(statistics.median(known) - statistics.median(unknown)) < 0.05
+    assert min(known + unknown) >= 0.15  # the uniform floor applies to both
+
+
+# --- brute force ---------------------------------------------------------------------------
+
+
+async def test_lockout_after_five_failures_refuses_even_the_right_code_then_expires(
+    platform: Platform, clock: Clock
+) -> None:
+    async with client(platform, "203.0.113.5") as c:
+        for i in range(5):
+            assert (await sign_in(c, "lock1@rose.example", f"BAD{i}")).status_code == 401
+        locked = await sign_in(c, "LOCK1@rose.example ", "VL001")  # a variant is the same account
+        assert locked.status_code == 429
+        assert locked.headers["Retry-After"] == "60"
+        assert "too many attempts" in locked.json()["detail"].lower()
+        clock.advance(seconds=61)
+        assert (await sign_in(c, "lock1@rose.example", "VL001")).status_code == 200
+        # the success cleared the count: five more failures are needed to lock again
+        for i in range(4):
+            assert (await sign_in(c, "lock1@rose.example", f"BAD{i}")).status_code == 401
+        assert (await sign_in(c, "lock1@rose.example", "VL001")).status_code == 200
+    identity = platform.service("identity")
+    assert (
+        await scalar(identity, "SELECT count(*) FROM audit_events WHERE action = 'locked_out'") >= 1
+    )
+
+
+async def test_unknown_emails_lock_the_same_way(platform: Platform, clock: Clock) -> None:
+    async with client(platform, "203.0.113.6") as c:
+        answers = [(await sign_in(c, "ghost@rose.example", f"X{i}")).status_code for i in range(6)]
+    assert answers == [401] * 5 + [429]
+
+
+async def test_parallel_wrong_attempts_each_count(platform: Platform, clock: Clock) -> None:
+    async with client(platform, "203.0.113.7") as c:
+        answers = await asyncio.gather(
+            *(sign_in(c, "lock2@rose.example", f"PAR{i}") for i in range(12))
+        )
+        codes = sorted(r.status_code for r in answers)
+        right = await sign_in(c, "lock2@rose.example", "VL002")
+    assert codes == [401] * 5 + [429] * 7
+    assert right.status_code == 429
+
+
+async def test_one_source_address_is_limited_across_accounts(
+    platform: Platform, clock: Clock
+) -> None:
+    ctx = context(platform)
+    ctx.__dict__["source_limit"] = Window(limit=6, window=timedelta(minutes=15))
+    try:
+        async with client(platform, "198.51.100.9") as c:
+            codes = [
+                (await sign_in(c, f"lock{3 + i}@rose.example", "WRONG")).status_code
+                for i in range(7)
+            ]
+            right = await sign_in(c, "lock9@rose.example", "VL009")
+        async with client(platform, "198.51.100.10") as other:
+            elsewhere = await sign_in(other, "lock9@rose.example", "VL009")
+    finally:
+        del ctx.__dict__["source_limit"]
+    assert codes == [401] * 6 + [429]
+    assert right.status_code == 429
+    assert elsewhere.status_code == 200
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+async def _signed_in(platform: Platform, email: str, code: str) -> dict[str, Any]:
+    async with client(platform, "203.0.113.8") as c:
+        response = await sign_in(c, email, code)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_refresh_rotates_and_a_replayed_token_ends_the_session(
+    platform: Platform, clock: Clock
+) -> None:
+    first = await _signed_in(platform, "lock10@rose.example", "VL010")
+    async with client(platform) as c:
+        renewed = await c.post("/api/token", json={"refresh_token": first["refresh_token"]})
+        assert renewed.status_code == 200
+        second = renewed.json()
+        assert second["refresh_token"] != first["refresh_token"]
+        replay = await c.post("/api/token", json={"refresh_token": first["refresh_token"]})
+        assert replay.status_code == 401
+        after = await c.post("/api/token", json={"refresh_token": second["refresh_token"]})
+        assert after.status_code == 401  # the replay revoked the whole session
+
+
+async def test_sign_out_and_idle_timeout_end_the_session(platform: Platform, clock: Clock) -> None:
+    one = await _signed_in(platform, "lock11@rose.example", "VL011")
+    two = await _signed_in(platform, "lock11@rose.example", "VL011")
+    async with client(platform) as c:
+        out = await c.post(
+            "/api/sign-out", headers={"Authorization": f"Bearer {one['access_token']}"}
+        )
+        assert out.status_code == 204
+        assert (
+            await c.post("/api/token", json={"refresh_token": one["refresh_token"]})
+        ).status_code == 401
+        clock.advance(minutes=31)
+        assert (
+            await c.post("/api/token", json={"refresh_token": two["refresh_token"]})
+        ).status_code == 401
+
+
+async def test_disabling_an_account_ends_its_sessions_and_sign_in(
+    platform: Platform, clock: Clock
+) -> None:
+    session = await _signed_in(platform, "lock8@rose.example", "VL008")
+    staff = mint("customer_service")
+    provider = mint("provider")
+    async with client(platform) as c:
+        forbidden = await c.post(
+            f"/api/accounts/{session['account_id']}/disable",
+            json={"reason": "asked by phone"},
+            headers={"Authorization": f"Bearer {provider}"},
+        )
+        assert forbidden.status_code == 403
+        done = await c.post(
+            f"/api/accounts/{session['account_id']}/disable",
+            json={"reason": "asked by phone"},
+            headers={"Authorization": f"Bearer {staff}"},
+        )
+        assert done.status_code == 204
+        assert (
+            await c.post("/api/token", json={"refresh_token": session["refresh_token"]})
+        ).status_code == 401
+        assert (await sign_in(c, "lock8@rose.example", "VL008")).status_code == 401
+        missing = await c.post(
+            f"/api/accounts/{uuid.uuid4()}/disable",
+            json={"reason": "x"},
+            headers={"Authorization": f"Bearer {staff}"},
+        )
+        assert missing.status_code == 404
+
+
+async def test_anonymising_removes_the_holder_and_tells_every_service(
+    platform: Platform, clock: Clock
+) -> None:
+    session = await _signed_in(platform, "lock7@rose.example", "VL007")
+    staff = mint("customer_service")
+    async with client(platform) as c:
+        done = await c.post(
+            f"/api/accounts/{session['account_id']}/anonymise",
+            json={"reason": "holder asked by email"},
+            headers={"Authorization": f"Bearer {staff}"},
+        )
+        assert done.status_code == 204
+        renewed = await c.post("/api/token", json={"refresh_token": session["refresh_token"]})
+        assert renewed.status_code == 401
+    identity = platform.service("identity")
+    email = await scalar(
+        identity, "SELECT email FROM accounts WHERE id = :id", id=session["account_id"]
+    )
+    assert email.startswith("anonymised-") and "rose.example" not in email
+    event = await scalar(
+        identity,
+        "SELECT body FROM outbox WHERE event_type = 'AccountAnonymised' ORDER BY id DESC LIMIT 1",
+    )
+    assert session["account_id"] in event
+
+
+async def test_the_audit_trail_never_holds_what_was_typed(platform: Platform) -> None:
+    identity = platform.service("identity")
+    dump = await scalar(
+        identity,
+        "SELECT string_agg(action || ' ' || coalesce(detail::text, ''), '\n') FROM audit_events",
+    )
+    for typed in ("VL000", "WRONG", "BAD0", "dl87la", "lock0@rose.example"):
+        assert typed.lower() not in dump.lower()
+    assert "signed_in" in dump and "sign_in_failed" in dump

@@ -1,9 +1,10 @@
 """Operations' command line for dispatch.
 
-``python -m services.dispatch.cli stock receive N`` records a delivery of N badges to the
-warehouse exactly as the API does (the StockReceived event waits in the outbox for a running
-dispatch's relay). ``python -m services.dispatch.cli courier sign --secret S --body FILE``
-prints the headers that authenticate a courier callback with that body.
+``python -m services.dispatch.cli stock receive N [--item wellbeing_leaflet]`` records a
+delivery of N badges (or leaflets) to the warehouse exactly as the API does (the
+StockReceived event waits in the outbox for a running dispatch's relay).
+``python -m services.dispatch.cli courier sign --secret S --body FILE`` prints the headers
+that authenticate a courier callback with that body.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.dispatch.domain.courier_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.dispatch.domain.stock import BADGE, ITEMS
 
 
 def _positive(text: str) -> int:
@@ -38,8 +40,9 @@ def parser() -> argparse.ArgumentParser:
 
     stock = topics.add_parser("stock", help="the badge stock")
     stock_do = stock.add_subparsers(dest="action", required=True)
-    receive = stock_do.add_parser("receive", help="record badges received at the warehouse")
+    receive = stock_do.add_parser("receive", help="record stock received at the warehouse")
     receive.add_argument("quantity", type=_positive)
+    receive.add_argument("--item", choices=ITEMS, default=BADGE)
 
     courier = topics.add_parser("courier", help="the courier integration")
     courier_do = courier.add_subparsers(dest="action", required=True)
@@ -50,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-async def receive_stock(quantity: int) -> None:
+async def receive_stock(quantity: int, item: str = BADGE) -> None:
     # Imported here: building the service needs dispatch's settings, which signing does not.
     from services.dispatch.app import build
 
@@ -66,12 +69,12 @@ async def receive_stock(quantity: int) -> None:
     try:
         async with service.db.transaction() as session:
             balance = await Fulfilment(service).receive_stock(
-                session, quantity, f"cli-{uuid.uuid4()}"
+                session, quantity, f"cli-{uuid.uuid4()}", item=item, actor="cli"
             )
     finally:
         await service.db.dispose()
     print(
-        f"received {quantity}: received={balance.received} reserved={balance.reserved} "
+        f"received {quantity} {item}: received={balance.received} reserved={balance.reserved} "
         f"allocated={balance.allocated} available={balance.available}"
     )
 
@@ -86,7 +89,7 @@ def sign_headers(secret: str, body: bytes, timestamp: int) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.topic == "stock":
-        asyncio.run(receive_stock(args.quantity))
+        asyncio.run(receive_stock(args.quantity, args.item))
     else:
         timestamp = args.timestamp if args.timestamp is not None else int(time.time())
         print("\n".join(sign_headers(args.secret, args.body.read_bytes(), timestamp)))

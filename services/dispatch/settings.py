@@ -21,3 +21,9 @@ class DispatchSettings(ServiceSettings):
     #: so an order that does not fit holds back every later one. True lets later orders that
     #: fit go ahead of it. An order is never split either way.
     waitlist_partial_fills: bool = False
+    #: Placements the allocator decides per transaction (it holds the stock lock meanwhile).
+    allocator_batch: int = Field(200, gt=0)
+    #: The allocator looks for undecided placements at least this often, even unwoken.
+    allocator_idle_seconds: float = Field(1.0, gt=0)
+    #: How often each replica re-reads the stock and waitlist gauges from the database.
+    metrics_refresh_seconds: float = Field(5.0, gt=0)

@@ -79,6 +79,17 @@ def reserved_from_waitlist(facts: OrderFacts) -> Transition:
     return _reserved(facts)
 
 
+def requeued(facts: OrderFacts) -> Transition:
+    """An order placed earlier arrived late and takes back the stock this one held.
+
+    Only a reservation that has not been allocated can move: the order goes back to the
+    waitlist in its own place, and gets stock again when the waitlist reaches it.
+    """
+    if facts.state is not State.RESERVED or facts.closed:
+        return Transition(facts, note="holds no reservation that can move")
+    return Transition(replace(facts, state=State.WAITLISTED), (Action.RELEASE, Action.WAITLIST))
+
+
 def _reserved(facts: OrderFacts) -> Transition:
     if facts.verified:
         return Transition(replace(facts, state=State.ALLOCATED), (Action.RESERVE, Action.ALLOCATE))

@@ -6,6 +6,8 @@ twice, facts in any order), so every handler here is safe to run again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.handlers.fulfilment import Fulfilment
@@ -21,13 +23,14 @@ from shared.events import (
 from shared.runtime import Service
 
 
-def register(service: Service) -> None:
-    """Subscribe dispatch's handlers on ``service``."""
-    steps = Fulfilment(service)
+def register(service: Service, placement_recorded: Callable[[], None] | None = None) -> None:
+    """Subscribe dispatch's handlers on ``service``; ``placement_recorded`` is called after
+    each committed placement (it wakes the allocator)."""
+    steps = Fulfilment(service, placement_waker=placement_recorded)
 
     @service.handles(OrderPlaced)
     async def placed(session: AsyncSession, event: Envelope[OrderPlaced]) -> None:
-        """Reserve stock first come, first served by placement, or waitlist the order."""
+        """Record the order; the allocator reserves stock or waitlists it, by placement."""
         await steps.order_placed(session, event.payload, event.correlation_id)
 
     @service.handles(OrderVerified)
@@ -49,8 +52,8 @@ def register(service: Service) -> None:
     async def address_changed(
         session: AsyncSession, event: Envelope[DeliveryAddressChanged]
     ) -> None:
-        """Customer services corrected where the parcel goes, before it has left."""
-        await steps.delivery_changed(session, event.payload.order_id, event.payload.delivery)
+        """Customer services corrected where the parcel goes: used unless it has left."""
+        await steps.delivery_changed(session, event.payload, event.correlation_id)
 
     @service.handles(AccountAnonymised)
     async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:

@@ -36,8 +36,11 @@ stock = Table(
     CheckConstraint(
         "received >= 0 AND reserved >= 0 AND allocated >= 0", name="ck_stock_not_negative"
     ),
-    # The database itself refuses to promise more than it holds, whatever the code does.
-    CheckConstraint("received - reserved - allocated >= 0", name="ck_stock_available"),
+    # The database itself refuses to promise badges it does not hold, whatever the code does.
+    # Leaflets are counted, not rationed: their count may show a shortfall (ADR 0013).
+    CheckConstraint(
+        "item <> 'badge' OR received - reserved - allocated >= 0", name="ck_stock_available"
+    ),
 )
 
 stock_ledger = Table(
@@ -49,19 +52,36 @@ stock_ledger = Table(
     Column("quantity", BigInteger, nullable=False),
     Column("order_id", Uuid, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Receipts and adjustments: who recorded them (a staff account id, or "cli") and why.
+    Column("actor", String(64), nullable=True),
+    Column("note", String(500), nullable=True),
     CheckConstraint(
         "kind IN ('receipt', 'reservation', 'release', 'allocation', 'adjustment')",
         name="ck_stock_ledger_kind",
     ),
+    # Which reservation of the order this movement belongs to: 1 + the order's releases
+    # before it. An order whose reservation was requeued (ADR 0010) is reserved again in
+    # round 2, and so on.
+    Column("round", Integer, nullable=False, server_default="1"),
     CheckConstraint("quantity > 0 OR kind = 'adjustment'", name="ck_stock_ledger_quantity"),
-    # An order is reserved, allocated and released at most once each: a second movement of
-    # the same kind is a double booking, refused here even if a bug let it through the code.
+    # Within a round an order is reserved, released and allocated at most once each: a second
+    # reservation without a release in between is a double booking, refused here even if a bug
+    # let it through the code.
+    # (Only badge entries name an order; leaflet entries name their shipment in ``note``.)
     Index(
-        "uq_stock_ledger_order_kind",
+        "uq_stock_ledger_order_kind_round",
         "order_id",
         "kind",
+        "round",
         unique=True,
         postgresql_where=text("order_id IS NOT NULL"),
+    ),
+    # And stock leaves for an order once, whatever the round.
+    Index(
+        "uq_stock_ledger_order_allocation",
+        "order_id",
+        unique=True,
+        postgresql_where=text("kind = 'allocation' AND order_id IS NOT NULL"),
     ),
 )
 
@@ -78,6 +98,12 @@ dispatch_orders = Table(
     Column("state", String(16), nullable=False, server_default="pending"),
     Column("closed", Boolean, nullable=False, server_default=false()),
     Column("delivery", JSONB, nullable=True),
+    # The placement's correlation id: the allocator decides later, in another transaction,
+    # and the events it emits must still trace back to the user's request.
+    Column("correlation_id", String(64), nullable=True),
+    # Failed attempts to decide the placement (a bug, not a passing fault); at the limit the
+    # allocator leaves it aside, as a consumer parks a poison message (ADR 0011).
+    Column("decision_attempts", Integer, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
         "state IN ('pending', 'waitlisted', 'reserved', 'allocated', 'released')",
@@ -89,6 +115,18 @@ dispatch_orders = Table(
         "ix_dispatch_orders_waitlist",
         "placement_seq",
         postgresql_where=text("state = 'waitlisted' AND NOT closed"),
+    ),
+    # Placements recorded and waiting for the allocator, in the order it decides them.
+    Index(
+        "ix_dispatch_orders_undecided",
+        "placement_seq",
+        postgresql_where=text("placement_seq IS NOT NULL AND NOT placed"),
+    ),
+    # Reservations that could still move back to the waitlist for an earlier order (ADR 0010).
+    Index(
+        "ix_dispatch_orders_reserved",
+        "placement_seq",
+        postgresql_where=text("state = 'reserved' AND NOT closed"),
     ),
 )
 

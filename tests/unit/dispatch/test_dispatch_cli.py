@@ -44,3 +44,13 @@ def test_sign_prints_headers_that_verify(
 def test_stock_receive_refuses_a_non_positive_quantity() -> None:
     with pytest.raises(SystemExit):
         main(["stock", "receive", "0"])
+
+
+def test_stock_receive_takes_badges_by_default_and_the_leaflets_by_name() -> None:
+    from services.dispatch.cli import parser
+
+    assert parser().parse_args(["stock", "receive", "5"]).item == "badge"
+    args = parser().parse_args(["stock", "receive", "500", "--item", "winter_leaflet"])
+    assert (args.quantity, args.item) == (500, "winter_leaflet")
+    with pytest.raises(SystemExit):
+        main(["stock", "receive", "5", "--item", "mugs"])

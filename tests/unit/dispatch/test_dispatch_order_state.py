@@ -171,3 +171,27 @@ def test_an_order_anonymised_before_placement_takes_no_stock() -> None:
     step = order_state.placed(facts, can_reserve=True)
     assert step.actions == ()
     assert step.after.state is State.PENDING
+
+
+def test_a_reservation_taken_back_for_an_earlier_order_returns_to_the_waitlist() -> None:
+    held = OrderFacts(State.RESERVED, placed=True)
+    step = order_state.requeued(held)
+    assert step.after == OrderFacts(State.WAITLISTED, placed=True)
+    assert step.actions == (Action.RELEASE, Action.WAITLIST)
+    # Served again later, like any waiting order.
+    again = order_state.reserved_from_waitlist(step.after)
+    assert again.actions == (Action.RESERVE,) and again.after.state is State.RESERVED
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        OrderFacts(State.ALLOCATED, placed=True, verified=True),  # the parcel has left
+        OrderFacts(State.WAITLISTED, placed=True),
+        OrderFacts(State.RELEASED, placed=True, closed=True),
+        OrderFacts(State.RESERVED, placed=True, closed=True),
+    ],
+)
+def test_only_an_open_unallocated_reservation_can_be_taken_back(facts: OrderFacts) -> None:
+    step = order_state.requeued(facts)
+    assert step.actions == () and step.after == facts

@@ -1,0 +1,121 @@
+"""Dispatch's business gauges for Prometheus: the stock and the waitlist, read from the database.
+
+Every replica reads the same database, so every replica reports the same figures: dashboards
+take ``max`` across instances, never ``sum``. Labels are the service name and the four stock
+states only (bounded). The figures are refreshed every ``metrics_refresh_seconds`` by a task
+each replica runs, so a scrape never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from prometheus_client import Gauge
+
+from services.dispatch.domain.stock import LEAFLETS
+from services.dispatch.store import repository
+from shared.logging import get_logger
+from shared.metrics import REGISTRY
+from shared.store.db import Database
+
+log = get_logger(__name__)
+
+STOCK_STATES = ("received", "reserved", "allocated", "available")
+
+STOCK_UNITS = Gauge(
+    "care_stock_units",
+    "Badges by state in dispatch's stock ledger: received (incl. adjustments), reserved for "
+    "orders, allocated (left with the courier), available (received - reserved - allocated).",
+    ["service", "state"],
+    registry=REGISTRY,
+)
+WAITLIST_ORDERS = Gauge(
+    "care_waitlist_orders",
+    "Orders waiting for stock, served first come first served by placement.",
+    ["service"],
+    registry=REGISTRY,
+)
+WAITLIST_BADGES = Gauge(
+    "care_waitlist_badges",
+    "Badges the waiting orders ask for between them.",
+    ["service"],
+    registry=REGISTRY,
+)
+
+LEAFLET_UNITS = Gauge(
+    "care_leaflet_units",
+    "Leaflets by item and state: received, packed (left in parcels), available (below zero "
+    "means a leaflet delivery was not recorded).",
+    ["service", "item", "state"],
+    registry=REGISTRY,
+)
+PLACEMENTS_UNDECIDED = Gauge(
+    "care_dispatch_placements_undecided",
+    "Placements recorded but not yet reserved or waitlisted: pending (the allocator's "
+    "backlog) or parked (its decision failed repeatedly: a bug to investigate).",
+    ["service", "state"],
+    registry=REGISTRY,
+)
+
+
+async def refresh(db: Database, service: str) -> None:
+    """Read the balance and the waitlist once and set the gauges."""
+    async with db.transaction() as session:
+        balance = await repository.read_stock(session)
+        waiting = await repository.waitlist_size(session)
+        undecided = await repository.undecided_count(session)
+        leaflets = {item: await repository.read_stock(session, item) for item in LEAFLETS}
+    figures = {
+        "received": balance.received,
+        "reserved": balance.reserved,
+        "allocated": balance.allocated,
+        "available": balance.available,
+    }
+    for state in STOCK_STATES:
+        STOCK_UNITS.labels(service, state).set(figures[state])
+    WAITLIST_ORDERS.labels(service).set(waiting.orders)
+    WAITLIST_BADGES.labels(service).set(waiting.badges)
+    for item, count in leaflets.items():
+        LEAFLET_UNITS.labels(service, item, "received").set(count.received)
+        LEAFLET_UNITS.labels(service, item, "packed").set(count.allocated)
+        LEAFLET_UNITS.labels(service, item, "available").set(count.available)
+    PLACEMENTS_UNDECIDED.labels(service, "pending").set(undecided.pending)
+    PLACEMENTS_UNDECIDED.labels(service, "parked").set(undecided.parked)
+
+
+class GaugeRefresher:
+    """Refreshes the gauges in the background until stopped; a failed read is logged and
+    retried at the next tick (the gauges keep their last values meanwhile)."""
+
+    def __init__(self, db: Database, service: str, interval_seconds: float) -> None:
+        self._db = db
+        self._service = service
+        self._interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"{self._service}-business-gauges")
+
+    async def stop(self) -> None:
+        """Stop between reads, never in the middle of one (its connection must go back)."""
+        if self._task:
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 5)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await refresh(self._db, self._service)
+            except Exception as exc:
+                log.warning("business gauges not refreshed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)

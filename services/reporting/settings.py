@@ -1,5 +1,6 @@
 """Reporting's settings, read from ``CARE_REPORTING_*`` environment variables."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,4 +11,12 @@ class ReportingSettings(ServiceSettings):
 
     service: str = "reporting"
     #: Counts below this are shown as suppressed, so no figure singles out an organisation.
-    suppression_threshold: int = 5
+    suppression_threshold: int = Field(5, ge=1)
+    #: The adult social care workforce in England the badges are for (Skills for Care's
+    #: estimate): the denominator of "share of the workforce reached".
+    workforce_estimate: int = Field(1_500_000, gt=0)
+    #: How long after an order settles (delivered, rejected or cancelled) its id stays linked
+    #: to reporting's own number for it, to place late or repeated events; then it is erased.
+    order_id_retention_days: float = Field(30.0, ge=0)
+    #: How often the erasure above runs while the service is up.
+    housekeeping_interval_seconds: float = Field(3600.0, gt=0)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.verification.api import reviews
 from services.verification.handlers import events
 from services.verification.settings import VerificationSettings
+from services.verification.store import review_gauge
 from services.verification.store.tables import metadata
 from shared.events import OrderReferred, OrderRejected, OrderVerified
 from shared.runtime import Service
@@ -22,11 +23,13 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         emits=(OrderVerified, OrderReferred, OrderRejected),
     )
     events.register(service, settings)
-    return service.http_app(
+    app = service.http_app(
         reviews.router(service),
         title="CARE badges: verification",
         description="Automatic checks and the customer services review queue.",
     )
+    review_gauge.install(app, service)
+    return app
 
 
 app = create_app()

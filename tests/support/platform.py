@@ -44,7 +44,8 @@ def _factory(name: str) -> tuple[Callable[..., FastAPI], type[Any]]:
     settings_cls = next(
         getattr(settings_module, attr)
         for attr in dir(settings_module)
-        if attr.endswith("Settings") and attr != "ServiceSettings"
+        if attr.endswith("Settings")
+        and getattr(settings_module, attr).__module__ == settings_module.__name__
     )
     return module.create_app, settings_cls
 

@@ -1,70 +1,178 @@
-"""Which figures each event moves. Only counts and quantities: nothing personal is read.
+"""Turning stored counters into the figures DHSC sees: suppression, medians, the stock forecast.
 
-Reporting's store must hold no personal data at all, so this reads ids-free numbers from the
-payloads and never copies a payload field into the store.
+Pure functions over numbers the store has already summed; nothing here reads an event.
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 
-from shared.events import (
-    AccountRegistered,
-    EventPayload,
-    OrderCancelled,
-    OrderDelivered,
-    OrderDispatched,
-    OrderPlaced,
-    OrderReferred,
-    OrderRejected,
-    OrderVerified,
-    StockReceived,
-    StockReleased,
-    StockReserved,
-    StockWaitlisted,
+from services.reporting.domain.progress import STAGES
+
+SUPPRESSED = "suppressed"
+
+Shown = int | str
+
+#: Figures about orders (and so about organisations): subject to small-number suppression.
+ORDER_METRICS = (
+    *(f"orders_{s}" for s in STAGES),
+    *(f"badges_{s}" for s in STAGES),
+    "parcels_dispatched",
+    "referrals_closed",
+)
+#: Figures about the warehouse and sign-ups: no organisation can be picked out of them.
+STOCK_METRICS = ("stock_received", "stock_reserved", "stock_released", "stock_allocated")
+OTHER_METRICS = ("accounts_registered",)
+METRICS = (*ORDER_METRICS, *STOCK_METRICS, *OTHER_METRICS)
+
+LABELS = {
+    **{f"orders_{s}": f"Orders {s}" for s in STAGES},
+    **{f"badges_{s}": f"Badges {s}" for s in STAGES},
+    "parcels_dispatched": "Parcels dispatched",
+    "referrals_closed": "Referrals decided",
+    "stock_received": "Badges received into stock",
+    "stock_reserved": "Badges reserved for orders",
+    "stock_released": "Badges released from reservations",
+    "stock_allocated": "Badges allocated to parcels",
+    "accounts_registered": "Accounts registered",
+}
+
+
+def governing(metric: str) -> str | None:
+    """The order count whose size decides whether ``metric`` may be shown (None: always shown).
+
+    A badge or parcel total is suppressed together with the count of orders it belongs to, or
+    it would tell how many staff one organisation has.
+    """
+    if metric.startswith(("orders_", "badges_")):
+        return "orders_" + metric.split("_", 1)[1]
+    if metric == "parcels_dispatched":
+        return "orders_dispatched"
+    if metric == "referrals_closed":
+        return metric
+    return None
+
+
+def is_small(count: int, threshold: int) -> bool:
+    return 0 < count < threshold
+
+
+def suppress(value: int, threshold: int) -> Shown:
+    """Small non-zero counts could identify an organisation: show them as suppressed."""
+    return SUPPRESSED if is_small(value, threshold) else value
+
+
+def suppress_row(row: Mapping[str, int], threshold: int) -> dict[str, Shown]:
+    """One cell's figures, each hidden when the order count governing it is small."""
+    out: dict[str, Shown] = {}
+    for metric, value in row.items():
+        rule = governing(metric)
+        hide = rule is not None and is_small(
+            row.get(rule, value if rule == metric else 0), threshold
+        )
+        out[metric] = SUPPRESSED if hide else value
+    return out
+
+
+def hidden_in_column(counts: Sequence[int], threshold: int) -> set[int]:
+    """Which cells of one column of order counts to hide: primary and complementary.
+
+    Primary: every small count. Then, if exactly one cell is hidden, the next smallest non-zero
+    cell is hidden too: otherwise the hidden one is the published total minus the others.
+    """
+    hidden = {i for i, n in enumerate(counts) if 0 < n < threshold}
+    if len(hidden) == 1:
+        others = [(n, i) for i, n in enumerate(counts) if n > 0 and i not in hidden]
+        if others:
+            hidden.add(min(others)[1])
+    return hidden
+
+
+def suppress_table(
+    cells: Mapping[str, Mapping[str, int]], threshold: int
+) -> dict[str, dict[str, Shown]]:
+    """A breakdown (cell -> metric -> count) with primary and complementary suppression of
+    each order count (:func:`hidden_in_column`), and the badges and parcels that go with it."""
+    names = list(cells)
+    hidden: dict[str, set[str]] = {cell: set() for cell in names}
+    counts = sorted({m for row in cells.values() for m in row if governing(m) == m})
+    for metric in counts:
+        for i in hidden_in_column([cells[c].get(metric, 0) for c in names], threshold):
+            hidden[names[i]].add(metric)
+    return {
+        cell: {
+            metric: SUPPRESSED if governing(metric) in hidden[cell] else value
+            for metric, value in row.items()
+        }
+        for cell, row in cells.items()
+    }
+
+
+# --- durations --------------------------------------------------------------------------------
+
+
+def quantile_hours(histogram: Mapping[int, int], q: float) -> float | None:
+    """The q-quantile of durations kept as counts per whole hour, interpolated within the hour.
+
+    An order dispatched after h hours (h <= t < h + 1) is counted in bucket h; the estimate is
+    exact to within the hour.
+    """
+    total = sum(histogram.values())
+    if total <= 0:
+        return None
+    target = q * total
+    seen = 0
+    for hours in sorted(histogram):
+        n = histogram[hours]
+        if n <= 0:
+            continue
+        if seen + n >= target:
+            return round(hours + (target - seen) / n, 2)
+        seen += n
+    return float(max(histogram))
+
+
+DURATION_METHOD = (
+    "Each dispatched order's time from being placed to being dispatched is counted in a "
+    "histogram of whole hours. The median and 90th percentile are read from that histogram, "
+    "interpolating within the hour, so they are accurate to within one hour."
 )
 
-Contribution = tuple[str, int]
+
+# --- stock forecast ---------------------------------------------------------------------------
+
+FORECAST_WINDOW_DAYS = 14
 
 
-def contributions(payload: EventPayload) -> list[Contribution]:
-    """The (metric, amount) pairs one event adds to the day's figures."""
-    match payload:
-        case OrderPlaced(quantity=q):
-            return [("orders_placed", 1), ("badges_placed", q)]
-        case OrderVerified():
-            return [("orders_verified", 1)]
-        case OrderReferred():
-            return [("orders_referred", 1)]
-        case OrderRejected():
-            return [("orders_rejected", 1)]
-        case OrderCancelled():
-            return [("orders_cancelled", 1)]
-        case OrderDispatched(quantity=q, parcel_count=parcels):
-            return [("orders_dispatched", 1), ("badges_dispatched", q), ("parcels", parcels)]
-        case OrderDelivered():
-            return [("orders_delivered", 1)]
-        case StockReceived(quantity=q):
-            return [("stock_received", q)]
-        case StockReserved(quantity=q):
-            return [("stock_reserved", q)]
-        case StockReleased(quantity=q):
-            return [("stock_released", q)]
-        case StockWaitlisted():
-            return [("orders_waitlisted", 1)]
-        case AccountRegistered():
-            return [("accounts_registered", 1)]
-    return []
+@dataclass(frozen=True)
+class Forecast:
+    status: str  # "forecast", "run_out", "no_recent_use"
+    run_out_on: date | None
+    days_left: float | None
+    badges_per_day: float
+    method: str
 
 
-def day_of(payload: EventPayload, occurred: Any) -> date:
-    """Orders count on the day they were placed; everything else on the day it happened."""
-    if isinstance(payload, OrderPlaced):
-        return payload.placed_at.date()
-    return occurred.date()  # type: ignore[no-any-return]
-
-
-def suppress(value: int, threshold: int) -> int | str:
-    """Small non-zero counts could identify an organisation: show them as suppressed."""
-    return "suppressed" if 0 < value < threshold else value
+def forecast_run_out(
+    available: int, net_reserved_by_day: Mapping[date, int], today: date
+) -> Forecast:
+    """When stock runs out if badges keep being reserved at the recent rate (a straight line)."""
+    start = today - timedelta(days=FORECAST_WINDOW_DAYS - 1)
+    used = sum(n for day, n in net_reserved_by_day.items() if start <= day <= today)
+    rate = max(used, 0) / FORECAST_WINDOW_DAYS
+    method = (
+        f"Straight-line forecast: badges available now divided by the average number of badges "
+        f"reserved for orders per day (net of reservations released) over the last "
+        f"{FORECAST_WINDOW_DAYS} days, {start.isoformat()} to {today.isoformat()}. It assumes "
+        f"demand stays at that rate and no more stock arrives."
+    )
+    if available <= 0:
+        return Forecast("run_out", today, 0.0, round(rate, 1), method)
+    if rate <= 0:
+        return Forecast("no_recent_use", None, None, 0.0, method)
+    days = available / rate
+    return Forecast(
+        "forecast", today + timedelta(days=int(days)), round(days, 1), round(rate, 1), method
+    )

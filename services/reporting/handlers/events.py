@@ -1,26 +1,89 @@
-"""Reporting listens to every domain event and turns it into anonymous figures."""
+"""Reporting listens to every domain event and turns it into anonymous figures.
+
+For each event: reduce it to its anonymised fact (or nothing), append the fact to the log,
+and move the counters by what the event changes. For an event about an order, that is the
+difference the event makes to the order's contribution (see domain/progress.py), so the
+figures come out the same whatever order the events arrive in.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.domain.figures import contributions, day_of
+from services.reporting.domain.facts import (
+    EventFact,
+    organisation_type,
+    organisation_type_of_category,
+    reduce,
+)
+from services.reporting.domain.progress import change, completed_steps, event_figures, merge
 from services.reporting.store import repository
-from shared.events import Envelope
+from shared.events import Envelope, LocationsAuthorised, OrderPlaced
 from shared.messaging.topology import SUBSCRIPTIONS
+from shared.metrics import EVENT_LAG, ORDER_STEP
 from shared.runtime import Service
+
+
+async def record(session: AsyncSession, event: Envelope[Any], service: str = "reporting") -> None:
+    """Handle one event inside the consumer's transaction (after the inbox claim)."""
+    payload = event.payload
+    if isinstance(payload, LocationsAuthorised):
+        await repository.save_location_types(
+            session,
+            {
+                loc.location_id: organisation_type_of_category(loc.inspection_category)
+                for loc in payload.locations
+            },
+        )
+        return
+    org_type = (
+        await _organisation_type(session, payload) if isinstance(payload, OrderPlaced) else ""
+    )
+    reduced = reduce(payload, event.occurred_at, org_type)
+    if reduced is not None:
+        await _apply(session, event, reduced, service)
+
+
+async def _organisation_type(session: AsyncSession, order: OrderPlaced) -> str:
+    """The order's type: its largest known location's, for a CQC provider."""
+    lines = sorted(order.lines, key=lambda line: -line.staff_count)
+    ids = [line.location_id for line in lines if line.location_id]
+    known = await repository.location_types_of(session, ids)
+    return organisation_type(order.account_kind, [known[i] for i in ids if i in known])
+
+
+async def _apply(
+    session: AsyncSession, event: Envelope[Any], reduced: EventFact, service: str
+) -> None:
+    order_ref = None
+    if reduced.order_id is not None:
+        order_ref, before = await repository.lock_order(session, reduced.order_id)
+    fresh = await repository.append_fact(
+        session, event.event_id, reduced.event_type, order_ref, reduced.fact
+    )
+    if not fresh:
+        return
+    figures = event_figures(reduced.event_type, reduced.fact)
+    if order_ref is not None:
+        after = merge(before, reduced.event_type, reduced.fact)
+        figures.add(change(before, after))
+        await repository.save_order(session, order_ref, after)
+        for step, seconds in completed_steps(before, after):
+            ORDER_STEP.labels(service, step).observe(seconds)
+    await repository.apply(session, figures.pruned())
 
 
 def register(service: Service) -> None:
     """One handler for every event reporting subscribes to."""
 
     async def count(session: AsyncSession, event: Envelope[Any]) -> None:
-        """Add the event's contribution to the day's figures."""
-        day = day_of(event.payload, event.occurred_at)
-        for metric, amount in contributions(event.payload):
-            await repository.add(session, day, metric, amount)
+        """Add the event's anonymised fact to the log and its change to the figures."""
+        await record(session, event, service.name)
+        lag = (datetime.now(UTC) - event.occurred_at).total_seconds()
+        EVENT_LAG.labels(service.name, event.type).observe(max(lag, 0.0))
 
     for event_type in SUBSCRIPTIONS["reporting"]:
         service.handles(event_type)(count)

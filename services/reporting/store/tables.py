@@ -1,13 +1,114 @@
-"""Reporting's store: numbers by day and metric. No column here can hold personal data."""
+"""Reporting's store: counters, an anonymised event log, and orders in progress.
 
-from sqlalchemy import BigInteger, Column, Date, MetaData, String, Table
+No column here can hold personal data: figures are numbers filed under a day and an
+organisation-level category (region, local authority, organisation type, CQC registration);
+the log holds the anonymised facts of :mod:`services.reporting.domain.facts`; an order in
+progress is linked to its id only until it has settled (then the id is erased).
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
+# --- counters, all rebuilt from event_log ------------------------------------------------------
+
+#: National figures by day (England's calendar): what every chart and total starts from.
 daily_figures = Table(
     "daily_figures",
     metadata,
     Column("day", Date, primary_key=True),
     Column("metric", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+#: The same order figures by day under each breakdown (dimension, one of its values), one row
+#: per series: ``counts[n]`` is the figure on the day whose ordinal (``date.toordinal()``) is
+#: n, the array starting at the series' first day. A local authority's year is one row, so a
+#: breakdown by day reads a few hundred rows, not tens of thousands.
+daily_breakdown = Table(
+    "daily_breakdown",
+    metadata,
+    Column("dimension", String(32), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("dim_value", String(128), primary_key=True),
+    Column("counts", ARRAY(Integer), nullable=False),
+)
+
+#: Totals to date under each breakdown, kept so a breakdown table reads a few hundred rows.
+breakdown_totals = Table(
+    "breakdown_totals",
+    metadata,
+    Column("dimension", String(32), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("dim_value", String(128), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+#: Placed-to-dispatched times: orders per whole hour taken, by the day they were dispatched.
+dispatch_hours = Table(
+    "dispatch_hours",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("hours", Integer, primary_key=True),
+    Column("orders", BigInteger, nullable=False),
+)
+
+#: Orders waiting now (kind "review" or "waitlist") by the hour they started waiting.
+open_items = Table(
+    "open_items",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("since", DateTime(timezone=True), primary_key=True),
+    Column("orders", BigInteger, nullable=False),
+    Column("badges", BigInteger, nullable=False),
+)
+
+# --- what the counters are rebuilt from ---------------------------------------------------------
+
+#: Append-only: one row per consumed event that moves a figure, its anonymised fact only.
+#: ``order_ref`` is reporting's own number for the order, meaningless outside this database.
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("order_ref", BigInteger),
+    Column("fact", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_event_log_order_ref", "order_ref", "id"),
+)
+
+#: Each order's merged state. ``order_id`` links events to it while it is in progress and is
+#: erased a while after the order settles (see ReportingSettings.order_id_retention_days).
+order_progress = Table(
+    "order_progress",
+    metadata,
+    Column("order_ref", BigInteger, primary_key=True, autoincrement=True),
+    Column("order_id", Uuid, unique=True),
+    Column("state", JSONB, nullable=False),
+    Column("settled_at", DateTime(timezone=True)),
+    Index("ix_order_progress_settled", "settled_at", postgresql_where="order_id IS NOT NULL"),
+)
+
+#: A CQC location's reported organisation type (from LocationsAuthorised): public register
+#: categories, no name or address.
+location_types = Table(
+    "location_types",
+    metadata,
+    Column("location_id", String(32), primary_key=True),
+    Column("org_type", String(64), nullable=False),
 )

@@ -1,34 +1,347 @@
-"""Reporting's figures: what each event adds, and small numbers suppressed."""
+"""Reporting's rules: what is kept of an event, what an order adds, and what may be shown."""
 
+from __future__ import annotations
+
+import itertools
+import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from services.reporting.domain.figures import contributions, suppress
-from shared.events import OrderDispatched, OrderVerified, PortalClosed
-from tests.support.events import order_placed
+from services.reporting.domain.facts import (
+    FACT_KEYS,
+    LOCAL_AUTHORITY,
+    NON_CQC_PROVIDER,
+    NOT_KNOWN,
+    OTHER_CQC,
+    organisation_type,
+    organisation_type_of_category,
+    reduce,
+)
+from services.reporting.domain.figures import (
+    SUPPRESSED,
+    forecast_run_out,
+    quantile_hours,
+    suppress,
+    suppress_row,
+    suppress_table,
+)
+from services.reporting.domain.progress import (
+    REVIEW,
+    WAITLIST,
+    Dims,
+    Figures,
+    OrderState,
+    change,
+    completed_steps,
+    event_figures,
+    merge,
+    order_figures,
+)
+from shared.events import (
+    AccountKind,
+    AccountRegistered,
+    Delivery,
+    OrderDelivered,
+    OrderDispatched,
+    OrderLine,
+    OrderPlaced,
+    OrderReferred,
+    OrderRejected,
+    OrderVerified,
+    PortalClosed,
+    StockReceived,
+    StockReserved,
+    StockWaitlisted,
+    SubjectDataProvided,
+)
+
+T0 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
-def test_an_order_placed_counts_the_order_and_its_badges() -> None:
-    assert contributions(order_placed(quantity=17)) == [("orders_placed", 1), ("badges_placed", 17)]
-
-
-def test_dispatch_counts_orders_badges_and_parcels() -> None:
-    event = OrderDispatched(
-        order_id=uuid.uuid4(), shipment_reference="SH-1", parcel_count=2, quantity=250
+def placed(quantity: int = 12, kind: AccountKind = AccountKind.CQC) -> OrderPlaced:
+    return OrderPlaced(
+        order_id=uuid.uuid4(),
+        reference="CB-ABC1234",
+        account_id=uuid.uuid4(),
+        account_kind=kind,
+        placed_at=T0,
+        placement_seq=1,
+        lines=[OrderLine(location_id="1-101", staff_count=quantity)],
+        quantity=quantity,
+        delivery=Delivery(
+            recipient_name="Priya Unlikelyname",
+            organisation_name="Sunny Days Care",
+            address_line_1="7 Quietlane Road",
+            city="Leeds",
+            postcode="LS1 4AP",
+        ),
+        region="Yorkshire and The Humber",
+        local_authority="Leeds",
     )
-    assert contributions(event) == [
-        ("orders_dispatched", 1),
-        ("badges_dispatched", 250),
-        ("parcels", 2),
-    ]
 
 
-def test_events_without_figures_add_nothing() -> None:
-    assert contributions(PortalClosed(closed_at=datetime.now(UTC))) == []
-    assert contributions(OrderVerified(order_id=uuid.uuid4(), decided_by="x")) == [
-        ("orders_verified", 1)
+# --- what is kept ---------------------------------------------------------------------------
+
+
+def test_a_placed_order_keeps_numbers_and_categories_and_nothing_personal() -> None:
+    order = placed()
+    kept = reduce(order, T0, "Residential care")
+    assert kept is not None and kept.order_id == order.order_id
+    assert kept.fact == {
+        "at": T0.isoformat(),
+        "quantity": 12,
+        "region": "Yorkshire and The Humber",
+        "local_authority": "Leeds",
+        "org_type": "Residential care",
+        "cqc": True,
+    }
+    text = str(kept.fact)
+    for personal in ("Priya", "Quietlane", "LS1", "CB-ABC", "Sunny", str(order.account_id)):
+        assert personal not in text
+
+
+def test_free_text_and_people_are_never_kept() -> None:
+    rejected = OrderRejected(
+        order_id=uuid.uuid4(), reviewer_id=uuid.uuid4(), reason="Rang Jo Bloggs on 07700 900123"
+    )
+    referred = OrderReferred(order_id=uuid.uuid4(), reasons=["Phone 07700 900123 not answered"])
+    account = AccountRegistered(
+        account_id=uuid.uuid4(),
+        kind=AccountKind.NON_CQC,
+        email="jo@example.org",
+        phone="07700 900123",
+        postcode="LS1 4AP",
+    )
+    for event in (rejected, referred, account):
+        kept = reduce(event, T0)
+        assert kept is not None
+        assert set(kept.fact) <= FACT_KEYS
+        assert "07700" not in str(kept.fact) and "jo@" not in str(kept.fact)
+    assert reduce(account, T0).fact == {"at": T0.isoformat(), "kind": "non_cqc"}  # type: ignore[union-attr]
+    data = SubjectDataProvided(
+        request_id=uuid.uuid4(), account_id=uuid.uuid4(), service="orders", data={"x": "y"}
+    )
+    assert reduce(data, T0) is None
+    assert reduce(PortalClosed(closed_at=T0), T0) is None
+
+
+def test_organisation_types_come_from_the_register_category_or_the_account_kind() -> None:
+    assert organisation_type_of_category(" Residential social care ") == "Residential care"
+    assert organisation_type_of_category("Community based adult social care services") == (
+        "Community-based care"
+    )
+    assert organisation_type_of_category("Something new") == OTHER_CQC
+    assert organisation_type(AccountKind.CQC, ["Hospice", "Residential care"]) == "Hospice"
+    assert organisation_type(AccountKind.CQC, []) == OTHER_CQC
+    assert organisation_type(AccountKind.NON_CQC, ["Hospice"]) == NON_CQC_PROVIDER
+    assert organisation_type(AccountKind.LOCAL_AUTHORITY, []) == LOCAL_AUTHORITY
+
+
+def test_an_empty_region_is_filed_as_not_known() -> None:
+    order = placed().model_copy(update={"region": " ", "local_authority": ""})
+    kept = reduce(order, T0)
+    assert kept is not None
+    assert kept.fact["region"] == kept.fact["local_authority"] == NOT_KNOWN
+
+
+# --- what an order adds ---------------------------------------------------------------------
+
+
+def lifecycle(quantity: int = 12) -> list[tuple[str, dict[str, object]]]:
+    """An order referred, approved, dispatched and delivered, as (type, fact) pairs."""
+    order = placed(quantity)
+    events = [
+        reduce(order, T0, "Residential care"),
+        reduce(OrderReferred(order_id=order.order_id, reasons=["x"]), T0 + timedelta(minutes=1)),
+        reduce(
+            StockReserved(order_id=order.order_id, quantity=quantity), T0 + timedelta(minutes=1)
+        ),
+        reduce(OrderVerified(order_id=order.order_id, decided_by="r"), T0 + timedelta(hours=30)),
+        reduce(
+            OrderDispatched(
+                order_id=order.order_id, shipment_reference="S", parcel_count=2, quantity=quantity
+            ),
+            T0 + timedelta(hours=31, minutes=20),
+        ),
+        reduce(
+            OrderDelivered(
+                order_id=order.order_id, shipment_reference="S", delivered_at=T0 + timedelta(days=3)
+            ),
+            T0 + timedelta(days=3),
+        ),
     ]
+    return [(e.event_type, e.fact) for e in events if e is not None]
+
+
+def fold(events: list[tuple[str, dict[str, object]]]) -> tuple[OrderState, Figures]:
+    """Apply events one by one as the handler does: the state and the counters moved."""
+    state, total = OrderState(), Figures()
+    for event_type, fact in events:
+        after = merge(state, event_type, fact)
+        total.add(change(state, after)).add(event_figures(event_type, fact))
+        state = after
+    return state, total.pruned()
+
+
+def test_the_figures_do_not_depend_on_the_order_events_arrive_in() -> None:
+    events = lifecycle()
+    expected_state, expected = fold(events)
+    for shuffled in itertools.permutations(events):
+        state, figures = fold(list(shuffled))
+        assert state == expected_state
+        assert figures.counts == expected.counts
+        assert figures.dispatch_hours == expected.dispatch_hours
+        assert figures.open_items == expected.open_items
+
+
+def test_a_settled_order_counts_each_stage_once_on_its_day_under_its_categories() -> None:
+    state, figures = fold(lifecycle(12))
+    dims = Dims("Yorkshire and The Humber", "Leeds", "Residential care", "CQC-registered")
+    day = T0.date()
+    assert figures.counts[(day, "orders_placed", dims)] == 1
+    assert figures.counts[(day, "badges_placed", dims)] == 12
+    assert figures.counts[(day, "orders_referred", dims)] == 1
+    assert figures.counts[(day + timedelta(days=1), "orders_verified", dims)] == 1
+    assert figures.counts[(day + timedelta(days=1), "referrals_closed", dims)] == 1
+    assert figures.counts[(day + timedelta(days=1), "parcels_dispatched", dims)] == 2
+    assert figures.counts[(day + timedelta(days=3), "badges_delivered", dims)] == 12
+    # Stock figures are national only.
+    assert figures.counts[(day, "stock_reserved", None)] == 12
+    assert figures.counts[(day + timedelta(days=1), "stock_allocated", None)] == 12
+    assert figures.dispatch_hours == {(day + timedelta(days=1), 31): 1}
+    assert figures.open_items == {}  # nothing waits once it is decided and dispatched
+    assert state.settled
+    assert all(dims_ in (dims, None) for _, _, dims_ in figures.counts)
+
+
+def test_a_step_seen_before_the_placement_moves_to_its_categories_when_it_arrives() -> None:
+    events = lifecycle()
+    verified_first = [events[3], events[0]]
+    state = OrderState()
+    after = merge(state, *verified_first[0])
+    early = change(state, after)
+    assert early.counts == {
+        ((T0 + timedelta(hours=30)).date(), "orders_verified", Dims()): 1,
+    }
+    later = change(after, merge(after, *verified_first[1]))
+    unknown = [k for k, v in later.counts.items() if k[2] == Dims()]
+    assert [later.counts[k] for k in unknown] == [-1]  # taken back from "Not known"
+
+
+def test_referred_orders_wait_for_review_until_decided_and_the_waitlist_until_stock() -> None:
+    order = placed(40, AccountKind.NON_CQC)
+    state = merge(OrderState(), *_pair(reduce(order, T0)))
+    state = merge(state, *_pair(reduce(OrderReferred(order_id=order.order_id, reasons=["x"]), T0)))
+    state = merge(state, *_pair(reduce(StockWaitlisted(order_id=order.order_id, quantity=40), T0)))
+    hour = T0.replace(minute=0)
+    assert order_figures(state).open_items == {(REVIEW, hour): (1, 40), (WAITLIST, hour): (1, 40)}
+    rejected = OrderRejected(order_id=order.order_id, reviewer_id=uuid.uuid4(), reason="no")
+    state = merge(state, *_pair(reduce(rejected, T0 + timedelta(hours=2))))
+    assert order_figures(state).open_items == {}
+
+
+def test_steps_are_timed_once_when_both_ends_are_known() -> None:
+    events = lifecycle()
+    state = OrderState()
+    seen = []
+    for event in events:
+        after = merge(state, *event)
+        seen += completed_steps(state, after)
+        state = after
+    assert dict(seen) == {
+        "placed_to_verified": 30 * 3600.0,
+        "verified_to_dispatched": 80 * 60.0,
+        "placed_to_dispatched": (31 * 60 + 20) * 60.0,
+        "dispatched_to_delivered": (72 * 60 - 31 * 60 - 20) * 60.0,
+    }
+
+
+def test_order_states_survive_their_json_form() -> None:
+    state, _ = fold(lifecycle())
+    assert OrderState.from_json(state.to_json()) == state
+    assert OrderState.from_json({}) == OrderState()
+
+
+def test_stock_received_and_accounts_count_nationally() -> None:
+    received = reduce(StockReceived(item="badge", quantity=5000), T0)
+    assert received is not None and received.order_id is None
+    assert event_figures(received.event_type, received.fact).counts == {
+        (T0.date(), "stock_received", None): 5000
+    }
+
+
+def _pair(kept: object) -> tuple[str, dict[str, object]]:
+    assert kept is not None
+    return kept.event_type, kept.fact  # type: ignore[attr-defined]
+
+
+# --- what may be shown ----------------------------------------------------------------------
 
 
 def test_counts_under_the_threshold_are_suppressed_but_zero_and_larger_are_shown() -> None:
-    assert [suppress(v, 5) for v in (0, 1, 4, 5, 900)] == [0, "suppressed", "suppressed", 5, 900]
+    assert [suppress(v, 5) for v in (0, 1, 4, 5, 900)] == [0, SUPPRESSED, SUPPRESSED, 5, 900]
+
+
+def test_badges_and_parcels_are_hidden_with_the_order_count_they_belong_to() -> None:
+    row = {
+        "orders_dispatched": 2,
+        "badges_dispatched": 400,
+        "parcels_dispatched": 3,
+        "orders_placed": 9,
+        "badges_placed": 800,
+        "stock_received": 3,
+    }
+    assert suppress_row(row, 5) == {
+        "orders_dispatched": SUPPRESSED,
+        "badges_dispatched": SUPPRESSED,
+        "parcels_dispatched": SUPPRESSED,
+        "orders_placed": 9,
+        "badges_placed": 800,
+        "stock_received": 3,
+    }
+
+
+def test_one_hidden_cell_in_a_breakdown_hides_the_next_smallest_too() -> None:
+    table = {
+        "London": {"orders_placed": 50, "badges_placed": 900},
+        "North East": {"orders_placed": 3, "badges_placed": 60},
+        "South West": {"orders_placed": 7, "badges_placed": 140},
+        "Not known": {"orders_placed": 0, "badges_placed": 0},
+    }
+    shown = suppress_table(table, 5)
+    assert shown["North East"] == {"orders_placed": SUPPRESSED, "badges_placed": SUPPRESSED}
+    assert shown["South West"] == {"orders_placed": SUPPRESSED, "badges_placed": SUPPRESSED}
+    assert shown["London"] == {"orders_placed": 50, "badges_placed": 900}
+    assert shown["Not known"] == {"orders_placed": 0, "badges_placed": 0}
+
+
+def test_random_breakdowns_never_leave_a_lone_hidden_cell() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        table = {f"c{i}": {"orders_placed": rng.choice([0, 1, 3, 6, 20])} for i in range(6)}
+        shown = suppress_table(table, 5)
+        hidden = [c for c, row in shown.items() if row["orders_placed"] == SUPPRESSED]
+        nonzero = [c for c, row in table.items() if row["orders_placed"] > 0]
+        assert len(hidden) != 1 or len(nonzero) == 1
+
+
+def test_median_and_p90_from_whole_hour_counts() -> None:
+    assert quantile_hours({}, 0.5) is None
+    assert quantile_hours({2: 10}, 0.5) == 2.5
+    histogram = {0: 50, 10: 40, 30: 10}
+    assert quantile_hours(histogram, 0.5) == 1.0
+    assert quantile_hours(histogram, 0.9) == 11.0
+
+
+def test_the_forecast_is_a_straight_line_at_the_last_fortnights_rate() -> None:
+    today = date(2026, 12, 14)
+    used = {today - timedelta(days=d): 1000 for d in range(14)}
+    used[today - timedelta(days=30)] = 99_999  # outside the window
+    forecast = forecast_run_out(21_000, used, today)
+    assert forecast.status == "forecast"
+    assert forecast.badges_per_day == 1000
+    assert forecast.days_left == 21
+    assert forecast.run_out_on == date(2027, 1, 4)
+    assert "14 days" in forecast.method
+    assert forecast_run_out(0, used, today).status == "run_out"
+    assert forecast_run_out(500, {}, today).status == "no_recent_use"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make RabbitMQ and PostgreSQL available on 127.0.0.1 for local runs and tests (Debian 12).
 #
-#   scripts/bootstrap.sh [--browser] [--prometheus]
+#   scripts/bootstrap.sh [--browser] [--prometheus] [--check-broker]
 #
 # Idempotent, and a quick no-op when everything is already installed and running:
 #   - as root, installs the Debian packages rabbitmq-server and postgresql if missing
@@ -13,12 +13,17 @@
 # Options:
 #   --browser     also install Debian's chromium if /usr/bin/chromium is missing
 #   --prometheus  also install Debian's prometheus (for promtool) if promtool is missing
+#                 and enable RabbitMQ's Prometheus plugin (queue metrics on 127.0.0.1:15692)
+#   --check-broker  also check that RabbitMQ answers commands, not only connections (it adds
+#                 and deletes a vhost, as every test platform does) and, as root, restart a
+#                 broker that does not answer within 30s
 set -euo pipefail
 
 export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
 
 want_browser=0
 want_prometheus=0
+want_broker_check=0
 wait_seconds="${BOOTSTRAP_WAIT_SECONDS:-60}"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -27,6 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
     --prometheus) want_prometheus=1 ;;
+    --check-broker) want_broker_check=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bootstrap: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
@@ -117,6 +123,27 @@ if have_postgres; then
   fi
 fi
 
+# --- RabbitMQ's Prometheus plugin (--prometheus) -------------------------------------------
+# Queue depth and consumers per queue come from the broker itself (docs/adr/0021). Set up
+# before the broker starts, so a fresh broker serves them on loopback only; a broker that is
+# already running enables the plugin at once and moves it to loopback at its next restart.
+prometheus_plugin_conf="prometheus.tcp.ip = 127.0.0.1"
+if [[ "$want_prometheus" -eq 1 ]] && have_rabbitmq && ! port_open 15692; then
+  if is_root; then
+    if ! grep -qxF "$prometheus_plugin_conf" /etc/rabbitmq/rabbitmq.conf 2>/dev/null; then
+      echo "$prometheus_plugin_conf" >> /etc/rabbitmq/rabbitmq.conf
+    fi
+    if port_open 5672; then
+      log "enabling rabbitmq_prometheus"
+      rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null
+    else
+      rabbitmq-plugins -q enable --offline rabbitmq_prometheus >/dev/null
+    fi
+  else
+    need_root "rabbitmq-plugins enable rabbitmq_prometheus"
+  fi
+fi
+
 # --- RabbitMQ -------------------------------------------------------------------------------
 if have_rabbitmq; then
   if port_open 5672; then
@@ -140,6 +167,28 @@ fi
 
 wait_for_port 5432 postgresql
 wait_for_port 5672 rabbitmq
+if [[ "$want_prometheus" -eq 1 ]]; then wait_for_port 15692 rabbitmq_prometheus; fi
+
+# --- RabbitMQ answers commands (--check-broker) ----------------------------------------------
+# A broker can keep accepting connections while its vhost commands hang (seen after thousands
+# of vhosts came and went under load); every test platform creates a vhost, so the tests would
+# stall one by one. Better to find it here and restart the broker once.
+broker_answers() {
+  timeout 30 rabbitmqctl -q add_vhost care-bootstrap-probe >/dev/null 2>&1 \
+    && timeout 30 rabbitmqctl -q delete_vhost care-bootstrap-probe >/dev/null 2>&1
+}
+if [[ "$want_broker_check" -eq 1 ]] && ! broker_answers; then
+  is_root || die "rabbitmq accepts connections but does not answer rabbitmqctl; restart it as root"
+  log "rabbitmq does not answer rabbitmqctl within 30s: restarting it"
+  timeout 60 rabbitmqctl -q stop >/dev/null 2>&1 || pkill -9 -f beam.smp || true
+  waited=0
+  while port_open 5672 && [[ "$waited" -lt 30 ]]; do sleep 1; waited=$((waited + 1)); done
+  rabbitmq-server -detached
+  timeout "$wait_seconds" rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+  wait_for_port 5672 rabbitmq
+  broker_answers || die "rabbitmq still does not answer rabbitmqctl after a restart"
+  log "rabbitmq restarted and answers"
+fi
 
 # --- PostgreSQL: the postgres role over TCP 127.0.0.1 without a password --------------------
 pg_trust_ok() {

@@ -1,7 +1,8 @@
 """Run the whole platform locally: five services as separate processes until Ctrl-C.
 
 Prepares what a first run needs (signing keys, a courier secret, the sample register, an
-initial delivery of stock), starts each service with uvicorn, waits until every one is ready,
+initial delivery of stock), starts a local SMTP server that keeps every email in
+``.run/mail/`` (a maildir), starts each service with uvicorn, waits until every one is ready,
 and prints the addresses. Ctrl-C (or SIGTERM) stops every process it started.
 """
 
@@ -26,6 +27,8 @@ SERVICES = {
     "dispatch": 8004,
     "reporting": 8005,
 }
+#: The development SMTP server that keeps every email in a maildir under the state folder.
+MAIL_PORT = 1025
 
 
 def main() -> int:
@@ -48,6 +51,8 @@ def main() -> int:
     parser.add_argument("--register", type=Path, default=ROOT / "data" / "cqc-register-sample.csv")
     parser.add_argument("--initial-stock", type=int, default=50_000)
     args = parser.parse_args()
+    # Each step shows as it happens, in a terminal or through a pipe (tests read it).
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     env = prepare_environment(args)
     prepare_data(args, env)
@@ -84,11 +89,17 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(32))
         secret_file.chmod(0o600)
+    offset = args.port_offset
     env = {
         "CARE_AMQP_URL": args.amqp_url,
         "CARE_TOKEN_PUBLIC_KEY": (keys / "token-public.pem").read_text(),
         "CARE_IDENTITY_TOKEN_PRIVATE_KEY": (keys / "token-private.pem").read_text(),
         "CARE_DISPATCH_COURIER_HMAC_SECRET": secret_file.read_text().strip(),
+        "CARE_EMAIL_BACKEND": "smtp",
+        "CARE_EMAIL_SMTP_HOST": "127.0.0.1",
+        "CARE_EMAIL_SMTP_PORT": str(MAIL_PORT + offset),
+        # Emailed links point at the public site, which the orders service serves.
+        "CARE_IDENTITY_PUBLIC_SITE_URL": f"http://127.0.0.1:{SERVICES['orders'] + offset}",
     }
     for name in SERVICES:
         env[f"CARE_{name.upper()}_DATABASE_URL"] = (
@@ -120,7 +131,7 @@ def start_services(
 ) -> dict[str, subprocess.Popen[bytes]]:
     logs = args.state / "logs"
     logs.mkdir(exist_ok=True)
-    processes = {}
+    processes = {"mail": start_mail_server(args, env, logs)}
     for name, port in SERVICES.items():
         log = (logs / f"{name}.log").open("ab")
         processes[name] = subprocess.Popen(
@@ -142,6 +153,33 @@ def start_services(
         )
         print(f"==> started {name} (pid {processes[name].pid}), logs in {log.name}")
     return processes
+
+
+def start_mail_server(
+    args: argparse.Namespace, env: dict[str, str], logs: Path
+) -> subprocess.Popen[bytes]:
+    """Development email: aiosmtpd's Mailbox handler writes each message into a maildir."""
+    mail = args.state / "mail"
+    log = (logs / "mail.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{MAIL_PORT + args.port_offset}",
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            str(mail),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    print(f"==> started a local SMTP server (pid {proc.pid}); emails land in {mail}")
+    return proc
 
 
 def wait_until_ready(
@@ -169,6 +207,7 @@ def print_addresses(args: argparse.Namespace) -> None:
     print("\nCARE badges platform is running (Ctrl-C stops it):")
     for name, port in SERVICES.items():
         print(f"  {name:<13} http://127.0.0.1:{port + args.port_offset}/docs")
+    print(f"  {'emails':<13} {args.state / 'mail'} (a maildir: new/ holds each message)")
     print(flush=True)
 
 
@@ -186,9 +225,19 @@ def shutdown(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def run(command: list[str], env: dict[str, str], quiet: bool = False) -> None:
-    result = subprocess.run(
-        command, cwd=ROOT, env={**os.environ, **env}, capture_output=quiet, text=True, check=False
-    )
+    """Run one preparation step; one that has not finished in five minutes is stuck."""
+    try:
+        result = subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=quiet,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired as stuck:
+        raise SystemExit(f"stuck for 300s, stopped: {' '.join(command[:5])}") from stuck
     if result.returncode != 0:
         if quiet:
             print(result.stdout, result.stderr, file=sys.stderr)

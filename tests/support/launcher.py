@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,14 +83,38 @@ async def launch(
         start_new_session=True,
     )
     launched = Launched(proc, state, offset, vhost, suffix)
-    assert proc.stdout is not None
+    lines = _lines_of(proc)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = await asyncio.to_thread(proc.stdout.readline)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = await asyncio.to_thread(lines.get, True, left)
+        except queue.Empty:
+            break
         launched.output.append(line)
         if "platform is running" in line:
             return launched
-        if not line and proc.poll() is not None:
+        if not line:
             break
     await launched.stop()
-    raise RuntimeError("the platform did not start:\n" + "".join(launched.output))
+    raise RuntimeError(
+        f"the platform did not start within {timeout:.0f}s:\n" + "".join(launched.output)
+    )
+
+
+def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The process's output, line by line ("" at its end), read by a thread of its own.
+
+    Reading the pipe directly would wait for ever on a process that stops talking without
+    exiting; a queue lets the caller give up at its deadline.
+    """
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True, name="launcher-output").start()
+    return lines

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Table
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -59,7 +59,7 @@ class Site:
         request: Request,
         template: str,
         *,
-        status_code: int = 200,
+        status_code: int | None = None,
         errors: FormErrors | None = None,
         headers: dict[str, str] | None = None,
         **context: Any,
@@ -71,6 +71,8 @@ class Site:
             navigation=self.navigation(request),
             **context,
         )
+        if status_code is None:  # a form shown again with its errors is a 400
+            status_code = 400 if errors else 200
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
@@ -103,6 +105,9 @@ def install(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        location = (exc.headers or {}).get("Location")
+        if 300 <= exc.status_code < 400 and location:  # e.g. "sign in first"
+            return RedirectResponse(location, status_code=exc.status_code)
         if request.url.path.startswith(SKIPPED_PREFIXES):
             answered = api_http_error(request, exc)
             return await answered if inspect.isawaitable(answered) else answered

@@ -33,7 +33,6 @@ def add_question(web: APIRouter, pages: Site, question: Question) -> None:
         return pages.render(
             request,
             "question.html",
-            status_code=400 if errors else 200,
             errors=errors,
             title=question.title,
             field=question.field,

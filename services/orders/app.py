@@ -8,8 +8,9 @@ from fastapi import FastAPI
 from services.orders.api import orders as orders_api
 from services.orders.handlers import events
 from services.orders.settings import OrdersSettings
-from services.orders.store.tables import metadata, web_sessions
+from services.orders.store.tables import email_outbox, metadata, web_sessions
 from services.orders.web import site as web_site
+from shared.email import EmailRelay, sender_from_settings
 from shared.events import OrderCancelled, OrderPlaced, SubjectDataProvided
 from shared.runtime import Service
 from shared.web import install
@@ -26,6 +27,16 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         emits=(OrderPlaced, OrderCancelled, SubjectDataProvided),
     )
     events.register(service)
+    service.attach(
+        EmailRelay(
+            service.db,
+            email_outbox,
+            sender_from_settings(settings.email),
+            service.name,
+            poll_seconds=settings.email.relay_poll_seconds,
+            max_attempts=settings.email.max_attempts,
+        )
+    )
     site = web_site.SiteRoutes(service, settings)
     app = service.http_app(
         orders_api.router(service),

@@ -11,8 +11,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from services.orders.domain import emails
 from services.orders.domain.order import Status, check_locations, new_reference
 from services.orders.store import repository
+from services.orders.store.tables import email_outbox
+from shared.email import queue_email
 from shared.events import AccountKind, Delivery, OrderCancelled, OrderLine, OrderPlaced
 from shared.http.auth import Principal
 from shared.runtime import Service
@@ -47,8 +50,9 @@ async def place_order(
     deliver_to: str,
     contact_name: str,
     correlation_id: str,
+    notify_email: str | None = None,
 ) -> Placed:
-    """Store the order and its OrderPlaced event in one transaction.
+    """Store the order, its OrderPlaced event and its confirmation email in one transaction.
 
     Raises OrderRefused, LocationsNotReady or repository.LocationAlreadyOrdered.
     """
@@ -82,7 +86,15 @@ async def place_order(
             delivery=delivery.model_dump(),
             lines=lines,
             placed_at=placed_at,
+            notify_email=notify_email,
         )
+        if notify_email:
+            reviewed = principal.kind != AccountKind.CQC
+            await queue_email(
+                session,
+                email_outbox,
+                emails.order_placed(notify_email, reference, quantity, reviewed),
+            )
         await service.emit(
             session,
             OrderPlaced(

@@ -1,7 +1,9 @@
 """Orders' settings, read from ``CARE_ORDERS_*`` environment variables."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.email import EmailSettings
 from shared.settings import ServiceSettings
 
 
@@ -15,3 +17,5 @@ class OrdersSettings(ServiceSettings):
     session_idle_minutes: float = 30.0
     #: Cookies are Secure; browsers accept them on http://127.0.0.1 and localhost as well.
     secure_cookies: bool = True
+    #: How the confirmation and dispatch emails are sent (``CARE_EMAIL_*``).
+    email: EmailSettings = Field(default_factory=EmailSettings)

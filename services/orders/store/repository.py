@@ -62,6 +62,7 @@ async def insert_order(
     delivery: dict[str, Any],
     lines: Sequence[tuple[str, int]],
     placed_at: datetime,
+    notify_email: str | None = None,
 ) -> int:
     """Store an order with its lines and claim its locations; returns its placement number."""
     seq: int = (
@@ -75,6 +76,7 @@ async def insert_order(
                 status=Status.PLACED,
                 quantity=quantity,
                 delivery=delivery,
+                notify_email=notify_email,
                 placed_at=placed_at,
                 updated_at=placed_at,
             )

@@ -31,8 +31,10 @@ class SiteAuth:
         self.service = service
         self.identity = identity
 
-    def keep(self, request: Request, signed_in: dict[str, Any]) -> None:
-        """Hold a fresh sign-in's tokens; a new session id, so a planted one is useless."""
+    def keep(self, request: Request, signed_in: dict[str, Any], email: str) -> None:
+        """Hold a fresh sign-in's tokens; a new session id, so a planted one is useless.
+
+        ``email`` is the address identity just accepted: the order emails go there."""
         session = web_session(request)
         session.rotate()
         session[AUTH] = {
@@ -41,12 +43,16 @@ class SiteAuth:
             "expires_at": time.time() + int(signed_in["expires_in"]),
             "kind": signed_in["kind"],
             "locations": signed_in["locations"],
+            "email": email,
         }
 
     def locations(self, request: Request) -> dict[str, dict[str, Any]]:
         """The signed-in account's locations as CQC describes them, by location id."""
         auth = web_session(request).get(AUTH) or {}
         return {loc["location_id"]: loc for loc in auth.get("locations", [])}
+
+    def email(self, request: Request) -> str | None:
+        return (web_session(request).get(AUTH) or {}).get("email")
 
     def kind(self, request: Request) -> str:
         return str((web_session(request).get(AUTH) or {}).get("kind", ""))

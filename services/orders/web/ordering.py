@@ -239,6 +239,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
                 answers["deliver_to"],
                 answers["contact_name"],
                 request.state.correlation_id,
+                notify_email=auth.email(request),
             )
         except repository.LocationAlreadyOrdered:
             return pages.render(

@@ -53,7 +53,7 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
         except Refused as refused:
             errors.add("email", _refusal_message(refused))
             return form(request, email, errors)
-        auth.keep(request, signed_in)
+        auth.keep(request, signed_in, email.strip())
         return RedirectResponse("/order/locations", status_code=303)
 
     @web.get("/sign-out")

@@ -200,3 +200,31 @@ async def test_every_field_mistyped_once_gets_the_right_error_then_the_order_goe
     pdf = attachments[0].get_content()
     assert b"/URI (https://workforce.adultsocialcare.uk)" in pdf
     assert "https://workforce.adultsocialcare.uk" in dispatched.get_body(("plain",)).get_content()
+
+
+async def test_a_forgotten_password_is_reset_from_the_emailed_link(
+    context: BrowserContext, site: SitePlatform
+) -> None:
+    rows = [r for r in register_rows() if r.email.lower().startswith("manager")]
+    row = [r for r in rows if sum(x.email == r.email for x in rows) == 1][1]
+    page = await context.new_page()
+    await page.goto("/sign-in")
+    await page.get_by_role("link", name="I have forgotten my password").click()
+    await check_page(page, "forgotten-password")
+    await page.get_by_label("Email address").fill(row.email)
+    await page.get_by_role("button", name="Send the link").click()
+    await check_page(page, "reset-link-sent")
+    message = await mail_to(site, row.email, "")
+    link = re.search(
+        r"https?://\S+/reset-password\?token=\S+", message.get_body(("plain",)).get_content()
+    )
+    assert link, message
+    await page.goto(link.group(0))
+    await check_page(page, "choose-password")
+    await page.get_by_label("New password").fill("short")
+    await page.get_by_role("button", name="Change password").click()
+    assert await page.locator(".govuk-error-summary").count() == 1
+    await page.get_by_label("New password").fill("amber kettle orchard lighthouse")
+    await page.get_by_role("button", name="Change password").click()
+    await page.wait_for_url("**/password-changed")
+    await sign_in(page, row.email, "amber kettle orchard lighthouse")

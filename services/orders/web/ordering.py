@@ -59,6 +59,8 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
 
     def locations_page(request: Request, errors: FormErrors | None = None) -> HTMLResponse:
         known = list(auth.locations(request).values())
+        if not known:  # an account not on CQC's register: ordered through customer services
+            return pages.render(request, "no_locations.html", title="Call us to order")
         chosen = set(_answers(request).get("locations", []))
         return pages.render(
             request,

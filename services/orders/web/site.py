@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from services.orders.settings import OrdersSettings
-from services.orders.web import eligibility, info, ordering, pages, sign_in, your_orders
+from services.orders.web import (
+    eligibility,
+    info,
+    ordering,
+    pages,
+    passwords,
+    sign_in,
+    your_orders,
+)
 from services.orders.web.auth import SiteAuth
 from services.orders.web.identity import IdentityClient
 from shared.runtime import Service
@@ -25,6 +33,7 @@ class SiteRoutes:
         site.include_router(info.router(self.pages))
         site.include_router(eligibility.router(self.pages))
         site.include_router(sign_in.router(self.pages, self.auth))
+        site.include_router(passwords.router(self.pages, self.identity))
         site.include_router(ordering.router(self.service, self.pages, self.auth))
         site.include_router(your_orders.router(self.service, self.pages, self.auth))
         return [site]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.orders.domain.order import OrderRefused, check_locations, new_reference
+from services.orders import placing
+from services.orders.domain.order import OrderRefused
 from services.orders.store import repository
-from shared.events import AccountKind, Delivery, OrderLine, OrderPlaced
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -74,83 +74,39 @@ def router(service: Service) -> APIRouter:
         principal: Principal = provider,
     ) -> OrderCreated:
         """Place one order for the caller's locations, delivered to one of them."""
-        requested = [line.location_id for line in body.lines]
         try:
-            check_locations(requested, principal.locations, body.deliver_to_location_id)
+            placed = await placing.place_order(
+                service,
+                principal,
+                [(line.location_id, line.staff_count) for line in body.lines],
+                body.deliver_to_location_id,
+                body.contact_name,
+                request.state.correlation_id,
+            )
         except OrderRefused as refused:
             raise _problem(refused) from refused
-
-        order_id = uuid.uuid4()
-        reference = new_reference()
-        quantity = sum(line.staff_count for line in body.lines)
-        placed_at = datetime.now(UTC)
-        correlation_id: str = request.state.correlation_id
-        async with service.db.transaction() as session:
-            known = await repository.authorised_location_details(session, principal.account_id)
-            missing = [loc for loc in requested if loc not in known]
-            if missing:
-                raise Problem(
-                    409,
-                    "locations-not-ready",
-                    "Your locations are still being set up",
-                    "We are still loading your locations' details. Try again in a few seconds.",
-                    headers={"Retry-After": "2"},
-                )
-            site = known[body.deliver_to_location_id]
-            delivery = Delivery(
-                recipient_name=body.contact_name,
-                organisation_name=site["name"],
-                address_line_1=site["address_line_1"],
-                address_line_2=site.get("address_line_2", ""),
-                city=site.get("city", ""),
-                postcode=site["postcode"],
-                location_id=body.deliver_to_location_id,
-            )
-            try:
-                seq = await repository.insert_order(
-                    session,
-                    order_id=order_id,
-                    reference=reference,
-                    account_id=principal.account_id,
-                    account_kind=principal.kind,
-                    quantity=quantity,
-                    delivery=delivery.model_dump(),
-                    lines=[(line.location_id, line.staff_count) for line in body.lines],
-                    placed_at=placed_at,
-                )
-            except repository.LocationAlreadyOrdered as exc:
-                raise Problem(
-                    409,
-                    "location-already-ordered",
-                    "An order already exists for this location",
-                    "Badges have already been ordered for one of these locations. One order "
-                    "covers all the staff at a location; contact customer services if you "
-                    "need to change it.",
-                    field="lines",
-                ) from exc
-            await service.emit(
-                session,
-                OrderPlaced(
-                    order_id=order_id,
-                    reference=reference,
-                    account_id=principal.account_id,
-                    account_kind=AccountKind(principal.kind),
-                    placed_at=placed_at,
-                    placement_seq=seq,
-                    lines=[
-                        OrderLine(location_id=line.location_id, staff_count=line.staff_count)
-                        for line in body.lines
-                    ],
-                    quantity=quantity,
-                    delivery=delivery,
-                    region=site.get("region", ""),
-                    local_authority=site.get("local_authority", ""),
-                ),
-                correlation_id,
-            )
+        except placing.LocationsNotReady as exc:
+            raise Problem(
+                409,
+                "locations-not-ready",
+                "Your locations are still being set up",
+                "We are still loading your locations' details. Try again in a few seconds.",
+                headers={"Retry-After": "2"},
+            ) from exc
+        except repository.LocationAlreadyOrdered as exc:
+            raise Problem(
+                409,
+                "location-already-ordered",
+                "An order already exists for this location",
+                "Badges have already been ordered for one of these locations. One order "
+                "covers all the staff at a location; contact customer services if you "
+                "need to change it.",
+                field="lines",
+            ) from exc
+        order_id = placed.order_id
         response.headers["Location"] = f"/api/orders/{order_id}"
         return OrderCreated(
-            order_id=order_id, reference=reference, status="placed", quantity=quantity
+            order_id=order_id, reference=placed.reference, status="placed", quantity=placed.quantity
         )
 
     @api.get("/{order_id}", response_model=OrderView)
@@ -159,12 +115,7 @@ def router(service: Service) -> APIRouter:
         async with service.db.transaction() as session:
             order = await repository.get_order(session, order_id)
         if order is None or order["account_id"] != principal.account_id:
-            raise Problem(
-                404,
-                "order-not-found",
-                "Order not found",
-                "There is no order with that id on your account.",
-            )
+            raise _not_found()
         return OrderView(
             order_id=order["id"],
             reference=order["reference"],
@@ -174,6 +125,24 @@ def router(service: Service) -> APIRouter:
             lines=order["lines"],
             history=[TimelineStep(**step) for step in order["history"]],
         )
+
+    @api.post("/{order_id}/cancel", status_code=204)
+    async def cancel_order(
+        order_id: uuid.UUID, request: Request, principal: Principal = provider
+    ) -> Response:
+        """Cancel one of the caller's orders before it is dispatched."""
+        try:
+            await placing.cancel_order(service, principal, order_id, request.state.correlation_id)
+        except placing.NotYours as exc:
+            raise _not_found() from exc
+        except placing.TooLateToCancel as exc:
+            raise Problem(
+                409,
+                "too-late-to-cancel",
+                "This order can no longer be cancelled",
+                "The order has been dispatched, delivered, rejected or cancelled already.",
+            ) from exc
+        return Response(status_code=204)
 
     @api.get("", response_model=list[OrderCreated])
     async def list_orders(principal: Principal = provider) -> list[OrderCreated]:
@@ -199,4 +168,10 @@ def _problem(refused: OrderRefused) -> Problem:
         "This order cannot be placed",
         refused.message,
         errors=[{"field": refused.field, "message": refused.message}],
+    )
+
+
+def _not_found() -> Problem:
+    return Problem(
+        404, "order-not-found", "Order not found", "There is no order with that id on your account."
     )

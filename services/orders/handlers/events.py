@@ -8,9 +8,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.orders.domain import emails
 from services.orders.domain.order import Status
 from services.orders.store import repository
-from services.orders.store.tables import authorised_locations, order_lines, orders
+from services.orders.store.tables import authorised_locations, email_outbox, order_lines, orders
+from shared.email import queue_email
 from shared.events import (
     AccountAnonymised,
     DeliveryAddressChanged,
@@ -50,9 +52,6 @@ TIMELINE: dict[type[EventPayload], Step] = {
     OrderRejected: Step(
         Status.REJECTED, "A reviewer refused the order; the user sees why.", lambda p: p.reason
     ),
-    OrderDispatched: Step(
-        Status.DISPATCHED, "The parcels are with the courier.", lambda p: p.shipment_reference
-    ),
     OrderDelivered: Step(Status.DELIVERED, "The courier reports the parcels delivered."),
 }
 
@@ -90,6 +89,29 @@ def register(service: Service) -> None:
     for event_type, step in TIMELINE.items():
         service.handles(event_type)(_timeline_handler(step))
 
+    @service.handles(OrderDispatched)
+    async def dispatched(session: AsyncSession, event: Envelope[OrderDispatched]) -> None:
+        """The parcels are with the courier: a timeline step, and the email with the poster
+        (sent once: the inbox runs this once per event)."""
+        order_id = event.payload.order_id
+        shipment = event.payload.shipment_reference
+        if not await repository.record_status(
+            session, order_id, Status.DISPATCHED, event.occurred_at, shipment
+        ):
+            log.warning("status event for an unknown order", status=Status.DISPATCHED.value)
+            return
+        row = (
+            await session.execute(
+                select(orders.c.reference, orders.c.notify_email).where(orders.c.id == order_id)
+            )
+        ).one()
+        if row.notify_email:
+            await queue_email(
+                session,
+                email_outbox,
+                emails.order_dispatched(row.notify_email, row.reference, shipment),
+            )
+
     @service.handles(DeliveryAddressChanged)
     async def address_changed(
         session: AsyncSession, event: Envelope[DeliveryAddressChanged]
@@ -108,7 +130,7 @@ def register(service: Service) -> None:
         await session.execute(
             update(orders)
             .where(orders.c.account_id == account_id)
-            .values(delivery={"recipient_name": ANONYMISED, "anonymised": True})
+            .values(delivery={"recipient_name": ANONYMISED, "anonymised": True}, notify_email=None)
         )
         await session.execute(
             delete(authorised_locations).where(authorised_locations.c.account_id == account_id)

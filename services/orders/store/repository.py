@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,7 @@ async def insert_order(
     delivery: dict[str, Any],
     lines: Sequence[tuple[str, int]],
     placed_at: datetime,
+    notify_email: str | None = None,
 ) -> int:
     """Store an order with its lines and claim its locations; returns its placement number."""
     seq: int = (
@@ -75,6 +76,7 @@ async def insert_order(
                 status=Status.PLACED,
                 quantity=quantity,
                 delivery=delivery,
+                notify_email=notify_email,
                 placed_at=placed_at,
                 updated_at=placed_at,
             )
@@ -155,3 +157,20 @@ async def list_orders(session: AsyncSession, account_id: UUID) -> list[dict[str,
         .order_by(orders.c.seq)
     )
     return [r._asdict() for r in rows]
+
+
+async def lock_status(session: AsyncSession, order_id: UUID, account_id: UUID) -> Status | None:
+    """The order's status, locked for this transaction; None unless it is the account's."""
+    status = (
+        await session.execute(
+            select(orders.c.status)
+            .where(orders.c.id == order_id, orders.c.account_id == account_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    return Status(status) if status is not None else None
+
+
+async def release_locations(session: AsyncSession, order_id: UUID) -> None:
+    """A cancelled order no longer stands in the way of a new order for its locations."""
+    await session.execute(delete(location_orders).where(location_orders.c.order_id == order_id))

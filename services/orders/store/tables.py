@@ -17,6 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from shared.email import email_outbox_table
+from shared.web.sessions import web_sessions_table
+
 metadata = MetaData()
 
 orders = Table(
@@ -32,6 +35,9 @@ orders = Table(
     Column("quantity", Integer, nullable=False),
     Column("top_up", Boolean, nullable=False, server_default="false"),
     Column("delivery", JSONB, nullable=False),
+    # Where the confirmation and dispatch emails go (the address the user signed in with);
+    # personal data, removed when the account is anonymised.
+    Column("notify_email", String(320), nullable=True),
     Column("placed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -72,3 +78,9 @@ authorised_locations = Table(
     Column("location_id", String(32), primary_key=True),
     Column("details", JSONB, nullable=False),
 )
+
+# The public site's sessions (shared.web): answers so far and identity's tokens, server-side.
+web_sessions = web_sessions_table(metadata)
+
+# Confirmation and dispatch emails, sent by the shared relay after the order commits.
+email_outbox = email_outbox_table(metadata)

@@ -1,0 +1,60 @@
+"""Checking what a person typed into the order pages, with GOV.UK's error wording.
+
+Each check returns the cleaned value or the sentence that tells the user what to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+MAX_STAFF = 10_000
+MAX_NAME = 100
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    value: T | None = None
+    error: str | None = None
+
+
+def staff_count(text: str, where: str) -> Answer[int]:
+    """Members of staff employed now at ``where``: a whole number from 1 to 10,000."""
+    cleaned = text.strip().replace(",", "")
+    if not cleaned:
+        return Answer(error=f"Enter how many members of staff you employ at {where}")
+    if not cleaned.isascii() or not cleaned.lstrip("-").isdigit():
+        return Answer(error=f"Number of staff at {where} must be a whole number, like 12")
+    number = int(cleaned)
+    if number < 1:
+        return Answer(error=f"Number of staff at {where} must be 1 or more")
+    if number > MAX_STAFF:
+        return Answer(
+            error=f"Number of staff at {where} must be {MAX_STAFF:,} or fewer: "
+            "call customer services to order more"
+        )
+    return Answer(number)
+
+
+def contact_name(text: str) -> Answer[str]:
+    """Who the parcel is addressed to."""
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        return Answer(error="Enter the name of the person who will receive the badges")
+    if len(cleaned) > MAX_NAME:
+        return Answer(error=f"Name must be {MAX_NAME} characters or fewer")
+    return Answer(cleaned)
+
+
+def sign_in_problems(email: str, password: str) -> dict[str, str]:
+    """What is missing from the sign-in form (identity judges whether it is right)."""
+    problems = {}
+    if not email.strip():
+        problems["email"] = "Enter your email address"
+    elif "@" not in email:
+        problems["email"] = "Enter an email address in the correct format, like name@example.com"
+    if not password.strip():
+        problems["password"] = "Enter your password, ODS code or postcode"  # noqa: S105
+    return problems

@@ -1,0 +1,283 @@
+"""The order journey: locations, staff numbers, where to deliver, who receives it, check
+your answers, confirmation. One question per page; answers wait in the session until the
+order is placed through the same use case as the JSON API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.orders import placing
+from services.orders.domain.answers import contact_name, staff_count
+from services.orders.domain.order import OrderRefused
+from services.orders.store import repository
+from services.orders.web.auth import SiteAuth
+from shared.http.auth import Principal
+from shared.runtime import Service
+from shared.web import FormErrors, Site, web_session
+
+ORDER = "order"
+
+
+def _go(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _answers(request: Request) -> dict[str, Any]:
+    return dict(web_session(request).get(ORDER) or {})
+
+
+def _save(request: Request, **changes: Any) -> None:
+    web_session(request)[ORDER] = {**_answers(request), **changes}
+
+
+def _next_missing(answers: dict[str, Any]) -> str | None:
+    """The first page whose answer is missing, so no step can be skipped by URL."""
+    if not answers.get("locations"):
+        return "/order/locations"
+    if set(answers.get("staff", {})) != set(answers["locations"]):
+        return "/order/staff"
+    if answers.get("deliver_to") not in answers["locations"]:
+        return "/order/deliver-to"
+    if not answers.get("contact_name"):
+        return "/order/contact"
+    return None
+
+
+def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
+    web = APIRouter(prefix="/order", include_in_schema=False)
+    signed_in = Depends(auth.principal)
+
+    def selected(request: Request) -> list[dict[str, Any]]:
+        known = auth.locations(request)
+        return [known[i] for i in _answers(request).get("locations", []) if i in known]
+
+    # --- which locations --------------------------------------------------------------
+
+    def locations_page(request: Request, errors: FormErrors | None = None) -> HTMLResponse:
+        known = list(auth.locations(request).values())
+        if not known:  # an account not on CQC's register: ordered through customer services
+            return pages.render(request, "no_locations.html", title="Call us to order")
+        chosen = set(_answers(request).get("locations", []))
+        return pages.render(
+            request,
+            "order_locations.html",
+            errors=errors,
+            title=(
+                "Check your location's details"
+                if len(known) == 1
+                else "Which locations are you ordering for?"
+            ),
+            locations=known,
+            chosen=chosen,
+            back_url="/",
+        )
+
+    @web.get("/locations")
+    async def locations(request: Request, _: Principal = signed_in) -> HTMLResponse:
+        return locations_page(request)
+
+    @web.post("/locations")
+    async def choose_locations(request: Request, _: Principal = signed_in) -> Response:
+        known = auth.locations(request)
+        if len(known) == 1:
+            chosen = list(known)
+        else:
+            form = await request.form()
+            chosen = [str(v) for v in form.getlist("locations") if str(v) in known]
+            if not chosen:
+                errors = FormErrors()
+                errors.add("locations", "Select the locations you are ordering badges for")
+                return locations_page(request, errors)
+        answers = _answers(request)
+        staff = {k: v for k, v in answers.get("staff", {}).items() if k in chosen}
+        deliver_to = chosen[0] if len(chosen) == 1 else answers.get("deliver_to")
+        _save(request, locations=chosen, staff=staff, deliver_to=deliver_to)
+        return _go("/order/staff")
+
+    # --- how many staff ---------------------------------------------------------------
+
+    def staff_page(
+        request: Request, values: dict[str, str], errors: FormErrors | None = None
+    ) -> HTMLResponse:
+        chosen = selected(request)
+        return pages.render(
+            request,
+            "order_staff.html",
+            errors=errors,
+            title=(
+                f"How many members of staff do you employ at {chosen[0]['name']}?"
+                if len(chosen) == 1
+                else "How many members of staff do you employ at each location?"
+            ),
+            locations=chosen,
+            values=values,
+            back_url="/order/locations",
+        )
+
+    @web.get("/staff")
+    async def staff(request: Request, _: Principal = signed_in) -> Response:
+        if not _answers(request).get("locations"):
+            return _go("/order/locations")
+        saved = _answers(request).get("staff", {})
+        return staff_page(request, {k: str(v) for k, v in saved.items()})
+
+    @web.post("/staff")
+    async def count_staff(request: Request, _: Principal = signed_in) -> Response:
+        chosen = selected(request)
+        if not chosen:
+            return _go("/order/locations")
+        form = await request.form()
+        errors, values, counts = FormErrors(), {}, {}
+        for location in chosen:
+            field = f"staff-{location['location_id']}"
+            values[location["location_id"]] = str(form.get(field, ""))
+            answer = staff_count(values[location["location_id"]], location["name"])
+            if answer.error:
+                errors.add(field, answer.error)
+            else:
+                counts[location["location_id"]] = answer.value
+        if errors:
+            return staff_page(request, values, errors)
+        _save(request, staff=counts)
+        return _go("/order/contact" if len(chosen) == 1 else "/order/deliver-to")
+
+    # --- where to deliver -------------------------------------------------------------
+
+    def deliver_page(request: Request, errors: FormErrors | None = None) -> HTMLResponse:
+        return pages.render(
+            request,
+            "order_deliver_to.html",
+            errors=errors,
+            title="Which location should we deliver the badges to?",
+            locations=selected(request),
+            chosen=_answers(request).get("deliver_to"),
+            back_url="/order/staff",
+        )
+
+    @web.get("/deliver-to")
+    async def deliver_to(request: Request, _: Principal = signed_in) -> HTMLResponse:
+        return deliver_page(request)
+
+    @web.post("/deliver-to")
+    async def choose_delivery(request: Request, _: Principal = signed_in) -> Response:
+        form = await request.form()
+        choice = str(form.get("deliver-to", ""))
+        if choice not in _answers(request).get("locations", []):
+            errors = FormErrors()
+            errors.add("deliver-to", "Select the location to deliver the badges to")
+            return deliver_page(request, errors)
+        _save(request, deliver_to=choice)
+        return _go("/order/contact")
+
+    # --- who receives it --------------------------------------------------------------
+
+    def contact_page(
+        request: Request, value: str, errors: FormErrors | None = None
+    ) -> HTMLResponse:
+        several = len(_answers(request).get("locations", [])) > 1
+        return pages.render(
+            request,
+            "order_contact.html",
+            errors=errors,
+            title="Who should we address the parcel to?",
+            value=value,
+            back_url="/order/deliver-to" if several else "/order/staff",
+        )
+
+    @web.get("/contact")
+    async def contact(request: Request, _: Principal = signed_in) -> HTMLResponse:
+        return contact_page(request, _answers(request).get("contact_name", ""))
+
+    @web.post("/contact")
+    async def name_contact(request: Request, _: Principal = signed_in) -> Response:
+        form = await request.form()
+        typed = str(form.get("contact-name", ""))
+        answer = contact_name(typed)
+        if answer.error:
+            errors = FormErrors()
+            errors.add("contact-name", answer.error)
+            return contact_page(request, typed, errors)
+        _save(request, contact_name=answer.value)
+        return _go("/order/check")
+
+    # --- check your answers and place -------------------------------------------------
+
+    def check_page(request: Request, errors: FormErrors | None = None) -> Response:
+        answers = _answers(request)
+        missing = _next_missing(answers)
+        if missing:
+            return _go(missing)
+        known = auth.locations(request)
+        return pages.render(
+            request,
+            "order_check.html",
+            errors=errors,
+            title="Check your answers before placing your order",
+            locations=[known[i] for i in answers["locations"]],
+            staff=answers["staff"],
+            total=sum(answers["staff"].values()),
+            deliver_to=known[answers["deliver_to"]],
+            contact_name=answers["contact_name"],
+        )
+
+    @web.get("/check")
+    async def check(request: Request, _: Principal = signed_in) -> Response:
+        return check_page(request)
+
+    @web.post("/check")
+    async def place(request: Request, principal: Principal = signed_in) -> Response:
+        answers = _answers(request)
+        if _next_missing(answers):
+            return check_page(request)
+        try:
+            placed = await placing.place_order(
+                service,
+                principal,
+                [(loc, int(answers["staff"][loc])) for loc in answers["locations"]],
+                answers["deliver_to"],
+                answers["contact_name"],
+                request.state.correlation_id,
+                notify_email=auth.email(request),
+            )
+        except repository.LocationAlreadyOrdered:
+            return pages.render(
+                request,
+                "order_already.html",
+                status_code=409,
+                title="You have already ordered badges for this location",
+            )
+        except OrderRefused as refused:
+            errors = FormErrors()
+            errors.add("place-order", refused.message)
+            return check_page(request, errors)
+        except placing.LocationsNotReady:
+            errors = FormErrors()
+            errors.add(
+                "place-order",
+                "We are still setting up your locations. Wait a few seconds and try again",
+            )
+            return check_page(request, errors)
+        web_session(request).pop(ORDER)
+        return _go(f"/order/confirmation/{placed.order_id}")
+
+    @web.get("/confirmation/{order_id}")
+    async def confirmation(
+        request: Request, order_id: uuid.UUID, principal: Principal = signed_in
+    ) -> HTMLResponse:
+        async with service.db.transaction() as session:
+            order = await repository.get_order(session, order_id)
+        if order is None or order["account_id"] != principal.account_id:
+            raise HTTPException(404)
+        return pages.render(
+            request,
+            "order_confirmation.html",
+            title="Order placed",
+            order=order,
+            reviewed=order["account_kind"] != "cqc",
+        )
+
+    return web

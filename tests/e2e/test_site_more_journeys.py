@@ -1,0 +1,230 @@
+"""More providers through the site in a real browser: an email covering several CQC
+locations ordering for three in one go, a hospice signing in with its postcode, and a user
+who mistypes every field once and is told exactly what to fix; the order emails (the
+dispatch one with the poster) reach the signed-in address. 0 axe violations on each page."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page
+
+from tests.support.browser import check_page, chromium
+from tests.support.journeys import register_rows
+from tests.support.platform import REGISTER_SAMPLE, eventually
+from tests.support.site import SitePlatform, site_platform
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def site() -> AsyncIterator[SitePlatform]:
+    async with site_platform() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+async def context(browser: Browser, site: SitePlatform) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(base_url=site.site_url)
+    yield context
+    await context.close()
+
+
+async def continue_(page: Page) -> None:
+    await page.get_by_role("button", name="Continue").click()
+
+
+async def sign_in(page: Page, email: str, password: str) -> None:
+    await page.goto("/sign-in")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password, ODS code or postcode").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/order/locations")
+
+
+async def mail_to(site: SitePlatform, address: str, subject_part: str) -> EmailMessage:
+    async def arrived() -> EmailMessage | None:
+        for message in site.mail.messages:
+            if message["To"] == address and subject_part in str(message["Subject"]):
+                return message
+        return None
+
+    found: EmailMessage = await eventually(arrived, timeout=60)
+    return found
+
+
+async def test_one_email_orders_for_three_locations_in_one_go(
+    context: BrowserContext, site: SitePlatform
+) -> None:
+    email = "registered.manager@heatherhealthcare18.org.uk"
+    locations = [r for r in register_rows() if r.email.lower() == email][:3]
+    page = await context.new_page()
+    for row in locations:  # FAQ 4: try each location's ODS code as the password
+        await sign_in(page, row.email, row.ods_code)
+    await check_page(page, "multi-locations")
+    for row in locations:
+        await page.locator(f"input[value='{row.location_id}']").check()
+    await continue_(page)
+    await page.wait_for_url("**/order/staff")
+    await check_page(page, "multi-staff")
+    inputs = page.get_by_role("textbox")
+    assert await inputs.count() == 3
+    for i, count in enumerate(("5", "8", "11")):
+        await inputs.nth(i).fill(count)
+    await continue_(page)
+    await page.wait_for_url("**/order/deliver-to")
+    await check_page(page, "multi-deliver-to")
+    await page.locator(f"input[value='{locations[1].location_id}']").check()
+    await continue_(page)
+    await page.get_by_role("textbox").fill("Pat Coordinator")
+    await continue_(page)
+    await page.wait_for_url("**/order/check")
+    await check_page(page, "multi-check-answers")
+    summary = await page.locator(".govuk-summary-list").inner_text()
+    assert "Total badges" in summary and "24" in summary
+    await page.get_by_role("button", name="Place order").click()
+    await page.wait_for_url("**/order/confirmation/*")
+    assert "24 badges" in await page.locator("main").inner_text()
+
+    # A second order for one of those locations is explained and not taken.
+    await page.goto("/order/locations")
+    await page.locator(f"input[value='{locations[0].location_id}']").check()
+    await continue_(page)
+    await page.get_by_role("textbox").first.fill("2")
+    await continue_(page)
+    await page.get_by_role("textbox").fill("Pat Coordinator")
+    await continue_(page)
+    await page.get_by_role("button", name="Place order").click()
+    assert await page.locator("h1").inner_text() == (
+        "You have already ordered badges for this location"
+    )
+    await check_page(page, "already-ordered")
+
+
+async def test_a_hospice_signs_in_with_its_postcode(
+    context: BrowserContext, site: SitePlatform
+) -> None:
+    with REGISTER_SAMPLE.open(newline="", encoding="utf-8-sig") as f:
+        hospice = next(
+            r
+            for r in csv.DictReader(f)
+            if r["Location Primary Inspection Category"] == "Hospice services"
+            and r["Dormant (Y/N)"] != "Y"
+        )
+    page = await context.new_page()
+    await sign_in(page, hospice["Location Email"], hospice["Location Postal Code"].lower())
+    assert hospice["Location ID"] in await page.locator("main").inner_text()
+    await continue_(page)
+    await page.get_by_role("textbox").fill("40")
+    await continue_(page)
+    await page.get_by_role("textbox").fill("Hospice Lead")
+    await continue_(page)
+    await page.get_by_role("button", name="Place order").click()
+    await page.wait_for_url("**/order/confirmation/*")
+
+
+async def test_every_field_mistyped_once_gets_the_right_error_then_the_order_goes_through(
+    context: BrowserContext, site: SitePlatform
+) -> None:
+    rows = [r for r in register_rows() if r.email.lower().startswith("manager")]
+    row = next(r for r in rows if sum(x.email == r.email for x in rows) == 1)
+    page = await context.new_page()
+
+    async def errors_shown(name: str) -> tuple[str, str]:
+        await check_page(page, f"mistyped-{name}")
+        assert (await page.title()).startswith("Error: ")
+        summary = await page.locator(".govuk-error-summary").inner_text()
+        inline = await page.locator(".govuk-error-message").first.inner_text()
+        # The summary links to the field with the problem.
+        link = page.locator(".govuk-error-summary a").first
+        target = (await link.get_attribute("href") or "").lstrip("#")
+        assert await page.locator(f"[id='{target}']").count() == 1
+        return summary, inline
+
+    await page.goto("/eligibility/who")
+    await continue_(page)
+    summary, _ = await errors_shown("who")
+    assert "Select who you are ordering badges for" in summary
+
+    await page.goto("/sign-in")
+    await page.get_by_label("Email address").fill("not-an-email")
+    await page.get_by_role("button", name="Sign in").click()
+    summary, _ = await errors_shown("sign-in-format")
+    assert "correct format" in summary and "Enter your password, ODS code or postcode" in summary
+    await page.get_by_label("Email address").fill(row.email)
+    await page.get_by_label("Password, ODS code or postcode").fill("WRONG1")
+    await page.get_by_role("button", name="Sign in").click()
+    summary, _ = await errors_shown("sign-in-wrong")
+    assert "Enter the right email address and password" in summary
+    assert await page.get_by_label("Email address").input_value() == row.email  # kept
+    await page.get_by_label("Password, ODS code or postcode").fill(row.ods_code)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/order/locations")
+    await continue_(page)
+
+    await page.get_by_role("textbox").fill("twelve")
+    await continue_(page)
+    _, inline = await errors_shown("staff")
+    assert "must be a whole number" in inline
+    await page.get_by_role("textbox").fill("0")
+    await continue_(page)
+    assert "must be 1 or more" in await page.locator(".govuk-error-summary").inner_text()
+    await page.get_by_role("textbox").fill("9")
+    await continue_(page)
+
+    await continue_(page)  # no name
+    summary, _ = await errors_shown("contact")
+    assert "Enter the name of the person who will receive the badges" in summary
+    await page.get_by_role("textbox").fill("Chris Careful")
+    await continue_(page)
+    await page.get_by_role("button", name="Place order").click()
+    await page.wait_for_url("**/order/confirmation/*")
+    reference = re.search(r"CB-[0-9A-Z]{4}-[0-9A-Z]{4}", await page.locator("main").inner_text())
+    assert reference
+
+    placed = await mail_to(site, row.email, "received")
+    assert reference.group(0) in str(placed["Subject"])
+    dispatched = await mail_to(site, row.email, "dispatched")
+    attachments = list(dispatched.iter_attachments())
+    assert [a.get_content_type() for a in attachments] == ["application/pdf"]
+    pdf = attachments[0].get_content()
+    assert b"/URI (https://workforce.adultsocialcare.uk)" in pdf
+    assert "https://workforce.adultsocialcare.uk" in dispatched.get_body(("plain",)).get_content()
+
+
+async def test_a_forgotten_password_is_reset_from_the_emailed_link(
+    context: BrowserContext, site: SitePlatform
+) -> None:
+    rows = [r for r in register_rows() if r.email.lower().startswith("manager")]
+    row = [r for r in rows if sum(x.email == r.email for x in rows) == 1][1]
+    page = await context.new_page()
+    await page.goto("/sign-in")
+    await page.get_by_role("link", name="I have forgotten my password").click()
+    await check_page(page, "forgotten-password")
+    await page.get_by_label("Email address").fill(row.email)
+    await page.get_by_role("button", name="Send the link").click()
+    await check_page(page, "reset-link-sent")
+    message = await mail_to(site, row.email, "")
+    link = re.search(
+        r"https?://\S+/reset-password\?token=\S+", message.get_body(("plain",)).get_content()
+    )
+    assert link, message
+    await page.goto(link.group(0))
+    await check_page(page, "choose-password")
+    await page.get_by_label("New password").fill("short")
+    await page.get_by_role("button", name="Change password").click()
+    assert await page.locator(".govuk-error-summary").count() == 1
+    await page.get_by_label("New password").fill("amber kettle orchard lighthouse")
+    await page.get_by_role("button", name="Change password").click()
+    await page.wait_for_url("**/password-changed")
+    await sign_in(page, row.email, "amber kettle orchard lighthouse")

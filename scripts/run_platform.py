@@ -100,6 +100,8 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         "CARE_EMAIL_SMTP_PORT": str(MAIL_PORT + offset),
         # Emailed links point at the public site, which the orders service serves.
         "CARE_IDENTITY_PUBLIC_SITE_URL": f"http://127.0.0.1:{SERVICES['orders'] + offset}",
+        # The back office disables and anonymises accounts through identity's API.
+        "CARE_VERIFICATION_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
     }
     for name in SERVICES:
         env[f"CARE_{name.upper()}_DATABASE_URL"] = (

@@ -4,12 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.verification.api import reviews
+from services.verification.api import casework, reviews
+from services.verification.api.identity import IdentityLink
 from services.verification.handlers import events
 from services.verification.settings import VerificationSettings
 from services.verification.store import review_gauge
 from services.verification.store.tables import metadata
-from shared.events import OrderReferred, OrderRejected, OrderVerified
+from shared.events import DeliveryAddressChanged, OrderReferred, OrderRejected, OrderVerified
 from shared.runtime import Service
 
 
@@ -20,14 +21,17 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderVerified, OrderReferred, OrderRejected),
+        emits=(OrderVerified, OrderReferred, OrderRejected, DeliveryAddressChanged),
     )
     events.register(service, settings)
+    identity = IdentityLink(settings.identity_url, settings.identity_timeout_seconds)
     app = service.http_app(
         reviews.router(service),
+        casework.router(service, identity),
         title="CARE badges: verification",
-        description="Automatic checks and the customer services review queue.",
+        description="Automatic checks and the customer services back office.",
     )
+    app.state.identity = identity
     review_gauge.install(app, service)
     return app
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/bootstrap.sh --prometheus --check-broker
+bash scripts/bootstrap.sh --prometheus --check-broker --browser
 bash scripts/venv.sh
 
 echo "==> ruff"

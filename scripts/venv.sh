@@ -30,3 +30,5 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
   rm -f .venv/.requirements-* && touch "$stamp"
 fi
+
+bash scripts/assets.sh

@@ -9,3 +9,9 @@ class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_ORDERS_", extra="ignore")
 
     service: str = "orders"
+    #: Identity's JSON API, which the site's sign-in and account pages call.
+    identity_url: str = "http://127.0.0.1:8001"
+    #: A site session ends after this long without a request (GOV.UK's usual 30 minutes).
+    session_idle_minutes: float = 30.0
+    #: Cookies are Secure; browsers accept them on http://127.0.0.1 and localhost as well.
+    secure_cookies: bool = True

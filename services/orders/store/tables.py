@@ -17,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from shared.web.sessions import web_sessions_table
+
 metadata = MetaData()
 
 orders = Table(
@@ -72,3 +74,6 @@ authorised_locations = Table(
     Column("location_id", String(32), primary_key=True),
     Column("details", JSONB, nullable=False),
 )
+
+# The public site's sessions (shared.web): answers so far and identity's tokens, server-side.
+web_sessions = web_sessions_table(metadata)

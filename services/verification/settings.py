@@ -26,3 +26,7 @@ class VerificationSettings(ServiceSettings):
     identity_url: str = "http://127.0.0.1:8001"
     #: Seconds to wait for identity before telling the reviewer to try again.
     identity_timeout_seconds: float = Field(10.0, gt=0)
+    #: A reviewer's page session ends after this long without a request.
+    session_idle_minutes: float = Field(30.0, gt=0)
+    #: Cookies are Secure; browsers accept them on http://127.0.0.1 and localhost as well.
+    secure_cookies: bool = True

@@ -7,6 +7,7 @@ own token goes with the request, so identity checks the role itself and records 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -67,3 +68,39 @@ async def act_on_account(
             "The account service refused the change",
             f"Nothing was changed (the account service answered {answer.status_code}).",
         )
+
+
+async def sign_in(link: IdentityLink, email: str, password: str) -> dict[str, Any] | None:
+    """Staff sign in with a password: identity's tokens, or None if it said no."""
+    return await _tokens(link, "/api/sign-in", {"email": email, "password": password})
+
+
+async def refresh(link: IdentityLink, refresh_token: str) -> dict[str, Any] | None:
+    """New tokens for a page session whose 5-minute access token has expired."""
+    return await _tokens(link, "/api/token", {"refresh_token": refresh_token})
+
+
+async def sign_out(link: IdentityLink, access_token: str) -> None:
+    """End the identity session (best effort: the page session is deleted regardless)."""
+    try:
+        async with link.client() as client:
+            await client.post("/api/sign-out", headers={"Authorization": f"Bearer {access_token}"})
+    except httpx.HTTPError:
+        return
+
+
+async def _tokens(link: IdentityLink, path: str, body: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        async with link.client() as client:
+            answer = await client.post(path, json=body)
+    except httpx.HTTPError as exc:
+        raise Problem(
+            503,
+            "identity-unavailable",
+            "The sign-in service did not answer",
+            "Try again in a minute.",
+        ) from exc
+    if answer.status_code != 200:
+        return None
+    tokens: dict[str, Any] = answer.json()
+    return tokens

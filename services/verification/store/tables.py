@@ -16,6 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from shared.web.sessions import web_sessions_table
+
 metadata = MetaData()
 
 accounts = Table(
@@ -128,3 +130,6 @@ follow_ups = Table(
     Column("resolved_by", String(64)),
     Column("resolved_at", DateTime(timezone=True)),
 )
+
+# The back office's page sessions (shared.web): the reviewer's identity tokens stay here.
+web_sessions = web_sessions_table(metadata)

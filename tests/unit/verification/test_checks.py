@@ -69,9 +69,7 @@ def test_an_earlier_order_for_the_location_is_referred() -> None:
 
 def test_locations_not_yet_known_wait_rather_than_refer() -> None:
     assert evaluate(order(("L1", 10)), None, NONE, POLICY).outcome is Outcome.WAIT
-    assert (
-        evaluate(order(("L1", 1), ("L9", 1)), {"L1": HOME}, NONE, POLICY).outcome is Outcome.WAIT
-    )
+    assert evaluate(order(("L1", 1), ("L9", 1)), {"L1": HOME}, NONE, POLICY).outcome is Outcome.WAIT
 
 
 def test_non_cqc_orders_always_go_to_a_person_and_large_ones_get_the_address_check() -> None:

@@ -102,6 +102,8 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         "CARE_IDENTITY_PUBLIC_SITE_URL": f"http://127.0.0.1:{SERVICES['orders'] + offset}",
         # ... and the site signs people in through identity's API.
         "CARE_ORDERS_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
+        # The back office disables and anonymises accounts through identity's API.
+        "CARE_VERIFICATION_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
     }
     for name in SERVICES:
         env[f"CARE_{name.upper()}_DATABASE_URL"] = (

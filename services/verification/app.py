@@ -1,16 +1,21 @@
 """Verification's wiring. ``uvicorn services.verification.app:app``."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.verification.api import reviews
+from services.verification.api import casework, reviews
+from services.verification.api.identity import IdentityLink
 from services.verification.handlers import events
 from services.verification.settings import VerificationSettings
 from services.verification.store import review_gauge
-from services.verification.store.tables import metadata
-from shared.events import OrderReferred, OrderRejected, OrderVerified
+from services.verification.store.tables import metadata, web_sessions
+from services.verification.web import site as web_site
+from shared.events import DeliveryAddressChanged, OrderReferred, OrderRejected, OrderVerified
 from shared.runtime import Service
+from shared.web import install
+from shared.web.sessions import ExpiredSessionPurger
 
 
 def create_app(settings: VerificationSettings | None = None) -> FastAPI:
@@ -20,14 +25,29 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderVerified, OrderReferred, OrderRejected),
+        emits=(OrderVerified, OrderReferred, OrderRejected, DeliveryAddressChanged),
     )
     events.register(service, settings)
+    identity = IdentityLink(settings.identity_url, settings.identity_timeout_seconds)
+    pages = web_site.build()
     app = service.http_app(
         reviews.router(service),
+        casework.router(service, identity),
+        *web_site.routers(service, identity, pages),
         title="CARE badges: verification",
-        description="Automatic checks and the customer services review queue.",
+        description="Automatic checks and the customer services back office.",
     )
+    app.state.identity = identity
+    store = install(
+        app,
+        pages,
+        service.db,
+        web_sessions,
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        secure_cookies=settings.secure_cookies,
+    )
+    web_site.handle_auth_errors(app, pages)
+    service.attach(ExpiredSessionPurger(store))
     review_gauge.install(app, service)
     return app
 

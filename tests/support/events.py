@@ -23,7 +23,9 @@ def order_placed(quantity: int = 5, kind: AccountKind = AccountKind.NON_CQC) -> 
         quantity=quantity,
         delivery=Delivery(
             recipient_name="Test Recipient",
-            organisation_name="Test Care Ltd",
+            # Each its own organisation, so verification's same-organisation check (same
+            # postcode and a similar name through another account) leaves them apart.
+            organisation_name=f"Test Care {order_id.hex[:12]}",
             address_line_1="1 Test Street",
             city="Leeds",
             postcode="LS1 4AP",

@@ -17,6 +17,7 @@ class RegisterRow:
     email: str
     postcode: str
     beds: int | None
+    provider_id: str = ""
 
 
 def register_rows() -> list[RegisterRow]:
@@ -34,18 +35,29 @@ def register_rows() -> list[RegisterRow]:
                     r["Location Email"],
                     r["Location Postal Code"],
                     int(beds) if beds else None,
+                    r["Provider ID"],
                 )
             )
     return rows
 
 
 def single_location_rows() -> list[RegisterRow]:
-    """Locations whose email covers only that one location."""
+    """Locations whose email covers only that one location, one per provider.
+
+    One per provider because verification refers a provider's second order through another
+    account (one order per provider): orders from these rows are each a new organisation's.
+    """
     rows = register_rows()
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.email.lower()] = counts.get(r.email.lower(), 0) + 1
-    return [r for r in rows if counts[r.email.lower()] == 1]
+    providers: set[str] = set()
+    chosen = []
+    for r in rows:
+        if counts[r.email.lower()] == 1 and r.provider_id not in providers:
+            providers.add(r.provider_id)
+            chosen.append(r)
+    return chosen
 
 
 async def sign_in(platform: Platform, email: str, password: str) -> dict[str, Any]:

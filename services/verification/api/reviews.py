@@ -1,21 +1,25 @@
-"""The review queue's API: the customer services team approves or rejects referred orders.
+"""The review queue's API: the customer services team approves, rejects, or asks for more.
 
-This is the only code that emits OrderRejected, and it needs a signed-in customer services
-account: every refusal has a named person and a reason the user will see.
+Every route needs a signed-in customer services account (deny by default: any other role
+gets 403). The work itself is in :mod:`actions`, shared with the back-office pages.
 """
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from services.verification.store import repository
-from shared.events import OrderRejected, OrderVerified
+from services.verification.api import actions
+from services.verification.domain.checks import Check
+from services.verification.domain.queue import QueueFilter, SizeBand
+from services.verification.store import backoffice
+from shared.events import AccountKind
 from shared.http.auth import Principal, require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
 
 class QueuedOrder(BaseModel):
@@ -24,7 +28,9 @@ class QueuedOrder(BaseModel):
     account_kind: str
     quantity: int
     placed_at: datetime
+    age_seconds: int = Field(description="How long since the order was placed.")
     reasons: list[str]
+    reason_codes: list[str]
     version: int
 
 
@@ -32,7 +38,7 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+    reason: Text = Field("", description="Required to reject: the user will see it.")
     version: int = Field(description="The order's version the reviewer was looking at.")
 
     @model_validator(mode="after")
@@ -42,61 +48,64 @@ class DecisionIn(BaseModel):
         return self
 
 
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[Text, StringConstraints(min_length=1)] = Field(
+        description="What is needed and from whom; the order stays in the queue."
+    )
+    version: int = Field(description="The order's version the reviewer was looking at.")
+
+
+def reviewer_of(principal: Principal, request: Request) -> actions.Reviewer:
+    return actions.Reviewer(principal.account_id, request.state.correlation_id)
+
+
+def queued(row: dict[str, Any], now: datetime) -> QueuedOrder:
+    age = int((now - row["placed_at"]).total_seconds())
+    return QueuedOrder(**row, age_seconds=max(age, 0))
+
+
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api/reviews", tags=["reviews"])
     reviewer = Depends(require_role(service.verifier, "customer_service"))
 
     @api.get("", response_model=list[QueuedOrder])
-    async def queue(principal: Principal = reviewer) -> list[QueuedOrder]:
-        """Referred orders, oldest placed first."""
+    async def queue(
+        principal: Principal = reviewer,
+        reason: Check | None = Query(None, description="Only orders referred for this reason."),
+        kind: AccountKind | None = Query(None, description="Only this organisation type."),
+        size: SizeBand | None = Query(None, description="Only orders of this size."),
+    ) -> list[QueuedOrder]:
+        """Referred orders, oldest placed first, each with its age."""
+        wanted = QueueFilter(
+            reason=reason.value if reason else None,
+            kind=kind.value if kind else None,
+            size=size,
+        )
         async with service.db.transaction() as session:
-            return [QueuedOrder(**row) for row in await repository.review_queue(session)]
+            rows = await backoffice.review_queue(session, wanted)
+        now = datetime.now(UTC)
+        return [queued(row, now) for row in rows]
 
     @api.post("/{order_id}/decision", status_code=204)
     async def decide(
-        order_id: uuid.UUID,
-        body: DecisionIn,
-        request: Request,
-        principal: Principal = reviewer,
+        order_id: uuid.UUID, body: DecisionIn, request: Request, principal: Principal = reviewer
     ) -> None:
         """Approve or reject a referred order; refused if someone else decided it first."""
-        async with service.db.transaction() as session:
-            order = await repository.lock_order(session, order_id)
-            if order is None:
-                raise Problem(
-                    404, "order-not-found", "Order not found", "There is no order with that id."
-                )
-            if order["state"] != "referred":
-                raise Problem(
-                    409,
-                    "already-decided",
-                    "This order is not waiting for a decision",
-                    f"The order is {order['state']}: there is nothing to decide.",
-                )
-            if order["version"] != body.version:
-                raise Problem(
-                    409,
-                    "changed-since-viewed",
-                    "Someone else changed this order",
-                    "Reload the order to see what changed, then decide again.",
-                )
-            reviewer_id = principal.account_id
-            correlation_id: str = request.state.correlation_id
-            if body.decision == "approve":
-                await repository.set_state(session, order, "verified", actor=str(reviewer_id))
-                await service.emit(
-                    session,
-                    OrderVerified(order_id=order_id, decided_by=str(reviewer_id)),
-                    correlation_id,
-                )
-            else:
-                await repository.set_state(
-                    session, order, "rejected", actor=str(reviewer_id), reasons=[body.reason]
-                )
-                await service.emit(
-                    session,
-                    OrderRejected(order_id=order_id, reviewer_id=reviewer_id, reason=body.reason),
-                    correlation_id,
-                )
+        who = reviewer_of(principal, request)
+        if body.decision == "approve":
+            await actions.approve(service, order_id, body.version, who)
+        else:
+            await actions.reject(service, order_id, body.version, body.reason, who)
+
+    @api.post("/{order_id}/notes", status_code=204)
+    async def ask_for_information(
+        order_id: uuid.UUID, body: NoteIn, request: Request, principal: Principal = reviewer
+    ) -> None:
+        """Ask for more information: the note is kept and the order stays in the queue."""
+        await actions.ask_for_information(
+            service, order_id, body.version, body.note, reviewer_of(principal, request)
+        )
 
     return api

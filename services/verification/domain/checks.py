@@ -2,16 +2,22 @@
 
 Automation may verify an order or refer it to a person; it has no way to reject one. The
 privacy policy promises that no decision about anyone is made solely by automated means, so
-:class:`Outcome` simply has no rejection, and only a reviewer's decision (see ``decisions``)
-can produce OrderRejected.
+:class:`Outcome` simply has no rejection, and only a reviewer's decision (the review API) can
+produce OrderRejected.
+
+Every check reports a :class:`CheckResult`, passed or not, so the reviewer sees what was
+checked as well as what failed; a failed check's ``detail`` is the referral reason in plain
+words and its ``code`` is what the review queue filters on.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from services.verification.domain import organisations
+from services.verification.domain.postcodes import PostcodeVerdict, classify, compact
 
 
 class Outcome(StrEnum):
@@ -19,6 +25,27 @@ class Outcome(StrEnum):
     REFERRED = "referred"
     #: The account's authorised locations have not reached us yet: decide when they do.
     WAIT = "wait"
+
+
+class Check(StrEnum):
+    """What is checked; a failed check's value is the referral reason's code."""
+
+    POSTCODE = "postcode"
+    BORDER_POSTCODE = "border_postcode"
+    OUTSIDE_ENGLAND = "outside_england"
+    NOT_CQC = "not_cqc"
+    ADDRESS_AND_PHONE = "address_and_phone"
+    LOCATIONS_AUTHORISED = "locations_authorised"
+    BED_COUNT = "bed_count"
+    EARLIER_ORDER = "earlier_order"
+    SAME_ORGANISATION = "same_organisation"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    passed: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,8 @@ class LocationFacts:
     provider_id: str
     care_home: bool
     care_home_beds: int | None
+    name: str = ""
+    provider_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,151 +70,205 @@ class OrderFacts:
     quantity: int
     lines: Sequence[LineFacts]
     delivery_postcode: str
+    organisation_name: str = ""
+
+
+@dataclass(frozen=True)
+class OtherAccountOrder:
+    """An order placed through a different account that might be the same organisation's."""
+
+    reference: str
+    provider_ids: frozenset[str]
+    postcode: str
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class History:
+    """What verification has seen before this order."""
+
+    #: This order's locations that an earlier, uncancelled order already covers.
+    locations_already_ordered: set[str] = field(default_factory=set)
+    #: Candidate orders from other accounts (same provider ID or same postcode).
+    other_accounts: Sequence[OtherAccountOrder] = ()
 
 
 @dataclass(frozen=True)
 class Decision:
     outcome: Outcome
-    reasons: list[str] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        """The referral reasons in plain words, in the order the checks ran."""
+        return [c.detail for c in self.checks if not c.passed]
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [c.check.value for c in self.checks if not c.passed]
 
 
 @dataclass(frozen=True)
 class Policy:
+    #: Above this many badges per registered bed a care home's order is referred.
     max_badges_per_bed: float
+    #: Non-CQC orders above this size get the address and phone check.
     manual_check_threshold: int
+    #: How alike two organisation names must be (0 to 1) to count as the same organisation.
+    similar_name_ratio: float = 0.85
 
 
 def evaluate(
     order: OrderFacts,
     authorised: Mapping[str, LocationFacts] | None,
-    locations_already_ordered: set[str],
+    history: History,
     policy: Policy,
 ) -> Decision:
     """Verify a CQC order that passes every check; refer anything else, saying why."""
-    reasons: list[str] = []
-    postcode_reason = border_reason(order.delivery_postcode)
-    if postcode_reason:
-        reasons.append(postcode_reason)
+    results = [postcode_check(order.delivery_postcode)]
     if order.account_kind != "cqc":
-        reasons.append(
-            "The organisation is not registered with CQC, so a person checks that it provides "
-            "adult social care in England."
-        )
-        if order.quantity > policy.manual_check_threshold:
-            reasons.append(
-                f"The order is for more than {policy.manual_check_threshold} badges: check "
-                "that the address and phone number belong to an adult social care organisation."
-            )
-        return Decision(Outcome.REFERRED, reasons)
+        results += _non_cqc_checks(order, policy)
+        results.append(same_organisation_check(order, {}, history.other_accounts, policy))
+        return Decision(Outcome.REFERRED, results)
     # Orders only accepts locations identity authorised, so a location we have not heard of
     # is one whose LocationsAuthorised is still on its way: wait for it rather than refer.
     known = authorised or {}
     if not known or any((line.location_id or "") not in known for line in order.lines):
         return Decision(Outcome.WAIT)
-    for line in order.lines:
-        location = known[line.location_id or ""]
-        if line.location_id in locations_already_ordered:
-            reasons.append(f"Location {line.location_id} already has an earlier order.")
-        limit = _bed_limit(location, policy)
-        if limit is not None and line.staff_count > limit:
-            reasons.append(
-                f"{line.staff_count} badges for location {line.location_id} is more than "
-                f"{policy.max_badges_per_bed:g} per registered bed ({location.care_home_beds} "
-                "beds): check the number of staff."
+    results.append(
+        CheckResult(
+            Check.LOCATIONS_AUTHORISED,
+            True,
+            "Every location in the order is one the account is authorised for.",
+        )
+    )
+    ours = {line.location_id or "": known[line.location_id or ""] for line in order.lines}
+    results += [bed_count_check(line, ours[line.location_id or ""], policy) for line in order.lines]
+    results.append(earlier_order_check(order, history.locations_already_ordered))
+    results.append(same_organisation_check(order, ours, history.other_accounts, policy))
+    passed = all(r.passed for r in results)
+    return Decision(Outcome.VERIFIED if passed else Outcome.REFERRED, results)
+
+
+def postcode_check(postcode: str) -> CheckResult:
+    finding = classify(postcode)
+    codes = {
+        PostcodeVerdict.ENGLAND: Check.POSTCODE,
+        PostcodeVerdict.INVALID: Check.POSTCODE,
+        PostcodeVerdict.BORDER: Check.BORDER_POSTCODE,
+        PostcodeVerdict.OUTSIDE: Check.OUTSIDE_ENGLAND,
+    }
+    if finding.verdict is PostcodeVerdict.ENGLAND:
+        return CheckResult(Check.POSTCODE, True, f"The delivery postcode {postcode} is in England.")
+    return CheckResult(codes[finding.verdict], False, finding.reason)
+
+
+def _non_cqc_checks(order: OrderFacts, policy: Policy) -> list[CheckResult]:
+    results = [
+        CheckResult(
+            Check.NOT_CQC,
+            False,
+            "The organisation is not registered with CQC, so a person checks that it provides "
+            "adult social care in England.",
+        )
+    ]
+    if order.quantity > policy.manual_check_threshold:
+        results.append(
+            CheckResult(
+                Check.ADDRESS_AND_PHONE,
+                False,
+                f"The order is for more than {policy.manual_check_threshold} badges: check "
+                "that the address and phone number belong to an adult social care organisation.",
             )
-    if reasons:
-        return Decision(Outcome.REFERRED, reasons)
-    return Decision(Outcome.VERIFIED)
+        )
+    return results
 
 
-def _bed_limit(location: LocationFacts, policy: Policy) -> int | None:
+def bed_count_check(line: LineFacts, location: LocationFacts, policy: Policy) -> CheckResult:
+    """A care home's order should not be far above what its registered beds suggest."""
     if not location.care_home or not location.care_home_beds:
-        return None
-    return int(location.care_home_beds * policy.max_badges_per_bed)
-
-
-# Postcode districts on the border with Wales or Scotland, and areas wholly outside England
-# (ONS Postcode Directory, as summarised in the project's reference data).
-_BORDER_DISTRICTS = frozenset(
-    {
-        "DG16",
-        "TD9",
-        "TD12",
-        "TD15",
-        "CH1",
-        "CH4",
-        "HR2",
-        "HR3",
-        "HR5",
-        "LD7",
-        "LD8",
-        "LL11",
-        "LL12",
-        "LL13",
-        "LL14",
-        "LL20",
-        "NP7",
-        "NP16",
-        "NP25",
-        "SY5",
-        "SY10",
-        "SY15",
-        "SY21",
-    }
-)
-_OUTSIDE_AREAS = frozenset(
-    {
-        "AB",
-        "DD",
-        "EH",
-        "FK",
-        "G",
-        "HS",
-        "IV",
-        "KA",
-        "KW",
-        "KY",
-        "ML",
-        "PA",
-        "PH",
-        "ZE",
-        "CF",
-        "SA",
-        "BT",
-        "GY",
-        "JE",
-        "IM",
-    }
-)
-_OUTWARD = re.compile(r"^([A-Z]{1,2})([0-9][0-9A-Z]?)$")
-
-
-def _outside_district(area: str, number: str) -> bool:
-    digits = int(re.sub(r"\D", "", number) or 0)
-    return (
-        (area == "DG" and 1 <= digits <= 14)
-        or (area == "TD" and f"TD{number}" not in _BORDER_DISTRICTS)
-        or (area == "LL" and f"LL{number}" not in _BORDER_DISTRICTS)
-        or (area == "CH" and 5 <= digits <= 8)
-        or (area == "LD" and 1 <= digits <= 6)
-        or (area == "NP" and f"NP{number}" not in _BORDER_DISTRICTS)
-        or (area == "SY" and 16 <= digits <= 25 and digits != 21)
+        return CheckResult(
+            Check.BED_COUNT,
+            True,
+            f"Location {line.location_id} is not a care home with registered beds: no bed "
+            "count to compare with.",
+        )
+    limit = int(location.care_home_beds * policy.max_badges_per_bed)
+    if line.staff_count > limit:
+        return CheckResult(
+            Check.BED_COUNT,
+            False,
+            f"{line.staff_count} badges for location {line.location_id} is more than "
+            f"{policy.max_badges_per_bed:g} per registered bed ({location.care_home_beds} "
+            "beds): check the number of staff.",
+        )
+    return CheckResult(
+        Check.BED_COUNT,
+        True,
+        f"{line.staff_count} badges for location {line.location_id} is within "
+        f"{policy.max_badges_per_bed:g} per registered bed ({location.care_home_beds} beds).",
     )
 
 
-def border_reason(postcode: str) -> str | None:
-    """Why a delivery postcode needs a person's look, or None for a postcode in England."""
-    compact = re.sub(r"[^A-Z0-9]", "", postcode.upper())
-    outward = _OUTWARD.match(compact[:-3]) if len(compact) > 3 else None
-    if outward is None:
-        return f"The delivery postcode {postcode!r} is not a valid UK postcode."
-    area, number = outward.groups()
-    district = area + number
-    if district in _BORDER_DISTRICTS:
-        return (
-            f"The delivery postcode district {district} straddles the border with Wales or "
-            "Scotland: check the address is in England."
+def earlier_order_check(order: OrderFacts, already_ordered: set[str]) -> CheckResult:
+    repeated = sorted(
+        line.location_id for line in order.lines if line.location_id in already_ordered
+    )
+    if repeated:
+        return CheckResult(
+            Check.EARLIER_ORDER,
+            False,
+            f"Location {', '.join(repeated)} already has an earlier order.",
         )
-    if area in _OUTSIDE_AREAS or _outside_district(area, number):
-        return f"The delivery postcode {district} is outside England."
-    return None
+    return CheckResult(
+        Check.EARLIER_ORDER, True, "No earlier order exists for any location in this order."
+    )
+
+
+def same_organisation_check(
+    order: OrderFacts,
+    locations: Mapping[str, LocationFacts],
+    others: Sequence[OtherAccountOrder],
+    policy: Policy,
+) -> CheckResult:
+    """Has this organisation already ordered through another account?
+
+    The same CQC provider ID is the same organisation; otherwise the same delivery postcode
+    and a similar name (of the organisation, its locations or its provider) probably is.
+    """
+    provider_ids = {loc.provider_id for loc in locations.values() if loc.provider_id}
+    names = {order.organisation_name} | {
+        n for loc in locations.values() for n in (loc.name, loc.provider_name)
+    }
+    names.discard("")
+    postcode = compact(order.delivery_postcode)
+    for other in others:
+        shared = sorted(provider_ids & other.provider_ids)
+        if shared:
+            return CheckResult(
+                Check.SAME_ORGANISATION,
+                False,
+                f"Provider {shared[0]} already ordered through another account "
+                f"(order {other.reference}).",
+            )
+        if (
+            postcode
+            and compact(other.postcode) == postcode
+            and _any_similar(names, other.names, policy.similar_name_ratio)
+        ):
+            return CheckResult(
+                Check.SAME_ORGANISATION,
+                False,
+                f"An organisation with a similar name at the same postcode already ordered "
+                f"through another account (order {other.reference}).",
+            )
+    return CheckResult(
+        Check.SAME_ORGANISATION,
+        True,
+        "No other account has ordered for the same provider, or for a similarly named "
+        "organisation at the same postcode.",
+    )
+
+
+def _any_similar(ours: set[str], theirs: frozenset[str], threshold: float) -> bool:
+    return any(organisations.similar(a, b, threshold) for a in ours for b in theirs)

@@ -1,56 +1,41 @@
-"""Verification's event handlers: learn accounts and locations, check each placed order."""
+"""Verification's event handlers: learn accounts and locations, check each placed order, and
+bring back to customer services what dispatch could not finish."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.verification.domain.checks import Outcome, Policy, evaluate
+from services.verification.domain.checks import Policy
+from services.verification.handlers.checking import Checker
 from services.verification.settings import VerificationSettings
-from services.verification.store import repository
-from services.verification.store.tables import accounts, orders
+from services.verification.store import audit, backoffice, repository
+from services.verification.store.tables import accounts, notes, orders
 from shared.events import (
     AccountAnonymised,
     AccountRegistered,
+    DeliveryAddressChangeRefused,
     Envelope,
     LocationsAuthorised,
     OrderCancelled,
     OrderPlaced,
-    OrderReferred,
-    OrderVerified,
+    ParcelReturned,
 )
 from shared.runtime import Service
 
-AUTOMATIC = "automatic"
+ANONYMISED_NOTE = "(removed when the account was anonymised)"
 
 
 def register(service: Service, settings: VerificationSettings) -> None:
     """Subscribe verification's handlers on ``service``."""
-    policy = Policy(settings.max_badges_per_bed, settings.manual_check_threshold)
-
-    async def check(session: AsyncSession, order: dict[str, Any], correlation_id: str) -> None:
-        """Run the automatic checks on a locked order still awaiting them, and act on them."""
-        authorised = await repository.authorised_locations(session, order["account_id"])
-        earlier = await repository.locations_with_earlier_orders(session, order)
-        decision = evaluate(repository.facts(order), authorised, earlier, policy)
-        if decision.outcome is Outcome.VERIFIED:
-            await repository.set_state(session, order, "verified", actor=AUTOMATIC)
-            await service.emit(
-                session,
-                OrderVerified(order_id=order["order_id"], decided_by=AUTOMATIC),
-                correlation_id,
-            )
-        elif decision.outcome is Outcome.REFERRED:
-            await repository.set_state(
-                session, order, "referred", actor=AUTOMATIC, reasons=decision.reasons
-            )
-            await service.emit(
-                session,
-                OrderReferred(order_id=order["order_id"], reasons=decision.reasons),
-                correlation_id,
-            )
+    checker = Checker(
+        service,
+        Policy(
+            settings.max_badges_per_bed,
+            settings.manual_check_threshold,
+            settings.similar_name_ratio,
+        ),
+    )
 
     @service.handles(OrderPlaced)
     async def order_placed(session: AsyncSession, event: Envelope[OrderPlaced]) -> None:
@@ -73,7 +58,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
         if fresh:
             order = await repository.lock_order(session, placed.order_id)
             if order is not None:
-                await check(session, order, event.correlation_id)
+                await checker.check(session, order, event.correlation_id)
 
     @service.handles(LocationsAuthorised)
     async def locations_authorised(
@@ -85,7 +70,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
             session, account_id, [loc.model_dump() for loc in event.payload.locations]
         )
         for order in await repository.orders_awaiting_authorisation(session, account_id):
-            await check(session, order, event.correlation_id)
+            await checker.check(session, order, event.correlation_id)
 
     @service.handles(AccountRegistered)
     async def account_registered(session: AsyncSession, event: Envelope[AccountRegistered]) -> None:
@@ -121,5 +106,40 @@ def register(service: Service, settings: VerificationSettings) -> None:
         await session.execute(
             update(orders)
             .where(orders.c.account_id == account_id)
-            .values(delivery={"anonymised": True})
+            .values(delivery={"anonymised": True}, names=[], postcode_key="")
+        )
+        await session.execute(
+            update(notes)
+            .where(notes.c.order_id.in_(backoffice.account_order_ids(account_id)))
+            .values(note=ANONYMISED_NOTE)
+        )
+        await audit.forget_personal(session, account_id)
+
+    @service.handles(ParcelReturned)
+    async def parcel_returned(session: AsyncSession, event: Envelope[ParcelReturned]) -> None:
+        """The courier brought the parcels back: customer services decide what happens next."""
+        p = event.payload
+        await backoffice.raise_follow_up(
+            session,
+            p.order_id,
+            "parcel_returned",
+            f"The courier returned shipment {p.shipment_reference} ({p.parcel_count} parcels, "
+            f"{p.quantity} badges) undelivered: contact the organisation, correct the address "
+            "if needed, and arrange what happens next.",
+            p.returned_at,
+        )
+
+    @service.handles(DeliveryAddressChangeRefused)
+    async def address_change_refused(
+        session: AsyncSession, event: Envelope[DeliveryAddressChangeRefused]
+    ) -> None:
+        """Dispatch could not use a corrected address: tell the person who changed it."""
+        p = event.payload
+        await backoffice.raise_follow_up(
+            session,
+            p.order_id,
+            "address_change_refused",
+            f"The address correction was not used: {p.reason}",
+            event.occurred_at,
+            raised_for=str(p.changed_by),
         )

@@ -1,20 +1,27 @@
-"""Queries verification runs, each in the caller's unit of work."""
+"""Queries the automatic checks run, each in the caller's unit of work."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.verification.domain.checks import LineFacts, LocationFacts, OrderFacts
+from services.verification.domain.checks import (
+    CheckResult,
+    LineFacts,
+    LocationFacts,
+    OrderFacts,
+    OtherAccountOrder,
+)
+from services.verification.domain.postcodes import compact
+from services.verification.store import audit
 from services.verification.store.tables import (
     accounts,
-    audit_trail,
     authorisations,
     order_locations,
     orders,
@@ -61,6 +68,8 @@ async def authorised_locations(
             provider_id=d.get("provider_id", ""),
             care_home=bool(d.get("care_home")),
             care_home_beds=d.get("care_home_beds"),
+            name=d.get("name", ""),
+            provider_name=d.get("provider_name", ""),
         )
         for d in rows
     }
@@ -68,6 +77,11 @@ async def authorised_locations(
 
 async def insert_order(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Store a placed order once; False if it was already known."""
+    values = {
+        **values,
+        "postcode_key": compact(values["delivery"].get("postcode", ""))[:8],
+        "names": [values["delivery"].get("organisation_name", "")],
+    }
     result = await session.execute(
         insert(orders).values(**values).on_conflict_do_nothing().returning(orders.c.order_id)
     )
@@ -95,7 +109,19 @@ def facts(order: dict[str, Any]) -> OrderFacts:
         quantity=order["quantity"],
         lines=[LineFacts(line.get("location_id"), line["staff_count"]) for line in order["lines"]],
         delivery_postcode=order["delivery"].get("postcode", ""),
+        organisation_name=order["delivery"].get("organisation_name", ""),
     )
+
+
+async def serialise_checks(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Take a transaction-scoped lock per location, provider and postcode the order touches.
+
+    Two orders from the same organisation checked at the same moment by two consumers would
+    otherwise each miss the other (neither is committed when the other looks); with the
+    locks the second waits for the first and sees it. Sorted, so two checks never deadlock.
+    """
+    for key in sorted(set(keys)):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
 
 async def locations_with_earlier_orders(session: AsyncSession, order: dict[str, Any]) -> set[str]:
@@ -116,6 +142,45 @@ async def locations_with_earlier_orders(session: AsyncSession, order: dict[str, 
     return set(rows.scalars())
 
 
+async def save_organisation_keys(
+    session: AsyncSession, order_id: UUID, provider_ids: Sequence[str], names: Sequence[str]
+) -> None:
+    """Remember what later orders compare against to spot the same organisation."""
+    await session.execute(
+        update(orders)
+        .where(orders.c.order_id == order_id)
+        .values(provider_ids=sorted(provider_ids), names=sorted(set(names)))
+    )
+
+
+async def other_account_orders(
+    session: AsyncSession, order: dict[str, Any], provider_ids: Sequence[str]
+) -> list[OtherAccountOrder]:
+    """Uncancelled orders through other accounts with one of these providers or this postcode."""
+    match = orders.c.postcode_key == order["postcode_key"]
+    if provider_ids:
+        match = match | orders.c.provider_ids.has_any(array(sorted(provider_ids)))
+    rows = await session.execute(
+        select(orders.c.reference, orders.c.provider_ids, orders.c.postcode_key, orders.c.names)
+        .where(
+            orders.c.account_id != order["account_id"],
+            orders.c.state != "cancelled",
+            match,
+        )
+        .order_by(orders.c.placed_at)
+        .limit(50)
+    )
+    return [
+        OtherAccountOrder(
+            reference=r.reference,
+            provider_ids=frozenset(r.provider_ids),
+            postcode=r.postcode_key,
+            names=frozenset(r.names),
+        )
+        for r in rows
+    ]
+
+
 async def set_state(
     session: AsyncSession,
     order: dict[str, Any],
@@ -123,6 +188,7 @@ async def set_state(
     *,
     actor: str,
     reasons: list[str] | None = None,
+    checks: Sequence[CheckResult] | None = None,
     action: str | None = None,
 ) -> None:
     """Move an order to ``state`` and record who did it, before and after, in the audit trail."""
@@ -130,20 +196,25 @@ async def set_state(
     values: dict[str, Any] = {"state": state, "version": order["version"] + 1}
     if reasons is not None:
         values["reasons"] = reasons
+    if checks is not None:
+        values["checks"] = [
+            {"check": c.check.value, "passed": c.passed, "detail": c.detail} for c in checks
+        ]
+        values["reason_codes"] = [c.check.value for c in checks if not c.passed]
     if state in ("verified", "rejected"):
         values.update(decided_by=actor, decided_at=now)
     await session.execute(
         update(orders).where(orders.c.order_id == order["order_id"]).values(**values)
     )
-    await session.execute(
-        audit_trail.insert().values(
-            order_id=order["order_id"],
-            actor=actor,
-            action=action or state,
-            before={"state": order["state"]},
-            after={"state": state, "reasons": reasons or []},
-            at=now,
-        )
+    await audit.record(
+        session,
+        actor=actor,
+        action=action or state,
+        order_id=order["order_id"],
+        account_id=order["account_id"],
+        before={"state": order["state"], "version": order["version"]},
+        after={"state": state, "version": order["version"] + 1, "reasons": reasons or []},
+        at=now,
     )
 
 
@@ -155,22 +226,5 @@ async def orders_awaiting_authorisation(
         .where(orders.c.account_id == account_id, orders.c.state == "awaiting_authorisation")
         .order_by(orders.c.placed_at)
         .with_for_update()
-    )
-    return [r._asdict() for r in rows]
-
-
-async def review_queue(session: AsyncSession) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(
-            orders.c.order_id,
-            orders.c.reference,
-            orders.c.account_kind,
-            orders.c.quantity,
-            orders.c.placed_at,
-            orders.c.reasons,
-            orders.c.version,
-        )
-        .where(orders.c.state == "referred")
-        .order_by(orders.c.placed_at)
     )
     return [r._asdict() for r in rows]

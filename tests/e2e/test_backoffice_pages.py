@@ -1,0 +1,210 @@
+"""The back office in a real browser: a reviewer signs in with a password, filters the queue,
+approves one order, rejects another with a reason, corrects a third's delivery address, finds
+orders for a caller, and sees each step in the order's audit trail; every page at 0 axe
+violations. Someone signed in without the customer services role is refused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from playwright.async_api import Browser, Page
+from sqlalchemy import text
+
+from services.identity.domain.accounts import Role
+from services.identity.domain.passwords import hash_password
+from services.identity.store import repository as identity_accounts
+from shared.events import AccountKind, AccountRegistered, OrderPlaced
+from tests.support.browser import check_page, chromium
+from tests.support.events import order_placed
+from tests.support.mail import free_port
+from tests.support.platform import Platform, eventually
+from tests.support.serve import serving
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "correct horse battery staple 7"
+
+
+@dataclass
+class BackOffice:
+    platform: Platform
+    url: str
+    reviewer_email: str
+    analyst_email: str
+
+
+async def staff(platform: Platform, role: Role) -> str:
+    email = f"{role.value}-{uuid.uuid4().hex[:6]}@care-badges.example"
+    async with platform.service("identity").db.transaction() as session:
+        await identity_accounts.create_account(
+            session,
+            email,
+            AccountKind.STAFF,
+            role,
+            password_hash=hash_password(PASSWORD),
+            now=datetime.now(UTC),
+        )
+    return email
+
+
+@pytest.fixture(scope="module")
+async def back_office() -> AsyncIterator[BackOffice]:
+    async with Platform() as platform:
+        identity_port = free_port()
+        await platform.start("identity", uniform_response_seconds=0.05)
+        await platform.start("verification", identity_url=f"http://127.0.0.1:{identity_port}")
+        await platform.start("dispatch")
+        await platform.receive_stock(10_000)
+        reviewer, analyst = (
+            await staff(platform, Role.CUSTOMER_SERVICE),
+            await staff(platform, Role.DHSC_ANALYST),
+        )
+        async with (
+            serving(platform.apps["identity"][0], identity_port),
+            serving(platform.apps["verification"][0]) as url,
+        ):
+            yield BackOffice(platform, url, reviewer, analyst)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+async def page(browser: Browser, back_office: BackOffice) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=back_office.url)
+    yield await context.new_page()
+    await context.close()
+
+
+async def referred(platform: Platform, quantity: int, email: str | None = None) -> OrderPlaced:
+    event = order_placed(quantity=quantity, kind=AccountKind.NON_CQC)
+    if email:
+        await platform.publish(
+            AccountRegistered(account_id=event.account_id, kind=AccountKind.NON_CQC, email=email)
+        )
+    await platform.publish(event)
+
+    async def queued() -> bool:
+        async with platform.service("verification").db.transaction() as session:
+            state = await session.scalar(
+                text("SELECT state FROM orders WHERE order_id = :o"), {"o": event.order_id}
+            )
+        return state == "referred"
+
+    await eventually(queued)
+    return event
+
+
+async def sign_in(page: Page, email: str) -> None:
+    await page.goto("/")
+    await page.wait_for_url("**/sign-in?next=%2F")
+    await check_page(page, "backoffice-sign-in")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def audit_rows(page: Page) -> list[str]:
+    return await page.locator("#audit-trail tbody tr").all_inner_texts()
+
+
+async def test_a_reviewer_approves_rejects_corrects_and_searches(
+    page: Page, back_office: BackOffice
+) -> None:
+    platform = back_office.platform
+    large = await referred(platform, 30)
+    small = await referred(platform, 8)
+    moving = await referred(platform, 12, email="caller@kind-care.example")
+
+    await sign_in(page, back_office.reviewer_email)
+    await page.wait_for_url(back_office.url + "/")
+    await check_page(page, "backoffice-queue")
+    assert large.reference in await page.locator("main").inner_text()
+
+    await page.get_by_label("Reason").select_option("address_and_phone")
+    await page.get_by_role("button", name="Filter the queue").click()
+    listed = await page.locator("main table").inner_text()
+    assert large.reference in listed and small.reference not in listed
+    await check_page(page, "backoffice-queue-filtered")
+
+    # Approve the large order.
+    await page.get_by_role("link", name=large.reference).click()
+    await check_page(page, "backoffice-order")
+    main = await page.locator("main").inner_text()
+    assert "not registered with CQC" in main and "address and phone" in main
+    await page.get_by_label("Approve: send the badges").check()
+    await page.get_by_role("button", name="Save decision").click()
+    await page.wait_for_url("**?done=approved")
+    await check_page(page, "backoffice-approved")
+    assert any("verified" in row for row in await audit_rows(page))
+
+    # Reject the small one: without a reason first, then with one.
+    await page.goto("/")
+    await page.get_by_role("link", name=small.reference).click()
+    await page.get_by_label("Reject").check()
+    await page.get_by_role("button", name="Save decision").click()
+    await check_page(page, "backoffice-reject-error")
+    assert (
+        "Enter the reason for rejecting" in await page.locator(".govuk-error-summary").inner_text()
+    )
+    await page.get_by_label("Reject").check()
+    reason = "We could not confirm that the organisation provides adult social care."
+    await page.get_by_label("Reason the person who ordered will see").fill(reason)
+    await page.get_by_role("button", name="Save decision").click()
+    await page.wait_for_url("**?done=rejected")
+    rows = await audit_rows(page)
+    assert any("rejected" in row and reason in row for row in rows)
+
+    # Correct the third order's delivery address.
+    await page.goto("/")
+    await page.get_by_role("link", name=moving.reference).click()
+    await page.get_by_role("link", name="Change delivery address").click()
+    await check_page(page, "backoffice-address")
+    await page.get_by_label("Postcode").fill("CF10 1AA")
+    await page.get_by_role("button", name="Save the new address").click()
+    await check_page(page, "backoffice-address-error")
+    assert "outside England" in await page.locator(".govuk-error-summary").inner_text()
+    await page.get_by_label("Address line 1").fill("2 New Street")
+    await page.get_by_label("Postcode").fill("LS2 7AA")
+    await page.get_by_role("button", name="Save the new address").click()
+    await page.wait_for_url("**?done=address")
+    await check_page(page, "backoffice-address-changed")
+    assert "2 New Street" in await page.locator("main").inner_text()
+    assert any("delivery address changed" in row for row in await audit_rows(page))
+
+    # Find orders for a caller: by email, then by reference.
+    await page.get_by_role("link", name="Find an order").click()
+    await page.get_by_label("Order reference, email address or postcode").fill(
+        "Caller@Kind-Care.example"
+    )
+    await page.get_by_role("button", name="Search").click()
+    await check_page(page, "backoffice-search")
+    assert moving.reference in await page.locator("main table").inner_text()
+    await page.get_by_label("Order reference, email address or postcode").fill("not a thing")
+    await page.get_by_role("button", name="Search").click()
+    await check_page(page, "backoffice-search-error")
+    await page.get_by_label("Order reference, email address or postcode").fill(
+        large.reference.lower()
+    )
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("link", name=large.reference).click()
+    assert any("verified" in row for row in await audit_rows(page))
+
+    await page.get_by_role("link", name="Follow-ups").click()
+    await check_page(page, "backoffice-follow-ups")
+
+
+async def test_staff_without_the_customer_services_role_are_refused(
+    page: Page, back_office: BackOffice
+) -> None:
+    await sign_in(page, back_office.analyst_email)
+    answer = await page.goto("/")
+    assert answer is not None and answer.status == 403
+    await check_page(page, "backoffice-forbidden")
+    assert "do not have access" in await page.locator("h1").inner_text()

@@ -6,7 +6,7 @@ Run with ``uvicorn services.identity.app:app``.
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.identity.api import accounts, passwords, sign_in
+from services.identity.api import accounts, passwords, sign_in, subject_access
 from services.identity.api.context import Identity
 from services.identity.handlers import events
 from services.identity.handlers.housekeeping import Housekeeping
@@ -60,6 +60,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         sign_in.router(service),
         passwords.router(service),
         accounts.router(service),
+        subject_access.router(service),
         title="CARE badges: identity",
         description="Sign in, create an account, reset a password; tokens for every service.",
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.orders.api import orders as orders_api
-from services.orders.handlers import events
+from services.orders.handlers import events, privacy
 from services.orders.settings import OrdersSettings
 from services.orders.store.tables import metadata
 from shared.events import OrderCancelled, OrderPlaced, SubjectDataProvided
@@ -21,6 +21,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         emits=(OrderPlaced, OrderCancelled, SubjectDataProvided),
     )
     events.register(service)
+    privacy.register(service)
     return service.http_app(
         orders_api.router(service),
         title="CARE badges: orders",

@@ -5,11 +5,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.verification.api import reviews
-from services.verification.handlers import events
+from services.verification.handlers import events, privacy
 from services.verification.settings import VerificationSettings
 from services.verification.store import review_gauge
 from services.verification.store.tables import metadata
-from shared.events import OrderReferred, OrderRejected, OrderVerified
+from shared.events import OrderReferred, OrderRejected, OrderVerified, SubjectDataProvided
 from shared.runtime import Service
 
 
@@ -20,9 +20,10 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderVerified, OrderReferred, OrderRejected),
+        emits=(OrderVerified, OrderReferred, OrderRejected, SubjectDataProvided),
     )
     events.register(service, settings)
+    privacy.register(service)
     app = service.http_app(
         reviews.router(service),
         title="CARE badges: verification",

@@ -74,6 +74,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         OrderPlaced,
         OrderCancelled,
         AccountAnonymised,
+        SubjectAccessRequested,
     ),
     "dispatch": (
         OrderPlaced,
@@ -82,6 +83,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         OrderCancelled,
         DeliveryAddressChanged,
         AccountAnonymised,
+        SubjectAccessRequested,
     ),
     "reporting": _EVERY_DOMAIN_EVENT,
     "courier": (CourierHandoff,),

@@ -88,6 +88,17 @@ account_locations = Table(
     Column("authorised_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# A copy of their data someone asked for: who it is about, who asked (the holder or customer
+# services on their behalf), when. The contributions below are gathered against it.
+subject_access_requests = Table(
+    "subject_access_requests",
+    metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    Column("requested_by", Uuid, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 subject_access_contributions = Table(
     "subject_access_contributions",
     metadata,

@@ -12,8 +12,8 @@ import pytest
 
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
-from tests.support.platform import Platform, courier_headers, eventually
-from tests.support.privacy import everywhere, scalars
+from tests.support.platform import Platform, eventually
+from tests.support.privacy import courier_reports, everywhere, scalars
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +38,7 @@ async def _dispatched_and_delivered(platform: Platform, token: str, site: Any) -
 
     order = await eventually(dispatched)
     shipment = order["history"][-1]["detail"]
-    body = json.dumps(
-        {"shipment_reference": shipment, "status": "delivered", "occurred_at": "2026-11-23T12:00Z"}
-    ).encode()
-    async with platform.client("dispatch") as dispatch:
-        answer = await dispatch.post(
-            "/api/courier/status", content=body, headers=courier_headers(body)
-        )
-    assert answer.status_code in (200, 202, 204), answer.text
+    await courier_reports(platform, shipment, "delivered")
     return order | {"shipment_reference": shipment}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.support.platform import SERVICES, Platform
+from tests.support.platform import SERVICES, Platform, courier_headers
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
@@ -77,3 +77,15 @@ def scalars(value: Any) -> set[str]:
     if value is None or (isinstance(value, str) and _TIMESTAMP.match(value)):
         return set()
     return {str(value).lower()}
+
+
+async def courier_reports(platform: Platform, shipment: str, status: str) -> None:
+    """The courier's signed status callback for ``shipment``, as DX sends it."""
+    body = json.dumps(
+        {"shipment_reference": shipment, "status": status, "occurred_at": "2026-11-23T12:00Z"}
+    ).encode()
+    async with platform.client("dispatch") as dispatch:
+        answer = await dispatch.post(
+            "/api/courier/status", content=body, headers=courier_headers(body)
+        )
+    assert answer.status_code in (200, 202, 204), answer.text

@@ -54,3 +54,15 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
             ),
         },
     )
+
+
+async def is_anonymised(session: AsyncSession, account_id: UUID | None) -> bool:
+    """Whether the account's holder asked to be forgotten (AccountAnonymised was seen)."""
+    if account_id is None:
+        return False
+    found = await session.execute(
+        select(anonymised_accounts.c.account_id).where(
+            anonymised_accounts.c.account_id == account_id
+        )
+    )
+    return found.first() is not None

@@ -28,7 +28,7 @@ from services.identity.domain.passwords import MAX_LENGTH, hash_password, passwo
 from services.identity.domain.secrets import digest, new_secret
 from services.identity.domain.sessions import RevokedBecause
 from services.identity.metrics import REGISTRATIONS
-from services.identity.store import audit, links, repository
+from services.identity.store import audit, erasure, links, repository
 from services.identity.store import sessions as session_store
 from shared.events import AccountAnonymised, AccountKind, AccountRegistered, Location
 from shared.http.auth import Principal, require_role
@@ -304,7 +304,10 @@ def router(service: Service) -> APIRouter:
         """Disable the account, remove who held it, and tell every service to do the same."""
         now = ctx.clock()
         async with service.db.transaction() as session:
-            if not await repository.anonymise(session, account_id):
+            erased = await erasure.erase_account(
+                session, account_id, outbox=service.outbox_table, email_outbox=ctx.email_outbox
+            )
+            if not erased:
                 raise _no_such_account()
             await session_store.revoke_all(session, account_id, now, RevokedBecause.ANONYMISED)
             await service.emit(

@@ -12,6 +12,7 @@ from services.orders.store import privacy
 from services.orders.store.tables import authorised_locations, orders, status_history
 from shared.events import AccountAnonymised, Envelope
 from shared.runtime import Service
+from shared.store.forget import forget_published_events
 from shared.subject_access import answer_requests
 
 ANONYMISED = "[anonymised]"
@@ -38,5 +39,6 @@ def register(service: Service) -> None:
         await session.execute(
             delete(authorised_locations).where(authorised_locations.c.account_id == account_id)
         )
+        await forget_published_events(session, service.outbox_table, [str(account_id)])
 
     answer_requests(service, privacy.held_about)

@@ -22,6 +22,7 @@ from shared.events import (
     OrderVerified,
 )
 from shared.runtime import Service
+from shared.store.forget import forget_published_events
 
 AUTOMATIC = "automatic"
 
@@ -123,3 +124,4 @@ def register(service: Service, settings: VerificationSettings) -> None:
             .where(orders.c.account_id == account_id)
             .values(delivery={"anonymised": True})
         )
+        await forget_published_events(session, service.outbox_table, [str(account_id)])

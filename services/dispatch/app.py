@@ -74,7 +74,7 @@ def build(settings: DispatchSettings | None = None) -> DispatchService:
         ),
     )
     events.register(service, service.allocator.kick)
-    privacy.register(service)
+    privacy.register(service, Fulfilment(service))
     return service
 
 

@@ -17,7 +17,10 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 
 from shared.events import (
     AccountAnonymised,
+    AccountDetailsCorrected,
     AccountRegistered,
+    AccountRestricted,
+    AccountRestrictionLifted,
     CourierHandoff,
     DeliveryAddressChanged,
     EventPayload,
@@ -29,6 +32,7 @@ from shared.events import (
     OrderReferred,
     OrderRejected,
     OrderVerified,
+    PortalClosed,
     StockWaitlisted,
     SubjectAccessRequested,
     SubjectDataProvided,
@@ -67,6 +71,9 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         DeliveryAddressChanged,
         AccountAnonymised,
         SubjectAccessRequested,
+        AccountRestricted,
+        AccountRestrictionLifted,
+        PortalClosed,
     ),
     "verification": (
         AccountRegistered,
@@ -75,6 +82,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         OrderCancelled,
         AccountAnonymised,
         SubjectAccessRequested,
+        AccountDetailsCorrected,
     ),
     "dispatch": (
         OrderPlaced,
@@ -84,6 +92,8 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         DeliveryAddressChanged,
         AccountAnonymised,
         SubjectAccessRequested,
+        AccountRestricted,
+        AccountRestrictionLifted,
     ),
     "reporting": _EVERY_DOMAIN_EVENT,
     "courier": (CourierHandoff,),

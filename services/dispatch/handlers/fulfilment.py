@@ -339,6 +339,23 @@ class Fulfilment:
         )
         log.info("delivery details forgotten", order_id=str(shipment.order_id))
 
+    async def account_restricted(
+        self, session: AsyncSession, account_id: UUID, correlation_id: str
+    ) -> None:
+        """Nothing more of the account's is handed to the courier until it is lifted."""
+        await privacy.restrict(session, account_id)
+
+    async def restriction_lifted(
+        self, session: AsyncSession, account_id: UUID, correlation_id: str
+    ) -> None:
+        """Hand over whatever was held back for the account."""
+        await privacy.lift(session, account_id)
+        await repository.lock_stock(session)  # stock before orders, as every step locks
+        for order in await repository.lock_account_orders(session, account_id):
+            await self._apply(
+                session, order, order_state.restriction_lifted(order.facts), correlation_id
+            )
+
     # --- stock -----------------------------------------------------------------------------
 
     async def receive_stock(
@@ -484,6 +501,10 @@ class Fulfilment:
     async def _apply(
         self, session: AsyncSession, order: OrderRow, transition: Transition, correlation_id: str
     ) -> OrderRow:
+        if Action.ALLOCATE in transition.actions and await privacy.is_restricted(
+            session, order.account_id
+        ):
+            transition = order_state.held_back(transition)
         if transition.note:
             log.info(transition.note, order_id=str(order.order_id))
         if transition.after != order.facts:

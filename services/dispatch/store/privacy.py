@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.store.repository import packed_note
@@ -13,6 +14,7 @@ from services.dispatch.store.tables import (
     anonymised_accounts,
     courier_callbacks,
     dispatch_orders,
+    restricted_accounts,
     shipments,
     stock_ledger,
 )
@@ -52,6 +54,9 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
             "anonymised_accounts": select(anonymised_accounts).where(
                 anonymised_accounts.c.account_id == account_id
             ),
+            "restricted_accounts": select(restricted_accounts).where(
+                restricted_accounts.c.account_id == account_id
+            ),
         },
     )
 
@@ -66,3 +71,27 @@ async def is_anonymised(session: AsyncSession, account_id: UUID | None) -> bool:
         )
     )
     return found.first() is not None
+
+
+async def is_restricted(session: AsyncSession, account_id: UUID | None) -> bool:
+    """Whether the holder restricted the use of their data (nothing may be handed over)."""
+    if account_id is None:
+        return False
+    found = await session.execute(
+        select(restricted_accounts.c.account_id).where(
+            restricted_accounts.c.account_id == account_id
+        )
+    )
+    return found.first() is not None
+
+
+async def restrict(session: AsyncSession, account_id: UUID) -> None:
+    await session.execute(
+        insert(restricted_accounts).values(account_id=account_id).on_conflict_do_nothing()
+    )
+
+
+async def lift(session: AsyncSession, account_id: UUID) -> None:
+    await session.execute(
+        delete(restricted_accounts).where(restricted_accounts.c.account_id == account_id)
+    )

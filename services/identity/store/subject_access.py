@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.store.tables import (
     account_locations,
     account_profiles,
+    account_restrictions,
     accounts,
     audit_events,
     reset_tokens,
@@ -49,6 +50,9 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
         ),
         "account_locations": _readable(account_locations).where(
             account_locations.c.account_id == account_id
+        ),
+        "account_restrictions": _readable(account_restrictions).where(
+            account_restrictions.c.account_id == account_id
         ),
         "sessions": _readable(sessions).where(sessions.c.account_id == account_id),
         "audit_events": _readable(audit_events).where(audit_events.c.account_id == account_id),

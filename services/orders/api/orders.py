@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.orders.api import privacy
 from services.orders.domain.order import OrderRefused, check_locations, new_reference
 from services.orders.store import repository
 from shared.events import AccountKind, Delivery, OrderLine, OrderPlaced
@@ -86,6 +87,7 @@ def router(service: Service) -> APIRouter:
         placed_at = datetime.now(UTC)
         correlation_id: str = request.state.correlation_id
         async with service.db.transaction() as session:
+            await privacy.refuse_if_held(session, principal.account_id)
             known = await repository.authorised_location_details(session, principal.account_id)
             missing = [loc for loc in requested if loc not in known]
             if missing:

@@ -72,3 +72,21 @@ authorised_locations = Table(
     Column("location_id", String(32), primary_key=True),
     Column("details", JSONB, nullable=False),
 )
+
+# Accounts whose data may not be used for new orders: restricted or objected to by the holder
+# (until lifted), or anonymised (for good). Ids only.
+account_holds = Table(
+    "account_holds",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Set when identity reports the portal closed (PortalClosed): no new orders from then on.
+portal_closure = Table(
+    "portal_closure",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.verification.domain.checks import Outcome, Policy, evaluate
 from services.verification.settings import VerificationSettings
 from services.verification.store import repository
-from services.verification.store.tables import accounts, orders
+from services.verification.store.tables import accounts, authorisations, orders
 from shared.events import (
     AccountAnonymised,
     AccountRegistered,
@@ -123,5 +123,8 @@ def register(service: Service, settings: VerificationSettings) -> None:
             update(orders)
             .where(orders.c.account_id == account_id)
             .values(delivery={"anonymised": True})
+        )
+        await session.execute(
+            delete(authorisations).where(authorisations.c.account_id == account_id)
         )
         await forget_published_events(session, service.outbox_table, [str(account_id)])

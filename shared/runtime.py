@@ -35,7 +35,7 @@ from shared.settings import ServiceSettings
 from shared.store import inbox, outbox
 from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
-from shared.store.retention import InboxRetention
+from shared.store.retention import inbox_retention
 
 log = get_logger(__name__)
 
@@ -98,7 +98,7 @@ class Service:
         self._components: list[Component] = []
         self.started = False
         self.attach(
-            InboxRetention(
+            inbox_retention(
                 self.db, self.inbox_table, timedelta(days=settings.inbox_retention_days)
             )
         )

@@ -160,6 +160,8 @@ async def test_a_cqc_holder_is_told_how_to_correct_register_data_and_corrects_th
             headers=bearer(token),
         )
     assert late.status_code == 409 and late.json()["type"].endswith("already-sent")
+    shipment = (await order_status(platform, token, placed["order_id"]))["history"][-1]["detail"]
+    await courier_reports(platform, shipment, "delivered")
 
 
 # --- closure ---------------------------------------------------------------------------------

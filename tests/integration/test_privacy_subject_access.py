@@ -6,10 +6,13 @@ mentions the account, its orders or its shipments must be in the copy, column fo
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from services.identity.handlers.housekeeping import Housekeeping
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform, eventually
@@ -136,3 +139,27 @@ async def test_the_copy_reads_as_a_page_and_customer_services_can_ask_for_it(
     # Another account's holder is told there is no such copy.
     assert stranger.status_code == 404
     assert stranger.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_copy_is_not_kept_beyond_its_retention(platform: Platform) -> None:
+    site = single_location_rows()[2]
+    session = await sign_in(platform, site.email, site.ods_code)
+    token = session["access_token"]
+    async with platform.client("identity") as identity:
+        asked = await identity.post("/api/account/subject-access", headers=bearer(token))
+    request_id = asked.json()["request_id"]
+    await _complete_copy(platform, token, request_id)
+
+    db = platform.service("identity").db
+    await Housekeeping(db, lambda: datetime.now(UTC) + timedelta(days=6)).run_once()
+    await _complete_copy(platform, token, request_id)  # still there within the week
+    await Housekeeping(db, lambda: datetime.now(UTC) + timedelta(days=8)).run_once()
+    async with platform.client("identity") as identity:
+        gone = await identity.get(f"/api/subject-access/{request_id}", headers=bearer(token))
+    assert gone.status_code == 404
+    async with db.transaction() as s:
+        left = await s.scalar(
+            text("SELECT count(*) FROM subject_access_contributions WHERE request_id = :id"),
+            {"id": request_id},
+        )
+    assert left == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,28 +61,23 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
     )
 
 
-async def is_anonymised(session: AsyncSession, account_id: UUID | None) -> bool:
-    """Whether the account's holder asked to be forgotten (AccountAnonymised was seen)."""
+async def _listed(session: AsyncSession, table: Table, account_id: UUID | None) -> bool:
     if account_id is None:
         return False
     found = await session.execute(
-        select(anonymised_accounts.c.account_id).where(
-            anonymised_accounts.c.account_id == account_id
-        )
+        select(table.c.account_id).where(table.c.account_id == account_id)
     )
     return found.first() is not None
+
+
+async def is_anonymised(session: AsyncSession, account_id: UUID | None) -> bool:
+    """Whether the account's holder asked to be forgotten (AccountAnonymised was seen)."""
+    return await _listed(session, anonymised_accounts, account_id)
 
 
 async def is_restricted(session: AsyncSession, account_id: UUID | None) -> bool:
     """Whether the holder restricted the use of their data (nothing may be handed over)."""
-    if account_id is None:
-        return False
-    found = await session.execute(
-        select(restricted_accounts.c.account_id).where(
-            restricted_accounts.c.account_id == account_id
-        )
-    )
-    return found.first() is not None
+    return await _listed(session, restricted_accounts, account_id)
 
 
 async def restrict(session: AsyncSession, account_id: UUID) -> None:

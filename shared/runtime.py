@@ -35,6 +35,7 @@ from shared.settings import ServiceSettings
 from shared.store import inbox, outbox
 from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
+from shared.store.retention import inbox_retention
 
 log = get_logger(__name__)
 
@@ -96,6 +97,11 @@ class Service:
         self._verifier: TokenVerifier | None = None
         self._components: list[Component] = []
         self.started = False
+        self.attach(
+            inbox_retention(
+                self.db, self.inbox_table, timedelta(days=settings.inbox_retention_days)
+            )
+        )
 
     # --- events ----------------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.5
     #: Published outbox rows (which may hold personal data) are deleted after this long.
     outbox_retention_hours: float = 24.0
+    #: Inbox rows (ids only) are deleted after this long: longer than any redelivery or
+    #: operator replay from a dead-letter queue can take.
+    inbox_retention_days: float = 7.0
     migrate_on_start: bool = True
     graceful_timeout_seconds: float = 30.0
 

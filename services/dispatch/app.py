@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from services.dispatch.api import courier as courier_api
 from services.dispatch.api import shipments as shipments_api
 from services.dispatch.api import stock as stock_api
-from services.dispatch.handlers import events
+from services.dispatch.handlers import events, privacy
 from services.dispatch.handlers.allocator import Allocator
 from services.dispatch.handlers.fulfilment import Fulfilment
 from services.dispatch.metrics import GaugeRefresher
@@ -24,6 +24,7 @@ from shared.events import (
     StockReleased,
     StockReserved,
     StockWaitlisted,
+    SubjectDataProvided,
 )
 from shared.runtime import Service
 
@@ -69,9 +70,11 @@ def build(settings: DispatchSettings | None = None) -> DispatchService:
             ParcelReturned,
             DeliveryAddressChangeRefused,
             CourierHandoff,
+            SubjectDataProvided,
         ),
     )
     events.register(service, service.allocator.kick)
+    privacy.register(service, Fulfilment(service))
     return service
 
 

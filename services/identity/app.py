@@ -6,7 +6,15 @@ Run with ``uvicorn services.identity.app:app``.
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.identity.api import accounts, passwords, sign_in
+from services.identity.api import (
+    accounts,
+    corrections,
+    passwords,
+    portal,
+    restriction,
+    sign_in,
+    subject_access,
+)
 from services.identity.api.context import Identity
 from services.identity.handlers import events
 from services.identity.handlers.housekeeping import Housekeeping
@@ -16,7 +24,10 @@ from services.identity.store.tables import email_outbox, metadata
 from shared.email import EmailRelay, sender_from_settings
 from shared.events import (
     AccountAnonymised,
+    AccountDetailsCorrected,
     AccountRegistered,
+    AccountRestricted,
+    AccountRestrictionLifted,
     LocationsAuthorised,
     PortalClosed,
     SubjectAccessRequested,
@@ -33,6 +44,9 @@ def build(settings: IdentitySettings | None = None) -> Service:
             AccountRegistered,
             LocationsAuthorised,
             AccountAnonymised,
+            AccountDetailsCorrected,
+            AccountRestricted,
+            AccountRestrictionLifted,
             SubjectAccessRequested,
             PortalClosed,
         ),
@@ -60,6 +74,10 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         sign_in.router(service),
         passwords.router(service),
         accounts.router(service),
+        subject_access.router(service),
+        restriction.router(service),
+        portal.router(service),
+        corrections.router(service),
         title="CARE badges: identity",
         description="Sign in, create an account, reset a password; tokens for every service.",
     )

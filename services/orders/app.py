@@ -5,13 +5,19 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.orders.api import corrections
 from services.orders.api import orders as orders_api
-from services.orders.handlers import events
+from services.orders.handlers import events, privacy
 from services.orders.settings import OrdersSettings
 from services.orders.store.tables import email_outbox, metadata, web_sessions
 from services.orders.web import site as web_site
 from shared.email import EmailRelay, sender_from_settings
-from shared.events import OrderCancelled, OrderPlaced, SubjectDataProvided
+from shared.events import (
+    DeliveryAddressChanged,
+    OrderCancelled,
+    OrderPlaced,
+    SubjectDataProvided,
+)
 from shared.runtime import Service
 from shared.web import install
 from shared.web.sessions import ExpiredSessionPurger
@@ -24,9 +30,10 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderPlaced, OrderCancelled, SubjectDataProvided),
+        emits=(OrderPlaced, OrderCancelled, SubjectDataProvided, DeliveryAddressChanged),
     )
     events.register(service)
+    privacy.register(service, settings)
     service.attach(
         EmailRelay(
             service.db,
@@ -40,6 +47,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     site = web_site.SiteRoutes(service, settings)
     app = service.http_app(
         orders_api.router(service),
+        corrections.router(service),
         *site.routers(),
         title="CARE badges: orders",
         description="Place and track CARE badge orders; serves the public ordering site.",

@@ -11,9 +11,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.orders.domain import emails
 from services.orders.domain.order import Status, check_locations, new_reference
-from services.orders.store import repository
+from services.orders.store import privacy, repository
 from services.orders.store.tables import email_outbox
 from shared.email import queue_email
 from shared.events import AccountKind, Delivery, OrderCancelled, OrderLine, OrderPlaced
@@ -26,6 +28,36 @@ CANCELLABLE = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Sta
 
 class LocationsNotReady(Exception):
     """Orders has not yet heard from identity about the account's locations (seconds)."""
+
+
+class OrderingHeld(Exception):
+    """No new order may use this account's data: the portal has closed, or the holder has
+    restricted its use, or the account was anonymised (privacy policy)."""
+
+    def __init__(self, code: str, title: str, detail: str) -> None:
+        super().__init__(title)
+        self.code, self.title, self.detail = code, title, detail
+
+
+PORTAL_CLOSED = OrderingHeld(
+    "portal-closed",
+    "The CARE badges portal has closed",
+    "Badges can no longer be ordered. Orders already placed are shown on your account.",
+)
+HELD_FOR = {
+    privacy.RESTRICTED: (
+        "account-restricted",
+        "You have restricted the use of your data",
+        "We keep your data but do not use it while the restriction is in place, so no order "
+        "can be placed. Lift the restriction from your account, or ask customer services to, "
+        "and then place your order.",
+    ),
+    privacy.ANONYMISED: (
+        "account-anonymised",
+        "This account has been closed",
+        "The account was disabled and its details removed at its holder's request.",
+    ),
+}
 
 
 class NotYours(Exception):
@@ -54,7 +86,8 @@ async def place_order(
 ) -> Placed:
     """Store the order, its OrderPlaced event and its confirmation email in one transaction.
 
-    Raises OrderRefused, LocationsNotReady or repository.LocationAlreadyOrdered.
+    Raises OrderRefused, OrderingHeld, LocationsNotReady or
+    repository.LocationAlreadyOrdered.
     """
     requested = [location for location, _ in lines]
     check_locations(requested, principal.locations, deliver_to)
@@ -63,6 +96,7 @@ async def place_order(
     quantity = sum(count for _, count in lines)
     placed_at = datetime.now(UTC)
     async with service.db.transaction() as session:
+        await _refuse_if_held(session, principal.account_id)
         known = await repository.authorised_location_details(session, principal.account_id)
         if any(location not in known for location in requested):
             raise LocationsNotReady
@@ -113,6 +147,14 @@ async def place_order(
             correlation_id,
         )
     return Placed(order_id, reference, quantity)
+
+
+async def _refuse_if_held(session: AsyncSession, account_id: uuid.UUID) -> None:
+    if await privacy.portal_closed(session):
+        raise PORTAL_CLOSED
+    reason = await privacy.hold_on(session, account_id)
+    if reason in HELD_FOR:
+        raise OrderingHeld(*HELD_FOR[reason])
 
 
 async def cancel_order(

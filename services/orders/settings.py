@@ -1,5 +1,7 @@
 """Orders' settings, read from ``CARE_ORDERS_*`` environment variables."""
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -19,3 +21,6 @@ class OrdersSettings(ServiceSettings):
     secure_cookies: bool = True
     #: How the confirmation and dispatch emails are sent (``CARE_EMAIL_*``).
     email: EmailSettings = Field(default_factory=EmailSettings)
+    #: When the portal closes, orders not yet handed to the courier either go on to the end
+    #: ("finish") or are cancelled at once ("cancel").
+    in_flight_on_close: Literal["finish", "cancel"] = "finish"

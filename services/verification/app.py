@@ -7,12 +7,18 @@ from fastapi import FastAPI
 
 from services.verification.api import casework, reviews
 from services.verification.api.identity import IdentityLink
-from services.verification.handlers import events
+from services.verification.handlers import events, privacy
 from services.verification.settings import VerificationSettings
 from services.verification.store import review_gauge
 from services.verification.store.tables import metadata, web_sessions
 from services.verification.web import site as web_site
-from shared.events import DeliveryAddressChanged, OrderReferred, OrderRejected, OrderVerified
+from shared.events import (
+    DeliveryAddressChanged,
+    OrderReferred,
+    OrderRejected,
+    OrderVerified,
+    SubjectDataProvided,
+)
 from shared.runtime import Service
 from shared.web import install
 from shared.web.sessions import ExpiredSessionPurger
@@ -25,9 +31,16 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderVerified, OrderReferred, OrderRejected, DeliveryAddressChanged),
+        emits=(
+            OrderVerified,
+            OrderReferred,
+            OrderRejected,
+            DeliveryAddressChanged,
+            SubjectDataProvided,
+        ),
     )
     events.register(service, settings)
+    privacy.register(service)
     identity = IdentityLink(settings.identity_url, settings.identity_timeout_seconds)
     pages = web_site.build()
     app = service.http_app(

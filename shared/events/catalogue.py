@@ -18,8 +18,11 @@ from shared.events.envelope import COURIER_EXCHANGE, EventPayload, register
 
 __all__ = [
     "AccountAnonymised",
+    "AccountDetailsCorrected",
     "AccountKind",
     "AccountRegistered",
+    "AccountRestricted",
+    "AccountRestrictionLifted",
     "CourierHandoff",
     "Delivery",
     "DeliveryAddressChangeRefused",
@@ -140,6 +143,49 @@ class LocationsAuthorised(EventPayload):
 class AccountAnonymised(EventPayload):
     TYPE: ClassVar[str] = "AccountAnonymised"
     ROUTING_KEY: ClassVar[str] = "account.anonymised"
+
+    account_id: UUID
+
+
+@register
+class AccountDetailsCorrected(EventPayload):
+    """The holder of a self-registered account corrected who they are or where they are
+    (privacy policy, right 2). CQC accounts' details are CQC's and are corrected there."""
+
+    TYPE: ClassVar[str] = "AccountDetailsCorrected"
+    ROUTING_KEY: ClassVar[str] = "account.details-corrected"
+    PERSONAL_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"contact_name", "address_line_1", "address_line_2", "city", "postcode", "phone"}
+    )
+
+    account_id: UUID
+    organisation_name: str
+    contact_name: str
+    address_line_1: str
+    address_line_2: str = ""
+    city: str = ""
+    postcode: str
+    phone: str
+
+
+@register
+class AccountRestricted(EventPayload):
+    """The holder restricted, or objected to, the use of their data (privacy policy, rights 3
+    and 4): it is kept, but nothing new is done with it (no order placed, nothing dispatched)
+    until AccountRestrictionLifted."""
+
+    TYPE: ClassVar[str] = "AccountRestricted"
+    ROUTING_KEY: ClassVar[str] = "account.restricted"
+
+    account_id: UUID
+    #: "restriction" (limit how it is used) or "objection" (do not use it).
+    ground: str
+
+
+@register
+class AccountRestrictionLifted(EventPayload):
+    TYPE: ClassVar[str] = "AccountRestrictionLifted"
+    ROUTING_KEY: ClassVar[str] = "account.restriction-lifted"
 
     account_id: UUID
 

@@ -17,7 +17,10 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 
 from shared.events import (
     AccountAnonymised,
+    AccountDetailsCorrected,
     AccountRegistered,
+    AccountRestricted,
+    AccountRestrictionLifted,
     CourierHandoff,
     DeliveryAddressChanged,
     DeliveryAddressChangeRefused,
@@ -31,6 +34,7 @@ from shared.events import (
     OrderRejected,
     OrderVerified,
     ParcelReturned,
+    PortalClosed,
     StockWaitlisted,
     SubjectAccessRequested,
     SubjectDataProvided,
@@ -69,6 +73,9 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         DeliveryAddressChanged,
         AccountAnonymised,
         SubjectAccessRequested,
+        AccountRestricted,
+        AccountRestrictionLifted,
+        PortalClosed,
     ),
     "verification": (
         AccountRegistered,
@@ -78,6 +85,8 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         AccountAnonymised,
         ParcelReturned,
         DeliveryAddressChangeRefused,
+        SubjectAccessRequested,
+        AccountDetailsCorrected,
     ),
     "dispatch": (
         OrderPlaced,
@@ -86,6 +95,9 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         OrderCancelled,
         DeliveryAddressChanged,
         AccountAnonymised,
+        SubjectAccessRequested,
+        AccountRestricted,
+        AccountRestrictionLifted,
     ),
     "reporting": _EVERY_DOMAIN_EVENT,
     "courier": (CourierHandoff,),

@@ -7,7 +7,8 @@ again. Each function here takes what dispatch knows of the order and returns wha
 afterwards plus the side effects to carry out, in order; repeating an event changes nothing.
 
 An order is allocated (parcels made, courier told) exactly when it holds a reservation and is
-verified, and once allocated nothing here undoes it: the parcel has left.
+verified (and its account is not restricted: :func:`held_back`), and once allocated nothing
+here undoes it: the parcel has left.
 """
 
 from __future__ import annotations
@@ -137,3 +138,22 @@ def anonymised(facts: OrderFacts) -> Transition:
         return Transition(facts, note="already handed over: the courier keeps the delivery")
     closing = closed(facts)
     return Transition(closing.after, (Action.SCRUB_DELIVERY, *closing.actions), closing.note)
+
+
+def held_back(transition: Transition) -> Transition:
+    """The account is restricted: an order that would be handed over keeps its reservation
+    instead (verified, reserved, not allocated) until the restriction is lifted."""
+    if Action.ALLOCATE not in transition.actions:
+        return transition
+    return Transition(
+        replace(transition.after, state=State.RESERVED),
+        tuple(a for a in transition.actions if a is not Action.ALLOCATE),
+        "account restricted: held back from the courier",
+    )
+
+
+def restriction_lifted(facts: OrderFacts) -> Transition:
+    """The restriction is lifted: an order held back is handed over now."""
+    if facts.state is State.RESERVED and facts.verified and not facts.closed:
+        return Transition(replace(facts, state=State.ALLOCATED), (Action.ALLOCATE,))
+    return Transition(facts)

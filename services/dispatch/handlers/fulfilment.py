@@ -27,11 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.domain import order_state, parcels, waitlist
 from services.dispatch.domain.delivery import SCRUBBED, handoff, is_scrubbed
 from services.dispatch.domain.order_state import Action, OrderFacts, Transition
-from services.dispatch.domain.shipment import ShipmentStatus, new_reference, next_status
+from services.dispatch.domain.shipment import FINAL, ShipmentStatus, new_reference, next_status
 from services.dispatch.domain.stock import BADGE, ITEMS, Balance, leaflets_packed
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.store import repository
-from services.dispatch.store.repository import OrderRow
+from services.dispatch.store import privacy, repository
+from services.dispatch.store.repository import OrderRow, ShipmentRow
 from shared.events import (
     Delivery,
     DeliveryAddressChanged,
@@ -50,6 +50,7 @@ from shared.events import (
 from shared.logging import get_logger, log_context
 from shared.runtime import Service
 from shared.store.db import OUTBOX_DIRTY
+from shared.store.forget import forget_published_events
 
 log = get_logger(__name__)
 
@@ -323,6 +324,37 @@ class Fulfilment:
             await self._apply(session, order, replace(transition, actions=actions), correlation_id)
         if serve:
             await self.serve_waitlist(session, correlation_id)
+        # Published events that named the account (a copy of its data) are records only now.
+        await forget_published_events(session, self.service.outbox_table, [str(account_id)])
+        for shipment in await repository.account_shipments(session, account_id):
+            if shipment.status in FINAL:
+                await self._forget_delivery(session, shipment)
+
+    async def _forget_delivery(self, session: AsyncSession, shipment: ShipmentRow) -> None:
+        """An anonymised account's parcel has arrived (or come back): the courier needs its
+        name and address no longer, so they go, with the published handoff that carried them."""
+        await repository.set_delivery(session, shipment.order_id, SCRUBBED)
+        await forget_published_events(
+            session, self.service.outbox_table, [shipment.reference, str(shipment.order_id)]
+        )
+        log.info("delivery details forgotten", order_id=str(shipment.order_id))
+
+    async def account_restricted(
+        self, session: AsyncSession, account_id: UUID, correlation_id: str
+    ) -> None:
+        """Nothing more of the account's is handed to the courier until it is lifted."""
+        await privacy.restrict(session, account_id)
+
+    async def restriction_lifted(
+        self, session: AsyncSession, account_id: UUID, correlation_id: str
+    ) -> None:
+        """Hand over whatever was held back for the account."""
+        await privacy.lift(session, account_id)
+        await repository.lock_stock(session)  # stock before orders, as every step locks
+        for order in await repository.lock_account_orders(session, account_id):
+            await self._apply(
+                session, order, order_state.restriction_lifted(order.facts), correlation_id
+            )
 
     # --- stock -----------------------------------------------------------------------------
 
@@ -434,6 +466,9 @@ class Fulfilment:
         after = next_status(shipment.status, status)
         if after is not shipment.status:
             await repository.set_shipment_status(session, shipment_reference, after)
+            order = await repository.get_order(session, shipment.order_id)
+            if after in FINAL and order and await privacy.is_anonymised(session, order.account_id):
+                await self._forget_delivery(session, shipment)
             if after is ShipmentStatus.DELIVERED:
                 await self.service.emit(
                     session,
@@ -466,6 +501,10 @@ class Fulfilment:
     async def _apply(
         self, session: AsyncSession, order: OrderRow, transition: Transition, correlation_id: str
     ) -> OrderRow:
+        if Action.ALLOCATE in transition.actions and await privacy.is_restricted(
+            session, order.account_id
+        ):
+            transition = order_state.held_back(transition)
         if transition.note:
             log.info(transition.note, order_id=str(order.order_id))
         if transition.after != order.facts:

@@ -712,6 +712,16 @@ class ShipmentRow:
     updated_at: datetime | None = None
 
 
+async def account_shipments(session: AsyncSession, account_id: UUID) -> list[ShipmentRow]:
+    """The shipments of the account's orders."""
+    rows = await session.execute(
+        select(shipments)
+        .join(dispatch_orders, dispatch_orders.c.order_id == shipments.c.order_id)
+        .where(dispatch_orders.c.account_id == account_id)
+    )
+    return [_shipment(r) for r in rows]
+
+
 async def create_shipment(
     session: AsyncSession, reference: str, order_id: UUID, parcels: Sequence[Parcel]
 ) -> None:

@@ -174,3 +174,12 @@ anonymised_accounts = Table(
     Column("account_id", Uuid, primary_key=True),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Accounts whose holder restricted (or objected to) the use of their data: their orders keep
+# what they hold but nothing is handed to the courier until the restriction is lifted. Ids only.
+restricted_accounts = Table(
+    "restricted_accounts",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

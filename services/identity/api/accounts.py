@@ -13,7 +13,7 @@ No ``from __future__ import annotations`` here: FastAPI reads these annotations 
 import asyncio
 import time
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from services.identity.api.context import Identity, identity
 from services.identity.api.passwords import Accepted, password_refused
+from services.identity.api.portal import refuse_new_accounts
 from services.identity.domain import emails
 from services.identity.domain.accounts import AccountStatus, Role
 from services.identity.domain.contact import checked_email, checked_phone, checked_postcode
@@ -28,7 +29,7 @@ from services.identity.domain.passwords import MAX_LENGTH, hash_password, passwo
 from services.identity.domain.secrets import digest, new_secret
 from services.identity.domain.sessions import RevokedBecause
 from services.identity.metrics import REGISTRATIONS
-from services.identity.store import audit, links, repository
+from services.identity.store import audit, erasure, links, repository, restrictions
 from services.identity.store import sessions as session_store
 from shared.events import AccountAnonymised, AccountKind, AccountRegistered, Location
 from shared.http.auth import Principal, require_role
@@ -121,6 +122,11 @@ class AccountOut(BaseModel):
         None, description="What a self-registered account gave; CQC accounts have locations."
     )
     locations: list[Location]
+    restriction: str | None = Field(
+        None,
+        description="Set while the holder has restricted (or objected to) the use of their "
+        "data: it is kept, but no order can be placed and nothing is sent until it is lifted.",
+    )
 
 
 class ReasonIn(BaseModel):
@@ -159,6 +165,7 @@ def router(service: Service) -> APIRouter:
         password_hash = await asyncio.to_thread(hash_password, body.password)
         now = ctx.clock()
         async with service.db.transaction() as session:
+            await refuse_new_accounts(session)
             existing = await repository.find_account(session, body.email)
             if existing is None:
                 token, token_hash = new_secret()
@@ -210,6 +217,7 @@ def router(service: Service) -> APIRouter:
         now = ctx.clock()
         correlation_id: str = request.state.correlation_id
         async with service.db.transaction() as session:
+            await refuse_new_accounts(session)
             pending = await links.take_registration(session, digest(body.token), now)
             if pending is None:
                 raise _link_not_valid()
@@ -257,6 +265,7 @@ def router(service: Service) -> APIRouter:
                 raise Problem(401, "session-ended", "You have been signed out", "Sign in again.")
             profile = await repository.load_profile(session, account.id)
             locations = await repository.authorised_locations(session, account.id)
+            restricted = await restrictions.restriction_of(session, account.id)
         return AccountOut(
             account_id=account.id,
             email=account.email,
@@ -265,6 +274,7 @@ def router(service: Service) -> APIRouter:
             has_password=account.password_hash is not None,
             organisation=Organisation(**profile) if profile else None,
             locations=[loc.as_event() for loc in locations],
+            restriction=_restriction_message(restricted),
         )
 
     @api.post("/accounts/{account_id}/disable", status_code=204)
@@ -304,7 +314,10 @@ def router(service: Service) -> APIRouter:
         """Disable the account, remove who held it, and tell every service to do the same."""
         now = ctx.clock()
         async with service.db.transaction() as session:
-            if not await repository.anonymise(session, account_id):
+            erased = await erasure.erase_account(
+                session, account_id, outbox=service.outbox_table, email_outbox=ctx.email_outbox
+            )
+            if not erased:
                 raise _no_such_account()
             await session_store.revoke_all(session, account_id, now, RevokedBecause.ANONYMISED)
             await service.emit(
@@ -320,6 +333,17 @@ def router(service: Service) -> APIRouter:
         return Response(status_code=204)
 
     return api
+
+
+def _restriction_message(restricted: dict[str, Any] | None) -> str | None:
+    if restricted is None:
+        return None
+    what = "objected to" if restricted["ground"] == "objection" else "restricted"
+    return (
+        f"You {what} the use of your data on {restricted['restricted_at']:%d %B %Y}. We keep "
+        "it but do not use it: you cannot place an order and nothing will be sent to you "
+        "until you lift this."
+    )
 
 
 def _no_such_account() -> Problem:

@@ -31,7 +31,7 @@ from services.identity.domain.register import fold_email
 from services.identity.domain.secrets import digest, new_secret
 from services.identity.domain.sessions import RevokedBecause
 from services.identity.metrics import SIGN_IN_ATTEMPTS
-from services.identity.store import audit, repository
+from services.identity.store import audit, portal, repository
 from services.identity.store import register as register_store
 from services.identity.store import sessions as session_store
 from services.identity.store.repository import Account
@@ -106,6 +106,10 @@ async def _cqc_account(
     matched = [loc for loc in candidates if password_matches(loc, password)]
     if not matched:
         return None
+    if await portal.closure(session) is not None and not await repository.find_account(
+        session, email
+    ):
+        return None  # the portal has closed: no new accounts
     account = await repository.get_or_create_account(session, email, AccountKind.CQC, Role.PROVIDER)
     if account.password_hash or not may_sign_in_with_register(account.kind, account.status):
         return None

@@ -30,6 +30,11 @@ class Action(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     ACCOUNT_ANONYMISED = "account_anonymised"
     STAFF_CREATED = "staff_created"
+    ACCOUNT_RESTRICTED = "account_restricted"
+    RESTRICTION_LIFTED = "restriction_lifted"
+    DETAILS_CORRECTED = "details_corrected"
+    PORTAL_CLOSED = "portal_closed"
+    PORTAL_DISPOSED = "portal_disposed"
 
 
 async def record(

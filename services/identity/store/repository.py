@@ -151,6 +151,14 @@ async def save_profile(session: AsyncSession, account_id: UUID, profile: dict[st
     await session.execute(insert(account_profiles).values(account_id=account_id, **profile))
 
 
+async def replace_profile(session: AsyncSession, account_id: UUID, profile: dict[str, str]) -> None:
+    await session.execute(
+        update(account_profiles)
+        .where(account_profiles.c.account_id == account_id)
+        .values(**profile)
+    )
+
+
 async def load_profile(session: AsyncSession, account_id: UUID) -> dict[str, str] | None:
     t = account_profiles
     row = (

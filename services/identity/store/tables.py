@@ -88,6 +88,40 @@ account_locations = Table(
     Column("authorised_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# Accounts whose holder restricted, or objected to, the use of their data: kept, not used.
+account_restrictions = Table(
+    "account_restrictions",
+    metadata,
+    Column("account_id", Uuid, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("ground", String(16), nullable=False),
+    Column("requested_by", Uuid, nullable=False),
+    Column("restricted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("ground IN ('restriction', 'objection')", name="ck_restrictions_ground"),
+)
+
+# The portal's closure (privacy policy, retention): one row once operations close it. Closed:
+# no new accounts; disposed: every account anonymised and every store of email addresses gone.
+portal = Table(
+    "portal",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("closed_by", Uuid, nullable=False),
+    Column("disposed_at", DateTime(timezone=True)),
+    CheckConstraint("id = 1", name="ck_portal_one_row"),
+)
+
+# A copy of their data someone asked for: who it is about, who asked (the holder or customer
+# services on their behalf), when. The contributions below are gathered against it.
+subject_access_requests = Table(
+    "subject_access_requests",
+    metadata,
+    Column("request_id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    Column("requested_by", Uuid, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 subject_access_contributions = Table(
     "subject_access_contributions",
     metadata,

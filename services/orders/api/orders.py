@@ -85,6 +85,8 @@ def router(service: Service) -> APIRouter:
             )
         except OrderRefused as refused:
             raise _problem(refused) from refused
+        except placing.OrderingHeld as held:
+            raise Problem(403, held.code, held.title, held.detail) from held
         except placing.LocationsNotReady as exc:
             raise Problem(
                 409,

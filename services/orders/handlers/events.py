@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain import emails
 from services.orders.domain.order import Status
 from services.orders.store import repository
-from services.orders.store.tables import authorised_locations, email_outbox, order_lines, orders
+from services.orders.store.tables import email_outbox, orders
 from shared.email import queue_email
 from shared.events import (
-    AccountAnonymised,
     DeliveryAddressChanged,
     Envelope,
     EventPayload,
@@ -25,15 +24,11 @@ from shared.events import (
     OrderRejected,
     OrderVerified,
     StockWaitlisted,
-    SubjectAccessRequested,
-    SubjectDataProvided,
 )
 from shared.logging import get_logger
 from shared.runtime import Service
 
 log = get_logger(__name__)
-
-ANONYMISED = "[anonymised]"
 
 
 class Step(NamedTuple):
@@ -121,52 +116,4 @@ def register(service: Service) -> None:
             update(orders)
             .where(orders.c.id == event.payload.order_id)
             .values(delivery=event.payload.delivery.model_dump())
-        )
-
-    @service.handles(AccountAnonymised)
-    async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:
-        """Scrub the account's personal data: contact name and delivery address."""
-        account_id = event.payload.account_id
-        await session.execute(
-            update(orders)
-            .where(orders.c.account_id == account_id)
-            .values(delivery={"recipient_name": ANONYMISED, "anonymised": True}, notify_email=None)
-        )
-        await session.execute(
-            delete(authorised_locations).where(authorised_locations.c.account_id == account_id)
-        )
-
-    @service.handles(SubjectAccessRequested)
-    async def subject_access(
-        session: AsyncSession, event: Envelope[SubjectAccessRequested]
-    ) -> None:
-        """Contribute everything orders holds about the account to its copy of its data."""
-        account_id = event.payload.account_id
-        rows = await session.execute(select(orders).where(orders.c.account_id == account_id))
-        held: list[dict[str, Any]] = []
-        for row in rows:
-            lines = await session.execute(
-                select(order_lines.c.location_id, order_lines.c.staff_count).where(
-                    order_lines.c.order_id == row.id
-                )
-            )
-            held.append(
-                {
-                    "reference": row.reference,
-                    "status": row.status,
-                    "quantity": row.quantity,
-                    "placed_at": row.placed_at.isoformat(),
-                    "delivery": row.delivery,
-                    "lines": [dict(line._mapping) for line in lines],
-                }
-            )
-        await service.emit(
-            session,
-            SubjectDataProvided(
-                request_id=event.payload.request_id,
-                account_id=account_id,
-                service=service.name,
-                data={"orders": held},
-            ),
-            event.correlation_id,
         )

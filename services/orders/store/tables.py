@@ -84,3 +84,19 @@ web_sessions = web_sessions_table(metadata)
 
 # Confirmation and dispatch emails, sent by the shared relay after the order commits.
 email_outbox = email_outbox_table(metadata)
+# Accounts whose data may not be used for new orders: restricted or objected to by the holder
+# (until lifted), or anonymised (for good). Ids only.
+account_holds = Table(
+    "account_holds",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+# Set when identity reports the portal closed (PortalClosed): no new orders from then on.
+portal_closure = Table(
+    "portal_closure",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+)

@@ -3,14 +3,14 @@ bring back to customer services what dispatch could not finish."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.verification.domain.checks import Policy
 from services.verification.handlers.checking import Checker
 from services.verification.settings import VerificationSettings
 from services.verification.store import audit, backoffice, repository
-from services.verification.store.tables import accounts, notes, orders
+from services.verification.store.tables import accounts, authorisations, notes, orders
 from shared.events import (
     AccountAnonymised,
     AccountRegistered,
@@ -22,6 +22,7 @@ from shared.events import (
     ParcelReturned,
 )
 from shared.runtime import Service
+from shared.store.forget import forget_published_events
 
 ANONYMISED_NOTE = "(removed when the account was anonymised)"
 
@@ -114,6 +115,10 @@ def register(service: Service, settings: VerificationSettings) -> None:
             .values(note=ANONYMISED_NOTE)
         )
         await audit.forget_personal(session, account_id)
+        await session.execute(
+            delete(authorisations).where(authorisations.c.account_id == account_id)
+        )
+        await forget_published_events(session, service.outbox_table, [str(account_id)])
 
     @service.handles(ParcelReturned)
     async def parcel_returned(session: AsyncSession, event: Envelope[ParcelReturned]) -> None:

@@ -1,0 +1,92 @@
+"""What dispatch holds about an account, table by table, for a copy of its data."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Table, delete, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.store.repository import packed_note
+from services.dispatch.store.tables import (
+    anonymised_accounts,
+    courier_callbacks,
+    dispatch_orders,
+    restricted_accounts,
+    shipments,
+    stock_ledger,
+)
+from shared.store.rows import rows_by_table
+
+
+async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[dict[str, Any]]]:
+    """Every row about the account's orders, every column, by table: stock held for them,
+    shipments, and what the courier reported."""
+    its_orders = select(dispatch_orders.c.order_id).where(
+        dispatch_orders.c.account_id == account_id
+    )
+    its_shipments = select(shipments.c.reference).where(shipments.c.order_id.in_(its_orders))
+    return await rows_by_table(
+        session,
+        {
+            "dispatch_orders": select(dispatch_orders).where(
+                dispatch_orders.c.account_id == account_id
+            ),
+            "stock_ledger": select(stock_ledger)
+            .where(
+                or_(
+                    stock_ledger.c.order_id.in_(its_orders),
+                    # Leaflets packed for its shipments name the shipment instead.
+                    stock_ledger.c.note.in_(
+                        select(packed_note("") + shipments.c.reference).where(
+                            shipments.c.order_id.in_(its_orders)
+                        )
+                    ),
+                )
+            )
+            .order_by(stock_ledger.c.id),
+            "shipments": select(shipments).where(shipments.c.order_id.in_(its_orders)),
+            "courier_callbacks": select(courier_callbacks)
+            .where(courier_callbacks.c.shipment_reference.in_(its_shipments))
+            .order_by(courier_callbacks.c.id),
+            "anonymised_accounts": select(anonymised_accounts).where(
+                anonymised_accounts.c.account_id == account_id
+            ),
+            "restricted_accounts": select(restricted_accounts).where(
+                restricted_accounts.c.account_id == account_id
+            ),
+        },
+    )
+
+
+async def _listed(session: AsyncSession, table: Table, account_id: UUID | None) -> bool:
+    if account_id is None:
+        return False
+    found = await session.execute(
+        select(table.c.account_id).where(table.c.account_id == account_id)
+    )
+    return found.first() is not None
+
+
+async def is_anonymised(session: AsyncSession, account_id: UUID | None) -> bool:
+    """Whether the account's holder asked to be forgotten (AccountAnonymised was seen)."""
+    return await _listed(session, anonymised_accounts, account_id)
+
+
+async def is_restricted(session: AsyncSession, account_id: UUID | None) -> bool:
+    """Whether the holder restricted the use of their data (nothing may be handed over)."""
+    return await _listed(session, restricted_accounts, account_id)
+
+
+async def restrict(session: AsyncSession, account_id: UUID) -> None:
+    await session.execute(
+        insert(restricted_accounts).values(account_id=account_id).on_conflict_do_nothing()
+    )
+
+
+async def lift(session: AsyncSession, account_id: UUID) -> None:
+    await session.execute(
+        delete(restricted_accounts).where(restricted_accounts.c.account_id == account_id)
+    )

@@ -1,0 +1,101 @@
+"""Restricting, or objecting to, the use of one's data (privacy policy, rights 3 and 4).
+
+The holder (or customer services on their behalf) restricts the account: everything is kept,
+nothing new is done with it. Orders refuses new orders and dispatch holds back parcels until
+the restriction is lifted; the holder can still sign in, see their data and lift it.
+
+No ``from __future__ import annotations`` here: FastAPI reads these annotations at runtime.
+"""
+
+from typing import Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.identity.domain.accounts import Role
+from services.identity.store import audit, repository, restrictions
+from shared.events import AccountRestricted, AccountRestrictionLifted
+from shared.http.auth import Principal, require_role
+from shared.http.problems import Problem
+from shared.runtime import Service
+
+
+class RestrictionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ground: Literal["restriction", "objection"] = Field(
+        "restriction",
+        description="restriction: limit how your data is used (for example while a mistake is "
+        "corrected); objection: do not use it.",
+    )
+
+
+def router(service: Service) -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["your data"])
+    anyone_signed_in = require_role(service.verifier, *sorted(r.value for r in Role))
+    customer_services = require_role(service.verifier, Role.CUSTOMER_SERVICE)
+
+    async def restrict(account_id: UUID, ground: str, by: UUID, correlation_id: str) -> None:
+        async with service.db.transaction() as session:
+            if await repository.account_by_id(session, account_id) is None:
+                raise Problem(404, "no-such-account", "Account not found", "Check the account ID.")
+            if await restrictions.restrict(session, account_id, ground, by):
+                await service.emit(
+                    session, AccountRestricted(account_id=account_id, ground=ground), correlation_id
+                )
+                await audit.record(
+                    session, audit.Action.ACCOUNT_RESTRICTED, account_id=account_id, by=str(by)
+                )
+
+    async def lift(account_id: UUID, by: UUID, correlation_id: str) -> None:
+        async with service.db.transaction() as session:
+            if await restrictions.lift(session, account_id):
+                await service.emit(
+                    session, AccountRestrictionLifted(account_id=account_id), correlation_id
+                )
+                await audit.record(
+                    session, audit.Action.RESTRICTION_LIFTED, account_id=account_id, by=str(by)
+                )
+
+    @api.post("/account/restriction", status_code=204)
+    async def restrict_mine(
+        body: RestrictionIn, request: Request, principal: Principal = Depends(anyone_signed_in)
+    ) -> Response:
+        """Stop your data being used (no new orders, nothing sent) while keeping it."""
+        await restrict(principal.account_id, body.ground, principal.account_id, _cid(request))
+        return Response(status_code=204)
+
+    @api.delete("/account/restriction", status_code=204)
+    async def lift_mine(
+        request: Request, principal: Principal = Depends(anyone_signed_in)
+    ) -> Response:
+        """Let your data be used again: held parcels are sent, new orders can be placed."""
+        await lift(principal.account_id, principal.account_id, _cid(request))
+        return Response(status_code=204)
+
+    @api.post("/accounts/{account_id}/restriction", status_code=204)
+    async def restrict_for(
+        account_id: UUID,
+        body: RestrictionIn,
+        request: Request,
+        staff: Principal = Depends(customer_services),
+    ) -> Response:
+        """Customer services restrict an account at its holder's request."""
+        await restrict(account_id, body.ground, staff.account_id, _cid(request))
+        return Response(status_code=204)
+
+    @api.delete("/accounts/{account_id}/restriction", status_code=204)
+    async def lift_for(
+        account_id: UUID, request: Request, staff: Principal = Depends(customer_services)
+    ) -> Response:
+        """Customer services lift a restriction at its holder's request."""
+        await lift(account_id, staff.account_id, _cid(request))
+        return Response(status_code=204)
+
+    return api
+
+
+def _cid(request: Request) -> str:
+    correlation_id: str = request.state.correlation_id
+    return correlation_id

@@ -1,0 +1,133 @@
+"""Subject access requests: what identity itself holds about an account, the requests, and
+the parts the other services send back.
+
+Identity's own part is read table by table with every column except the few that are
+security secrets rather than information about the person (password and token hashes, the
+keyed hashes of the audit trail): those open nothing for the holder and handing them out
+would only help an attacker. Everything else the account's rows hold is in the copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.store.tables import (
+    account_locations,
+    account_profiles,
+    account_restrictions,
+    accounts,
+    audit_events,
+    reset_tokens,
+    sessions,
+    subject_access_contributions,
+    subject_access_requests,
+)
+from shared.store.rows import rows_by_table
+
+#: Columns left out of the copy: secrets that protect the account, not facts about its holder.
+SECRET_COLUMNS = frozenset(
+    {"password_hash", "refresh_hash", "previous_hash", "token_hash", "subject_key", "source_key"}
+)
+
+
+def _readable(table: Table) -> Select[Any]:
+    return select(*(c for c in table.c if c.name not in SECRET_COLUMNS))
+
+
+async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[dict[str, Any]]]:
+    """Every row identity holds about the account, by table."""
+    email = select(accounts.c.email).where(accounts.c.id == account_id).scalar_subquery()
+    by_account = {
+        "accounts": _readable(accounts).where(accounts.c.id == account_id),
+        "account_profiles": _readable(account_profiles).where(
+            account_profiles.c.account_id == account_id
+        ),
+        "account_locations": _readable(account_locations).where(
+            account_locations.c.account_id == account_id
+        ),
+        "account_restrictions": _readable(account_restrictions).where(
+            account_restrictions.c.account_id == account_id
+        ),
+        "sessions": _readable(sessions).where(sessions.c.account_id == account_id),
+        "audit_events": _readable(audit_events).where(audit_events.c.account_id == account_id),
+        "reset_tokens": _readable(reset_tokens).where(reset_tokens.c.email == email),
+        "subject_access_requests": _readable(subject_access_requests).where(
+            subject_access_requests.c.account_id == account_id
+        ),
+    }
+    return await rows_by_table(session, by_account)
+
+
+async def add_request(
+    session: AsyncSession, request_id: UUID, account_id: UUID, requested_by: UUID
+) -> None:
+    await session.execute(
+        subject_access_requests.insert().values(
+            request_id=request_id, account_id=account_id, requested_by=requested_by
+        )
+    )
+
+
+async def find_request(session: AsyncSession, request_id: UUID) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            select(subject_access_requests).where(
+                subject_access_requests.c.request_id == request_id
+            )
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def contributions(session: AsyncSession, request_id: UUID) -> dict[str, Any]:
+    """Each service's part received so far, by service name."""
+    t = subject_access_contributions
+    rows = await session.execute(select(t.c.service, t.c.data).where(t.c.request_id == request_id))
+    return {row.service: row.data for row in rows}
+
+
+async def forget_account_requests(session: AsyncSession, account_id: UUID) -> None:
+    """Drop the account's requests and the copies gathered for them (they are its data)."""
+    requests = select(subject_access_requests.c.request_id).where(
+        subject_access_requests.c.account_id == account_id
+    )
+    await session.execute(
+        delete(subject_access_contributions).where(
+            subject_access_contributions.c.request_id.in_(requests)
+        )
+    )
+    await session.execute(
+        delete(subject_access_requests).where(subject_access_requests.c.account_id == account_id)
+    )
+
+
+async def forget_requests_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Retention: a copy is gathered to be read soon after; it is not kept beyond ``cutoff``."""
+    old: Sequence[UUID] = (
+        (
+            await session.execute(
+                select(subject_access_requests.c.request_id).where(
+                    subject_access_requests.c.requested_at < cutoff
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not old:
+        return 0
+    await session.execute(
+        delete(subject_access_contributions).where(
+            subject_access_contributions.c.request_id.in_(old)
+        )
+    )
+    await session.execute(
+        delete(subject_access_requests).where(subject_access_requests.c.request_id.in_(old))
+    )
+    return len(old)

@@ -1,0 +1,127 @@
+"""What orders holds about an account, table by table, for a copy of its data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.orders.domain.order import Status
+from services.orders.store.tables import (
+    account_holds,
+    authorised_locations,
+    location_orders,
+    order_lines,
+    orders,
+    portal_closure,
+    status_history,
+)
+from shared.store.rows import rows_by_table
+
+
+def account_orders(account_id: UUID) -> Any:
+    """The ids of the account's orders, as a subquery."""
+    return select(orders.c.id).where(orders.c.account_id == account_id)
+
+
+async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[dict[str, Any]]]:
+    """Every row about the account or its orders, every column, by table."""
+    its_orders = account_orders(account_id)
+    return await rows_by_table(
+        session,
+        {
+            "orders": select(orders).where(orders.c.account_id == account_id),
+            "order_lines": select(order_lines).where(order_lines.c.order_id.in_(its_orders)),
+            "location_orders": select(location_orders).where(
+                location_orders.c.order_id.in_(its_orders)
+            ),
+            "status_history": select(status_history)
+            .where(status_history.c.order_id.in_(its_orders))
+            .order_by(status_history.c.id),
+            "authorised_locations": select(authorised_locations).where(
+                authorised_locations.c.account_id == account_id
+            ),
+            "account_holds": select(account_holds).where(account_holds.c.account_id == account_id),
+        },
+    )
+
+
+#: Why an account's data may not be used: restricted or objected to until lifted; anonymised
+#: for good (a lifted restriction never undoes an anonymisation).
+RESTRICTED = "restricted"
+ANONYMISED = "anonymised"
+
+
+async def hold(session: AsyncSession, account_id: UUID, reason: str) -> None:
+    stmt = insert(account_holds).values(account_id=account_id, reason=reason)
+    if reason == ANONYMISED:
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=["account_id"], set_={"reason": reason})
+        )
+    else:
+        await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def release(session: AsyncSession, account_id: UUID) -> None:
+    """Lift a restriction (an anonymised account stays held)."""
+    await session.execute(
+        delete(account_holds).where(
+            account_holds.c.account_id == account_id, account_holds.c.reason == RESTRICTED
+        )
+    )
+
+
+async def hold_on(session: AsyncSession, account_id: UUID) -> str | None:
+    """Why the account may not order now, or None."""
+    found = await session.execute(
+        select(account_holds.c.reason).where(account_holds.c.account_id == account_id)
+    )
+    return found.scalar_one_or_none()
+
+
+async def close_portal(session: AsyncSession, closed_at: datetime) -> None:
+    await session.execute(
+        insert(portal_closure).values(id=1, closed_at=closed_at).on_conflict_do_nothing()
+    )
+
+
+async def portal_closed(session: AsyncSession) -> bool:
+    found = await session.execute(select(portal_closure.c.id))
+    return found.first() is not None
+
+
+#: Orders not yet with the courier: what closing the portal may cancel.
+NOT_DISPATCHED = (Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED)
+
+
+async def orders_in_flight(session: AsyncSession) -> list[UUID]:
+    """Orders not yet handed to the courier, locked, in placement order."""
+    rows = await session.execute(
+        select(orders.c.id)
+        .where(orders.c.status.in_(NOT_DISPATCHED))
+        .order_by(orders.c.seq)
+        .with_for_update()
+    )
+    return list(rows.scalars())
+
+
+async def lock_own_order(
+    session: AsyncSession, order_id: UUID, account_id: UUID
+) -> dict[str, Any] | None:
+    """The account's order (status and delivery), locked; None if it is not theirs."""
+    row = (
+        await session.execute(
+            select(orders.c.status, orders.c.delivery)
+            .where(orders.c.id == order_id, orders.c.account_id == account_id)
+            .with_for_update()
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def set_delivery(session: AsyncSession, order_id: UUID, delivery: dict[str, Any]) -> None:
+    await session.execute(update(orders).where(orders.c.id == order_id).values(delivery=delivery))

@@ -1,0 +1,26 @@
+"""Reading rows out as plain JSON values, for a copy of someone's data (subject access).
+
+Every service answers a subject access request the same way: a query per table, every row
+as a JSON object of its columns, so nothing a table holds can be left out by a hand-picked
+field list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def rows_by_table(
+    session: AsyncSession, queries: Mapping[str, Select[Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Run each named query; each row becomes a dict of JSON values (UUIDs, times as text)."""
+    held: dict[str, list[dict[str, Any]]] = {}
+    for name, query in queries.items():
+        rows = await session.execute(query)
+        held[name] = [to_jsonable_python(dict(row._mapping)) for row in rows]
+    return held

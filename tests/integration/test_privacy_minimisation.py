@@ -1,0 +1,146 @@
+"""Minimisation (privacy policy: recipients, purposes; ASVS 7.1.1), on real RabbitMQ and
+PostgreSQL: the courier gets name, address and parcel contents only; DHSC gets anonymised
+figures only; the logs the services really write and the metrics they really export carry
+ids, never personal data."""
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from shared.store.retention import forget_old_inbox_rows
+from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
+from tests.support.keys import bearer, mint
+from tests.support.platform import SERVICES, Platform, eventually
+from tests.support.privacy import courier_reports
+
+pytestmark = pytest.mark.integration
+
+CONTACT = "Jordan Featherstonehaugh"
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The JSON lines every service writes, as they write them (same formatter, INFO)."""
+    root = logging.getLogger()
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(root.handlers[0].formatter)
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield written
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def test_the_courier_dhsc_logs_and_metrics_get_no_more_than_they_should(
+    platform: Platform, log_output: io.StringIO
+) -> None:
+    site = single_location_rows()[8]
+    session = await sign_in(platform, site.email, site.ods_code)
+    token = session["access_token"]
+    placed = await place_order(
+        platform, token, [(site.location_id, 6)], site.location_id, contact=CONTACT
+    )
+
+    async def dispatched() -> dict[str, Any] | None:
+        order = await order_status(platform, token, placed["order_id"])
+        return order if order["status"] == "dispatched" else None
+
+    shipment = (await eventually(dispatched))["history"][-1]["detail"]
+    await courier_reports(platform, shipment, "delivered")
+    async with platform.client("identity") as identity:
+        asked = await identity.post("/api/account/subject-access", headers=bearer(token))
+        assert asked.status_code == 202
+
+    # The courier's message: exactly name, address and what to pack, and nothing that
+    # identifies the account, the order or how to reach the person.
+    handoffs = [json.loads(m.body) for m in await platform.drain("courier.courier.handoff")]
+    mine = [h["payload"] for h in handoffs if h["payload"]["shipment_reference"] == shipment]
+    assert len(mine) == 1
+    handoff = mine[0]
+    assert set(handoff) == {
+        "shipment_reference",
+        "recipient_name",
+        "address",
+        "postcode",
+        "parcels",
+    }
+    assert handoff["recipient_name"] == CONTACT
+    assert all(
+        set(p) == {"number", "badges", "wellbeing_leaflets", "winter_leaflets"}
+        for p in handoff["parcels"]
+    )
+    carried = json.dumps(handoff).lower()
+    for secret in (site.email, session["account_id"], placed["order_id"], placed["reference"]):
+        assert secret.lower() not in carried
+
+    # Identifying values that must not reach DHSC, logs or metrics.
+    personal = [site.email, CONTACT, site.postcode, site.ods_code]
+    identifiers = [session["account_id"], placed["reference"]]
+
+    async def counted() -> bool:
+        async with platform.client("reporting") as reporting:
+            summary = await reporting.get("/api/mi/summary", headers=bearer(mint("dhsc_analyst")))
+        return "orders_delivered" in summary.json()
+
+    await eventually(counted)
+    analyst = bearer(mint("dhsc_analyst"))
+    async with platform.client("reporting") as reporting:
+        for path in (
+            "/api/mi/summary",
+            "/api/mi/figures.csv",
+            "/api/mi/daily.csv",
+            "/api/mi/breakdowns/region.csv",
+            "/api/mi/breakdowns/local_authority.csv",
+        ):
+            answer = await reporting.get(path, headers=analyst)
+            assert answer.status_code == 200, (path, answer.text)
+            for value in personal + identifiers:
+                assert value.lower() not in answer.text.lower(), f"{path} shows {value}"
+
+    for name in SERVICES:
+        async with platform.client(name) as client:
+            exported = (await client.get("/metrics")).text.lower()
+        for value in personal + identifiers:
+            assert value.lower() not in exported, f"{name}'s metrics carry {value}"
+
+    logged = log_output.getvalue()
+    assert '"order dispatched"' in logged and placed["order_id"] in logged  # ids are there
+    for value in personal:
+        assert value.lower() not in logged.lower(), f"the logs carry {value}"
+
+
+async def test_inbox_rows_go_after_their_retention_and_recent_ones_stay(
+    platform: Platform,
+) -> None:
+    service = platform.service("verification")
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    async with service.db.transaction() as session:
+        await session.execute(
+            service.inbox_table.insert(),
+            [
+                {"consumer": "retention-test", "event_id": old, "received_at": _days_ago(8)},
+                {"consumer": "retention-test", "event_id": recent, "received_at": _days_ago(6)},
+            ],
+        )
+    keep = timedelta(days=service.settings.inbox_retention_days)
+    assert await forget_old_inbox_rows(service.db, service.inbox_table, keep) >= 1
+    async with service.db.transaction() as session:
+        left = await session.execute(
+            text("SELECT event_id FROM inbox WHERE consumer = 'retention-test'")
+        )
+        assert list(left.scalars()) == [recent]
+
+
+def _days_ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)

@@ -254,6 +254,10 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
             errors = FormErrors()
             errors.add("place-order", refused.message)
             return check_page(request, errors)
+        except placing.OrderingHeld as held:
+            errors = FormErrors()
+            errors.add("place-order", f"{held.title}. {held.detail}")
+            return check_page(request, errors)
         except placing.LocationsNotReady:
             errors = FormErrors()
             errors.add(

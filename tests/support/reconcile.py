@@ -15,6 +15,7 @@ A *final state* for launch day is one the order rests in without more traffic:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -86,9 +87,14 @@ async def final_states(database_urls: dict[str, str]) -> dict[str, str]:
     return states
 
 
+async def _connect(amqp_url: str) -> aio_pika.abc.AbstractConnection:
+    """A plain connection that gives up after 30 s rather than waiting for ever."""
+    return await asyncio.wait_for(aio_pika.connect(amqp_url, timeout=30), 60)
+
+
 async def drain_handoffs(amqp_url: str) -> list[dict[str, Any]]:
     """Take every courier handoff waiting in the courier's queue (the courier's view)."""
-    connection = await aio_pika.connect(amqp_url)
+    connection = await _connect(amqp_url)
     try:
         channel = await connection.channel()
         queue = await channel.declare_queue(COURIER_QUEUE, passive=True)
@@ -102,7 +108,7 @@ async def drain_handoffs(amqp_url: str) -> list[dict[str, Any]]:
 
 async def dead_letters(amqp_url: str) -> dict[str, int]:
     """Messages ready in each dead-letter queue that holds any."""
-    connection = await aio_pika.connect(amqp_url)
+    connection = await _connect(amqp_url)
     try:
         channel = await connection.channel()
         held = {}

@@ -4,7 +4,7 @@ service fail, then an exact reconciliation (tests/support/chaos.py says what and
 Starts its own RabbitMQ node and PostgreSQL cluster on free ports in a temporary folder, so
 it never touches the machine's own; exits non-zero if anything fails to reconcile.
 
-    .venv/bin/python bench/chaos.py --providers 3000 --window 180 --out bench/results/chaos.json
+    .venv/bin/python bench/chaos.py --providers 1000 --window 240 --out bench/results/chaos.json
 """
 
 import sys

@@ -17,7 +17,7 @@ database, just before the burst, so the platform's efficiency is a ratio of two 
 a minute apart. After the last order it waits for every order to reach a final state,
 reconciles the stores exactly (tests/support/reconcile.py) and writes the figures to bench/results/.
 
-    .venv/bin/python bench/launch.py                       # 2,000 providers in 60 s
+    .venv/bin/python bench/launch.py                       # 600 providers in 60 s
     .venv/bin/python bench/launch.py --providers 25000 --window 300 --out launch-full.json
     .venv/bin/python bench/launch.py --profile orders,dispatch   # py-spy the hot path
 """
@@ -381,7 +381,7 @@ def summarise(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--providers", type=int, default=2000, help="CQC providers who order")
+    parser.add_argument("--providers", type=int, default=600, help="CQC providers who order")
     parser.add_argument("--non-cqc", type=int, default=0, help="non-CQC sign-ups (default 1%%)")
     parser.add_argument("--window", type=float, default=60, help="seconds over which they arrive")
     parser.add_argument("--think", type=float, default=2.0, help="mean think time, seconds")

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.launch import Journeys, Tally, wait_until_final
+from bench.launch import Journeys, Tally, percentiles, wait_until_final
 from bench.launch_register import Provider, launch_providers
 from scripts.run_platform import SERVICES
 from tests.support.private_infra import private_root
@@ -112,6 +112,7 @@ async def run_chaos(
         "drained_seconds_after_load": round(final_at - started - load_seconds, 1),
         "faults": fault_log,
         "client_retries_and_errors": dict(tally.errors),
+        "request_ms": {kind: percentiles(v) for kind, v in sorted(tally.latency.items())},
         "counts": outcome.counts,
         "reconciled": outcome.ok,
         "mismatches": outcome.mismatches,
@@ -139,8 +140,8 @@ async def _load(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--providers", type=int, default=3000)
-    parser.add_argument("--window", type=float, default=180)
+    parser.add_argument("--providers", type=int, default=1000)
+    parser.add_argument("--window", type=float, default=240)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

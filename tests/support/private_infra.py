@@ -37,6 +37,20 @@ def _wait_for_port(port: int, timeout: float, what: str) -> None:
     raise RuntimeError(f"{what} did not listen on {port} within {timeout:.0f}s")
 
 
+def _wait_for_amqp(port: int, timeout: float) -> None:
+    """Until the node answers an AMQP 0-9-1 protocol header with its Connection.Start frame
+    (the listener opens as boot ends; the handshake proves the broker is serving)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2) as s:
+            s.settimeout(5)
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            if s.recv(1) == b"\x01":  # a method frame
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"the private RabbitMQ node did not serve AMQP within {timeout:.0f}s")
+
+
 class PrivateRabbit:
     """One RabbitMQ node of our own: its own name, ports, data and an empty plugin list."""
 
@@ -82,12 +96,15 @@ class PrivateRabbit:
             start_new_session=True,
         )
         _wait_for_port(self.port, timeout, "the private RabbitMQ node")
-        self.ctl("await_startup", timeout=timeout)
+        _wait_for_amqp(self.port, timeout)
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
+        """rabbitmqctl against this node (for diagnostics). The CLI must not be given the
+        node's ports: it would try to listen on the node's distribution port itself."""
+        env = {k: v for k, v in self._env().items() if k not in ("RABBITMQ_DIST_PORT",)}
         result = subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "-q", *args],
-            env=self._env(),
+            env=env,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -96,20 +113,17 @@ class PrivateRabbit:
         return result.stdout
 
     def restart(self, hard: bool = False) -> None:
-        """Stop the node (gracefully, or kill -9 when ``hard``) and start it on the same data."""
+        """Stop the node (SIGTERM: a clean shutdown; SIGKILL when ``hard``) and start it
+        again on the same data."""
         self.stop_process(hard)
         self.start()
 
     def stop_process(self, hard: bool = False) -> None:
         if self.proc is None:
             return
-        if hard:
-            pid_file = self.root / "rabbit.pid"
-            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
-        else:
-            with contextlib.suppress(subprocess.SubprocessError):
-                self.ctl("stop", timeout=120)
+        pid_file = self.root / "rabbit.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL if hard else signal.SIGTERM)
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

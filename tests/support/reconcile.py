@@ -72,19 +72,23 @@ async def final_states(database_urls: dict[str, str]) -> dict[str, str]:
         str(r[0]): r[1]
         for r in await _rows(database_urls["verification"], "SELECT order_id, state FROM orders")
     }
-    states: dict[str, str] = {}
-    for order_id in set(dispatch) | set(verification):
-        stock_state, shipped = dispatch.get(order_id, ("unknown", False))
-        decision = verification.get(order_id, "unknown")
-        if shipped and stock_state == "allocated":
-            states[order_id] = "handed_off"
-        elif stock_state == "waitlisted":
-            states[order_id] = "waitlisted"
-        elif decision == "referred" and stock_state == "reserved":
-            states[order_id] = "in_review"
-        else:
-            states[order_id] = f"unfinished(stock={stock_state}, decision={decision})"
-    return states
+    return {
+        order_id: classify(
+            *dispatch.get(order_id, ("unknown", False)), verification.get(order_id, "unknown")
+        )
+        for order_id in set(dispatch) | set(verification)
+    }
+
+
+def classify(stock_state: str, shipped: bool, decision: str) -> str:
+    """An order's launch-day final state from dispatch's and verification's view of it."""
+    if shipped and stock_state == "allocated":
+        return "handed_off"
+    if stock_state == "waitlisted":
+        return "waitlisted"
+    if decision == "referred" and stock_state == "reserved":
+        return "in_review"
+    return f"unfinished(stock={stock_state}, decision={decision})"
 
 
 async def _connect(amqp_url: str) -> aio_pika.abc.AbstractConnection:

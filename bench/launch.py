@@ -303,7 +303,9 @@ async def run_burst(
     tally = Tally()
     watcher = await watch_dispatches(platform, tally)
     rng = random.Random(3)
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
+    # never goes out on a connection the server is closing (an httpx ReadError).
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         journeys = Journeys(platform, http, tally, think)
         t0 = time.perf_counter()

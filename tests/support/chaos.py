@@ -128,7 +128,7 @@ async def _load(
     think: float,
     rng: random.Random,
 ) -> None:
-    limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=100, keepalive_expiry=3)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         journeys = Journeys(platform, http, tally, think, persist=240)
         t0 = time.perf_counter()

@@ -45,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import raw_hop  # noqa: E402
+from bench import cpu, raw_hop  # noqa: E402
 from bench.launch_register import Provider, launch_providers  # noqa: E402
 from bench.profiling import Profiler  # noqa: E402
 from tests.support.private_infra import private_root  # noqa: E402
@@ -302,6 +302,7 @@ async def run_burst(
 ) -> dict[str, Any]:
     tally = Tally()
     watcher = await watch_dispatches(platform, tally)
+    cpu_before = cpu.snapshot(platform)
     rng = random.Random(3)
     # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
     # never goes out on a connection the server is closing (an httpx ReadError).
@@ -322,12 +323,15 @@ async def run_burst(
 
     urls = platform.database_urls()
     final_at = await wait_until_final(urls, set(tally.placed_at))
+    cpu_after = cpu.snapshot(platform)
     await asyncio.sleep(1)  # the last OrderDispatched reaches our watcher
     await watcher.close()
     outcome = await reconcile(urls, platform.rabbit.url, tally.placed_at)
     return summarise(tally, t0, burst_seconds, last_order, final_at, outcome.counts) | {
         "reconciled": outcome.ok,
         "mismatches": outcome.mismatches,
+        # Until the backlog drained; the generator's share includes its reconciling reads.
+        "cpu_ms_per_order": cpu.per_order(cpu_before, cpu_after, len(tally.placed_at)),
     }
 
 

@@ -136,27 +136,34 @@ def start_services(
     logs = args.state / "logs"
     logs.mkdir(exist_ok=True)
     processes = {"mail": start_mail_server(args, env, logs)}
-    for name, port in SERVICES.items():
-        log = (logs / f"{name}.log").open("ab")
-        processes[name] = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                f"services.{name}.app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port + args.port_offset),
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        print(f"==> started {name} (pid {processes[name].pid}), logs in {log.name}")
+    for name in SERVICES:
+        processes[name] = start_service(args, env, name)
+        print(f"==> started {name} (pid {processes[name].pid}), logs in {logs / name}.log")
     return processes
+
+
+def start_service(
+    args: argparse.Namespace, env: dict[str, str], name: str
+) -> subprocess.Popen[bytes]:
+    """One service under uvicorn, appending to its log (the fault tests restart one alone)."""
+    log = (args.state / "logs" / f"{name}.log").open("ab")
+    return subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            f"services.{name}.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(SERVICES[name] + args.port_offset),
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def start_mail_server(

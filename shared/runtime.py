@@ -71,7 +71,12 @@ class Service:
         self.db = Database(settings.resolved_database_url(), pool_size=settings.db_pool_size)
         self.broker = make_broker(settings)
         self.consumers = Consumers(
-            self.name, self.broker, self.db, self.inbox_table, settings.prefetch
+            self.name,
+            self.broker,
+            self.db,
+            self.inbox_table,
+            settings.prefetch,
+            concurrency=settings.consumer_concurrency or settings.db_pool_size,
         )
         self._publishers = {
             event.TYPE: self.broker.publisher(

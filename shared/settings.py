@@ -32,6 +32,9 @@ class ServiceSettings(BaseSettings):
     #: Database connections per instance (and as many again in bursts). PostgreSQL allows
     #: 100 by default across every service and replica, so each instance keeps few.
     db_pool_size: int = 5
+    #: Deliveries handled at once across all of the instance's queues (0: db_pool_size), so
+    #: consumers never hold more than the pool and HTTP requests keep its overflow.
+    consumer_concurrency: int = 0
     outbox_batch: int = 200
     outbox_poll_seconds: float = 0.5
     #: Published outbox rows (which may hold personal data) are deleted after this long.

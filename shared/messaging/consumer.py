@@ -10,6 +10,7 @@ the queue's own delivery limit remains the backstop if the process dies every ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -52,12 +53,20 @@ class Consumers:
         db: Database,
         inbox_table: Table,
         prefetch: int,
+        concurrency: int | None = None,
     ) -> None:
         self.service = service
         self._broker = broker
         self._db = db
         self._inbox = inbox_table
         self._prefetch = prefetch
+        # Every subscription may hold ``prefetch`` deliveries, and each handles in its own
+        # transaction: unbounded, a backlog took every pooled connection and left the HTTP
+        # requests of the same process waiting for one until they failed (measured at launch
+        # load: sign-ins and orders answered 500 after the pool's 30 s timeout). At most
+        # ``concurrency`` deliveries are handled at once; the rest wait their turn holding
+        # no connection, so the pool's overflow stays free for requests.
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self.subscriptions: list[Subscription] = []
         #: How long a passing database fault is ridden out before the delivery counts.
         self.transient_retry_seconds = 120.0
@@ -149,12 +158,13 @@ class Consumers:
         pause = 0.05  # deadlocks clear at once; outages take longer: back off to 5 s
         while True:
             try:
-                async with self._db.transaction() as session:
-                    fresh = await inbox.claim(
-                        session, self._inbox, sub.queue_name, envelope.event_id
-                    )
-                    if fresh:
-                        await handler(session, envelope)
+                async with self._slot():
+                    async with self._db.transaction() as session:
+                        fresh = await inbox.claim(
+                            session, self._inbox, sub.queue_name, envelope.event_id
+                        )
+                        if fresh:
+                            await handler(session, envelope)
                 return fresh
             except Exception as exc:
                 if not is_transient(exc) or asyncio.get_running_loop().time() > deadline:
@@ -163,6 +173,9 @@ class Consumers:
                 log.warning("database unavailable, retrying in place", error=_describe(exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._slots if self._slots is not None else contextlib.nullcontext()
 
     async def acknowledge(self, message: RabbitMessage) -> None:
         """Ack after the commit; a crash before this line means a redelivery for the inbox."""

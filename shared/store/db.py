@@ -29,8 +29,13 @@ class Database:
         # consumer's time). A connection lost to a database restart fails its transaction,
         # SQLAlchemy invalidates the pool, and the consumer's retry or the client's next
         # request gets a fresh one.
+        #
+        # ``pool_size`` connections plus as many again, all kept once opened: an overflow
+        # connection (max_overflow) is closed on its return whenever the pool already holds
+        # ``pool_size`` idle ones, so a bursty load opened and closed PostgreSQL connections
+        # (a backend process and a TLS attempt each) all the time. Same ceiling per instance.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+            url, pool_size=pool_size * 2, max_overflow=0, pool_recycle=1800
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_outbox_commit: list[Callable[[], None]] = []

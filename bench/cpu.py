@@ -1,0 +1,74 @@
+"""CPU time each part of the platform spent, from /proc: where a launch burst's cores went.
+
+Rates on a shared two-core machine move with whatever else runs on it; the CPU seconds a
+process spent per order do not, so they say which part to make cheaper. PostgreSQL is the
+postmaster with its backends (live ones, and exited ones through the postmaster's children
+times); RabbitMQ is its Erlang VM.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.support.private_platform import PrivatePlatform
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()  # fields from the state on (the name may hold spaces)
+
+
+def cpu_seconds(pid: int, with_reaped_children: bool = False) -> float:
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0
+    # After the name: state=0, ppid=1, ..., utime=11, stime=12, cutime=13, cstime=14.
+    ticks = int(fields[11]) + int(fields[12])
+    if with_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICK
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def snapshot(platform: PrivatePlatform) -> dict[str, float]:
+    """CPU seconds so far of each service, PostgreSQL, RabbitMQ and this generator."""
+    seconds = {name: cpu_seconds(pid) for name, pid in platform.pids().items() if name != "mail"}
+    postmaster = _pid_in(platform.postgres.data / "postmaster.pid")
+    if postmaster:
+        seconds["postgresql"] = cpu_seconds(postmaster, with_reaped_children=True) + sum(
+            cpu_seconds(child) for child in _children(postmaster)
+        )
+    beam = _pid_in(platform.rabbit.root / "rabbit.pid")
+    if beam:
+        seconds["rabbitmq"] = cpu_seconds(beam)
+    seconds["load_generator"] = sum(os.times()[:2])
+    return seconds
+
+
+def per_order(before: dict[str, float], after: dict[str, float], orders: int) -> dict[str, float]:
+    """Milliseconds of CPU per accepted order, by part, and their total."""
+    if not orders:
+        return {}
+    spent = {k: (after.get(k, 0.0) - before.get(k, 0.0)) * 1000 / orders for k in after}
+    spent["total"] = sum(spent.values())
+    return {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])}

@@ -1,0 +1,454 @@
+"""Launch day, reproduced: providers arrive, sign in, look, order, check, with think times.
+
+Starts the platform as five processes (as the run command does) on a RabbitMQ node and a
+PostgreSQL cluster of its own (so other users of the machine's broker cannot stall it), with
+a generated register (bench/launch_register.py: CQC single and multi-location
+providers, postcode sign-ins, border postcodes, non-CQC accounts). Each provider arrives at a
+random moment of the burst window and walks one journey as an independent task (an open
+model, so a slow platform shows as latency rather than as a slower generator):
+
+    CQC:     sign in -> think -> GET account -> think -> POST order -> think -> GET order
+    non-CQC: create account -> open the emailed link -> sign in with the password
+
+(The orders API takes CQC locations only so far, so non-CQC providers stop at sign-in.)
+
+The raw one-hop ceiling (bench/raw_hop.py) is measured in the same run on the same broker and
+database, just before the burst, so the platform's efficiency is a ratio of two figures taken
+a minute apart. After the last order it waits for every order to reach a final state,
+reconciles the stores exactly (tests/support/reconcile.py) and writes the figures to bench/results/.
+
+    .venv/bin/python bench/launch.py                       # 600 providers in 60 s
+    .venv/bin/python bench/launch.py --providers 25000 --window 300 --out launch-full.json
+    .venv/bin/python bench/launch.py --profile orders,dispatch   # py-spy the hot path
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any, Protocol
+
+import aio_pika
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import cpu, raw_hop  # noqa: E402
+from bench.launch_register import Provider, launch_providers  # noqa: E402
+from bench.profiling import Profiler  # noqa: E402
+from tests.support.private_infra import private_root  # noqa: E402
+from tests.support.private_platform import PrivatePlatform, private_platform  # noqa: E402
+from tests.support.reconcile import final_states, reconcile  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000, 1)
+
+    return {"p50": at(50), "p95": at(95), "p99": at(99), "max": at(100)}
+
+
+@dataclass
+class Tally:
+    """What the generator saw: latency per request kind, errors, when things happened."""
+
+    latency: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    sign_ins: list[float] = field(default_factory=list)  # finish times
+    placed_at: dict[str, float] = field(default_factory=dict)
+    dispatched_at: dict[str, float] = field(default_factory=dict)
+    not_ready_retries: int = 0
+    #: Orders whose 201 was lost to a fault and that the provider found in their list.
+    recovered_orders: int = 0
+
+    async def timed(self, kind: str, request: Any) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response: httpx.Response = await request
+        except httpx.HTTPError as exc:
+            self.errors[f"{kind}: {type(exc).__name__}"] += 1
+            raise
+        self.latency[kind].append(time.perf_counter() - started)
+        if response.status_code >= 400 and not _not_ready(response):
+            self.errors[f"{kind}: {response.status_code}"] += 1
+        return response
+
+
+def _not_ready(response: httpx.Response) -> bool:
+    return response.status_code == 409 and "locations-not-ready" in response.text
+
+
+class Site(Protocol):
+    """Where the services answer: the launcher's platform or the chaos scenario's."""
+
+    state: Path
+
+    def url(self, service: str, path: str) -> str: ...
+
+
+#: Answers that mean "the service is not there right now": a person tries again.
+_UNAVAILABLE = (500, 502, 503, 504)
+
+
+class Journeys:
+    """One provider's visit, against the platform's real HTTP APIs.
+
+    With ``persist`` (the chaos scenario) a request that fails because a service or its
+    database is down is tried again after a pause, as a person would press refresh; an order
+    whose answer was lost is found again in the provider's list of orders.
+    """
+
+    def __init__(
+        self,
+        platform: Site,
+        http: httpx.AsyncClient,
+        tally: Tally,
+        think: float,
+        persist: float = 0.0,
+    ):
+        self.platform = platform
+        self.http = http
+        self.tally = tally
+        self.think_mean = think
+        self.persist = persist
+        self.rng = random.Random(5)
+
+    async def think(self) -> None:
+        if self.think_mean:
+            await asyncio.sleep(self.rng.expovariate(1 / self.think_mean))
+
+    async def send(self, kind: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, tried again while the platform is unavailable (if persisting)."""
+        deadline = time.perf_counter() + self.persist
+        while True:
+            try:
+                response = await self.tally.timed(kind, self.http.request(method, url, **kwargs))
+            except httpx.TransportError:
+                if time.perf_counter() > deadline:
+                    raise
+                self.tally.errors[f"{kind}: retried after a transport error"] += 1
+            else:
+                if response.status_code not in _UNAVAILABLE or time.perf_counter() > deadline:
+                    return response
+            await asyncio.sleep(0.5)
+
+    async def visit(self, provider: Provider, arrive_at: float) -> None:
+        await asyncio.sleep(max(0.0, arrive_at - time.perf_counter()))
+        try:
+            if provider.kind == "non_cqc":
+                await self.create_account(provider)
+            token = await self.sign_in(provider)
+            if provider.kind == "non_cqc":
+                return
+            for code in provider.more_codes:
+                await self.think()
+                token = await self.sign_in(provider, code)
+            await self.think()
+            await self.send("account", "GET", self.url("identity", "/api/account"), headers=token)
+            await self.think()
+            order_id = await self.order(provider, token)
+            await self.think()
+            await self.send(
+                "order_status", "GET", self.url("orders", f"/api/orders/{order_id}"), headers=token
+            )
+        except (httpx.HTTPError, RuntimeError) as exc:
+            self.tally.errors[f"journey: {type(exc).__name__}: {str(exc)[:80]}"] += 1
+
+    def url(self, service: str, path: str) -> str:
+        return self.platform.url(service, path)
+
+    async def sign_in(self, provider: Provider, code: str = "") -> dict[str, str]:
+        kind = "sign_in_password" if provider.kind == "non_cqc" else "sign_in"
+        response = await self.send(
+            kind,
+            "POST",
+            self.url("identity", "/api/sign-in"),
+            json={"email": provider.email, "password": code or provider.password},
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"sign-in refused: {response.status_code}")
+        self.tally.sign_ins.append(time.perf_counter())
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    async def order(self, provider: Provider, token: dict[str, str]) -> str:
+        body = {
+            "lines": [{"location_id": loc, "staff_count": n} for loc, n in provider.lines],
+            "deliver_to_location_id": provider.lines[0][0],
+            "contact_name": "Launch Day",
+        }
+        orders_url = self.url("orders", "/api/orders")
+        for _ in range(100):
+            started = time.perf_counter()
+            response = await self.send("order", "POST", orders_url, json=body, headers=token)
+            if response.status_code == 201:
+                order_id = str(response.json()["order_id"])
+                self.tally.placed_at[order_id] = started
+                return order_id
+            if response.status_code == 401 and self.persist:
+                # The session outlived the outage: sign in again with every code.
+                for code in ["", *provider.more_codes]:
+                    token = await self.sign_in(provider, code)
+                continue
+            if response.status_code == 409 and "location-already-ordered" in response.text:
+                return await self.find_order(token, started)
+            if not _not_ready(response):
+                raise RuntimeError(f"order refused: {response.status_code}")
+            # Orders has not yet heard which locations the account covers: a person would
+            # see a "try again in a moment" page.
+            self.tally.not_ready_retries += 1
+            await asyncio.sleep(0.5)
+        raise RuntimeError("locations never became ready")
+
+    async def find_order(self, token: dict[str, str], started: float) -> str:
+        """An earlier attempt was stored but its answer lost: the order is in the list."""
+        listed = await self.send(
+            "order_list", "GET", self.url("orders", "/api/orders"), headers=token
+        )
+        if listed.status_code != 200 or not listed.json():
+            raise RuntimeError(f"order neither placed nor listed: {listed.status_code}")
+        order_id = str(listed.json()[0]["order_id"])
+        self.tally.placed_at.setdefault(order_id, started)
+        self.tally.recovered_orders += 1
+        return order_id
+
+    async def create_account(self, provider: Provider) -> None:
+        response = await self.send(
+            "create_account",
+            "POST",
+            self.url("identity", "/api/accounts"),
+            json={
+                "organisation_type": "non_cqc",
+                "organisation_name": "Launch Day Care",
+                "contact_name": "Launch Day",
+                "address_line_1": "1 Launch Street",
+                "city": "Leeds",
+                "postcode": "LS1 4AP",
+                "phone": "0113 496 0000",
+                "email": provider.email,
+                "password": provider.password,
+            },
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"account refused: {response.status_code}")
+        token = await self.emailed_token(provider.email)
+        confirmed = await self.send(
+            "confirm_account",
+            "POST",
+            self.url("identity", "/api/accounts/confirm"),
+            json={"token": token},
+        )
+        if confirmed.status_code != 201:
+            raise RuntimeError(f"confirmation refused: {confirmed.status_code}")
+
+    async def emailed_token(self, address: str, wait: float = 120) -> str:
+        """The confirmation token from the email the run command's SMTP server kept."""
+        mailbox = self.platform.state / "mail" / "new"
+        deadline = time.perf_counter() + wait
+        while time.perf_counter() < deadline:
+            for path in mailbox.glob("*") if mailbox.exists() else []:
+                message = message_from_bytes(path.read_bytes())
+                if address in str(message["To"]):
+                    body = message.get_payload(decode=True)
+                    text = body.decode() if isinstance(body, bytes) else str(message)
+                    found = re.search(r"token=([A-Za-z0-9_\-]+)", text)
+                    if found:
+                        return found.group(1)
+            await asyncio.sleep(0.5)
+        raise RuntimeError("no confirmation email arrived")
+
+
+async def watch_dispatches(
+    platform: PrivatePlatform, tally: Tally
+) -> aio_pika.abc.AbstractConnection:
+    """Note when each OrderDispatched is published (it commits with the courier handoff)."""
+    connection = await aio_pika.connect_robust(platform.rabbit.url)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind("care.events", routing_key="order.dispatched")
+
+    async def on_dispatched(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        order_id = json.loads(message.body)["payload"]["order_id"]
+        tally.dispatched_at.setdefault(order_id, time.perf_counter())
+        await message.ack()
+
+    await queue.consume(on_dispatched)
+    return connection
+
+
+async def run_burst(
+    platform: PrivatePlatform,
+    providers: list[Provider],
+    window: float,
+    think: float,
+    profiler: Profiler | None,
+) -> dict[str, Any]:
+    tally = Tally()
+    watcher = await watch_dispatches(platform, tally)
+    cpu_before = cpu.snapshot(platform)
+    rng = random.Random(3)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
+    # never goes out on a connection the server is closing (an httpx ReadError).
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        journeys = Journeys(platform, http, tally, think)
+        t0 = time.perf_counter()
+        arrivals = sorted(t0 + rng.uniform(0, window) for _ in providers)
+        order = list(providers)
+        rng.shuffle(order)
+        if profiler:
+            profiler.start(duration=window)
+        await asyncio.gather(
+            *(journeys.visit(p, at) for p, at in zip(order, arrivals, strict=True))
+        )
+        last_order = max(tally.placed_at.values(), default=t0)
+        burst_seconds = time.perf_counter() - t0
+
+    urls = platform.database_urls()
+    final_at = await wait_until_final(urls, set(tally.placed_at))
+    cpu_after = cpu.snapshot(platform)
+    await asyncio.sleep(1)  # the last OrderDispatched reaches our watcher
+    await watcher.close()
+    outcome = await reconcile(urls, platform.rabbit.url, tally.placed_at)
+    return summarise(tally, t0, burst_seconds, last_order, final_at, outcome.counts) | {
+        "reconciled": outcome.ok,
+        "mismatches": outcome.mismatches,
+        # Until the backlog drained; the generator's share includes its reconciling reads.
+        "cpu_ms_per_order": cpu.per_order(cpu_before, cpu_after, len(tally.placed_at)),
+    }
+
+
+async def wait_until_final(urls: dict[str, str], accepted: set[str], wait: float = 900) -> float:
+    """When every accepted order had a final state (perf_counter), or NaN after ``wait``."""
+    deadline = time.perf_counter() + wait
+    while time.perf_counter() < deadline:
+        states = await final_states(urls)
+        if all(o in states and not states[o].startswith("unfinished") for o in accepted):
+            return time.perf_counter()
+        await asyncio.sleep(1)
+    return float("nan")
+
+
+def summarise(
+    tally: Tally,
+    t0: float,
+    burst_seconds: float,
+    last_order: float,
+    final_at: float,
+    counts: dict[str, Any],
+) -> dict[str, Any]:
+    done = [o for o in tally.placed_at if o in tally.dispatched_at]
+    end_to_end = [tally.dispatched_at[o] - tally.placed_at[o] for o in done]
+    first_order = min(tally.placed_at.values(), default=t0)
+    last_dispatch = max((tally.dispatched_at[o] for o in done), default=t0)
+    sign_in_span = (max(tally.sign_ins) - t0) if tally.sign_ins else 0
+    return {
+        "orders_accepted": len(tally.placed_at),
+        "sign_ins": len(tally.sign_ins),
+        "burst_seconds": round(burst_seconds, 1),
+        "sign_ins_per_second": round(len(tally.sign_ins) / sign_in_span, 1) if sign_in_span else 0,
+        "orders_accepted_per_second": round(len(tally.placed_at) / (last_order - first_order), 1)
+        if len(tally.placed_at) > 1
+        else 0,
+        "orders_dispatched": len(done),
+        "orders_per_second_end_to_end": round(len(done) / (last_dispatch - first_order), 1)
+        if done
+        else 0,
+        "placed_to_handoff_ms": percentiles(end_to_end),
+        "placed_to_handoff_mean_ms": round(statistics.fmean(end_to_end) * 1000, 1)
+        if end_to_end
+        else None,
+        "backlog_drained_seconds_after_last_order": round(final_at - last_order, 1),
+        "request_ms": {kind: percentiles(v) for kind, v in sorted(tally.latency.items())},
+        "requests": {kind: len(v) for kind, v in sorted(tally.latency.items())},
+        "locations_not_ready_retries": tally.not_ready_retries,
+        "orders_found_after_a_lost_answer": tally.recovered_orders,
+        "errors": dict(tally.errors),
+        "final_states": counts,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--providers", type=int, default=600, help="CQC providers who order")
+    parser.add_argument("--non-cqc", type=int, default=0, help="non-CQC sign-ups (default 1%%)")
+    parser.add_argument("--window", type=float, default=60, help="seconds over which they arrive")
+    parser.add_argument("--think", type=float, default=2.0, help="mean think time, seconds")
+    parser.add_argument("--stock-share", type=float, default=0.97, help="of the badges ordered")
+    parser.add_argument("--raw-messages", type=int, default=3000)
+    parser.add_argument("--profile", default="", help="services to py-spy, e.g. orders,dispatch")
+    parser.add_argument("--label", default="", help="a note kept with the figures")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the services, e.g. CARE_ORDERS_CONSUMER_CONCURRENCY=1000",
+    )
+    parser.add_argument("--out", default="launch.json", help="file name in bench/results/")
+    args = parser.parse_args()
+
+    state = private_root()
+    non_cqc = args.non_cqc or max(1, args.providers // 100)
+    locations = round(args.providers * 1.25)  # multi-location providers hold three each
+    providers = launch_providers(state / "register.csv", locations, non_cqc)
+    badges = sum(n for p in providers for _, n in p.lines)
+    stock = int(badges * args.stock_share)
+    print(f"==> {len(providers)} providers, {badges} badges asked for, {stock} in stock")
+    settings = dict(item.split("=", 1) for item in args.set)
+    async with private_platform(state / "register.csv", stock, state, settings) as platform:
+        print(f"==> raw one-hop ceiling ({args.raw_messages} messages)", flush=True)
+        ceiling = await raw_hop.measure_on(
+            platform.rabbit.url, platform.postgres.url, args.raw_messages
+        )
+        print(json.dumps(ceiling), flush=True)
+        profiler = Profiler(platform.pids(), args.profile.split(","), RESULTS, args.out)
+        figures = await run_burst(
+            platform, providers, args.window, args.think, profiler if args.profile else None
+        )
+    if args.profile:
+        figures["profile"] = profiler.summary()
+
+    figures = {
+        "label": args.label,
+        "providers": {
+            kind: sum(1 for p in providers if p.kind == kind)
+            for kind in ("cqc_single", "cqc_multi", "cqc_postcode", "non_cqc")
+        },
+        "settings": settings,
+        "window_seconds": args.window,
+        "think_mean_seconds": args.think,
+        "stock": stock,
+        **figures,
+        "raw_hop_ceiling": ceiling,
+        "efficiency_end_to_end_vs_raw_hop": round(
+            figures["orders_per_second_end_to_end"] / ceiling["hops_per_second"], 3
+        ),
+        "machine": {"cores": os.cpu_count(), "load_average_after": os.getloadavg()},
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / args.out).write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    if not figures["reconciled"]:
+        sys.exit("the counts do not reconcile: " + "; ".join(figures["mismatches"]))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

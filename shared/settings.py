@@ -29,11 +29,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=AliasChoices("CARE_LOG_LEVEL"))
     #: Unacknowledged deliveries a consumer holds at once: bounds memory under a backlog.
     prefetch: int = 32
-    #: Database connections per instance (and as many again in bursts). PostgreSQL allows
-    #: 100 by default across every service and replica, so each instance keeps few.
+    #: Database connections per instance, kept open up to twice this many (see
+    #: shared/store/db.py). PostgreSQL allows 100 by default across every service and
+    #: replica, so each instance keeps few.
     db_pool_size: int = 5
     #: Deliveries handled at once across all of the instance's queues (0: db_pool_size), so
-    #: consumers never hold more than the pool and HTTP requests keep its overflow.
+    #: consumers never hold more than half the connections and HTTP requests keep the rest.
     consumer_concurrency: int = 0
     outbox_batch: int = 200
     outbox_poll_seconds: float = 0.5

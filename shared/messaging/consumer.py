@@ -64,8 +64,8 @@ class Consumers:
         # transaction: unbounded, a backlog took every pooled connection and left the HTTP
         # requests of the same process waiting for one until they failed (measured at launch
         # load: sign-ins and orders answered 500 after the pool's 30 s timeout). At most
-        # ``concurrency`` deliveries are handled at once; the rest wait their turn holding
-        # no connection, so the pool's overflow stays free for requests.
+        # ``concurrency`` deliveries are handled at once (by default half the connections the
+        # pool keeps); the rest wait their turn holding no connection, so requests get one.
         self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self.subscriptions: list[Subscription] = []
         #: How long a passing database fault is ridden out before the delivery counts.

@@ -1,7 +1,7 @@
 """Scaled out to its autoscalers' limits, each service still fits its database and broker.
 
 Launch day scales every Deployment towards its HorizontalPodAutoscaler's maximum. Each pod
-opens up to twice its pool size of PostgreSQL connections (pool plus overflow); if the
+opens up to twice its pool size of PostgreSQL connections (shared/store/db.py); if the
 replicas at the maximum would need more than the CloudNativePG cluster accepts, the last
 pods to start fail their readiness exactly when they are needed. Quorum queues need an odd
 number of broker nodes, at least three, to keep a majority through one node's loss.

@@ -198,6 +198,9 @@ async def test_a_reviewer_approves_rejects_corrects_and_searches(
 
     await page.get_by_role("link", name="Follow-ups").click()
     await check_page(page, "backoffice-follow-ups")
+    missing = await page.goto(f"/orders/{uuid.uuid4()}")
+    assert missing is not None and missing.status == 404
+    assert await page.locator("h1").inner_text() == "Page not found"
 
 
 async def test_staff_without_the_customer_services_role_are_refused(

@@ -61,6 +61,8 @@ SERVICE_ENV = {
         "CARE_EMAIL_SMTP_HOST",
         "CARE_EMAIL_SMTP_PORT",
     },
+    # The back office signs staff in, disables and anonymises accounts through identity.
+    "verification": {"CARE_VERIFICATION_IDENTITY_URL"},
 }
 
 #: What dashboards and alerts may name: the services' metrics, dispatch's gauges, the broker's

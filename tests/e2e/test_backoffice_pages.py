@@ -34,12 +34,13 @@ class BackOffice:
     url: str
     reviewer_email: str
     analyst_email: str
+    analyst_id: uuid.UUID
 
 
-async def staff(platform: Platform, role: Role) -> str:
+async def staff(platform: Platform, role: Role) -> tuple[str, uuid.UUID]:
     email = f"{role.value}-{uuid.uuid4().hex[:6]}@care-badges.example"
     async with platform.service("identity").db.transaction() as session:
-        await identity_accounts.create_account(
+        account = await identity_accounts.create_account(
             session,
             email,
             AccountKind.STAFF,
@@ -47,7 +48,8 @@ async def staff(platform: Platform, role: Role) -> str:
             password_hash=hash_password(PASSWORD),
             now=datetime.now(UTC),
         )
-    return email
+    assert account is not None
+    return email, account.id
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +60,13 @@ async def back_office() -> AsyncIterator[BackOffice]:
         await platform.start("verification", identity_url=f"http://127.0.0.1:{identity_port}")
         await platform.start("dispatch")
         await platform.receive_stock(10_000)
-        reviewer, analyst = (
-            await staff(platform, Role.CUSTOMER_SERVICE),
-            await staff(platform, Role.DHSC_ANALYST),
-        )
+        reviewer, _ = await staff(platform, Role.CUSTOMER_SERVICE)
+        analyst, analyst_id = await staff(platform, Role.DHSC_ANALYST)
         async with (
             serving(platform.apps["identity"][0], identity_port),
             serving(platform.apps["verification"][0]) as url,
         ):
-            yield BackOffice(platform, url, reviewer, analyst)
+            yield BackOffice(platform, url, reviewer, analyst, analyst_id)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +198,9 @@ async def test_a_reviewer_approves_rejects_corrects_and_searches(
 
     await page.get_by_role("link", name="Follow-ups").click()
     await check_page(page, "backoffice-follow-ups")
+    missing = await page.goto(f"/orders/{uuid.uuid4()}")
+    assert missing is not None and missing.status == 404
+    assert await page.locator("h1").inner_text() == "Page not found"
 
 
 async def test_staff_without_the_customer_services_role_are_refused(
@@ -208,3 +211,25 @@ async def test_staff_without_the_customer_services_role_are_refused(
     assert answer is not None and answer.status == 403
     await check_page(page, "backoffice-forbidden")
     assert "do not have access" in await page.locator("h1").inner_text()
+
+
+async def test_a_reviewer_disables_an_account_through_identity(
+    page: Page, back_office: BackOffice
+) -> None:
+    await sign_in(page, back_office.reviewer_email)
+    await page.wait_for_url(back_office.url + "/")
+    await page.goto(f"/accounts/{back_office.analyst_id}")
+    await check_page(page, "backoffice-account")
+    await page.get_by_role("button", name="Confirm").click()
+    await check_page(page, "backoffice-account-error")
+    assert "Select disable or anonymise" in await page.locator(".govuk-error-summary").inner_text()
+    await page.get_by_label("Disable it").check()
+    await page.get_by_label("Why").fill("Asked by phone")
+    await page.get_by_role("button", name="Confirm").click()
+    await check_page(page, "backoffice-account-disabled")
+    assert "Account disabled" in await page.locator(".govuk-panel").inner_text()
+    async with back_office.platform.client("identity") as identity:
+        refused = await identity.post(
+            "/api/sign-in", json={"email": back_office.analyst_email, "password": PASSWORD}
+        )
+    assert refused.status_code != 200

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
 from services.verification.api import actions
 from services.verification.store import backoffice
@@ -49,7 +50,7 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
         async with service.db.transaction() as session:
             order = await backoffice.order_detail(session, order_id)
         if order is None:
-            raise Problem(404, "order-not-found", "Order not found", "There is no such order.")
+            raise HTTPException(404, "There is no such order.")  # the HTML "not found" page
         return order
 
     async def show(

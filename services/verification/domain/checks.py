@@ -159,7 +159,7 @@ def postcode_check(postcode: str) -> CheckResult:
         PostcodeVerdict.OUTSIDE: Check.OUTSIDE_ENGLAND,
     }
     if finding.verdict is PostcodeVerdict.ENGLAND:
-        return CheckResult(Check.POSTCODE, True, f"The delivery postcode {postcode} is in England.")
+        return CheckResult(Check.POSTCODE, True, "The delivery postcode is in England.")
     return CheckResult(codes[finding.verdict], False, finding.reason)
 
 

@@ -107,7 +107,7 @@ def classify(postcode: str) -> PostcodeFinding:
     if outward is None:
         return PostcodeFinding(
             PostcodeVerdict.INVALID,
-            f"The delivery postcode {postcode!r} is not a valid UK postcode.",
+            "The delivery postcode is not a valid UK postcode.",
         )
     area, number = outward.groups()
     district = area + number

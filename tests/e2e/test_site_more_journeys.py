@@ -228,3 +228,50 @@ async def test_a_forgotten_password_is_reset_from_the_emailed_link(
     await page.get_by_role("button", name="Change password").click()
     await page.wait_for_url("**/password-changed")
     await sign_in(page, row.email, "amber kettle orchard lighthouse")
+
+
+async def test_a_provider_not_on_the_cqc_register_creates_an_account(
+    context: BrowserContext, site: SitePlatform
+) -> None:
+    email = "lee.officer@northshire.example"
+    password = "amber kettle orchard lighthouse"
+    page = await context.new_page()
+    await page.goto("/eligibility/who")
+    await page.get_by_label("Staff that my organisation pays to work in adult social care").check()
+    await continue_(page)
+    await page.get_by_label("England", exact=True).check()
+    await continue_(page)
+    await page.get_by_label("No", exact=True).check()
+    await continue_(page)
+    await page.wait_for_url("**/create-account")
+    await page.get_by_role("button", name="Create account").click()
+    await check_page(page, "create-account-errors")
+    summary = await page.locator(".govuk-error-summary").inner_text()
+    assert "Select the kind of organisation you are" in summary
+    assert "Enter the postcode" in summary and "Enter a password" in summary
+    await page.get_by_label("A care provider not registered with CQC").check()
+    for label, value in [
+        ("Organisation name", "Willow Home Support"),
+        ("Your full name", "Lee Manager"),
+        ("Address line 1", "1 Market Street"),
+        ("Town or city", "Leeds"),
+        ("Postcode", "LS1 4AP"),
+        ("Phone number", "0113 496 0000"),
+        ("Email address", email),
+        ("Create a password", password),
+    ]:
+        await page.get_by_label(label, exact=True).fill(value)
+    await page.get_by_role("button", name="Create account").click()
+    assert await page.locator("h1").inner_text() == "Check your email"
+    message = await mail_to(site, email, "")
+    link = re.search(
+        r"https?://\S+(/create-account/confirm\?token=\S+)",
+        message.get_body(("plain",)).get_content(),
+    )
+    assert link, message
+    await page.goto(link.group(1))
+    await check_page(page, "create-account-confirm")
+    await page.get_by_role("button", name="Create my account").click()
+    await page.wait_for_url("**/create-account/done")
+    await sign_in(page, email, password)
+    assert await page.locator("h1").inner_text() == "Call us to order"

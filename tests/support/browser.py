@@ -8,6 +8,7 @@ against the WCAG 2.2 A and AA rules, and saved as a screenshot in test-artifacts
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,9 +54,13 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """
     if not await page.evaluate("() => typeof window.axe !== 'undefined'"):
         await page.evaluate(AXE.read_text(encoding="utf-8"))
-    result: dict[str, Any] = await page.evaluate(
-        "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
-        WCAG_TAGS,
+    # axe runs on the page's timers: with JavaScript off it never finishes, so fail fast.
+    result: dict[str, Any] = await asyncio.wait_for(
+        page.evaluate(
+            "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+            WCAG_TAGS,
+        ),
+        60,
     )
     return list(result["violations"])
 

@@ -59,7 +59,8 @@ async def site_platform(stock: int = 100_000) -> AsyncIterator[SitePlatform]:
             for name in ("verification", "dispatch", "reporting"):
                 await platform.start(name)
             await platform.load_register()
-            await platform.receive_stock(stock)
+            if stock:
+                await platform.receive_stock(stock)
             async with (
                 serving(platform.apps["identity"][0], identity_port),
                 serving(platform.apps["orders"][0], site_port),

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from services.orders.settings import OrdersSettings
 from services.orders.web import (
+    accounts,
     eligibility,
     info,
     ordering,
@@ -34,6 +35,7 @@ class SiteRoutes:
         site.include_router(eligibility.router(self.pages))
         site.include_router(sign_in.router(self.pages, self.auth))
         site.include_router(passwords.router(self.pages, self.identity))
+        site.include_router(accounts.router(self.pages, self.identity))
         site.include_router(ordering.router(self.service, self.pages, self.auth))
         site.include_router(your_orders.router(self.service, self.pages, self.auth))
         return [site]

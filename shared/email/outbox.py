@@ -27,9 +27,7 @@ why (an error code, never a server's text). Parked rows are counted by
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -65,6 +63,7 @@ from shared.email.message import (
 from shared.logging import get_logger
 from shared.metrics import REGISTRY
 from shared.store.db import OUTBOX_DIRTY, Database
+from shared.store.relay import Relay
 
 log = get_logger(__name__)
 
@@ -166,7 +165,7 @@ def _message_from_row(row: Any) -> EmailMessage:
     )
 
 
-class EmailRelay:
+class EmailRelay(Relay):
     """Sends committed email outbox rows; attach it to the service to run alongside it."""
 
     def __init__(
@@ -183,67 +182,22 @@ class EmailRelay:
     ) -> None:
         if max_attempts < 1 or batch < 1:
             raise ValueError("max_attempts and batch must be at least 1")
+        super().__init__(
+            db,
+            name=f"{service}-email-relay",
+            poll_seconds=poll_seconds,
+            stop_grace_seconds=stop_grace_seconds,
+        )
         self._db = db
         self._table = table
         self._sender = sender
         self._service = service
-        self._poll = poll_seconds
         self._max_attempts = max_attempts
         self._batch = batch
-        self._stop_grace = stop_grace_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        db.on_outbox_commit(self.kick)
 
-    def kick(self) -> None:
-        """Wake the relay now instead of at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=f"{self._service}-email-relay")
-
-    async def stop(self) -> None:
-        """Let the email being sent finish (up to the grace period), then stop."""
-        self._stopping = True
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), self._stop_grace)
-        finally:  # out of grace, or stop() itself cancelled: cancel the send (it comes back)
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    async def _run(self) -> None:
-        failures = 0
-        last_housekeeping = -5.0
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            # Cleared before the work, not after: a kick that lands while we send is kept.
-            self._wake.clear()
-            try:
-                claimed, _ = await self._drain()
-                failures = 0
-                if loop.time() - last_housekeeping >= 5:
-                    await self.housekeeping()
-                    last_housekeeping = loop.time()
-                if claimed == self._batch:
-                    continue  # more may be due: no pause
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database down: back off, try again
-                failures += 1
-                log.warning("email relay failed", error=type(exc).__name__, attempt=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+    async def _round(self) -> bool:
+        claimed, _ = await self._drain()
+        return claimed == self._batch
 
     async def send_batch(self) -> int:
         """Handle up to ``batch`` due emails, one transaction each; returns how many were sent."""

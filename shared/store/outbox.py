@@ -14,7 +14,6 @@ kept because it shares the services' unit of work and metadata, and is small eno
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +40,7 @@ from shared.events import Envelope, EventPayload, wrap
 from shared.logging import get_logger
 from shared.metrics import MESSAGES_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.store.db import OUTBOX_DIRTY, Database
+from shared.store.relay import Relay
 
 log = get_logger(__name__)
 
@@ -91,7 +91,7 @@ async def add(
 PublishFn = Callable[[Any], Awaitable[None]]
 
 
-class OutboxRelay:
+class OutboxRelay(Relay):
     """Moves committed outbox rows to RabbitMQ until each is confirmed.
 
     ``publish`` receives one row and must return only once the broker has confirmed it.
@@ -108,59 +108,16 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         retention: timedelta = timedelta(hours=24),
     ) -> None:
+        super().__init__(db, name=f"{service}-outbox-relay", poll_seconds=poll_seconds)
         self._db = db
         self._table = table
         self._publish = publish
         self._service = service
         self._batch = batch
-        self._poll = poll_seconds
         self._retention = retention
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        db.on_outbox_commit(self.kick)
 
-    def kick(self) -> None:
-        """Wake the relay now instead of at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=f"{self._service}-outbox-relay")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        failures = 0
-        last_housekeeping = 0.0
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            # Cleared before the batch, not after: a commit that kicks while the batch runs
-            # must wake the next round at once, not wait out a whole poll.
-            self._wake.clear()
-            try:
-                sent = await self.publish_batch()
-                failures = 0
-                if loop.time() - last_housekeeping > 5:
-                    await self.housekeeping()
-                    last_housekeeping = loop.time()
-                if sent == self._batch:
-                    continue  # more are waiting: no pause
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or database down: back off, try again
-                failures += 1
-                log.warning("outbox relay failed", error=type(exc).__name__, attempt=failures)
-                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+    async def _round(self) -> bool:
+        return await self.publish_batch() == self._batch
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""

@@ -1,10 +1,8 @@
 """Creating an account, forgetting a password and staff accounts, end to end: real
 PostgreSQL, RabbitMQ and a real SMTP server whose messages the tests read."""
 
-import re
 import time
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -12,12 +10,17 @@ import pytest
 from sqlalchemy import text
 
 from services.identity import cli
-from services.identity.api.context import Identity
 from services.identity.domain.register import RegisterLocation
-from services.identity.store.register import replace_register
-from shared.email import EmailSettings
-from shared.runtime import Service
-from tests.integration.test_identity_sign_in import Clock, location
+from tests.support.identity import (
+    Clock,
+    context,
+    identity_platform,
+    location,
+    mail_to,
+    registration,
+    scalar,
+    token_in,
+)
 from tests.support.mail import SmtpSink
 from tests.support.platform import Platform, eventually
 
@@ -28,21 +31,6 @@ REGISTER: list[RegisterLocation] = [location("1-B1", CQC_EMAIL, "VB001")]
 NEW_PASSWORD = "fern kettle orbit 42"
 
 
-def registration(email: str, /, **changes: Any) -> dict[str, Any]:
-    return {
-        "organisation_type": "non_cqc",
-        "organisation_name": "Hilltop Home Care",
-        "contact_name": "Sam Patel",
-        "address_line_1": "4 Mill Lane",
-        "city": "York",
-        "postcode": "yo1 7hh",
-        "phone": "01632 960 001",
-        "email": email,
-        "password": "quiet lantern meadow",
-        **changes,
-    }
-
-
 @pytest.fixture(scope="module")
 async def mail() -> AsyncIterator[SmtpSink]:
     with SmtpSink() as sink:
@@ -51,51 +39,19 @@ async def mail() -> AsyncIterator[SmtpSink]:
 
 @pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
-    async with Platform() as p:
-        await p.start(
-            "identity",
-            email=EmailSettings(smtp_port=mail.port, relay_poll_seconds=0.1),
-            uniform_response_seconds=0.15,
-        )
-        async with p.service("identity").db.transaction() as session:
-            await replace_register(session, REGISTER)
+    async with identity_platform(mail, REGISTER) as p:
         yield p
 
 
 @pytest.fixture(autouse=True)
 def clock(platform: Platform) -> Clock:
     moved = Clock()
-    ctx: Identity = platform.apps["identity"][0].state.identity
-    ctx.clock = moved
+    context(platform).clock = moved
     return moved
 
 
 def client(platform: Platform) -> httpx.AsyncClient:
     return platform.client("identity")
-
-
-async def mail_to(sink: SmtpSink, address: str, subject: str) -> EmailMessage:
-    async def arrived() -> EmailMessage | None:
-        for message in reversed(sink.messages):
-            if message["To"] == address and message["Subject"] == subject:
-                return message
-        return None
-
-    found: EmailMessage = await eventually(arrived, timeout=10)
-    return found
-
-
-def token_in(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    match = re.search(r"token=([A-Za-z0-9_\-]+)", body.get_content())
-    assert match, body.get_content()
-    return match.group(1)
-
-
-async def scalar(service: Service, sql: str, **params: Any) -> Any:
-    async with service.db.transaction() as session:
-        return (await session.execute(text(sql), params)).scalar()
 
 
 # --- creating an account -----------------------------------------------------------------

@@ -9,20 +9,14 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from services.identity.api.context import Identity
-from services.identity.domain.register import RegisterLocation
 from services.identity.domain.throttle import Window
-from services.identity.store.register import replace_register
-from shared.email import EmailSettings
-from shared.runtime import Service
+from tests.support.identity import Clock, context, identity_platform, location, scalar
 from tests.support.keys import mint
 from tests.support.mail import SmtpSink
 from tests.support.platform import Platform
@@ -36,28 +30,6 @@ POSTCODE_CATEGORIES = {
     "Residential substance misuse": "1-RSM",
     "Mental health - community & hospital independent": "1-MHC",
 }
-
-
-def location(location_id: str, email: str, ods: str | None, **changes: Any) -> RegisterLocation:
-    base = RegisterLocation(
-        location_id=location_id,
-        ods_code=ods,
-        name=f"Willow House {location_id}",
-        address_line_1="1 High Street",
-        address_line_2="",
-        city="Leeds",
-        county="",
-        postcode="LS1 4AP",
-        email=email,
-        provider_id="1-900",
-        provider_name="Willow Care Ltd",
-        care_home=True,
-        care_home_beds=20,
-        inspection_category="Residential social care",
-        region="Yorkshire and The Humber",
-        local_authority="Leeds",
-    )
-    return replace(base, **changes)
 
 
 REGISTER = [
@@ -79,19 +51,6 @@ REGISTER = [
 ]
 
 
-class Clock:
-    """Identity's clock, moved by tests."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture(scope="module")
 async def mail() -> AsyncIterator[SmtpSink]:
     with SmtpSink() as sink:
@@ -100,14 +59,7 @@ async def mail() -> AsyncIterator[SmtpSink]:
 
 @pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
-    async with Platform() as p:
-        await p.start(
-            "identity",
-            email=EmailSettings(smtp_port=mail.port, relay_poll_seconds=0.1),
-            uniform_response_seconds=0.15,
-        )
-        async with p.service("identity").db.transaction() as session:
-            await replace_register(session, REGISTER)
+    async with identity_platform(mail, REGISTER) as p:
         yield p
 
 
@@ -119,11 +71,6 @@ def clock(platform: Platform) -> Clock:
     return moved
 
 
-def context(platform: Platform) -> Identity:
-    ctx: Identity = platform.apps["identity"][0].state.identity
-    return ctx
-
-
 def client(platform: Platform, source: str = "203.0.113.1") -> httpx.AsyncClient:
     """A client whose requests come from ``source`` (through the trusted local proxy)."""
     c = platform.client("identity")
@@ -133,11 +80,6 @@ def client(platform: Platform, source: str = "203.0.113.1") -> httpx.AsyncClient
 
 async def sign_in(c: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
     return await c.post("/api/sign-in", json={"email": email, "password": password})
-
-
-async def scalar(service: Service, sql: str, **params: Any) -> Any:
-    async with service.db.transaction() as session:
-        return (await session.execute(text(sql), params)).scalar()
 
 
 # --- register codes --------------------------------------------------------------------

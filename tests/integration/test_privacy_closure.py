@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from shared.email import EmailSettings
-from tests.integration.test_identity_accounts import mail_to, registration, token_in
 from tests.support import infra
+from tests.support.identity import mail_to, registration, token_in
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
 from tests.support.mail import SmtpSink

@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
+from scripts.run_platform import wait_ready  # noqa: E402
 from shared.store.migrations import ensure_database  # noqa: E402
 from tests.support import infra  # noqa: E402
 from tests.support.dispatch import (  # noqa: E402
@@ -85,25 +85,6 @@ def start_replicas(count: int, env: dict[str, str], logs: Path) -> list[subproce
     return processes
 
 
-def wait_ready(processes: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    pending = set(range(len(processes)))
-    while pending:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"replicas {sorted(pending)} not ready after {timeout:.0f}s")
-        for i in sorted(pending):
-            if processes[i].poll() is not None:
-                raise SystemExit(f"replica {i} exited during start-up")
-            try:
-                url = f"http://127.0.0.1:{BASE_PORT + i}/readyz"
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        pending.discard(i)
-            except OSError:
-                pass
-        time.sleep(0.3)
-
-
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for proc in processes:
         if proc.poll() is None:
@@ -130,7 +111,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     processes = start_replicas(args.replicas, env, logs)
     engine = create_async_engine(database_url, pool_size=1)
     try:
-        await asyncio.to_thread(wait_ready, processes)
+        replicas = {f"replica {i}": proc for i, proc in enumerate(processes)}
+        urls = {
+            f"replica {i}": f"http://127.0.0.1:{BASE_PORT + i}/readyz"
+            for i in range(len(processes))
+        }
+        await asyncio.to_thread(wait_ready, replicas, urls, 120)
         await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "services.dispatch.cli", "stock", "receive", str(args.stock)],

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,8 +197,19 @@ def start_mail_server(
 def wait_until_ready(
     args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 90.0
 ) -> None:
+    urls = {
+        name: f"http://127.0.0.1:{port + args.port_offset}/readyz"
+        for name, port in SERVICES.items()
+    }
+    wait_ready({name: processes[name] for name in SERVICES}, urls, timeout)
+
+
+def wait_ready(
+    processes: Mapping[str, subprocess.Popen[bytes]], urls: Mapping[str, str], timeout: float
+) -> None:
+    """Until every process answers 200 on its ready URL; exits if one dies or time runs out."""
     deadline = time.monotonic() + timeout
-    pending = set(SERVICES)
+    pending = set(processes)
     while pending:
         if time.monotonic() > deadline:
             raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
@@ -205,8 +217,8 @@ def wait_until_ready(
             if processes[name].poll() is not None:
                 raise SystemExit(f"{name} exited during start-up; see its log")
             try:
-                url = f"http://127.0.0.1:{SERVICES[name] + args.port_offset}/readyz"
-                with urllib.request.urlopen(url, timeout=2) as response:
+                # Only the loopback URLs built by the callers: no user input reaches here.
+                with urllib.request.urlopen(urls[name], timeout=2) as response:  # noqa: S310
                     if response.status == 200:
                         pending.discard(name)
             except OSError:

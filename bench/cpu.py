@@ -65,10 +65,33 @@ def snapshot(platform: PrivatePlatform) -> dict[str, float]:
     return seconds
 
 
-def per_order(before: dict[str, float], after: dict[str, float], orders: int) -> dict[str, float]:
-    """Milliseconds of CPU per accepted order, by part, and their total."""
+async def transactions(platform: PrivatePlatform) -> dict[str, int]:
+    """Transactions each service's database has run so far (committed and rolled back).
+
+    Per order, this says how many units of work the saga costs, a figure no other load on the
+    machine moves: what group commit (shared/messaging/group_commit.py) is there to reduce.
+    """
+    import asyncpg  # the benchmark's own dependency, as the services use it
+
+    dsn = platform.postgres.url.replace("postgresql+asyncpg://", "postgresql://") + "/postgres"
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT datname, xact_commit + xact_rollback AS n FROM pg_stat_database"
+            " WHERE datname LIKE 'care_%'"
+        )
+    finally:
+        await conn.close()
+    return {row["datname"].removeprefix("care_"): int(row["n"]) for row in rows}
+
+
+def per_order(
+    before: dict[str, float], after: dict[str, float], orders: int, scale: float = 1000
+) -> dict[str, float]:
+    """What each part spent per accepted order (by default CPU seconds as milliseconds), and
+    their total."""
     if not orders:
         return {}
-    spent = {k: (after.get(k, 0.0) - before.get(k, 0.0)) * 1000 / orders for k in after}
+    spent = {k: (after.get(k, 0.0) - before.get(k, 0.0)) * scale / orders for k in after}
     spent["total"] = sum(spent.values())
     return {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])}

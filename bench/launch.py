@@ -303,6 +303,7 @@ async def run_burst(
     tally = Tally()
     watcher = await watch_dispatches(platform, tally)
     cpu_before = cpu.snapshot(platform)
+    transactions_before = await cpu.transactions(platform)
     rng = random.Random(3)
     # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
     # never goes out on a connection the server is closing (an httpx ReadError).
@@ -324,7 +325,8 @@ async def run_burst(
     urls = platform.database_urls()
     final_at = await wait_until_final(urls, set(tally.placed_at))
     cpu_after = cpu.snapshot(platform)
-    await asyncio.sleep(1)  # the last OrderDispatched reaches our watcher
+    await asyncio.sleep(1)  # the last OrderDispatched reaches our watcher; statistics flush
+    transactions_after = await cpu.transactions(platform)
     await watcher.close()
     outcome = await reconcile(urls, platform.rabbit.url, tally.placed_at)
     return summarise(tally, t0, burst_seconds, last_order, final_at, outcome.counts) | {
@@ -332,6 +334,9 @@ async def run_burst(
         "mismatches": outcome.mismatches,
         # Until the backlog drained; the generator's share includes its reconciling reads.
         "cpu_ms_per_order": cpu.per_order(cpu_before, cpu_after, len(tally.placed_at)),
+        "transactions_per_order": cpu.per_order(
+            dict(transactions_before), dict(transactions_after), len(tally.placed_at), scale=1
+        ),
     }
 
 

@@ -65,9 +65,11 @@ def summarise(path: Path, top: int) -> dict[str, Any]:
     total = 0
     if not path.exists():
         return {"error": "py-spy wrote no profile"}
-    for line in path.read_text().splitlines():
+    # py-spy copies frame names as it finds them: a name may hold a newline or bytes that are
+    # not UTF-8, so a line that does not end in a count is a piece of one and is skipped.
+    for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
+        if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
         frames = stack.split(";")

@@ -36,6 +36,13 @@ MESSAGE_HANDLING = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
     registry=REGISTRY,
 )
+GROUP_COMMIT_SIZE = Histogram(
+    "care_group_commit_deliveries",
+    "Deliveries committed together in one consumer transaction.",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 35, 50),
+    registry=REGISTRY,
+)
 MESSAGES_PUBLISHED = Counter(
     "care_messages_published_total",
     "Events the outbox relay published with a broker confirm, by event type and outcome.",

@@ -77,6 +77,7 @@ class Service:
             self.inbox_table,
             settings.prefetch,
             concurrency=settings.consumer_concurrency or settings.db_pool_size,
+            batch=settings.consumer_batch,
         )
         self._publishers = {
             event.TYPE: self.broker.publisher(
@@ -173,6 +174,7 @@ class Service:
                 log.warning("component did not stop cleanly", error=type(exc).__name__)
         await self.relay.stop()
         await self.broker.stop()
+        await self.consumers.close()
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, str]:

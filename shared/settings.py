@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     #: Deliveries handled at once across all of the instance's queues (0: db_pool_size), so
     #: consumers never hold more than half the connections and HTTP requests keep the rest.
     consumer_concurrency: int = 0
+    #: Deliveries one consumer transaction may carry when they wait together (group commit,
+    #: shared/messaging/group_commit.py); 1 gives every delivery a transaction of its own.
+    consumer_batch: int = 50
     outbox_batch: int = 200
     outbox_poll_seconds: float = 0.5
     #: Published outbox rows (which may hold personal data) are deleted after this long.

@@ -1,8 +1,10 @@
 """Turns a plain handler into a consumer that keeps the platform's delivery guarantees.
 
 For each delivery: validate the envelope; in one transaction, claim the event in the inbox and
-run the handler; ack only after the commit. A message that can never be valid is parked in its
-dead-letter queue at once with the reason in its headers. A handler that fails is retried with
+run the handler; ack only after the commit. Deliveries waiting at the same moment share that
+transaction (:mod:`shared.messaging.group_commit`); one that fails there runs again alone.
+A message that can never be valid is parked in its dead-letter queue at once with the reason
+in its headers. A handler that fails is retried with
 a growing pause, and on its last allowed delivery is parked with the exception as the reason;
 the queue's own delivery limit remains the backstop if the process dies every time.
 """
@@ -10,7 +12,6 @@ the queue's own delivery limit remains the backstop if the process dies every ti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -26,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events import Envelope, EventPayload, parse
 from shared.logging import get_logger, log_context
 from shared.messaging.broker import safe_channel
+from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
 from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, Subscription
 from shared.metrics import DEAD_LETTERED, INBOX_DUPLICATES, MESSAGE_HANDLING, MESSAGES_CONSUMED
-from shared.store import inbox
 from shared.store.db import Database
 from shared.store.errors import is_transient
 
@@ -54,20 +55,23 @@ class Consumers:
         inbox_table: Table,
         prefetch: int,
         concurrency: int | None = None,
+        batch: int = 50,
     ) -> None:
         self.service = service
         self._broker = broker
-        self._db = db
-        self._inbox = inbox_table
         self._prefetch = prefetch
-        # Every subscription may hold ``prefetch`` deliveries, and each handles in its own
-        # transaction: unbounded, a backlog took every pooled connection and left the HTTP
-        # requests of the same process waiting for one until they failed (measured at launch
-        # load: sign-ins and orders answered 500 after the pool's 30 s timeout). At most
-        # ``concurrency`` deliveries are handled at once (by default half the connections the
-        # pool keeps); the rest wait their turn holding no connection, so requests get one.
-        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
+        # Every subscription may hold ``prefetch`` deliveries: each handled in a transaction of
+        # its own, a backlog took every pooled connection and left the HTTP requests of the
+        # same process waiting for one until they failed (measured at launch load: sign-ins
+        # and orders answered 500 after the pool's 30 s timeout). At most ``concurrency``
+        # transactions are open at once (by default half the connections the pool keeps);
+        # the deliveries waiting meanwhile hold no connection and share the next transaction.
+        self.group = GroupCommit(
+            service, db, inbox_table, workers=concurrency or 8, max_batch=batch
+        )
         self.subscriptions: list[Subscription] = []
+        #: Each queue's handler, for tests that drive a handler inside a transaction they hold.
+        self.handlers: dict[str, Handler] = {}
         #: How long a passing database fault is ridden out before the delivery counts.
         self.transient_retry_seconds = 120.0
 
@@ -77,6 +81,7 @@ class Consumers:
         def register(handler: Handler) -> Handler:
             sub = Subscription(self.service, event)
             self.subscriptions.append(sub)
+            self.handlers[sub.queue_name] = handler
             self._broker.subscriber(
                 sub.queue(),
                 sub.exchange,
@@ -156,16 +161,12 @@ class Consumers:
         """
         deadline = asyncio.get_running_loop().time() + self.transient_retry_seconds
         pause = 0.05  # deadlocks clear at once; outages take longer: back off to 5 s
+        alone = False
         while True:
             try:
-                async with self._slot():
-                    async with self._db.transaction() as session:
-                        fresh = await inbox.claim(
-                            session, self._inbox, sub.queue_name, envelope.event_id
-                        )
-                        if fresh:
-                            await handler(session, envelope)
-                return fresh
+                return await self.group.run(sub.queue_name, handler, envelope, alone=alone)
+            except SharedTransactionFailed:
+                alone = True  # someone else's failure: not this delivery's, no pause
             except Exception as exc:
                 if not is_transient(exc) or asyncio.get_running_loop().time() > deadline:
                     raise
@@ -174,8 +175,9 @@ class Consumers:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self._slots if self._slots is not None else contextlib.nullcontext()
+    async def close(self) -> None:
+        """Stop handling; deliveries not yet committed stay unacknowledged and come again."""
+        await self.group.close()
 
     async def acknowledge(self, message: RabbitMessage) -> None:
         """Ack after the commit; a crash before this line means a redelivery for the inbox."""

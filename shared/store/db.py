@@ -6,7 +6,7 @@ it commits (the relay reads committed rows), so state and events never disagree.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -18,6 +18,20 @@ from sqlalchemy.ext.asyncio import (
 )
 
 OUTBOX_DIRTY = "outbox_dirty"
+_BEFORE_COMMIT = "before_commit"
+
+Flush = Callable[[AsyncSession], Awaitable[None]]
+
+
+def before_commit(session: AsyncSession, key: str, flush: Flush) -> None:
+    """Run ``flush`` once, just before ``session``'s transaction commits.
+
+    For work many handlers add to and one statement can do: when deliveries share a
+    transaction (group commit), their changes to the same counters are written once, summed,
+    instead of once per delivery, each waiting for the row lock the one before holds.
+    Registering the same ``key`` again keeps the first flush.
+    """
+    session.info.setdefault(_BEFORE_COMMIT, {}).setdefault(key, flush)
 
 
 class Database:
@@ -50,6 +64,8 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+                for flush in session.info.pop(_BEFORE_COMMIT, {}).values():
+                    await flush(session)
             if session.info.pop(OUTBOX_DIRTY, False):
                 for callback in self._after_outbox_commit:
                     callback()

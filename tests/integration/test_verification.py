@@ -18,6 +18,7 @@ from shared.events import (
     Location,
     LocationsAuthorised,
     OrderCancelled,
+    wrap,
 )
 from tests.support.events import order_placed
 from tests.support.keys import bearer, mint
@@ -180,6 +181,53 @@ async def test_an_order_that_arrives_before_its_locations_waits_then_is_verified
     )
     verified = await eventually(lambda: in_state(platform, event.order_id, "verified"))
     assert verified["decided_by"] == "automatic"
+
+
+async def test_an_order_and_its_locations_handled_at_the_same_moment_do_not_miss_each_other(
+    platform: Platform,
+) -> None:
+    """The order's transaction has not committed when the locations' transaction looks for
+    waiting orders: without the account lock the locations' handler finds none, the order's
+    found no locations, and the order waits for ever."""
+    verification = platform.service("verification")
+    handlers = verification.consumers.handlers
+    event = order_placed(quantity=10, kind=AccountKind.CQC)
+    location_id = f"1-T{uuid.uuid4().hex[:8]}"
+    event = event.model_copy(
+        update={"lines": [event.lines[0].model_copy(update={"location_id": location_id})]}
+    )
+    locations = LocationsAuthorised(
+        account_id=event.account_id,
+        locations=[
+            Location(
+                location_id=location_id,
+                ods_code="VRACE",
+                name="Race Home",
+                address_line_1="1 Road",
+                postcode="LS1 4AP",
+                provider_id="1-PRACE",
+                provider_name="Race Provider",
+            )
+        ],
+    )
+    order_committed = asyncio.Event()
+
+    async def place_then_hold() -> None:
+        async with verification.db.transaction() as session:
+            await handlers["verification.order.placed"](session, wrap(event, "race"))
+            await asyncio.sleep(0.5)  # the locations' transaction runs meanwhile
+        order_committed.set()
+
+    async def learn_locations() -> None:
+        await asyncio.sleep(0.1)  # after the order's handler has looked for locations
+        async with verification.db.transaction() as session:
+            await handlers["verification.account.locations-authorised"](
+                session, wrap(locations, "race")
+            )
+
+    await asyncio.gather(place_then_hold(), learn_locations())
+    assert order_committed.is_set()
+    assert await in_state(platform, event.order_id, "verified")
 
 
 async def test_a_cancelled_referral_leaves_the_queue(platform: Platform) -> None:

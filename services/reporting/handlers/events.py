@@ -4,6 +4,10 @@ For each event: reduce it to its anonymised fact (or nothing), append the fact t
 and move the counters by what the event changes. For an event about an order, that is the
 difference the event makes to the order's contribution (see domain/progress.py), so the
 figures come out the same whatever order the events arrive in.
+
+The counters are moved once per transaction, not once per event: every event touches the same
+few counter rows (today's national figures), so when deliveries share a transaction their
+changes are summed and written together just before it commits.
 """
 
 from __future__ import annotations
@@ -19,12 +23,21 @@ from services.reporting.domain.facts import (
     organisation_type_of_category,
     reduce,
 )
-from services.reporting.domain.progress import change, completed_steps, event_figures, merge
+from services.reporting.domain.progress import (
+    Figures,
+    change,
+    completed_steps,
+    event_figures,
+    merge,
+)
 from services.reporting.store import repository
 from shared.events import Envelope, LocationsAuthorised, OrderPlaced
 from shared.messaging.topology import SUBSCRIPTIONS
 from shared.metrics import EVENT_LAG, ORDER_STEP
 from shared.runtime import Service
+from shared.store.db import before_commit
+
+_PENDING = "reporting.figures"
 
 
 async def record(session: AsyncSession, event: Envelope[Any], service: str = "reporting") -> None:
@@ -73,6 +86,20 @@ async def _apply(
         await repository.save_order(session, order_ref, after)
         for step, seconds in completed_steps(before, after):
             ORDER_STEP.labels(service, step).observe(seconds)
+    await _add_figures(session, figures)
+
+
+async def _add_figures(session: AsyncSession, figures: Figures) -> None:
+    """Add to the transaction's sum of counter changes, written just before it commits."""
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = Figures()
+        before_commit(session, _PENDING, _write_figures)
+    pending.add(figures)
+
+
+async def _write_figures(session: AsyncSession) -> None:
+    figures: Figures = session.info.pop(_PENDING)
     await repository.apply(session, figures.pruned())
 
 

@@ -42,6 +42,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
     async def order_placed(session: AsyncSession, event: Envelope[OrderPlaced]) -> None:
         """Check a new order now, or once its account's locations reach us."""
         placed = event.payload
+        await repository.lock_account(session, placed.account_id)
         fresh = await repository.insert_order(
             session,
             {
@@ -67,6 +68,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
     ) -> None:
         """Learn the account's locations and check any of its orders that were waiting."""
         account_id = event.payload.account_id
+        await repository.lock_account(session, account_id)
         await repository.save_authorisations(
             session, account_id, [loc.model_dump() for loc in event.payload.locations]
         )

@@ -113,6 +113,19 @@ def facts(order: dict[str, Any]) -> OrderFacts:
     )
 
 
+async def lock_account(session: AsyncSession, account_id: UUID) -> None:
+    """Take the account's transaction-scoped lock before learning its locations or an order.
+
+    An order that arrives before its account's locations waits for them, and the locations'
+    handler checks the orders waiting. Run at the same moment in two transactions, each
+    missed the other (neither had committed when the other looked) and the order waited for
+    ever; the lock makes the second wait for the first and see what it wrote.
+    """
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"account:{account_id}"}
+    )
+
+
 async def serialise_checks(session: AsyncSession, keys: Iterable[str]) -> None:
     """Take a transaction-scoped lock per location, provider and postcode the order touches.
 

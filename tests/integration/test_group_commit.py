@@ -1,0 +1,186 @@
+"""Group commit on real PostgreSQL: deliveries share transactions without losing what each
+delivery is promised (its claim and effects commit together; a failure is its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Envelope, OrderCancelled, wrap
+from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
+from shared.store.db import Database, before_commit
+from shared.store.inbox import inbox_table
+from shared.store.migrations import ensure_database
+from tests.support.infra import PG, drop_databases, unique_suffix
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+inbox = inbox_table(metadata)
+effects = Table(
+    "effects",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("txid", String(20), nullable=False),
+)
+totals = Table("totals", metadata, Column("id", Integer, primary_key=True), Column("n", Integer))
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[Database]:
+    name = f"care_group_commit_{unique_suffix()}"
+    url = f"{PG}/{name}"
+    await ensure_database(url)
+    database = Database(url, pool_size=5)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(totals.insert().values(id=1, n=0))
+    yield database
+    await database.dispose()
+    await drop_databases([name])
+
+
+def event() -> Envelope[Any]:
+    return wrap(OrderCancelled(order_id=uuid.uuid4()), "test")
+
+
+async def record(session: AsyncSession, envelope: Envelope[Any]) -> None:
+    """An effect that says which transaction wrote it."""
+    txid = (await session.execute(text("SELECT txid_current()::text"))).scalar_one()
+    await session.execute(effects.insert().values(event_id=str(envelope.event_id), txid=txid))
+
+
+async def effect_rows(db: Database) -> dict[str, str]:
+    async with db.transaction() as session:
+        rows = await session.execute(select(effects.c.event_id, effects.c.txid))
+        return {row.event_id: row.txid for row in rows}
+
+
+async def inbox_count(db: Database) -> int:
+    async with db.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(inbox))).scalar_one())
+
+
+async def test_deliveries_waiting_together_share_transactions_within_the_connection_cap(
+    db: Database,
+) -> None:
+    group = GroupCommit("test", db, inbox, workers=3)
+    opened = 0
+    most = 0
+
+    async def counted(session: AsyncSession, envelope: Envelope[Any]) -> None:
+        nonlocal opened, most
+        await record(session, envelope)
+        active = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND xact_start IS NOT NULL AND pid <> pg_backend_pid()"
+                    " AND query NOT LIKE '%pg_stat_activity%'"
+                )
+            )
+        ).scalar_one()
+        most = max(most, int(active) + 1)
+        opened += 1
+
+    events = [event() for _ in range(120)]
+    fresh = await asyncio.gather(*(group.run("q", counted, e) for e in events))
+    await group.close()
+
+    assert fresh == [True] * 120
+    rows = await effect_rows(db)
+    assert set(rows) == {str(e.event_id) for e in events}
+    transactions = len(set(rows.values()))
+    assert transactions < 40, f"{transactions} transactions for 120 deliveries"
+    assert most <= 3
+    assert await inbox_count(db) == 120
+
+
+async def test_one_failing_handler_fails_only_its_own_delivery(db: Database) -> None:
+    group = GroupCommit("test", db, inbox, workers=1)
+    poison = event()
+
+    async def handler(session: AsyncSession, envelope: Envelope[Any]) -> None:
+        await record(session, envelope)
+        if envelope.event_id == poison.event_id:
+            raise RuntimeError("this message is bad")
+
+    good = [event() for _ in range(20)]
+    first = await asyncio.gather(
+        *(group.run("q", handler, e) for e in [*good[:10], poison, *good[10:]]),
+        return_exceptions=True,
+    )
+    # Those that shared the poison's transaction are told to run alone; none was committed.
+    assert any(isinstance(r, SharedTransactionFailed) for r in first)
+    redo = [
+        e
+        for e, r in zip([*good[:10], poison, *good[10:]], first, strict=True)
+        if isinstance(r, SharedTransactionFailed)
+    ]
+    alone = await asyncio.gather(
+        *(group.run("q", handler, e, alone=True) for e in redo), return_exceptions=True
+    )
+    await group.close()
+
+    outcome = dict(zip([e.event_id for e in redo], alone, strict=True))
+    assert isinstance(outcome.pop(poison.event_id), RuntimeError)
+    assert all(r is True for r in outcome.values())
+    rows = await effect_rows(db)
+    assert set(rows) == {str(e.event_id) for e in good}
+    assert await inbox_count(db) == 20  # the poison's claim rolled back with its effect
+
+
+async def test_a_redelivery_in_the_same_transaction_has_one_effect(db: Database) -> None:
+    group = GroupCommit("test", db, inbox, workers=1)
+    envelope = event()
+    others = [event() for _ in range(5)]
+    results = await asyncio.gather(
+        *(group.run("q", record, e) for e in [*others, envelope, envelope])
+    )
+    await group.close()
+    assert results.count(True) == 6 and results.count(False) == 1
+    assert len(await effect_rows(db)) == 6
+
+
+async def test_the_same_event_for_two_consumers_is_fresh_for_each(db: Database) -> None:
+    group = GroupCommit("test", db, inbox, workers=1)
+    envelope = event()
+
+    async def nothing(_session: AsyncSession, _envelope: Envelope[Any]) -> None:
+        return None
+
+    assert await asyncio.gather(
+        group.run("orders.a", nothing, envelope), group.run("orders.b", nothing, envelope)
+    ) == [True, True]
+    await group.close()
+
+
+async def test_work_left_for_the_commit_runs_once_per_shared_transaction(db: Database) -> None:
+    group = GroupCommit("test", db, inbox, workers=1)
+    flushes: list[int] = []
+
+    async def add_one(session: AsyncSession, envelope: Envelope[Any]) -> None:
+        await record(session, envelope)
+        session.info["pending"] = session.info.get("pending", 0) + 1
+
+        async def flush(s: AsyncSession) -> None:
+            amount = s.info.pop("pending")
+            flushes.append(amount)
+            await s.execute(totals.update().values(n=totals.c.n + amount))
+
+        before_commit(session, "totals", flush)
+
+    await asyncio.gather(*(group.run("q", add_one, event()) for _ in range(60)))
+    await group.close()
+
+    rows = await effect_rows(db)
+    assert sum(flushes) == 60
+    assert len(flushes) == len(set(rows.values())) < 60  # one write per transaction
+    async with db.transaction() as session:
+        assert (await session.execute(select(totals.c.n))).scalar_one() == 60

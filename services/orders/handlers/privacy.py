@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain.order import Status
 from services.orders.settings import OrdersSettings
-from services.orders.store import privacy, repository
+from services.orders.store import accounts, privacy, repository
 from services.orders.store.tables import authorised_locations, orders, status_history
 from shared.events import (
     AccountAnonymised,
@@ -34,7 +34,7 @@ def register(service: Service, settings: OrdersSettings) -> None:
     @service.handles(AccountAnonymised)
     async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:
         """Scrub the account's personal data: contact name, delivery address, the email its
-        confirmations went to, and the words
+        confirmations went to, the details it registered with, and the words
         a reviewer wrote beside its orders' steps (a refusal's reason may name someone)."""
         account_id = event.payload.account_id
         await session.execute(
@@ -50,6 +50,7 @@ def register(service: Service, settings: OrdersSettings) -> None:
         await session.execute(
             delete(authorised_locations).where(authorised_locations.c.account_id == account_id)
         )
+        await accounts.forget(session, account_id)
         await forget_published_events(session, service.outbox_table, [str(account_id)])
         await privacy.hold(session, account_id, privacy.ANONYMISED)
 

@@ -17,7 +17,9 @@ from services.orders.store.tables import (
     location_orders,
     order_lines,
     orders,
+    organisation_orders,
     portal_closure,
+    registered_accounts,
     status_history,
 )
 from shared.store.rows import rows_by_table
@@ -46,6 +48,12 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
                 authorised_locations.c.account_id == account_id
             ),
             "account_holds": select(account_holds).where(account_holds.c.account_id == account_id),
+            "registered_accounts": select(registered_accounts).where(
+                registered_accounts.c.account_id == account_id
+            ),
+            "organisation_orders": select(organisation_orders).where(
+                organisation_orders.c.account_id == account_id
+            ),
         },
     )
 

@@ -58,6 +58,17 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
     )
 
 
+async def email_addresses(session: AsyncSession, account_id: UUID) -> set[str]:
+    """Every address the account's emails went to: the one it registered with and those its
+    orders were confirmed to."""
+    registered = select(registered_accounts.c.email).where(
+        registered_accounts.c.account_id == account_id
+    )
+    notified = select(orders.c.notify_email).where(orders.c.account_id == account_id)
+    found = await session.execute(registered.union(notified))
+    return {address for address in found.scalars() if address}
+
+
 #: Why an account's data may not be used: restricted or objected to until lifted; anonymised
 #: for good (a lifted restriction never undoes an anonymisation).
 RESTRICTED = "restricted"

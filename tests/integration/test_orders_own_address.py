@@ -15,10 +15,12 @@ from sqlalchemy import text
 
 from shared.email import EmailSettings
 from shared.events import AccountDetailsCorrected
-from tests.support.identity import mail_to, registration, token_in
+from tests.support.identity import mail_to, registration
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
 from tests.support.mail import SmtpSink
+from tests.support.own_address import approve, order_when_ready, referred, register
+from tests.support.own_address import order as place
 from tests.support.platform import SERVICES, Platform, eventually, settled
 
 pytestmark = pytest.mark.integration
@@ -47,40 +49,6 @@ async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
         yield p
 
 
-async def register(platform: Platform, mail: SmtpSink, body: dict[str, Any]) -> dict[str, Any]:
-    """Create and confirm an account from its emailed link, then sign in with its password."""
-    async with platform.client("identity") as identity:
-        started = await identity.post("/api/accounts", json=body)
-        assert started.status_code == 202, started.text
-        message = await mail_to(
-            mail, body["email"], "Confirm your email address to finish creating your account"
-        )
-        created = await identity.post("/api/accounts/confirm", json={"token": token_in(message)})
-        assert created.status_code == 201, created.text
-    return await sign_in(platform, body["email"], body["password"])
-
-
-async def order(token: str, platform: Platform, **body: Any) -> Any:
-    """One attempt at placing an order through the API."""
-    async with platform.client("orders") as orders:
-        return await orders.post(
-            "/api/orders", json={"contact_name": "Sam Patel", **body}, headers=bearer(token)
-        )
-
-
-async def order_when_ready(platform: Platform, token: str, staff: int) -> dict[str, Any]:
-    """Place an own-address order, retrying while orders is still hearing of the account."""
-
-    async def attempt() -> dict[str, Any] | None:
-        answer = await order(token, platform, staff_count=staff)
-        if answer.status_code == 409 and answer.json()["type"].endswith("/account-not-ready"):
-            return None
-        assert answer.status_code == 201, answer.text
-        return answer.json()  # type: ignore[no-any-return]
-
-    return await eventually(attempt)
-
-
 async def published(platform: Platform, order_id: str) -> dict[str, Any]:
     """The OrderPlaced orders published for the order."""
     async with platform.service("orders").db.transaction() as s:
@@ -92,34 +60,6 @@ async def published(platform: Platform, order_id: str) -> dict[str, Any]:
             if payload["order_id"] == order_id:
                 return payload  # type: ignore[no-any-return]
     raise AssertionError(f"no OrderPlaced for {order_id}")
-
-
-async def verification_state(platform: Platform, order_id: str) -> dict[str, Any] | None:
-    async with platform.service("verification").db.transaction() as s:
-        row = (
-            await s.execute(
-                text("SELECT state, version, reasons FROM orders WHERE order_id = :id"),
-                {"id": order_id},
-            )
-        ).first()
-    return row._asdict() if row else None
-
-
-async def referred(platform: Platform, order_id: str) -> dict[str, Any] | None:
-    state = await verification_state(platform, order_id)
-    return state if state and state["state"] == "referred" else None
-
-
-async def approve(platform: Platform, order_id: str) -> None:
-    """A reviewer approves the referred order."""
-    state = await eventually(lambda: referred(platform, order_id))
-    async with platform.client("verification") as verification:
-        done = await verification.post(
-            f"/api/reviews/{order_id}/decision",
-            json={"decision": "approve", "version": state["version"]},
-            headers=bearer(mint("customer_service")),
-        )
-    assert done.status_code == 204, done.text
 
 
 async def status_is(platform: Platform, token: str, order_id: str, status: str) -> bool:
@@ -167,7 +107,7 @@ async def test_a_non_cqc_provider_orders_to_its_registered_address_once(
     )
 
     # One order per organisation: a second is explained and not taken.
-    again = await order(token, platform, staff_count=3)
+    again = await place(platform, token, staff_count=3)
     assert again.status_code == 409, again.text
     assert again.headers["content-type"] == "application/problem+json"
     assert again.json()["type"].endswith("/organisation-already-ordered")
@@ -181,7 +121,7 @@ async def test_a_non_cqc_provider_orders_to_its_registered_address_once(
             f"/api/orders/{placed['order_id']}/cancel", headers=bearer(token)
         )
     assert cancelled.status_code == 204
-    assert (await order(token, platform, staff_count=11)).status_code == 201
+    assert (await place(platform, token, staff_count=11)).status_code == 201
 
 
 async def test_the_shape_of_an_order_depends_on_the_kind_of_account(
@@ -194,16 +134,16 @@ async def test_the_shape_of_an_order_depends_on_the_kind_of_account(
     )
     token = session["access_token"]
     site = single_location_rows()[2]
-    with_lines = await order(
-        token,
+    with_lines = await place(
         platform,
+        token,
         lines=[{"location_id": site.location_id, "staff_count": 1}],
         deliver_to_location_id=site.location_id,
     )
-    without_count = await order(token, platform)
+    without_count = await place(platform, token)
     cqc = await sign_in(platform, site.email, site.ods_code)
-    cqc_with_count = await order(cqc["access_token"], platform, staff_count=4)
-    not_a_number = await order(token, platform, staff_count="4")
+    cqc_with_count = await place(platform, cqc["access_token"], staff_count=4)
+    not_a_number = await place(platform, token, staff_count="4")
     for answer, field in (
         (with_lines, "lines"),
         (without_count, "staff_count"),
@@ -232,14 +172,14 @@ async def test_a_local_authority_tops_up_once_its_earlier_order_has_been_sent(
     assert first["top_up"] is False
 
     # While the first order is still being checked, a second one is not taken.
-    waiting = await order(token, platform, staff_count=5)
+    waiting = await place(platform, token, staff_count=5)
     assert waiting.status_code == 409, waiting.text
     assert waiting.json()["type"].endswith("/earlier-order-waiting")
     assert first["reference"] in waiting.json()["detail"]
 
     await approve(platform, first["order_id"])
     await eventually(lambda: status_is(platform, token, first["order_id"], "dispatched"))
-    top_up = await order(token, platform, staff_count=5)
+    top_up = await place(platform, token, staff_count=5)
     assert top_up.status_code == 201, top_up.text
     assert top_up.json()["top_up"] is True and top_up.json()["quantity"] == 5
     event = await published(platform, top_up.json()["order_id"])
@@ -274,7 +214,7 @@ async def test_an_order_before_orders_has_heard_of_the_account_is_asked_to_wait(
     platform: Platform,
 ) -> None:
     newcomer = mint("provider", kind="non_cqc")
-    answer = await order(newcomer, platform, staff_count=3)
+    answer = await place(platform, newcomer, staff_count=3)
     assert answer.status_code == 409
     assert answer.json()["type"].endswith("/account-not-ready")
     assert answer.headers["retry-after"] == "2"

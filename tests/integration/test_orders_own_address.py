@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from shared.email import EmailSettings
-from shared.events import AccountDetailsCorrected
+from shared.events import AccountDetailsCorrected, AccountRestricted
 from tests.support.identity import mail_to, registration
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
@@ -292,3 +292,21 @@ async def test_a_correction_is_used_and_anonymising_removes_the_registration(
             )
         ).all()
     assert rows == []
+
+
+async def test_a_restricted_account_cannot_order_to_its_own_address(
+    platform: Platform, mail: SmtpSink
+) -> None:
+    session = await register(
+        platform, mail, registration("pat@pat-pa.example", organisation_type="personal_assistant")
+    )
+    await platform.publish(
+        AccountRestricted(account_id=uuid.UUID(session["account_id"]), ground="objection")
+    )
+
+    async def held() -> dict[str, Any] | None:
+        answer = await place(platform, session["access_token"], staff_count=1)
+        body: dict[str, Any] = answer.json()
+        return body if answer.status_code == 403 else None
+
+    assert (await eventually(held))["type"].endswith("/account-restricted")

@@ -69,16 +69,18 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
 
     # --- which locations --------------------------------------------------------------
 
-    async def own_address_start(request: Request, principal: Principal) -> HTMLResponse | None:
-        """The page that stops an account not on CQC's register before it starts, if any."""
+    async def own_address_start(
+        request: Request, principal: Principal
+    ) -> tuple[placing.OwnAddressPlan, HTMLResponse | None]:
+        """The account's next order, and the page that stops it before it starts, if any."""
         plan = await placing.own_address_plan(service, principal)
         if plan.registered is None:
-            return not_ready(request)
+            return plan, not_ready(request)
         if plan.already_ordered:
-            return already_ordered(request, principal, status_code=200)
+            return plan, already_ordered(request, principal, status_code=200)
         if plan.waiting is not None:
-            return earlier_waiting(request, plan.waiting.reference, status_code=200)
-        return None
+            return plan, earlier_waiting(request, plan.waiting.reference, status_code=200)
+        return plan, None
 
     def not_ready(request: Request) -> HTMLResponse:
         return pages.render(
@@ -114,10 +116,9 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         )
 
     async def address_page(request: Request, principal: Principal) -> HTMLResponse:
-        stopped = await own_address_start(request, principal)
+        plan, stopped = await own_address_start(request, principal)
         if stopped is not None:
             return stopped
-        plan = await placing.own_address_plan(service, principal)
         return pages.render(
             request,
             "order_address.html",
@@ -153,10 +154,9 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     @web.post("/locations")
     async def choose_locations(request: Request, principal: Principal = signed_in) -> Response:
         if orders_to_own_address(principal.kind):
-            stopped = await own_address_start(request, principal)
+            plan, stopped = await own_address_start(request, principal)
             if stopped is not None:
                 return stopped
-            plan = await placing.own_address_plan(service, principal)
             answers = _answers(request)
             _save(
                 request,

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from services.orders.api import corrections
 from services.orders.api import orders as orders_api
-from services.orders.handlers import events, privacy
+from services.orders.handlers import accounts, events, privacy
 from services.orders.settings import OrdersSettings
 from services.orders.store.tables import email_outbox, metadata, web_sessions
 from services.orders.web import site as web_site
@@ -33,6 +33,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         emits=(OrderPlaced, OrderCancelled, SubjectDataProvided, DeliveryAddressChanged),
     )
     events.register(service)
+    accounts.register(service)
     privacy.register(service, settings)
     service.attach(
         EmailRelay(

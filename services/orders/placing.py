@@ -10,12 +10,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain import emails
 from services.orders.domain.order import Status, check_locations, new_reference
-from services.orders.store import privacy, repository
+from services.orders.domain.own_address import (
+    EarlierOrder,
+    EarlierOrderWaiting,
+    badges_sent,
+    check_order_shape,
+    is_top_up,
+    one_order_only,
+)
+from services.orders.store import accounts, privacy, repository
 from services.orders.store.tables import email_outbox
 from shared.email import queue_email
 from shared.events import AccountKind, Delivery, OrderCancelled, OrderLine, OrderPlaced
@@ -28,6 +37,10 @@ CANCELLABLE = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Sta
 
 class LocationsNotReady(Exception):
     """Orders has not yet heard from identity about the account's locations (seconds)."""
+
+
+class AccountNotReady(LocationsNotReady):
+    """Orders has not yet heard identity's AccountRegistered for the account (seconds)."""
 
 
 class OrderingHeld(Exception):
@@ -73,42 +86,61 @@ class Placed:
     order_id: uuid.UUID
     reference: str
     quantity: int
+    top_up: bool = False
+
+
+@dataclass(frozen=True)
+class Built:
+    """An order worked out from the account's details, ready to store."""
+
+    lines: list[tuple[str | None, int]]
+    delivery: Delivery
+    top_up: bool = False
+    region: str = ""
+    local_authority: str = ""
 
 
 async def place_order(
     service: Service,
     principal: Principal,
-    lines: list[tuple[str, int]],
-    deliver_to: str,
     contact_name: str,
     correlation_id: str,
+    *,
+    lines: list[tuple[str, int]] | None = None,
+    deliver_to: str | None = None,
+    staff_count: int | None = None,
     notify_email: str | None = None,
 ) -> Placed:
     """Store the order, its OrderPlaced event and its confirmation email in one transaction.
 
-    Raises OrderRefused, OrderingHeld, LocationsNotReady or
-    repository.LocationAlreadyOrdered.
+    A CQC provider gives ``lines`` and ``deliver_to``; any other account gives
+    ``staff_count`` and its badges go to the address it registered. The email goes to
+    ``notify_email``, or else to the address identity registered the account with, so an
+    order placed through the API is confirmed too.
+
+    Raises OrderRefused, OrderingHeld, LocationsNotReady (AccountNotReady),
+    repository.LocationAlreadyOrdered, accounts.OrganisationAlreadyOrdered or
+    own_address.EarlierOrderWaiting.
     """
-    requested = [location for location, _ in lines]
-    check_locations(requested, principal.locations, deliver_to)
+    check_order_shape(
+        principal.kind,
+        lines_given=bool(lines),
+        deliver_to_given=bool(deliver_to),
+        staff_count=staff_count,
+    )
     order_id = uuid.uuid4()
     reference = new_reference()
-    quantity = sum(count for _, count in lines)
     placed_at = datetime.now(UTC)
     async with service.db.transaction() as session:
         await _refuse_if_held(session, principal.account_id)
-        known = await repository.authorised_location_details(session, principal.account_id)
-        if any(location not in known for location in requested):
-            raise LocationsNotReady
-        site = known[deliver_to]
-        delivery = Delivery(
-            recipient_name=contact_name,
-            organisation_name=site["name"],
-            address_line_1=site["address_line_1"],
-            address_line_2=site.get("address_line_2", ""),
-            city=site.get("city", ""),
-            postcode=site["postcode"],
-            location_id=deliver_to,
+        if staff_count is not None:
+            built = await _own_address_order(session, principal, staff_count, contact_name)
+        else:
+            assert lines is not None and deliver_to is not None  # check_order_shape
+            built = await _cqc_order(session, principal, lines, deliver_to, contact_name)
+        quantity = sum(count for _, count in built.lines)
+        notify_email = notify_email or await accounts.registered_email(
+            session, principal.account_id
         )
         seq = await repository.insert_order(
             session,
@@ -117,17 +149,20 @@ async def place_order(
             account_id=principal.account_id,
             account_kind=principal.kind,
             quantity=quantity,
-            delivery=delivery.model_dump(),
-            lines=lines,
+            delivery=built.delivery.model_dump(),
+            lines=built.lines,
             placed_at=placed_at,
             notify_email=notify_email,
+            top_up=built.top_up,
         )
+        if one_order_only(principal.kind):
+            await accounts.claim_organisation(session, principal.account_id, order_id)
         if notify_email:
             reviewed = principal.kind != AccountKind.CQC
             await queue_email(
                 session,
                 email_outbox,
-                emails.order_placed(notify_email, reference, quantity, reviewed),
+                emails.order_placed(notify_email, reference, quantity, reviewed, built.top_up),
             )
         await service.emit(
             session,
@@ -138,15 +173,83 @@ async def place_order(
                 account_kind=AccountKind(principal.kind),
                 placed_at=placed_at,
                 placement_seq=seq,
-                lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in lines],
+                lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
                 quantity=quantity,
-                delivery=delivery,
-                region=site.get("region", ""),
-                local_authority=site.get("local_authority", ""),
+                delivery=built.delivery,
+                top_up=built.top_up,
+                region=built.region,
+                local_authority=built.local_authority,
             ),
             correlation_id,
         )
-    return Placed(order_id, reference, quantity)
+    return Placed(order_id, reference, quantity, built.top_up)
+
+
+async def _cqc_order(
+    session: AsyncSession,
+    principal: Principal,
+    lines: list[tuple[str, int]],
+    deliver_to: str,
+    contact_name: str,
+) -> Built:
+    """Lines for the caller's CQC locations, delivered to one of them as the register says."""
+    requested = [location for location, _ in lines]
+    check_locations(requested, principal.locations, deliver_to)
+    known = await repository.authorised_location_details(session, principal.account_id)
+    if any(location not in known for location in requested):
+        raise LocationsNotReady
+    site = known[deliver_to]
+    delivery = Delivery(
+        recipient_name=contact_name,
+        organisation_name=site["name"],
+        address_line_1=site["address_line_1"],
+        address_line_2=site.get("address_line_2", ""),
+        city=site.get("city", ""),
+        postcode=site["postcode"],
+        location_id=deliver_to,
+    )
+    return Built(
+        list(lines),
+        delivery,
+        region=site.get("region", ""),
+        local_authority=site.get("local_authority", ""),
+    )
+
+
+async def _own_address_order(
+    session: AsyncSession, principal: Principal, staff_count: int, contact_name: str
+) -> Built:
+    """One line with no location, delivered to the address the account registered.
+
+    The registration row stays locked until the order commits, so an account's orders are
+    placed one at a time (two top-ups cannot both find no order waiting).
+    """
+    registered = await accounts.lock_registration(session, principal.account_id)
+    if not ready_to_order(registered):
+        raise AccountNotReady
+    assert registered is not None
+    earlier = await accounts.earlier_orders(session, principal.account_id)
+    top_up = is_top_up(principal.kind, earlier)
+    delivery = Delivery(
+        recipient_name=contact_name,
+        organisation_name=registered["organisation_name"],
+        address_line_1=registered["address_line_1"],
+        address_line_2=registered["address_line_2"] or "",
+        city=registered["city"] or "",
+        postcode=registered["postcode"],
+    )
+    return Built([(None, staff_count)], delivery, top_up=top_up)
+
+
+def ready_to_order(registered: dict[str, Any] | None) -> bool:
+    """Orders has heard the account's registration, with the address its badges go to."""
+    return bool(
+        registered
+        and registered["kind"]
+        and registered["organisation_name"]
+        and registered["address_line_1"]
+        and registered["postcode"]
+    )
 
 
 async def _refuse_if_held(session: AsyncSession, account_id: uuid.UUID) -> None:
@@ -160,7 +263,8 @@ async def _refuse_if_held(session: AsyncSession, account_id: uuid.UUID) -> None:
 async def cancel_order(
     service: Service, principal: Principal, order_id: uuid.UUID, correlation_id: str
 ) -> None:
-    """Cancel one of the caller's orders before dispatch; its locations may be ordered again.
+    """Cancel one of the caller's orders before dispatch; its locations (or, for an account
+    not on CQC's register, the account) may order again.
 
     Raises NotYours or TooLateToCancel.
     """
@@ -172,4 +276,39 @@ async def cancel_order(
             raise TooLateToCancel
         await repository.record_status(session, order_id, Status.CANCELLED, datetime.now(UTC))
         await repository.release_locations(session, order_id)
+        await accounts.release_organisation(session, order_id)
         await service.emit(session, OrderCancelled(order_id=order_id), correlation_id)
+
+
+@dataclass(frozen=True)
+class OwnAddressPlan:
+    """What the site's pages need before an account not on CQC's register orders: where the
+    badges go, and whether this order is its first, a top-up, or one it cannot place."""
+
+    #: The account's registered organisation and address; None until orders has heard it.
+    registered: dict[str, Any] | None
+    #: An account that may order once already has an order.
+    already_ordered: bool = False
+    #: A local authority's earlier order that has not been sent yet.
+    waiting: EarlierOrder | None = None
+    top_up: bool = False
+    #: Badges already sent to the account (what a top-up adds to).
+    badges_sent: int = 0
+
+
+async def own_address_plan(service: Service, principal: Principal) -> OwnAddressPlan:
+    """The account's next order as the pages will present it (placing checks it all again)."""
+    async with service.db.transaction() as session:
+        registered = await accounts.registration(session, principal.account_id)
+        if not ready_to_order(registered):
+            return OwnAddressPlan(None)
+        earlier = await accounts.earlier_orders(session, principal.account_id)
+        claimed = await accounts.has_claim(session, principal.account_id)
+    if one_order_only(principal.kind):
+        return OwnAddressPlan(registered, already_ordered=claimed)
+    try:
+        top_up = is_top_up(principal.kind, earlier)
+    except EarlierOrderWaiting as waiting:
+        found = next(o for o in earlier if o.reference == waiting.reference)
+        return OwnAddressPlan(registered, waiting=found, badges_sent=badges_sent(earlier))
+    return OwnAddressPlan(registered, top_up=top_up, badges_sent=badges_sent(earlier))

@@ -64,6 +64,8 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
     "identity": (SubjectDataProvided,),
     "orders": (
         LocationsAuthorised,
+        AccountRegistered,
+        AccountDetailsCorrected,
         OrderVerified,
         OrderReferred,
         OrderRejected,

@@ -1,7 +1,8 @@
 """More providers through the site in a real browser: an email covering several CQC
 locations ordering for three in one go, a hospice signing in with its postcode, and a user
 who mistypes every field once and is told exactly what to fix; the order emails (the
-dispatch one with the poster) reach the signed-in address. 0 axe violations on each page."""
+dispatch one with the poster) reach the signed-in address; a provider not on CQC's register
+creates an account and orders to its own address. 0 axe violations on each page."""
 
 from __future__ import annotations
 
@@ -274,4 +275,52 @@ async def test_a_provider_not_on_the_cqc_register_creates_an_account(
     await page.get_by_role("button", name="Create my account").click()
     await page.wait_for_url("**/create-account/done")
     await sign_in(page, email, password)
-    assert await page.locator("h1").inner_text() == "Call us to order"
+
+    # Not on CQC's register: the badges go to the address given above.
+    await past_setting_up(page)
+    await check_page(page, "own-address")
+    main = await page.locator("main").inner_text()
+    assert "Willow Home Support" in main and "1 Market Street" in main and "LS1 4AP" in main
+    await continue_(page)
+    await page.wait_for_url("**/order/staff")
+    assert await page.locator("h1").inner_text() == "How many members of staff do you employ?"
+    await check_page(page, "own-address-staff")
+    await page.get_by_role("textbox").fill("fourteen")
+    await continue_(page)
+    await check_page(page, "own-address-staff-error")
+    assert (
+        "Number of staff must be a whole number"
+        in await page.locator(".govuk-error-summary").inner_text()
+    )
+    await page.get_by_role("textbox").fill("14")
+    await continue_(page)
+    await page.wait_for_url("**/order/contact")
+    await check_page(page, "own-address-contact")
+    assert await page.get_by_role("textbox").input_value() == "Lee Manager"  # as registered
+    await continue_(page)
+    await page.wait_for_url("**/order/check")
+    await check_page(page, "own-address-check")
+    summary = await page.locator(".govuk-summary-list").inner_text()
+    assert "14" in summary and "Willow Home Support" in summary and "Lee Manager" in summary
+    await page.get_by_role("button", name="Place order").click()
+    await page.wait_for_url("**/order/confirmation/*")
+    await check_page(page, "own-address-confirmation")
+    main = await page.locator("main").inner_text()
+    reference = re.search(r"CB-[0-9A-Z]{4}-[0-9A-Z]{4}", main)
+    assert reference and "14 badges" in main
+    assert "A member of our team will check your order" in main
+    placed = await mail_to(site, email, f"{reference.group(0)} received")
+    assert "A member of our team will check your order" in placed.get_body(("plain",)).get_content()
+
+
+async def past_setting_up(page: Page) -> None:
+    """Orders hears of a new account within seconds; until then the page says to wait."""
+
+    async def ready() -> bool:
+        if await page.locator("h1").inner_text() == "We are still setting up your account":
+            await check_page(page, "own-address-not-ready")
+            await page.get_by_role("link", name="Try again").click()
+            return False
+        return True
+
+    await eventually(ready)

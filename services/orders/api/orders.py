@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.orders import placing
+from services.orders.domain import own_address
 from services.orders.domain.order import OrderRefused
-from services.orders.store import repository
+from services.orders.store import accounts, repository
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -30,10 +31,25 @@ class LineIn(BaseModel):
 
 
 class OrderIn(BaseModel):
+    """A CQC-registered provider gives ``lines`` and ``deliver_to_location_id``. An account not
+    on CQC's register (a non-CQC provider, a personal assistant, a local authority) gives
+    ``staff_count`` instead: its badges go to the address it registered, and a person checks
+    the order. A local authority's later orders are top-ups: ``staff_count`` is then the
+    number of badges needed on top of those already sent."""
+
     model_config = ConfigDict(extra="forbid")
 
-    lines: list[LineIn] = Field(min_length=1, max_length=200)
-    deliver_to_location_id: LocationId
+    lines: list[LineIn] | None = Field(
+        None, min_length=1, max_length=200, description="CQC providers only: one per location."
+    )
+    deliver_to_location_id: LocationId | None = Field(
+        None, description="CQC providers only: which of the order's locations to deliver to."
+    )
+    staff_count: StaffCount | None = Field(
+        None,
+        description="Accounts not on CQC's register only: members of staff employed now, one "
+        "badge each (for a local authority's top-up, the badges needed on top of those sent).",
+    )
     contact_name: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ] = Field(description="Who will receive the parcel.")
@@ -44,6 +60,7 @@ class OrderCreated(BaseModel):
     reference: str
     status: str
     quantity: int
+    top_up: bool = Field(False, description="A local authority's order on top of earlier ones.")
 
 
 class TimelineStep(BaseModel):
@@ -66,27 +83,55 @@ def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api/orders", tags=["orders"])
     provider = Depends(require_role(service.verifier, "provider"))
 
-    @api.post("", status_code=201, response_model=OrderCreated)
+    @api.post(
+        "",
+        status_code=201,
+        response_model=OrderCreated,
+        responses={
+            403: {"description": "Ordering is held (restricted, anonymised, portal closed)."},
+            409: {
+                "description": "Already ordered (location-already-ordered, "
+                "organisation-already-ordered), an earlier order still to be sent "
+                "(earlier-order-waiting), or the account still being set up "
+                "(locations-not-ready, account-not-ready: retry after a few seconds)."
+            },
+            422: {"description": "Invalid input; the problem's errors name the field."},
+        },
+    )
     async def place_order(
         body: OrderIn,
         request: Request,
         response: Response,
         principal: Principal = provider,
     ) -> OrderCreated:
-        """Place one order for the caller's locations, delivered to one of them."""
+        """Place one order: a CQC provider's for its locations, delivered to one of them;
+        anyone else's to the address they registered."""
         try:
             placed = await placing.place_order(
                 service,
                 principal,
-                [(line.location_id, line.staff_count) for line in body.lines],
-                body.deliver_to_location_id,
                 body.contact_name,
                 request.state.correlation_id,
+                lines=(
+                    [(line.location_id, line.staff_count) for line in body.lines]
+                    if body.lines
+                    else None
+                ),
+                deliver_to=body.deliver_to_location_id,
+                staff_count=body.staff_count,
             )
         except OrderRefused as refused:
             raise _problem(refused) from refused
         except placing.OrderingHeld as held:
             raise Problem(403, held.code, held.title, held.detail) from held
+        except placing.AccountNotReady as exc:
+            raise Problem(
+                409,
+                "account-not-ready",
+                "Your account is still being set up",
+                "We are still loading your organisation's details. Try again in a few seconds.",
+                headers={"Retry-After": "2"},
+            ) from exc
         except placing.LocationsNotReady as exc:
             raise Problem(
                 409,
@@ -105,10 +150,33 @@ def router(service: Service) -> APIRouter:
                 "need to change it.",
                 field="lines",
             ) from exc
+        except accounts.OrganisationAlreadyOrdered as exc:
+            raise Problem(
+                409,
+                "organisation-already-ordered",
+                "Your organisation has already ordered badges",
+                "One order covers all your organisation's staff, so this one has not been "
+                "taken. See your orders; contact customer services if it needs changing.",
+                field="staff_count",
+            ) from exc
+        except own_address.EarlierOrderWaiting as waiting:
+            raise Problem(
+                409,
+                "earlier-order-waiting",
+                "Your earlier order has not been sent yet",
+                f"Order {waiting.reference} has not been sent yet. Order more once it has been "
+                "sent, for the badges you need on top of it; or cancel it and place one order "
+                "for the total.",
+                field="staff_count",
+            ) from waiting
         order_id = placed.order_id
         response.headers["Location"] = f"/api/orders/{order_id}"
         return OrderCreated(
-            order_id=order_id, reference=placed.reference, status="placed", quantity=placed.quantity
+            order_id=order_id,
+            reference=placed.reference,
+            status="placed",
+            quantity=placed.quantity,
+            top_up=placed.top_up,
         )
 
     @api.get("/{order_id}", response_model=OrderView)
@@ -156,6 +224,7 @@ def router(service: Service) -> APIRouter:
                 reference=r["reference"],
                 status=r["status"],
                 quantity=r["quantity"],
+                top_up=r["top_up"],
             )
             for r in rows
         ]

@@ -22,18 +22,33 @@ class Answer(Generic[T]):
 
 def staff_count(text: str, where: str) -> Answer[int]:
     """Members of staff employed now at ``where``: a whole number from 1 to 10,000."""
+    return _count(
+        text,
+        f"Enter how many members of staff you employ at {where}",
+        f"Number of staff at {where}",
+    )
+
+
+def badges_needed(text: str, top_up: bool) -> Answer[int]:
+    """An order with no CQC location: the staff employed now, or for a local authority's
+    top-up the badges needed on top of those already sent."""
+    if top_up:
+        return _count(text, "Enter how many more badges you need", "Number of badges")
+    return _count(text, "Enter how many members of staff you employ", "Number of staff")
+
+
+def _count(text: str, missing: str, what: str) -> Answer[int]:
     cleaned = text.strip().replace(",", "")
     if not cleaned:
-        return Answer(error=f"Enter how many members of staff you employ at {where}")
+        return Answer(error=missing)
     if not cleaned.isascii() or not cleaned.lstrip("-").isdigit():
-        return Answer(error=f"Number of staff at {where} must be a whole number, like 12")
+        return Answer(error=f"{what} must be a whole number, like 12")
     number = int(cleaned)
     if number < 1:
-        return Answer(error=f"Number of staff at {where} must be 1 or more")
+        return Answer(error=f"{what} must be 1 or more")
     if number > MAX_STAFF:
         return Answer(
-            error=f"Number of staff at {where} must be {MAX_STAFF:,} or fewer: "
-            "call customer services to order more"
+            error=f"{what} must be {MAX_STAFF:,} or fewer: call customer services to order more"
         )
     return Answer(number)
 

@@ -13,14 +13,19 @@ HELP = (
 )
 
 
-def order_placed(to: str, reference: str, quantity: int, reviewed: bool) -> EmailMessage:
+def order_placed(
+    to: str, reference: str, quantity: int, reviewed: bool, top_up: bool = False
+) -> EmailMessage:
     checked = (
         "A member of our team will check your order before it is sent."
         if reviewed
         else "We check your order against the Care Quality Commission register."
     )
+    what = "top-up order" if top_up else "order"
+    extra = " This top-up adds to the badges we have already sent you." if top_up else ""
     body = (
-        f"We have received your order for {quantity} CARE badge{'s' if quantity != 1 else ''}.\n\n"
+        f"We have received your {what} for {quantity} CARE badge"
+        f"{'s' if quantity != 1 else ''}.{extra}\n\n"
         f"Your reference is {reference}.\n\n"
         f"What happens next\n\n{checked} Badges are sent in the order that orders were placed, "
         "while stock lasts. We will email you again when the parcel is on its way, with a "

@@ -10,8 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain.order import Status
 from services.orders.settings import OrdersSettings
-from services.orders.store import privacy, repository
-from services.orders.store.tables import authorised_locations, orders, status_history
+from services.orders.store import accounts, privacy, repository
+from services.orders.store.tables import (
+    authorised_locations,
+    email_outbox,
+    orders,
+    status_history,
+)
 from shared.events import (
     AccountAnonymised,
     AccountRestricted,
@@ -21,7 +26,7 @@ from shared.events import (
     PortalClosed,
 )
 from shared.runtime import Service
-from shared.store.forget import forget_published_events
+from shared.store.forget import forget_emails_to, forget_published_events
 from shared.subject_access import answer_requests
 
 ANONYMISED = "[anonymised]"
@@ -34,9 +39,12 @@ def register(service: Service, settings: OrdersSettings) -> None:
     @service.handles(AccountAnonymised)
     async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:
         """Scrub the account's personal data: contact name, delivery address, the email its
-        confirmations went to, and the words
-        a reviewer wrote beside its orders' steps (a refusal's reason may name someone)."""
+        confirmations went to, the details it registered with, and the words
+        a reviewer wrote beside its orders' steps (a refusal's reason may name someone); and
+        any email to it not yet sent."""
         account_id = event.payload.account_id
+        for address in await privacy.email_addresses(session, account_id):
+            await forget_emails_to(session, email_outbox, address)
         await session.execute(
             update(orders)
             .where(orders.c.account_id == account_id)
@@ -50,6 +58,7 @@ def register(service: Service, settings: OrdersSettings) -> None:
         await session.execute(
             delete(authorised_locations).where(authorised_locations.c.account_id == account_id)
         )
+        await accounts.forget(session, account_id)
         await forget_published_events(session, service.outbox_table, [str(account_id)])
         await privacy.hold(session, account_id, privacy.ANONYMISED)
 

@@ -17,7 +17,9 @@ from services.orders.store.tables import (
     location_orders,
     order_lines,
     orders,
+    organisation_orders,
     portal_closure,
+    registered_accounts,
     status_history,
 )
 from shared.store.rows import rows_by_table
@@ -46,8 +48,25 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
                 authorised_locations.c.account_id == account_id
             ),
             "account_holds": select(account_holds).where(account_holds.c.account_id == account_id),
+            "registered_accounts": select(registered_accounts).where(
+                registered_accounts.c.account_id == account_id
+            ),
+            "organisation_orders": select(organisation_orders).where(
+                organisation_orders.c.account_id == account_id
+            ),
         },
     )
+
+
+async def email_addresses(session: AsyncSession, account_id: UUID) -> set[str]:
+    """Every address the account's emails went to: the one it registered with and those its
+    orders were confirmed to."""
+    registered = select(registered_accounts.c.email).where(
+        registered_accounts.c.account_id == account_id
+    )
+    notified = select(orders.c.notify_email).where(orders.c.account_id == account_id)
+    found = await session.execute(registered.union(notified))
+    return {address for address in found.scalars() if address}
 
 
 #: Why an account's data may not be used: restricted or objected to until lifted; anonymised

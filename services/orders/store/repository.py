@@ -26,6 +26,11 @@ class LocationAlreadyOrdered(Exception):
     """Another order already covers one of the locations."""
 
 
+#: How a line with no CQC location (an order to the account's own address) is stored: the
+#: line's key cannot be null.
+NO_LOCATION = ""
+
+
 async def save_authorised_locations(
     session: AsyncSession, account_id: UUID, locations: Sequence[dict[str, Any]]
 ) -> None:
@@ -60,9 +65,10 @@ async def insert_order(
     account_kind: str,
     quantity: int,
     delivery: dict[str, Any],
-    lines: Sequence[tuple[str, int]],
+    lines: Sequence[tuple[str | None, int]],
     placed_at: datetime,
     notify_email: str | None = None,
+    top_up: bool = False,
 ) -> int:
     """Store an order with its lines and claim its locations; returns its placement number."""
     seq: int = (
@@ -77,6 +83,7 @@ async def insert_order(
                 quantity=quantity,
                 delivery=delivery,
                 notify_email=notify_email,
+                top_up=top_up,
                 placed_at=placed_at,
                 updated_at=placed_at,
             )
@@ -85,16 +92,18 @@ async def insert_order(
     ).scalar_one()
     await session.execute(
         order_lines.insert(),
-        [{"order_id": order_id, "location_id": loc, "staff_count": n} for loc, n in lines],
+        [
+            {"order_id": order_id, "location_id": loc or NO_LOCATION, "staff_count": n}
+            for loc, n in lines
+        ],
     )
-    try:
-        async with session.begin_nested():
-            await session.execute(
-                location_orders.insert(),
-                [{"location_id": loc, "order_id": order_id} for loc, _ in lines],
-            )
-    except IntegrityError as exc:
-        raise LocationAlreadyOrdered from exc
+    claims = [{"location_id": loc, "order_id": order_id} for loc, _ in lines if loc]
+    if claims:
+        try:
+            async with session.begin_nested():
+                await session.execute(location_orders.insert(), claims)
+        except IntegrityError as exc:
+            raise LocationAlreadyOrdered from exc
     await session.execute(
         status_history.insert().values(
             order_id=order_id, status=Status.PLACED, detail="", occurred_at=placed_at
@@ -143,7 +152,9 @@ async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | N
     )
     return {
         **row._asdict(),
-        "lines": [r._asdict() for r in lines],
+        "lines": [
+            {"location_id": r.location_id or None, "staff_count": r.staff_count} for r in lines
+        ],
         "history": [r._asdict() for r in history],
     }
 
@@ -151,7 +162,12 @@ async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | N
 async def list_orders(session: AsyncSession, account_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(
-            orders.c.id, orders.c.reference, orders.c.status, orders.c.quantity, orders.c.placed_at
+            orders.c.id,
+            orders.c.reference,
+            orders.c.status,
+            orders.c.quantity,
+            orders.c.top_up,
+            orders.c.placed_at,
         )
         .where(orders.c.account_id == account_id)
         .order_by(orders.c.seq)

@@ -1,4 +1,6 @@
-"""Orders' own database: orders, their lines, status history and the locations projection."""
+"""Orders' own database: orders, their lines, status history, and what identity has told orders
+about accounts (their locations, and the organisation and address of those that registered
+themselves)."""
 
 from sqlalchemy import (
     BigInteger,
@@ -77,6 +79,34 @@ authorised_locations = Table(
     Column("account_id", Uuid, primary_key=True),
     Column("location_id", String(32), primary_key=True),
     Column("details", JSONB, nullable=False),
+)
+
+# Projection of identity's AccountRegistered, kept current by AccountDetailsCorrected: where an
+# account's order emails go and, for an account not on CQC's register, the organisation and
+# address its badges go to. Personal data: the row is deleted when the account is anonymised.
+# ``kind`` is empty while only a correction has arrived (events are not ordered across queues).
+registered_accounts = Table(
+    "registered_accounts",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("kind", String(32), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("organisation_name", Text, nullable=True),
+    Column("contact_name", Text, nullable=True),
+    Column("address_line_1", Text, nullable=True),
+    Column("address_line_2", Text, nullable=True),
+    Column("city", Text, nullable=True),
+    Column("postcode", Text, nullable=True),
+)
+
+# One order per organisation that registered itself (a local authority may top up instead):
+# like location_orders, the primary key makes a second order impossible even when two
+# requests race. A cancelled order releases its claim.
+organisation_orders = Table(
+    "organisation_orders",
+    metadata,
+    Column("account_id", Uuid, primary_key=True),
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
 )
 
 # The public site's sessions (shared.web): answers so far and identity's tokens, server-side.

@@ -1,6 +1,11 @@
 """The order journey: locations, staff numbers, where to deliver, who receives it, check
 your answers, confirmation. One question per page; answers wait in the session until the
-order is placed through the same use case as the JSON API."""
+order is placed through the same use case as the JSON API.
+
+An account not on CQC's register (a non-CQC provider, a personal assistant, a local
+authority) has no locations: it checks the address it registered, gives one number (for a
+local authority's top-up, the badges needed on top of those sent) and who receives the
+parcel."""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.orders import placing
-from services.orders.domain.answers import contact_name, staff_count
+from services.orders.domain.answers import badges_needed, contact_name, staff_count
 from services.orders.domain.order import OrderRefused
-from services.orders.store import repository
+from services.orders.domain.own_address import EarlierOrderWaiting, orders_to_own_address
+from services.orders.store import accounts, repository
 from services.orders.web.auth import SiteAuth
 from shared.http.auth import Principal
 from shared.runtime import Service
@@ -36,6 +42,12 @@ def _save(request: Request, **changes: Any) -> None:
 
 def _next_missing(answers: dict[str, Any]) -> str | None:
     """The first page whose answer is missing, so no step can be skipped by URL."""
+    if answers.get("own_address"):
+        if not answers.get("badges"):
+            return "/order/staff"
+        if not answers.get("contact_name"):
+            return "/order/contact"
+        return None
     if not answers.get("locations"):
         return "/order/locations"
     if set(answers.get("staff", {})) != set(answers["locations"]):
@@ -57,10 +69,67 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
 
     # --- which locations --------------------------------------------------------------
 
+    async def own_address_start(
+        request: Request, principal: Principal
+    ) -> tuple[placing.OwnAddressPlan, HTMLResponse | None]:
+        """The account's next order, and the page that stops it before it starts, if any."""
+        plan = await placing.own_address_plan(service, principal)
+        if plan.registered is None:
+            return plan, not_ready(request)
+        if plan.already_ordered:
+            return plan, already_ordered(request, principal, status_code=200)
+        if plan.waiting is not None:
+            return plan, earlier_waiting(request, plan.waiting.reference, status_code=200)
+        return plan, None
+
+    def not_ready(request: Request) -> HTMLResponse:
+        return pages.render(
+            request,
+            "order_not_ready.html",
+            title="We are still setting up your account",
+            back_url="/",
+        )
+
+    def already_ordered(
+        request: Request, principal: Principal, status_code: int = 409
+    ) -> HTMLResponse:
+        own = orders_to_own_address(principal.kind)
+        return pages.render(
+            request,
+            "order_already.html",
+            status_code=status_code,
+            title=(
+                "Your organisation has already ordered badges"
+                if own
+                else "You have already ordered badges for this location"
+            ),
+            own_address=own,
+        )
+
+    def earlier_waiting(request: Request, reference: str, status_code: int = 409) -> HTMLResponse:
+        return pages.render(
+            request,
+            "order_waiting.html",
+            status_code=status_code,
+            title="Your earlier order has not been sent yet",
+            reference=reference,
+        )
+
+    async def address_page(request: Request, principal: Principal) -> HTMLResponse:
+        plan, stopped = await own_address_start(request, principal)
+        if stopped is not None:
+            return stopped
+        return pages.render(
+            request,
+            "order_address.html",
+            title="Check where we will send the badges",
+            registered=plan.registered,
+            top_up=plan.top_up,
+            back_url="/",
+        )
+
     def locations_page(request: Request, errors: FormErrors | None = None) -> HTMLResponse:
         known = list(auth.locations(request).values())
-        if not known:  # an account not on CQC's register: ordered through customer services
-            return pages.render(request, "no_locations.html", title="Call us to order")
         chosen = set(_answers(request).get("locations", []))
         return pages.render(
             request,
@@ -77,11 +146,28 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         )
 
     @web.get("/locations")
-    async def locations(request: Request, _: Principal = signed_in) -> HTMLResponse:
+    async def locations(request: Request, principal: Principal = signed_in) -> HTMLResponse:
+        if orders_to_own_address(principal.kind):
+            return await address_page(request, principal)
         return locations_page(request)
 
     @web.post("/locations")
-    async def choose_locations(request: Request, _: Principal = signed_in) -> Response:
+    async def choose_locations(request: Request, principal: Principal = signed_in) -> Response:
+        if orders_to_own_address(principal.kind):
+            plan, stopped = await own_address_start(request, principal)
+            if stopped is not None:
+                return stopped
+            answers = _answers(request)
+            _save(
+                request,
+                own_address=True,
+                top_up=plan.top_up,
+                badges_sent=plan.badges_sent,
+                contact_name=answers.get("contact_name")
+                or (plan.registered or {}).get("contact_name")
+                or "",
+            )
+            return _go("/order/staff")
         known = auth.locations(request)
         if len(known) == 1:
             chosen = list(known)
@@ -118,15 +204,46 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
             back_url="/order/locations",
         )
 
+    def badges_page(request: Request, value: str, errors: FormErrors | None = None) -> HTMLResponse:
+        answers = _answers(request)
+        return pages.render(
+            request,
+            "order_badges.html",
+            errors=errors,
+            title=(
+                "How many more badges do you need?"
+                if answers.get("top_up")
+                else "How many members of staff do you employ?"
+            ),
+            top_up=answers.get("top_up", False),
+            badges_sent=answers.get("badges_sent", 0),
+            value=value,
+            back_url="/order/locations",
+        )
+
     @web.get("/staff")
     async def staff(request: Request, _: Principal = signed_in) -> Response:
-        if not _answers(request).get("locations"):
+        answers = _answers(request)
+        if answers.get("own_address"):
+            return badges_page(request, str(answers.get("badges") or ""))
+        if not answers.get("locations"):
             return _go("/order/locations")
-        saved = _answers(request).get("staff", {})
+        saved = answers.get("staff", {})
         return staff_page(request, {k: str(v) for k, v in saved.items()})
 
     @web.post("/staff")
     async def count_staff(request: Request, _: Principal = signed_in) -> Response:
+        answers = _answers(request)
+        if answers.get("own_address"):
+            form = await request.form()
+            typed = str(form.get("badges", ""))
+            needed = badges_needed(typed, bool(answers.get("top_up")))
+            if needed.error:
+                errors = FormErrors()
+                errors.add("badges", needed.error)
+                return badges_page(request, typed, errors)
+            _save(request, badges=needed.value)
+            return _go("/order/contact")
         chosen = selected(request)
         if not chosen:
             return _go("/order/locations")
@@ -179,12 +296,20 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         request: Request, value: str, errors: FormErrors | None = None
     ) -> HTMLResponse:
         several = len(_answers(request).get("locations", [])) > 1
+        own = bool(_answers(request).get("own_address"))
         return pages.render(
             request,
             "order_contact.html",
             errors=errors,
             title="Who should we address the parcel to?",
             value=value,
+            hint=(
+                "The courier will ask for this person when they deliver. We have filled in "
+                "the name you gave when you created your account: change it if someone else "
+                "will receive the parcel"
+                if own
+                else "The courier will ask for this person when they deliver"
+            ),
             back_url="/order/deliver-to" if several else "/order/staff",
         )
 
@@ -206,11 +331,28 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
 
     # --- check your answers and place -------------------------------------------------
 
-    def check_page(request: Request, errors: FormErrors | None = None) -> Response:
+    async def check_page(
+        request: Request, principal: Principal, errors: FormErrors | None = None
+    ) -> Response:
         answers = _answers(request)
         missing = _next_missing(answers)
         if missing:
             return _go(missing)
+        if answers.get("own_address"):
+            plan = await placing.own_address_plan(service, principal)
+            if plan.registered is None:
+                return not_ready(request)
+            return pages.render(
+                request,
+                "order_check_own.html",
+                errors=errors,
+                title="Check your answers before placing your order",
+                badges=answers["badges"],
+                top_up=answers.get("top_up", False),
+                badges_sent=answers.get("badges_sent", 0),
+                registered=plan.registered,
+                contact_name=answers["contact_name"],
+            )
         known = auth.locations(request)
         return pages.render(
             request,
@@ -225,46 +367,56 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         )
 
     @web.get("/check")
-    async def check(request: Request, _: Principal = signed_in) -> Response:
-        return check_page(request)
+    async def check(request: Request, principal: Principal = signed_in) -> Response:
+        return await check_page(request, principal)
 
     @web.post("/check")
     async def place(request: Request, principal: Principal = signed_in) -> Response:
         answers = _answers(request)
         if _next_missing(answers):
-            return check_page(request)
+            return await check_page(request, principal)
+
+        async def refused(message: str) -> Response:
+            errors = FormErrors()
+            errors.add("place-order", message)
+            return await check_page(request, principal, errors)
+
         try:
-            placed = await placing.place_order(
-                service,
-                principal,
-                [(loc, int(answers["staff"][loc])) for loc in answers["locations"]],
-                answers["deliver_to"],
-                answers["contact_name"],
-                request.state.correlation_id,
-                notify_email=auth.email(request),
-            )
-        except repository.LocationAlreadyOrdered:
-            return pages.render(
-                request,
-                "order_already.html",
-                status_code=409,
-                title="You have already ordered badges for this location",
-            )
-        except OrderRefused as refused:
-            errors = FormErrors()
-            errors.add("place-order", refused.message)
-            return check_page(request, errors)
+            if answers.get("own_address"):
+                placed = await placing.place_order(
+                    service,
+                    principal,
+                    answers["contact_name"],
+                    request.state.correlation_id,
+                    staff_count=int(answers["badges"]),
+                    notify_email=auth.email(request),
+                )
+            else:
+                placed = await placing.place_order(
+                    service,
+                    principal,
+                    answers["contact_name"],
+                    request.state.correlation_id,
+                    lines=[(loc, int(answers["staff"][loc])) for loc in answers["locations"]],
+                    deliver_to=answers["deliver_to"],
+                    notify_email=auth.email(request),
+                )
+        except (repository.LocationAlreadyOrdered, accounts.OrganisationAlreadyOrdered):
+            return already_ordered(request, principal)
+        except EarlierOrderWaiting as waiting:
+            return earlier_waiting(request, waiting.reference)
+        except OrderRefused as refusal:
+            return await refused(refusal.message)
         except placing.OrderingHeld as held:
-            errors = FormErrors()
-            errors.add("place-order", f"{held.title}. {held.detail}")
-            return check_page(request, errors)
-        except placing.LocationsNotReady:
-            errors = FormErrors()
-            errors.add(
-                "place-order",
-                "We are still setting up your locations. Wait a few seconds and try again",
+            return await refused(f"{held.title}. {held.detail}")
+        except placing.AccountNotReady:
+            return await refused(
+                "We are still setting up your account. Wait a few seconds and try again"
             )
-            return check_page(request, errors)
+        except placing.LocationsNotReady:
+            return await refused(
+                "We are still setting up your locations. Wait a few seconds and try again"
+            )
         web_session(request).pop(ORDER)
         return _go(f"/order/confirmation/{placed.order_id}")
 
@@ -279,7 +431,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         return pages.render(
             request,
             "order_confirmation.html",
-            title="Order placed",
+            title="Top-up order placed" if order["top_up"] else "Order placed",
             order=order,
             reviewed=order["account_kind"] != "cqc",
         )

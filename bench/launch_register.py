@@ -78,8 +78,14 @@ def launch_providers(path: Path, locations: int, non_cqc: int, seed: int = 11) -
         )
         i += 1
     save(path, rows)
+    # Not on the register: one line with no location, delivered to the address registered.
     providers.extend(
-        Provider("non_cqc", f"manager{n}@non-cqc-care.example", f"launch-day-{n}-{seed}-pw")
+        Provider(
+            "non_cqc",
+            f"manager{n}@non-cqc-care.example",
+            f"launch-day-{n}-{seed}-pw",
+            lines=[("", rng.randint(3, 40))],
+        )
         for n in range(non_cqc)
     )
     return providers

@@ -35,19 +35,25 @@ from tests.support.verification import authorise, cqc_order, location
 
 pytestmark = pytest.mark.integration
 REVIEWER = uuid.uuid4()
-TOKEN = mint("customer_service", account_id=REVIEWER)
+
+
+def reviewer_token() -> str:
+    """Minted per request: one minted at import expires before a long suite reaches this file."""
+    return mint("customer_service", account_id=REVIEWER)
 
 
 async def api(
     platform: Platform,
     method: str,
     path: str,
-    token: str = TOKEN,
+    token: str | None = None,
     instance: int = 0,
     **kwargs: Any,
 ) -> httpx.Response:
     async with platform.client("verification", instance) as client:
-        return await client.request(method, path, headers=bearer(token), **kwargs)
+        return await client.request(
+            method, path, headers=bearer(token or reviewer_token()), **kwargs
+        )
 
 
 async def detail(platform: Platform, order_id: uuid.UUID) -> dict[str, Any]:
@@ -269,7 +275,7 @@ async def test_a_crash_mid_decision_loses_nothing_and_doubles_nothing(
             app=platform.apps["verification"][1], raise_app_exceptions=False
         )
         async with httpx.AsyncClient(transport=transport, base_url="http://v.test") as client:
-            crashed = await client.post(path, json=body, headers=bearer(TOKEN))
+            crashed = await client.post(path, json=body, headers=bearer(reviewer_token()))
         assert crashed.status_code == 500
     finally:
         await crashing.stop()

@@ -29,7 +29,11 @@ pytestmark = pytest.mark.integration
 
 PARCEL_SIZE = 10
 COURIER_QUEUE = "courier.courier.handoff"
-BACK_OFFICE = bearer(mint("customer_service"))
+
+
+def back_office() -> dict[str, str]:
+    """Minted per request: one minted at import expires before a long suite reaches this file."""
+    return bearer(mint("customer_service"))
 
 
 @pytest.fixture(scope="module")
@@ -283,10 +287,10 @@ async def test_a_returned_parcel_is_put_in_front_of_customer_services(
     assert await dispatch.events("OrderDelivered") == []
     async with platform.client("dispatch") as client:
         work_list = (
-            await client.get("/api/shipments?status=returned", headers=BACK_OFFICE)
+            await client.get("/api/shipments?status=returned", headers=back_office())
         ).json()
         detail = (
-            await client.get(f"/api/shipments/{shipment.reference}", headers=BACK_OFFICE)
+            await client.get(f"/api/shipments/{shipment.reference}", headers=back_office())
         ).json()
         provider = await client.get(
             "/api/shipments?status=returned", headers=bearer(mint("provider"))
@@ -315,7 +319,7 @@ async def test_refused_callbacks_are_logged_and_unknown_shipments_kept_for_inves
             unknown = await client.post("/api/courier/status", content=body, headers=headers)
             replayed = await client.post("/api/courier/status", content=body, headers=headers)
             kept = (
-                await client.get("/api/courier/unmatched-reports", headers=BACK_OFFICE)
+                await client.get("/api/courier/unmatched-reports", headers=back_office())
             ).json()
     assert (unsigned.status_code, unknown.status_code, replayed.status_code) == (401, 404, 409)
     assert unknown.headers["content-type"] == "application/problem+json"

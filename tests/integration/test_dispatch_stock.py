@@ -36,7 +36,11 @@ from tests.support.platform import Platform, eventually
 
 pytestmark = pytest.mark.integration
 
-OPERATIONS = bearer(mint("operations"))
+
+
+def operations() -> dict[str, str]:
+    """Minted per request: one minted at import expires before a long suite reaches this file."""
+    return bearer(mint("operations"))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,7 @@ async def receive(platform: Platform, quantity: int, item: str = "badge") -> dic
         response = await client.post(
             "/api/stock/receipts",
             json={"item": item, "quantity": quantity, "note": "delivery note 42"},
-            headers=OPERATIONS,
+            headers=operations(),
         )
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -66,7 +70,7 @@ async def receive(platform: Platform, quantity: int, item: str = "badge") -> dic
 
 async def stock_view(platform: Platform) -> dict[str, Any]:
     async with platform.client("dispatch") as client:
-        response = await client.get("/api/stock", headers=OPERATIONS)
+        response = await client.get("/api/stock", headers=operations())
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -157,7 +161,7 @@ async def test_stock_take_adjustments_are_entries_and_cannot_take_promised_stock
             r = await client.post(
                 "/api/stock/adjustments",
                 json={"item": "badge", "quantity": quantity, "reason": "stock-take"},
-                headers=OPERATIONS,
+                headers=operations(),
             )
         return r.status_code, r.json()
 
@@ -183,7 +187,7 @@ async def test_only_operations_may_see_or_change_stock(
         )
         reviewer = await client.get("/api/stock", headers=bearer(mint("customer_service")))
         invalid = await client.post(
-            "/api/stock/receipts", json={**body, "quantity": -5}, headers=OPERATIONS
+            "/api/stock/receipts", json={**body, "quantity": -5}, headers=operations()
         )
     assert [r.status_code for r in (anonymous, provider, reviewer, invalid)] == [401, 403, 403, 422]
     assert (await stock_view(platform))["received"] == 0

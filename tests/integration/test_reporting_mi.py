@@ -38,10 +38,18 @@ from tests.support.platform import (
 
 pytestmark = pytest.mark.integration
 
-ANALYST = bearer(mint("dhsc_analyst"))
-REVIEWER = mint("customer_service", account_id=uuid.uuid4())
+REVIEWER_ID = uuid.uuid4()
 CQC_ORDERS = 6
 REJECTION = "Rang Morwenna Testington on 07700 900417: not a care provider"
+
+
+def analyst() -> dict[str, str]:
+    """Minted per request: one minted at import expires before a long suite reaches this file."""
+    return bearer(mint("dhsc_analyst"))
+
+
+def reviewer() -> dict[str, str]:
+    return bearer(mint("customer_service", account_id=REVIEWER_ID))
 
 
 @dataclass
@@ -104,7 +112,8 @@ def _register_personal_data(rows: list[Any]) -> set[str]:
 
 async def _queue(platform: Platform) -> list[dict[str, Any]]:
     async with platform.client("verification") as verification:
-        response = await verification.get("/api/reviews", headers=bearer(REVIEWER))
+        response = await verification.get("/api/reviews", headers=reviewer())
+    assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
@@ -158,7 +167,7 @@ async def driven(platform: Platform) -> Driven:
             response = await verification.post(
                 f"/api/reviews/{item['order_id']}/decision",
                 json={**body, "version": item["version"]},
-                headers=bearer(REVIEWER),
+                headers=reviewer(),
             )
             assert response.status_code == 204, response.text
 
@@ -224,7 +233,7 @@ async def test_the_figures_agree_with_what_the_other_services_did(
     platform: Platform, driven: Driven
 ) -> None:
     async with await _unsuppressed(platform) as reporting:
-        figures = (await reporting.get("/api/mi/figures", headers=ANALYST)).json()
+        figures = (await reporting.get("/api/mi/figures", headers=analyst())).json()
     stages = figures["stages"]
     assert stages["placed"] == {"orders": driven.placed, "badges": driven.badges}
     # Orders placed through the site, plus the three that arrived as events.
@@ -267,10 +276,10 @@ async def test_small_counts_are_suppressed_in_every_output(
     platform: Platform, driven: Driven
 ) -> None:
     async with platform.client("reporting") as reporting:
-        figures = (await reporting.get("/api/mi/figures", headers=ANALYST)).json()
-        summary = (await reporting.get("/api/mi/summary", headers=ANALYST)).json()
-        regions = (await reporting.get("/api/mi/breakdowns/region", headers=ANALYST)).json()
-        daily_csv = await reporting.get("/api/mi/daily.csv", headers=ANALYST)
+        figures = (await reporting.get("/api/mi/figures", headers=analyst())).json()
+        summary = (await reporting.get("/api/mi/summary", headers=analyst())).json()
+        regions = (await reporting.get("/api/mi/breakdowns/region", headers=analyst())).json()
+        daily_csv = await reporting.get("/api/mi/daily.csv", headers=analyst())
     assert figures["stages"]["placed"]["orders"] == driven.placed  # 9: shown
     assert figures["stages"]["rejected"] == {"orders": "suppressed", "badges": "suppressed"}
     assert figures["review_backlog"]["orders"] == "suppressed"
@@ -292,18 +301,18 @@ async def test_breakdowns_file_orders_under_their_categories(
     platform: Platform, driven: Driven
 ) -> None:
     async with await _unsuppressed(platform) as reporting:
-        by_cqc = (await reporting.get("/api/mi/breakdowns/cqc", headers=ANALYST)).json()
-        by_type = (await reporting.get("/api/mi/breakdowns/org_type", headers=ANALYST)).json()
-        by_la = await reporting.get("/api/mi/breakdowns/local_authority.csv", headers=ANALYST)
+        by_cqc = (await reporting.get("/api/mi/breakdowns/cqc", headers=analyst())).json()
+        by_type = (await reporting.get("/api/mi/breakdowns/org_type", headers=analyst())).json()
+        by_la = await reporting.get("/api/mi/breakdowns/local_authority.csv", headers=analyst())
         daily = (
             await reporting.get(
                 "/api/mi/breakdowns/region/daily",
                 params={"metric": "badges_placed"},
-                headers=ANALYST,
+                headers=analyst(),
             )
         ).json()
-        unknown = await reporting.get("/api/mi/breakdowns/postcode", headers=ANALYST)
-        bad_metric = await reporting.get("/api/mi/daily", params={"metric": "x"}, headers=ANALYST)
+        unknown = await reporting.get("/api/mi/breakdowns/postcode", headers=analyst())
+        bad_metric = await reporting.get("/api/mi/daily", params={"metric": "x"}, headers=analyst())
     cqc = {r["value"]: r["figures"]["orders_placed"] for r in by_cqc["rows"]}
     assert cqc == {"CQC-registered": CQC_ORDERS, "Not CQC-registered": 3}
     types = {r["value"]: r["figures"]["orders_placed"] for r in by_type["rows"]}
@@ -326,7 +335,7 @@ async def test_only_analysts_see_the_figures(platform: Platform, driven: Driven)
             "/api/mi/figures", headers=bearer(mint("provider", kind="cqc"))
         )
         page = await reporting.get("/mi")
-        page_as_reviewer = await reporting.get("/mi", headers=bearer(REVIEWER))
+        page_as_reviewer = await reporting.get("/mi", headers=reviewer())
     assert anonymous.status_code == 401 and provider.status_code == 403
     assert page.status_code == 401 and page_as_reviewer.status_code == 403
 
@@ -335,13 +344,13 @@ async def test_the_page_shows_the_figures_as_charts_with_their_data(
     platform: Platform, driven: Driven
 ) -> None:
     async with platform.client("reporting") as reporting:
-        page = await reporting.get("/mi", headers=ANALYST)
+        page = await reporting.get("/mi", headers=analyst())
         by_cookie = await reporting.get(
-            "/mi", cookies={"care_mi_token": ANALYST["Authorization"][7:]}
+            "/mi", cookies={"care_mi_token": analyst()["Authorization"][7:]}
         )
         css = await reporting.get("/mi/mi.css")
         csvs = [
-            await reporting.get(path, headers=ANALYST)
+            await reporting.get(path, headers=analyst())
             for path in ("/api/mi/figures.csv", "/api/mi/breakdowns/org_type/daily.csv")
         ]
     assert page.status_code == 200 and by_cookie.status_code == 200

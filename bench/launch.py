@@ -5,7 +5,9 @@ PostgreSQL cluster of its own (so other users of the machine's broker cannot sta
 a generated register (bench/launch_register.py: CQC single and multi-location
 providers, postcode sign-ins, border postcodes, non-CQC accounts). Each provider arrives at a
 random moment of the burst window and walks one journey as an independent task (an open
-model, so a slow platform shows as latency rather than as a slower generator):
+model, so a slow platform shows as latency rather than as a slower generator). With
+``--admit N`` only N visitors are on the site at once and the rest wait their turn, as behind
+a launch-day queue page; the wait is reported beside the request latencies:
 
     CQC:     sign in -> think -> GET account -> think -> POST order -> think -> GET order
     non-CQC: create account -> open the emailed link -> sign in with the password ->
@@ -17,7 +19,8 @@ a minute apart. After the last order it waits for every order to reach a final s
 reconciles the stores exactly (tests/support/reconcile.py) and writes the figures to bench/results/.
 
     .venv/bin/python bench/launch.py                       # 600 providers in 60 s
-    .venv/bin/python bench/launch.py --providers 25000 --window 300 --out launch-full.json
+    .venv/bin/python bench/launch.py --providers 25000 --window 300 --admit 45 \\
+        --out launch-full.json                             # the launch burst, about 75 min
     .venv/bin/python bench/launch.py --profile orders,dispatch   # py-spy the hot path
 """
 
@@ -35,6 +38,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +79,10 @@ class Tally:
     placed_at: dict[str, float] = field(default_factory=dict)
     dispatched_at: dict[str, float] = field(default_factory=dict)
     not_ready_retries: int = 0
+    #: How long each visitor waited to be let in, when the site admits a few at a time.
+    waited: list[float] = field(default_factory=list)
+    #: Sessions that expired while the provider waited, so they signed in again.
+    signed_in_again: int = 0
     #: Orders whose 201 was lost to a fault and that the provider found in their list.
     recovered_orders: int = 0
 
@@ -124,6 +132,7 @@ class Journeys:
         tally: Tally,
         think: float,
         persist: float = 0.0,
+        admit: int = 0,
     ):
         self.platform = platform
         self.http = http
@@ -131,6 +140,8 @@ class Journeys:
         self.think_mean = think
         self.persist = persist
         self.rng = random.Random(5)
+        self.mail = Mailbox(platform.state / "mail" / "new")
+        self.waiting_room = asyncio.Semaphore(admit) if admit else None
 
     async def think(self) -> None:
         if self.think_mean:
@@ -153,6 +164,15 @@ class Journeys:
 
     async def visit(self, provider: Provider, arrive_at: float) -> None:
         await asyncio.sleep(max(0.0, arrive_at - time.perf_counter()))
+        if self.waiting_room is None:
+            await self.journey(provider)
+            return
+        async with self.waiting_room:
+            self.tally.waited.append(time.perf_counter() - arrive_at)
+            await self.journey(provider)
+
+    async def journey(self, provider: Provider) -> None:
+        """Sign in, look, order, check: every request timed, every failure counted."""
         try:
             if provider.kind == "non_cqc":
                 await self.create_account(provider)
@@ -198,17 +218,22 @@ class Journeys:
             body["lines"] = [{"location_id": loc, "staff_count": n} for loc, n in provider.lines]
             body["deliver_to_location_id"] = provider.lines[0][0]
         orders_url = self.url("orders", "/api/orders")
-        for _ in range(100):
+        # A backlog of registrations can hold "not ready" for minutes at launch scale.
+        deadline = time.perf_counter() + 600
+        pause = 0.3
+        while time.perf_counter() < deadline:
             started = time.perf_counter()
             response = await self.send("order", "POST", orders_url, json=body, headers=token)
             if response.status_code == 201:
                 order_id = str(response.json()["order_id"])
                 self.tally.placed_at[order_id] = started
                 return order_id
-            if response.status_code == 401 and self.persist:
-                # The session outlived the outage: sign in again with every code.
+            if response.status_code == 401:
+                # The session expired while the provider waited (an outage, or a queue at
+                # launch): they sign in again with every code, as the site would ask.
                 for code in ["", *provider.more_codes]:
                     token = await self.sign_in(provider, code)
+                self.tally.signed_in_again += 1
                 continue
             if response.status_code == 409 and "already-ordered" in response.text:
                 return await self.find_order(token, started)
@@ -217,7 +242,8 @@ class Journeys:
             # Orders has not yet heard which locations the account covers, or the account's
             # registration: a person would see a "try again in a moment" page.
             self.tally.not_ready_retries += 1
-            await asyncio.sleep(0.5)
+            pause = min(5.0, pause * 1.5)
+            await asyncio.sleep(pause)
         raise RuntimeError("locations never became ready")
 
     async def find_order(self, token: dict[str, str], started: float) -> str:
@@ -261,21 +287,50 @@ class Journeys:
         if confirmed.status_code != 201:
             raise RuntimeError(f"confirmation refused: {confirmed.status_code}")
 
-    async def emailed_token(self, address: str, wait: float = 120) -> str:
+    async def emailed_token(self, address: str, wait: float = 900) -> str:
         """The confirmation token from the email the run command's SMTP server kept."""
-        mailbox = self.platform.state / "mail" / "new"
         deadline = time.perf_counter() + wait
         while time.perf_counter() < deadline:
-            for path in mailbox.glob("*") if mailbox.exists() else []:
-                message = message_from_bytes(path.read_bytes())
-                if address in str(message["To"]):
-                    body = message.get_payload(decode=True)
-                    text = body.decode() if isinstance(body, bytes) else str(message)
-                    found = re.search(r"token=([A-Za-z0-9_\-]+)", text)
-                    if found:
-                        return found.group(1)
+            token = self.mail.token_for(address)
+            if token:
+                return token
             await asyncio.sleep(0.5)
         raise RuntimeError("no confirmation email arrived")
+
+
+class Mailbox:
+    """The SMTP sink's Maildir, read once per file and at most twice a second.
+
+    At launch scale the folder holds tens of thousands of order emails and hundreds of
+    visitors wait for theirs: each rescanning and reparsing it would cost more CPU than the
+    platform under test.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.seen: set[str] = set()
+        self.tokens: dict[str, str] = {}
+        self.scanned_at = 0.0
+
+    def token_for(self, address: str) -> str | None:
+        if address not in self.tokens and time.perf_counter() - self.scanned_at > 0.5:
+            self.scan()
+        return self.tokens.get(address)
+
+    def scan(self) -> None:
+        self.scanned_at = time.perf_counter()
+        if not self.folder.exists():
+            return
+        for entry in os.scandir(self.folder):
+            if entry.name in self.seen:
+                continue
+            self.seen.add(entry.name)
+            message = message_from_bytes(Path(entry.path).read_bytes())
+            body = message.get_payload(decode=True)
+            text = body.decode() if isinstance(body, bytes) else str(message)
+            found = re.search(r"token=([A-Za-z0-9_\-]+)", text)
+            if found:
+                self.tokens.setdefault(parseaddr(str(message["To"]))[1], found.group(1))
 
 
 async def watch_dispatches(
@@ -302,6 +357,7 @@ async def run_burst(
     window: float,
     think: float,
     profiler: Profiler | None,
+    admit: int = 0,
 ) -> dict[str, Any]:
     tally = Tally()
     watcher = await watch_dispatches(platform, tally)
@@ -311,8 +367,10 @@ async def run_burst(
     # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
     # never goes out on a connection the server is closing (an httpx ReadError).
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        journeys = Journeys(platform, http, tally, think)
+    timeout = httpx.Timeout(60, pool=None)
+    progress = asyncio.create_task(report_progress(tally, len(providers)))
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+        journeys = Journeys(platform, http, tally, think, admit=admit)
         t0 = time.perf_counter()
         arrivals = sorted(t0 + rng.uniform(0, window) for _ in providers)
         order = list(providers)
@@ -324,6 +382,7 @@ async def run_burst(
         )
         last_order = max(tally.placed_at.values(), default=t0)
         burst_seconds = time.perf_counter() - t0
+    progress.cancel()
 
     urls = platform.database_urls()
     final_at = await wait_until_final(urls, set(tally.placed_at))
@@ -341,6 +400,19 @@ async def run_burst(
             dict(transactions_before), dict(transactions_after), len(tally.placed_at), scale=1
         ),
     }
+
+
+async def report_progress(tally: Tally, expected: int, every: float = 60) -> None:
+    """A line a minute, so a long run can be watched (and a stuck one seen) as it goes."""
+    t0 = time.perf_counter()
+    while True:
+        await asyncio.sleep(every)
+        print(
+            f"  {time.perf_counter() - t0:6.0f} s: {len(tally.sign_ins)} sign-ins, "
+            f"{len(tally.placed_at)}/{expected} orders, {len(tally.dispatched_at)} dispatched, "
+            f"{sum(tally.errors.values())} errors",
+            flush=True,
+        )
 
 
 async def wait_until_final(urls: dict[str, str], accepted: set[str], wait: float = 900) -> float:
@@ -384,9 +456,11 @@ def summarise(
         if end_to_end
         else None,
         "backlog_drained_seconds_after_last_order": round(final_at - last_order, 1),
+        "waiting_room_ms": percentiles(tally.waited),
         "request_ms": {kind: percentiles(v) for kind, v in sorted(tally.latency.items())},
         "requests": {kind: len(v) for kind, v in sorted(tally.latency.items())},
         "locations_not_ready_retries": tally.not_ready_retries,
+        "signed_in_again_after_expiry": tally.signed_in_again,
         "orders_found_after_a_lost_answer": tally.recovered_orders,
         "errors": dict(tally.errors),
         "final_states": counts,
@@ -401,6 +475,12 @@ async def main() -> None:
     parser.add_argument("--think", type=float, default=2.0, help="mean think time, seconds")
     parser.add_argument("--stock-share", type=float, default=0.97, help="of the badges ordered")
     parser.add_argument("--raw-messages", type=int, default=3000)
+    parser.add_argument(
+        "--admit",
+        type=int,
+        default=0,
+        help="visitors on the site at once, the rest in a waiting room (default: no limit)",
+    )
     parser.add_argument("--profile", default="", help="services to py-spy, e.g. orders,dispatch")
     parser.add_argument("--label", default="", help="a note kept with the figures")
     parser.add_argument(
@@ -429,7 +509,12 @@ async def main() -> None:
         print(json.dumps(ceiling), flush=True)
         profiler = Profiler(platform.pids(), args.profile.split(","), RESULTS, args.out)
         figures = await run_burst(
-            platform, providers, args.window, args.think, profiler if args.profile else None
+            platform,
+            providers,
+            args.window,
+            args.think,
+            profiler if args.profile else None,
+            args.admit,
         )
     if args.profile:
         figures["profile"] = profiler.summary()
@@ -443,6 +528,7 @@ async def main() -> None:
         "settings": settings,
         "window_seconds": args.window,
         "think_mean_seconds": args.think,
+        "admitted_at_once": args.admit or None,
         "stock": stock,
         **figures,
         "raw_hop_ceiling": ceiling,

@@ -451,6 +451,13 @@ def summarise(
         "orders_per_second_end_to_end": round(len(done) / (last_dispatch - first_order), 1)
         if done
         else 0,
+        # Every accepted order, not only those handed off: referred and waitlisted orders are
+        # final too, and how many are referred depends on the register, not the platform.
+        "orders_per_second_to_a_final_state": round(
+            len(tally.placed_at) / (final_at - first_order), 1
+        )
+        if len(tally.placed_at) > 1 and final_at == final_at  # NaN: never all final
+        else 0,
         "placed_to_handoff_ms": percentiles(end_to_end),
         "placed_to_handoff_mean_ms": round(statistics.fmean(end_to_end) * 1000, 1)
         if end_to_end

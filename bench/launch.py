@@ -20,7 +20,7 @@ reconciles the stores exactly (tests/support/reconcile.py) and writes the figure
 
     .venv/bin/python bench/launch.py                       # 600 providers in 60 s
     .venv/bin/python bench/launch.py --providers 25000 --window 300 --admit 45 \\
-        --out launch-full.json                             # the launch burst, about 75 min
+        --out launch-full.json                             # the launch burst, about 65 min
     .venv/bin/python bench/launch.py --profile orders,dispatch   # py-spy the hot path
 """
 

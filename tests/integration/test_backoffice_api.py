@@ -29,17 +29,12 @@ from shared.events import (
 from shared.runtime import Service
 from tests.support.events import order_placed
 from tests.support.journeys import sign_in, single_location_rows
-from tests.support.keys import bearer, mint
+from tests.support.keys import bearer, mint, staff
 from tests.support.platform import Platform, eventually
 from tests.support.verification import authorise, cqc_order, location
 
 pytestmark = pytest.mark.integration
 REVIEWER = uuid.uuid4()
-
-
-def reviewer_token() -> str:
-    """Minted per request: one minted at import expires before a long suite reaches this file."""
-    return mint("customer_service", account_id=REVIEWER)
 
 
 async def api(
@@ -50,10 +45,9 @@ async def api(
     instance: int = 0,
     **kwargs: Any,
 ) -> httpx.Response:
+    headers = bearer(token) if token else staff("customer_service", REVIEWER)
     async with platform.client("verification", instance) as client:
-        return await client.request(
-            method, path, headers=bearer(token or reviewer_token()), **kwargs
-        )
+        return await client.request(method, path, headers=headers, **kwargs)
 
 
 async def detail(platform: Platform, order_id: uuid.UUID) -> dict[str, Any]:
@@ -275,7 +269,9 @@ async def test_a_crash_mid_decision_loses_nothing_and_doubles_nothing(
             app=platform.apps["verification"][1], raise_app_exceptions=False
         )
         async with httpx.AsyncClient(transport=transport, base_url="http://v.test") as client:
-            crashed = await client.post(path, json=body, headers=bearer(reviewer_token()))
+            crashed = await client.post(
+                path, json=body, headers=staff("customer_service", REVIEWER)
+            )
         assert crashed.status_code == 500
     finally:
         await crashing.stop()

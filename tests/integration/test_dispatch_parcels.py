@@ -22,18 +22,13 @@ from shared.events.envelope import COURIER_EXCHANGE
 from shared.metrics import INBOX_DUPLICATES
 from shared.runtime import Service
 from tests.support.dispatch import DELIVERY, Dispatch, dispatch_platform, placed, verified
-from tests.support.keys import bearer, mint
+from tests.support.keys import bearer, mint, staff
 from tests.support.platform import Platform, courier_headers, eventually
 
 pytestmark = pytest.mark.integration
 
 PARCEL_SIZE = 10
 COURIER_QUEUE = "courier.courier.handoff"
-
-
-def back_office() -> dict[str, str]:
-    """Minted per request: one minted at import expires before a long suite reaches this file."""
-    return bearer(mint("customer_service"))
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +134,7 @@ async def test_the_courier_gets_only_what_delivery_needs_on_its_own_exchange(
         "recipient_name": "Test Recipient",
         "address": ["Test Care Ltd", "1 Test Street", "Leeds"],
         "postcode": "LS1 4AP",
-        "parcels": [
-            {"number": 1, "badges": 3, "wellbeing_leaflets": 1, "winter_leaflets": 1}
-        ],
+        "parcels": [{"number": 1, "badges": 3, "wellbeing_leaflets": 1, "winter_leaflets": 1}],
     }
     async with dispatch.db.transaction() as s:
         exchange = await s.scalar(
@@ -159,16 +152,18 @@ async def test_order_dispatched_carries_no_personal_data(
     await dispatch.send(order, verified(order))
     await dispatch.until_shipped(order.order_id)
     async with dispatch.db.transaction() as s:
-        body = await s.scalar(
-            text("SELECT body FROM outbox WHERE event_type = 'OrderDispatched'")
-        )
+        body = await s.scalar(text("SELECT body FROM outbox WHERE event_type = 'OrderDispatched'"))
     payload = json.loads(body)["payload"]
-    assert set(payload) == set(OrderDispatched.model_fields) == {
-        "order_id",
-        "shipment_reference",
-        "parcel_count",
-        "quantity",
-    }
+    assert (
+        set(payload)
+        == set(OrderDispatched.model_fields)
+        == {
+            "order_id",
+            "shipment_reference",
+            "parcel_count",
+            "quantity",
+        }
+    )
     assert OrderDispatched.PERSONAL_FIELDS == frozenset()
     personal = [v for v in DELIVERY.model_dump().values() if v] + [str(order.account_id)]
     assert not [value for value in personal if str(value) in body]
@@ -240,9 +235,7 @@ async def report(platform: Platform, reference: str, status: str, at: str) -> An
         {"shipment_reference": reference, "status": status, "occurred_at": at}
     ).encode()
     async with platform.client("dispatch") as client:
-        return await client.post(
-            "/api/courier/status", content=body, headers=courier_headers(body)
-        )
+        return await client.post("/api/courier/status", content=body, headers=courier_headers(body))
 
 
 async def test_delivered_after_a_failed_attempt_announces_delivery_once(
@@ -287,10 +280,12 @@ async def test_a_returned_parcel_is_put_in_front_of_customer_services(
     assert await dispatch.events("OrderDelivered") == []
     async with platform.client("dispatch") as client:
         work_list = (
-            await client.get("/api/shipments?status=returned", headers=back_office())
+            await client.get("/api/shipments?status=returned", headers=staff("customer_service"))
         ).json()
         detail = (
-            await client.get(f"/api/shipments/{shipment.reference}", headers=back_office())
+            await client.get(
+                f"/api/shipments/{shipment.reference}", headers=staff("customer_service")
+            )
         ).json()
         provider = await client.get(
             "/api/shipments?status=returned", headers=bearer(mint("provider"))
@@ -319,7 +314,9 @@ async def test_refused_callbacks_are_logged_and_unknown_shipments_kept_for_inves
             unknown = await client.post("/api/courier/status", content=body, headers=headers)
             replayed = await client.post("/api/courier/status", content=body, headers=headers)
             kept = (
-                await client.get("/api/courier/unmatched-reports", headers=back_office())
+                await client.get(
+                    "/api/courier/unmatched-reports", headers=staff("customer_service")
+                )
             ).json()
     assert (unsigned.status_code, unknown.status_code, replayed.status_code) == (401, 404, 409)
     assert unknown.headers["content-type"] == "application/problem+json"
@@ -392,10 +389,13 @@ async def test_a_crash_after_publishing_before_marking_sent_resends_the_same_shi
         assert len({c["event_id"] for c in copies}) == 1  # the same message, sent again
         assert {c["payload"]["shipment_reference"] for c in copies} == {shipment.reference}
         assert await count(dispatch, "SELECT count(*) FROM shipments") == 1
-        assert await count(
-            dispatch,
-            "SELECT count(*) FROM stock_ledger WHERE kind = 'allocation' AND item = 'badge'",
-        ) == 1
+        assert (
+            await count(
+                dispatch,
+                "SELECT count(*) FROM stock_ledger WHERE kind = 'allocation' AND item = 'badge'",
+            )
+            == 1
+        )
 
 
 async def test_a_consumer_crash_before_its_ack_does_not_allocate_twice() -> None:

@@ -31,16 +31,10 @@ from tests.support.dispatch import (
     placements,
     verified,
 )
-from tests.support.keys import bearer, mint
+from tests.support.keys import bearer, mint, staff
 from tests.support.platform import Platform, eventually
 
 pytestmark = pytest.mark.integration
-
-
-
-def operations() -> dict[str, str]:
-    """Minted per request: one minted at import expires before a long suite reaches this file."""
-    return bearer(mint("operations"))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,7 @@ async def receive(platform: Platform, quantity: int, item: str = "badge") -> dic
         response = await client.post(
             "/api/stock/receipts",
             json={"item": item, "quantity": quantity, "note": "delivery note 42"},
-            headers=operations(),
+            headers=staff("operations"),
         )
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -70,7 +64,7 @@ async def receive(platform: Platform, quantity: int, item: str = "badge") -> dic
 
 async def stock_view(platform: Platform) -> dict[str, Any]:
     async with platform.client("dispatch") as client:
-        response = await client.get("/api/stock", headers=operations())
+        response = await client.get("/api/stock", headers=staff("operations"))
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -161,7 +155,7 @@ async def test_stock_take_adjustments_are_entries_and_cannot_take_promised_stock
             r = await client.post(
                 "/api/stock/adjustments",
                 json={"item": "badge", "quantity": quantity, "reason": "stock-take"},
-                headers=operations(),
+                headers=staff("operations"),
             )
         return r.status_code, r.json()
 
@@ -187,7 +181,7 @@ async def test_only_operations_may_see_or_change_stock(
         )
         reviewer = await client.get("/api/stock", headers=bearer(mint("customer_service")))
         invalid = await client.post(
-            "/api/stock/receipts", json={**body, "quantity": -5}, headers=operations()
+            "/api/stock/receipts", json={**body, "quantity": -5}, headers=staff("operations")
         )
     assert [r.status_code for r in (anonymous, provider, reviewer, invalid)] == [401, 403, 403, 422]
     assert (await stock_view(platform))["received"] == 0

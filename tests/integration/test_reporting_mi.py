@@ -26,7 +26,7 @@ from sqlalchemy import text
 from services.reporting.store.rebuild import COUNTERS, rebuild
 from shared.events import AccountKind, AccountRegistered, Delivery, OrderLine, OrderPlaced, wrap
 from tests.support.journeys import place_order, sign_in, single_location_rows
-from tests.support.keys import bearer, mint
+from tests.support.keys import bearer, mint, staff
 from tests.support.platform import (
     REGISTER_SAMPLE,
     SERVICES,
@@ -41,15 +41,6 @@ pytestmark = pytest.mark.integration
 REVIEWER_ID = uuid.uuid4()
 CQC_ORDERS = 6
 REJECTION = "Rang Morwenna Testington on 07700 900417: not a care provider"
-
-
-def analyst() -> dict[str, str]:
-    """Minted per request: one minted at import expires before a long suite reaches this file."""
-    return bearer(mint("dhsc_analyst"))
-
-
-def reviewer() -> dict[str, str]:
-    return bearer(mint("customer_service", account_id=REVIEWER_ID))
 
 
 @dataclass
@@ -112,7 +103,9 @@ def _register_personal_data(rows: list[Any]) -> set[str]:
 
 async def _queue(platform: Platform) -> list[dict[str, Any]]:
     async with platform.client("verification") as verification:
-        response = await verification.get("/api/reviews", headers=reviewer())
+        response = await verification.get(
+            "/api/reviews", headers=staff("customer_service", REVIEWER_ID)
+        )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -167,7 +160,7 @@ async def driven(platform: Platform) -> Driven:
             response = await verification.post(
                 f"/api/reviews/{item['order_id']}/decision",
                 json={**body, "version": item["version"]},
-                headers=reviewer(),
+                headers=staff("customer_service", REVIEWER_ID),
             )
             assert response.status_code == 204, response.text
 
@@ -233,7 +226,7 @@ async def test_the_figures_agree_with_what_the_other_services_did(
     platform: Platform, driven: Driven
 ) -> None:
     async with await _unsuppressed(platform) as reporting:
-        figures = (await reporting.get("/api/mi/figures", headers=analyst())).json()
+        figures = (await reporting.get("/api/mi/figures", headers=staff("dhsc_analyst"))).json()
     stages = figures["stages"]
     assert stages["placed"] == {"orders": driven.placed, "badges": driven.badges}
     # Orders placed through the site, plus the three that arrived as events.
@@ -276,10 +269,12 @@ async def test_small_counts_are_suppressed_in_every_output(
     platform: Platform, driven: Driven
 ) -> None:
     async with platform.client("reporting") as reporting:
-        figures = (await reporting.get("/api/mi/figures", headers=analyst())).json()
-        summary = (await reporting.get("/api/mi/summary", headers=analyst())).json()
-        regions = (await reporting.get("/api/mi/breakdowns/region", headers=analyst())).json()
-        daily_csv = await reporting.get("/api/mi/daily.csv", headers=analyst())
+        figures = (await reporting.get("/api/mi/figures", headers=staff("dhsc_analyst"))).json()
+        summary = (await reporting.get("/api/mi/summary", headers=staff("dhsc_analyst"))).json()
+        regions = (
+            await reporting.get("/api/mi/breakdowns/region", headers=staff("dhsc_analyst"))
+        ).json()
+        daily_csv = await reporting.get("/api/mi/daily.csv", headers=staff("dhsc_analyst"))
     assert figures["stages"]["placed"]["orders"] == driven.placed  # 9: shown
     assert figures["stages"]["rejected"] == {"orders": "suppressed", "badges": "suppressed"}
     assert figures["review_backlog"]["orders"] == "suppressed"
@@ -301,18 +296,26 @@ async def test_breakdowns_file_orders_under_their_categories(
     platform: Platform, driven: Driven
 ) -> None:
     async with await _unsuppressed(platform) as reporting:
-        by_cqc = (await reporting.get("/api/mi/breakdowns/cqc", headers=analyst())).json()
-        by_type = (await reporting.get("/api/mi/breakdowns/org_type", headers=analyst())).json()
-        by_la = await reporting.get("/api/mi/breakdowns/local_authority.csv", headers=analyst())
+        by_cqc = (
+            await reporting.get("/api/mi/breakdowns/cqc", headers=staff("dhsc_analyst"))
+        ).json()
+        by_type = (
+            await reporting.get("/api/mi/breakdowns/org_type", headers=staff("dhsc_analyst"))
+        ).json()
+        by_la = await reporting.get(
+            "/api/mi/breakdowns/local_authority.csv", headers=staff("dhsc_analyst")
+        )
         daily = (
             await reporting.get(
                 "/api/mi/breakdowns/region/daily",
                 params={"metric": "badges_placed"},
-                headers=analyst(),
+                headers=staff("dhsc_analyst"),
             )
         ).json()
-        unknown = await reporting.get("/api/mi/breakdowns/postcode", headers=analyst())
-        bad_metric = await reporting.get("/api/mi/daily", params={"metric": "x"}, headers=analyst())
+        unknown = await reporting.get("/api/mi/breakdowns/postcode", headers=staff("dhsc_analyst"))
+        bad_metric = await reporting.get(
+            "/api/mi/daily", params={"metric": "x"}, headers=staff("dhsc_analyst")
+        )
     cqc = {r["value"]: r["figures"]["orders_placed"] for r in by_cqc["rows"]}
     assert cqc == {"CQC-registered": CQC_ORDERS, "Not CQC-registered": 3}
     types = {r["value"]: r["figures"]["orders_placed"] for r in by_type["rows"]}
@@ -335,7 +338,9 @@ async def test_only_analysts_see_the_figures(platform: Platform, driven: Driven)
             "/api/mi/figures", headers=bearer(mint("provider", kind="cqc"))
         )
         page = await reporting.get("/mi")
-        page_as_reviewer = await reporting.get("/mi", headers=reviewer())
+        page_as_reviewer = await reporting.get(
+            "/mi", headers=staff("customer_service", REVIEWER_ID)
+        )
     assert anonymous.status_code == 401 and provider.status_code == 403
     assert page.status_code == 401 and page_as_reviewer.status_code == 403
 
@@ -344,13 +349,13 @@ async def test_the_page_shows_the_figures_as_charts_with_their_data(
     platform: Platform, driven: Driven
 ) -> None:
     async with platform.client("reporting") as reporting:
-        page = await reporting.get("/mi", headers=analyst())
+        page = await reporting.get("/mi", headers=staff("dhsc_analyst"))
         by_cookie = await reporting.get(
-            "/mi", cookies={"care_mi_token": analyst()["Authorization"][7:]}
+            "/mi", cookies={"care_mi_token": staff("dhsc_analyst")["Authorization"][7:]}
         )
         css = await reporting.get("/mi/mi.css")
         csvs = [
-            await reporting.get(path, headers=analyst())
+            await reporting.get(path, headers=staff("dhsc_analyst"))
             for path in ("/api/mi/figures.csv", "/api/mi/breakdowns/org_type/daily.csv")
         ]
     assert page.status_code == 200 and by_cookie.status_code == 200

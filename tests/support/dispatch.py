@@ -236,6 +236,7 @@ class Dispatch:
 
     async def until_placed(self, count: int, timeout: float = 60) -> None:
         """Wait until ``count`` placements have been decided (reserved, waitlisted or closed)."""
+
         async def placed_count() -> bool:
             async with self.db.transaction() as s:
                 n = await s.scalar(text("SELECT count(*) FROM dispatch_orders WHERE placed"))

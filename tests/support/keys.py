@@ -61,3 +61,12 @@ def mint(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def staff(role: str, account_id: uuid.UUID | None = None) -> dict[str, str]:
+    """Headers for one request by a member of staff.
+
+    Mint them per request, not once at import: a token lives 15 minutes and a full suite
+    reaches its later files well after that.
+    """
+    return bearer(mint(role, account_id=account_id))

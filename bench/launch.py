@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -369,20 +370,22 @@ async def run_burst(
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
     timeout = httpx.Timeout(60, pool=None)
     progress = asyncio.create_task(report_progress(tally, len(providers)))
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
-        journeys = Journeys(platform, http, tally, think, admit=admit)
-        t0 = time.perf_counter()
-        arrivals = sorted(t0 + rng.uniform(0, window) for _ in providers)
-        order = list(providers)
-        rng.shuffle(order)
-        if profiler:
-            profiler.start(duration=window)
-        await asyncio.gather(
-            *(journeys.visit(p, at) for p, at in zip(order, arrivals, strict=True))
-        )
-        last_order = max(tally.placed_at.values(), default=t0)
-        burst_seconds = time.perf_counter() - t0
-    progress.cancel()
+    try:
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+            journeys = Journeys(platform, http, tally, think, admit=admit)
+            t0 = time.perf_counter()
+            arrivals = sorted(t0 + rng.uniform(0, window) for _ in providers)
+            order = list(providers)
+            rng.shuffle(order)
+            if profiler:
+                profiler.start(duration=window)
+            await asyncio.gather(
+                *(journeys.visit(p, at) for p, at in zip(order, arrivals, strict=True))
+            )
+            last_order = max(tally.placed_at.values(), default=t0)
+            burst_seconds = time.perf_counter() - t0
+    finally:
+        progress.cancel()
 
     urls = platform.database_urls()
     final_at = await wait_until_final(urls, set(tally.placed_at))
@@ -456,7 +459,7 @@ def summarise(
         "orders_per_second_to_a_final_state": round(
             len(tally.placed_at) / (final_at - first_order), 1
         )
-        if len(tally.placed_at) > 1 and final_at == final_at  # NaN: never all final
+        if len(tally.placed_at) > 1 and not math.isnan(final_at)
         else 0,
         "placed_to_handoff_ms": percentiles(end_to_end),
         "placed_to_handoff_mean_ms": round(statistics.fmean(end_to_end) * 1000, 1)

@@ -6,9 +6,7 @@ import logging
 from typing import Any
 
 from faststream.rabbit import Channel, RabbitBroker
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 
-from shared.metrics import REGISTRY
 from shared.settings import ServiceSettings
 
 
@@ -18,6 +16,9 @@ def safe_channel(prefetch: int) -> Channel:
 
 
 def make_broker(settings: ServiceSettings) -> RabbitBroker:
+    """No FastStream Prometheus middleware: our consumer and relay count what they handle and
+    publish (shared.metrics), and the middleware's per-message histograms and context cost
+    more CPU per message than the handling it measured (docs/adr/0053)."""
     return RabbitBroker(
         settings.amqp_url,
         default_channel=safe_channel(settings.prefetch),
@@ -25,8 +26,12 @@ def make_broker(settings: ServiceSettings) -> RabbitBroker:
         app_id=f"care-{settings.service}",
         logger=logging.getLogger("faststream"),
         log_level=logging.DEBUG,
-        middlewares=(RabbitPrometheusMiddleware(registry=REGISTRY, app_name=settings.service),),
         description=f"CARE badges {settings.service} service",
+        # No dependency injection per delivery: resolving the consumer's one ``RabbitMessage``
+        # parameter ran a synchronous resolver in a worker thread for every message (a
+        # thread hop each, seen in every service's profile). The consumer's decoder hands it
+        # the message instead (shared.messaging.consumer._the_message).
+        apply_types=False,
     )
 
 

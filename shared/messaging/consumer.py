@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events import Envelope, EventPayload, parse
+from shared.events import Envelope, EventPayload
+from shared.events.envelope import parse_as
 from shared.logging import get_logger, log_context
 from shared.messaging.broker import safe_channel
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
@@ -87,7 +88,7 @@ class Consumers:
                 sub.exchange,
                 ack_policy=AckPolicy.MANUAL,
                 channel=safe_channel(self._prefetch),
-                decoder=_raw_body,
+                decoder=_the_message,
                 title=sub.queue_name,
                 description=(handler.__doc__ or "").strip() or None,
             )(self._consumer(sub, handler))
@@ -103,9 +104,7 @@ class Consumers:
         async def consume(message: RabbitMessage) -> None:
             started = time.perf_counter()
             try:
-                envelope = parse(message.body)
-                if envelope.type != event_type:
-                    raise ValueError(f"{envelope.type} delivered to {sub.queue_name}")
+                envelope = parse_as(message.body, sub.event)
             except (ValueError, ValidationError) as exc:
                 MESSAGES_CONSUMED.labels(self.service, event_type, "invalid").inc()
                 await self.park(message, sub, "invalid", _describe(exc))
@@ -217,10 +216,15 @@ class Consumers:
         await message.ack()
 
 
-async def _raw_body(message: RabbitMessage) -> bytes:
-    """Hand the body over undecoded: our own validation parks what is malformed, whereas
-    FastStream's JSON decoding would fail before the consumer could say why."""
-    return bytes(message.body)
+async def _the_message(message: RabbitMessage) -> RabbitMessage:
+    """Hand the consumer the message itself, body undecoded.
+
+    Our own validation parks what is malformed, whereas FastStream's JSON decoding would fail
+    before the consumer could say why. And with the broker's dependency injection off
+    (``apply_types=False`` in shared.messaging.broker) the decoded value is all the consumer
+    gets, so it must be the message, whose headers, ack and nack the consumer needs.
+    """
+    return message
 
 
 def _describe(exc: BaseException) -> str:

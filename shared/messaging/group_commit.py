@@ -31,7 +31,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import Envelope
@@ -179,18 +178,8 @@ class GroupCommit:
 
     async def _claim(self, session: AsyncSession, batch: list[_Delivery]) -> list[bool]:
         """One inbox insert for the whole batch; a key seen twice in it is fresh only once."""
-        if len(batch) == 1:
-            only = batch[0]
-            return [await inbox.claim(session, self._inbox, only.consumer, only.envelope.event_id)]
         keys = [(d.consumer, d.envelope.event_id) for d in batch]
-        unique = list(dict.fromkeys(keys))
-        result = await session.execute(
-            insert(self._inbox)
-            .values([{"consumer": c, "event_id": e} for c, e in unique])
-            .on_conflict_do_nothing()
-            .returning(self._inbox.c.consumer, self._inbox.c.event_id)
-        )
-        claimed = {(row.consumer, row.event_id) for row in result}
+        claimed = await inbox.claim_many(session, list(dict.fromkeys(keys)))
         fresh = []
         for key in keys:
             fresh.append(key in claimed)

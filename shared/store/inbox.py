@@ -7,9 +7,10 @@ neither exists and the retry does the work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,3 +36,24 @@ async def claim(session: AsyncSession, table: Table, consumer: str, event_id: UU
         .returning(table.c.event_id)
     )
     return result.first() is not None
+
+
+#: One statement for any number of claims, built once: the arrays are its only parameters, so
+#: PostgreSQL and asyncpg prepare it once per connection and SQLAlchemy compiles it once, where
+#: an insert of N value rows was a new statement for every N (docs/adr/0053-cost-per-order.md).
+_CLAIM_MANY = text(
+    "INSERT INTO inbox (consumer, event_id) "
+    "SELECT * FROM unnest(CAST(:consumers AS varchar[]), CAST(:event_ids AS uuid[])) "
+    "ON CONFLICT DO NOTHING RETURNING consumer, event_id"
+)
+
+
+async def claim_many(
+    session: AsyncSession, keys: Sequence[tuple[str, UUID]]
+) -> set[tuple[str, UUID]]:
+    """Claim every (consumer, event id) not seen before; returns the ones now claimed."""
+    result = await session.execute(
+        _CLAIM_MANY,
+        {"consumers": [c for c, _ in keys], "event_ids": [e for _, e in keys]},
+    )
+    return {(row.consumer, row.event_id) for row in result}

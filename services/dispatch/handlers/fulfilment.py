@@ -45,11 +45,10 @@ from shared.events import (
     StockReleased,
     StockReserved,
     StockWaitlisted,
-    wrap,
 )
 from shared.logging import get_logger, log_context
 from shared.runtime import Service
-from shared.store.db import OUTBOX_DIRTY
+from shared.store import outbox
 from shared.store.forget import forget_published_events
 
 log = get_logger(__name__)
@@ -186,21 +185,7 @@ class Fulfilment:
         for payload, _ in events:
             if payload.ROUTING_KEY not in self._emitted:
                 raise ValueError(f"dispatch does not declare that it emits {payload.TYPE}")
-        rows = []
-        for payload, correlation_id in events:
-            envelope = wrap(payload, correlation_id)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "event_type": envelope.type,
-                    "exchange": payload.EXCHANGE,
-                    "routing_key": payload.ROUTING_KEY,
-                    "correlation_id": correlation_id,
-                    "body": envelope.model_dump_json(),
-                }
-            )
-        await session.execute(self.service.outbox_table.insert(), rows)
-        session.info[OUTBOX_DIRTY] = True
+        await outbox.add_many(session, self.service.outbox_table, events)
 
     async def _decide(self, session: AsyncSession, placement: repository.Undecided) -> None:
         order = placement.order

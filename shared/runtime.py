@@ -159,7 +159,8 @@ class Service:
         await self.broker.connect()
         await declare_topology(self.broker)
         await self.broker.start()
-        self.relay.start()
+        if self._publishers:  # a service that emits nothing has no outbox rows to poll for
+            self.relay.start()
         for component in self._components:
             component.start()
         self.started = True

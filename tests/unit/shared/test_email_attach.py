@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 
 from shared import runtime
 from shared.email import EmailRelay, SmtpSender, email_outbox_table
+from shared.events import OrderCancelled
 from shared.runtime import Component, Service
 from shared.settings import ServiceSettings
 
@@ -48,7 +49,7 @@ def service(monkeypatch: pytest.MonkeyPatch) -> tuple[Service, list[str]]:
     """A service whose broker and event relay only record what is done to them."""
     log: list[str] = []
     settings = ServiceSettings(service="attach-test", migrate_on_start=False)
-    svc = Service(settings, MetaData(), Path("unused"))
+    svc = Service(settings, MetaData(), Path("unused"), emits=(OrderCancelled,))
     broker: Any = FakeBroker(log)
     relay: Any = Recorder("outbox relay", log)
     svc.broker = broker
@@ -84,6 +85,18 @@ async def test_attached_components_start_after_the_outbox_relay_and_stop_before_
         "stop outbox relay",
         "stop broker",
     ]
+
+
+async def test_a_service_that_emits_nothing_runs_no_outbox_relay(
+    service: tuple[Service, list[str]],
+) -> None:
+    """Reporting emits no events: polling an outbox that stays empty cost it a query every
+    half second for nothing."""
+    svc, log = service
+    svc._publishers.clear()
+    await svc.start()
+    await svc.stop()
+    assert "start outbox relay" not in log
 
 
 async def test_a_component_attached_to_a_running_service_starts_at_once(

@@ -21,6 +21,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         infra.start_in_background()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest tears down what fixtures still hold
 def pytest_sessionfinish(session: pytest.Session) -> None:
     infra.stop()
 

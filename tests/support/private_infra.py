@@ -152,17 +152,28 @@ class PrivateRabbit:
             raise RuntimeError(f"{failed}; its output ends:\n{output[-1500:]}") from failed
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        """rabbitmqctl against this node (for diagnostics). The CLI must not be given the
-        node's ports: it would try to listen on the node's distribution port itself."""
+        """rabbitmqctl against this node. The CLI must not be given the node's ports: it would
+        try to listen on the node's distribution port itself.
+
+        Every rabbitmqctl on the machine otherwise listens within one shared range of eleven
+        ports (35672-35682); eleven CLIs hung on a wedged broker elsewhere make every other
+        one fail with "Distribution failed". So each of ours gets a free port of its own.
+        """
         env = {k: v for k, v in self._env().items() if k not in ("RABBITMQ_DIST_PORT",)}
-        result = subprocess.run(
-            [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "-q", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=True,
-        )
+        own = str(free_port())
+        env |= {"RABBITMQ_CTL_DIST_PORT_MIN": own, "RABBITMQ_CTL_DIST_PORT_MAX": own}
+        try:
+            result = subprocess.run(
+                [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "-q", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=True,
+            )
+        except subprocess.CalledProcessError as failed:
+            said = (failed.stderr or failed.stdout or "").strip()[-600:]
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {said}") from failed
         return result.stdout
 
     def restart(self, hard: bool = False) -> None:

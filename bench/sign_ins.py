@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.register import write_register  # noqa: E402
 from bench.saga_throughput import percentile  # noqa: E402
 from services.identity.domain.passwords import hash_password  # noqa: E402
+from tests.support import infra  # noqa: E402
 from tests.support.launcher import Launched, launch  # noqa: E402
 
 OFFSET = 500
@@ -112,9 +113,8 @@ async def _set_passwords(platform: Launched, emails: list[str]) -> None:
     """As if each holder had used a reset link: one argon2id hash (made once; argon2 salts
     each hash, but verifying costs the same whichever hash is stored)."""
     stored = hash_password(PASSWORD)
-    connection = await asyncpg.connect(
-        f"postgresql://postgres@127.0.0.1:5432/care_identity{platform.suffix}"
-    )
+    server = infra.PG.replace("postgresql+asyncpg://", "postgresql://")  # the launch's
+    connection = await asyncpg.connect(f"{server}/care_identity{platform.suffix}")
     try:
         await connection.execute(
             "UPDATE accounts SET password_hash = $1, password_changed_at = now() "

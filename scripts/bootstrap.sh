@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make RabbitMQ and PostgreSQL available on 127.0.0.1 for local runs and tests (Debian 12).
 #
-#   scripts/bootstrap.sh [--browser] [--prometheus] [--check-broker]
+#   scripts/bootstrap.sh [--packages-only] [--browser] [--prometheus]
 #
 # Idempotent, and a quick no-op when everything is already installed and running:
 #   - as root, installs the Debian packages rabbitmq-server and postgresql if missing
@@ -10,20 +10,22 @@
 #   - as another user, does the same checks and prints the exact command to run as root
 #     for whatever is missing, then exits 1;
 #   - then waits (at most BOOTSTRAP_WAIT_SECONDS, default 60) for 127.0.0.1:5672 and :5432.
+# It never stops, restarts or resets a broker or database that is running: they may serve
+# others, and one that does not answer is reported by the run command, not "fixed" here.
 # Options:
+#   --packages-only  only install the packages (the tests run a broker and a database of
+#                 their own from them); start nothing and wait for nothing
 #   --browser     also install Debian's chromium if /usr/bin/chromium is missing
 #   --prometheus  also install Debian's prometheus (for promtool) if promtool is missing
-#                 and enable RabbitMQ's Prometheus plugin (queue metrics on 127.0.0.1:15692)
-#   --check-broker  also check that RabbitMQ answers commands, not only connections (it adds
-#                 and deletes a vhost, as every test platform does) and, as root, restart a
-#                 broker that does not answer within 30s
+#                 and, unless --packages-only, enable RabbitMQ's Prometheus plugin (queue
+#                 metrics on 127.0.0.1:15692)
 set -euo pipefail
 
 export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
 
 want_browser=0
 want_prometheus=0
-want_broker_check=0
+packages_only=0
 wait_seconds="${BOOTSTRAP_WAIT_SECONDS:-60}"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -32,7 +34,7 @@ for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
     --prometheus) want_prometheus=1 ;;
-    --check-broker) want_broker_check=1 ;;
+    --packages-only) packages_only=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bootstrap: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
@@ -110,6 +112,16 @@ if [[ "${#optional[@]}" -gt 0 ]]; then
   fi
 fi
 
+if [[ "$packages_only" -eq 1 ]]; then
+  if [[ "${#root_needed[@]}" -gt 0 ]]; then
+    echo "bootstrap: missing packages need root. Run, as root:" >&2
+    for cmd in "${root_needed[@]}"; do echo "  $cmd" >&2; done
+    exit 1
+  fi
+  log "ready: rabbitmq-server and postgresql are installed (nothing started: --packages-only)"
+  exit 0
+fi
+
 # --- PostgreSQL -----------------------------------------------------------------------------
 if have_postgres; then
   pg_ver="$(pg_version)"
@@ -168,36 +180,6 @@ fi
 wait_for_port 5432 postgresql
 wait_for_port 5672 rabbitmq
 if [[ "$want_prometheus" -eq 1 ]]; then wait_for_port 15692 rabbitmq_prometheus; fi
-
-# --- RabbitMQ answers commands (--check-broker) ----------------------------------------------
-# A broker can keep accepting connections while its vhost commands hang (seen after thousands
-# of vhosts came and went under load); every test platform creates a vhost, so the tests would
-# stall one by one. Better to find it here and restart the broker once.
-broker_answers() {
-  timeout 30 rabbitmqctl -q add_vhost care-bootstrap-probe >/dev/null 2>&1 \
-    && timeout 30 rabbitmqctl -q delete_vhost care-bootstrap-probe >/dev/null 2>&1
-}
-if [[ "$want_broker_check" -eq 1 ]] && ! broker_answers; then
-  is_root || die "rabbitmq accepts connections but does not answer rabbitmqctl; restart it as root"
-  log "rabbitmq does not answer rabbitmqctl within 30s: restarting it"
-  timeout 60 rabbitmqctl -q stop >/dev/null 2>&1 || pkill -9 -f beam.smp || true
-  waited=0
-  while port_open 5672 && [[ "$waited" -lt 30 ]]; do sleep 1; waited=$((waited + 1)); done
-  rabbitmq-server -detached
-  timeout "$wait_seconds" rabbitmqctl -q await_startup >/dev/null 2>&1 || true
-  wait_for_port 5672 rabbitmq
-  if ! broker_answers; then
-    # Still stuck: recovering thousands of leftover quorum queues is what keeps it busy.
-    # A local broker's definitions are disposable (each test and launch declares its own).
-    log "rabbitmq still does not answer: resetting the local node (its vhosts and queues go)"
-    timeout 60 rabbitmqctl -q stop_app >/dev/null 2>&1 || true
-    timeout 120 rabbitmqctl -q force_reset >/dev/null 2>&1 || true
-    timeout 60 rabbitmqctl -q start_app >/dev/null 2>&1 || true
-    wait_for_port 5672 rabbitmq
-    broker_answers || die "rabbitmq still does not answer rabbitmqctl after a reset"
-  fi
-  log "rabbitmq restarted and answers"
-fi
 
 # --- PostgreSQL: the postgres role over TCP 127.0.0.1 without a password --------------------
 pg_trust_ok() {

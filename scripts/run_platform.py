@@ -9,17 +9,24 @@ and prints the addresses. Ctrl-C (or SIGTERM) stops every process it started.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: ``scripts`` is then not importable yet
+    sys.path.insert(0, str(ROOT))
+
+from scripts.reachability import explain  # noqa: E402
+
 PYTHON = sys.executable
 SERVICES = {
     "identity": 8001,
@@ -28,6 +35,8 @@ SERVICES = {
     "dispatch": 8004,
     "reporting": 8005,
 }
+#: Where the services' databases live unless --postgres-url says otherwise.
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 #: The development SMTP server that keeps every email in a maildir under the state folder.
 MAIL_PORT = 1025
 
@@ -49,6 +58,11 @@ def main() -> int:
     parser.add_argument(
         "--amqp-url", default=os.environ.get("CARE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CARE_POSTGRES_URL", POSTGRES_URL),
+        help=f"the PostgreSQL server, without a database name (default {POSTGRES_URL})",
+    )
     parser.add_argument("--register", type=Path, default=ROOT / "data" / "cqc-register-sample.csv")
     parser.add_argument("--initial-stock", type=int, default=50_000)
     args = parser.parse_args()
@@ -56,6 +70,7 @@ def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     env = prepare_environment(args)
+    check_dependencies(env)
     prepare_data(args, env)
     processes = start_services(args, env)
     stopping = False
@@ -67,7 +82,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        wait_until_ready(args, processes)
+        wait_until_ready(args, processes, env)
         print_addresses(args)
         while not stopping:
             for name, proc in processes.items():
@@ -106,10 +121,9 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         # The back office disables and anonymises accounts through identity's API.
         "CARE_VERIFICATION_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
     }
+    postgres = getattr(args, "postgres_url", POSTGRES_URL).rstrip("/")
     for name in SERVICES:
-        env[f"CARE_{name.upper()}_DATABASE_URL"] = (
-            f"postgresql+asyncpg://postgres@127.0.0.1:5432/care_{name}{args.db_suffix}"
-        )
+        env[f"CARE_{name.upper()}_DATABASE_URL"] = f"{postgres}/care_{name}{args.db_suffix}"
     return env
 
 
@@ -194,36 +208,84 @@ def start_mail_server(
     return proc
 
 
+def _database_urls(env: Mapping[str, str]) -> dict[str, str]:
+    return {n: env[f"CARE_{n.upper()}_DATABASE_URL"] for n in SERVICES}
+
+
+def check_dependencies(env: Mapping[str, str]) -> None:
+    """Stop at once, saying which and how, when the broker or the database does not answer:
+    every later step would otherwise fail or wait on it with a vaguer message."""
+    problems = explain(env["CARE_AMQP_URL"], _database_urls(env))
+    if problems:
+        raise SystemExit("cannot start the platform:\n  " + "\n  ".join(problems))
+
+
 def wait_until_ready(
-    args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 90.0
+    args: argparse.Namespace,
+    processes: dict[str, subprocess.Popen[bytes]],
+    env: Mapping[str, str],
+    timeout: float = 90.0,
 ) -> None:
     urls = {
         name: f"http://127.0.0.1:{port + args.port_offset}/readyz"
         for name, port in SERVICES.items()
     }
-    wait_ready({name: processes[name] for name in SERVICES}, urls, timeout)
+    try:
+        wait_ready({name: processes[name] for name in SERVICES}, urls, timeout)
+    except NotReady as late:
+        problems = explain(env["CARE_AMQP_URL"], _database_urls(env))
+        raise SystemExit("\n  ".join([str(late), *problems])) from late
+
+
+class NotReady(SystemExit):
+    """Services still not ready at the deadline; the message says what each last reported."""
 
 
 def wait_ready(
     processes: Mapping[str, subprocess.Popen[bytes]], urls: Mapping[str, str], timeout: float
 ) -> None:
-    """Until every process answers 200 on its ready URL; exits if one dies or time runs out."""
+    """Until every process answers 200 on its ready URL; exits if one dies or time runs out,
+    saying what each service that is not ready last answered (its failing checks)."""
     deadline = time.monotonic() + timeout
     pending = set(processes)
+    last: dict[str, str] = {}
     while pending:
         if time.monotonic() > deadline:
-            raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+            reasons = [
+                f"{name}: {last.get(name, 'no answer on its port')}" for name in sorted(pending)
+            ]
+            raise NotReady(f"not ready after {timeout:.0f}s:\n  " + "\n  ".join(reasons))
         for name in sorted(pending):
             if processes[name].poll() is not None:
                 raise SystemExit(f"{name} exited during start-up; see its log")
-            try:
-                # Only the loopback URLs built by the callers: no user input reaches here.
-                with urllib.request.urlopen(urls[name], timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        pending.discard(name)
-            except OSError:
-                pass
+            status, body = _ready_answer(urls[name])
+            if status == 200:
+                pending.discard(name)
+            elif status:
+                last[name] = _failing_checks(body)
         time.sleep(0.3)
+
+
+def _ready_answer(url: str) -> tuple[int, bytes]:
+    """The status and body of one ready probe; (0, b"") when nothing answered."""
+    try:
+        # Only the loopback URLs built by the callers: no user input reaches here.
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+def _failing_checks(body: bytes) -> str:
+    """ "database: unreachable: ...; broker: ok" becomes "database: unreachable: ..."."""
+    try:
+        checks = json.loads(body).get("checks", {})
+    except (ValueError, AttributeError):
+        return "not ready"
+    failing = [f"{check} {state}" for check, state in checks.items() if state != "ok"]
+    return "; ".join(failing) or "not ready"
 
 
 def print_addresses(args: argparse.Namespace) -> None:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs and starts what is missing, lints, then runs every test.
+# The test command: installs what is missing, lints, then runs every test.
+# The tests start a RabbitMQ node and a PostgreSQL cluster of their own under a temporary
+# folder (tests/support/infra.py) and remove them at the end: the machine's broker and
+# database need not be running, and are never touched. Only the packages must be installed.
 # Extra arguments go to pytest (e.g. scripts/test.sh tests/unit -x).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/bootstrap.sh --prometheus --check-broker --browser
+bash scripts/bootstrap.sh --packages-only --prometheus --browser
 bash scripts/venv.sh
 
 echo "==> ruff"

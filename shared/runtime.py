@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -31,6 +32,7 @@ from shared.messaging.broker import make_broker, publish_options
 from shared.messaging.consumer import Consumers, Handler
 from shared.messaging.topology import EXCHANGES, declare_topology
 from shared.metrics import REGISTRY
+from shared.readiness import NotReadyLog
 from shared.settings import ServiceSettings
 from shared.store import inbox, outbox
 from shared.store.db import Database
@@ -178,8 +180,16 @@ class Service:
         await self.consumers.close()
         await self.db.dispose()
 
+    @cached_property
+    def _not_ready_log(self) -> NotReadyLog:
+        return NotReadyLog()
+
     async def readiness(self) -> dict[str, str]:
-        """What /readyz reports: database, broker, and a consumer on each of our queues."""
+        """What /readyz reports: database, broker, and a consumer on each of our queues.
+
+        A failing check is also logged with its reason (rate-limited: see shared/readiness.py),
+        so the service's own log says why it is not ready.
+        """
         checks: dict[str, str] = {}
         try:
             await asyncio.wait_for(self.db.ping(), 2)
@@ -193,6 +203,7 @@ class Service:
             checks["consumers"] = await self._consumers_attached()
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
+        self._not_ready_log.report(checks)
         return checks
 
     async def _consumers_attached(self) -> str:

@@ -1,9 +1,29 @@
-"""Test-wide setup: structured logging once, and the test environment's keys and secrets."""
+"""Test-wide setup: structured logging once, the test environment's keys and secrets, and the
+session's own RabbitMQ node and PostgreSQL cluster (tests/support/infra.py).
+
+The node and cluster start in the background as soon as collection shows that a test will
+need them (an integration or e2e test), so their boot overlaps the tests that come first, and
+they stop when the session finishes, whether it passed, failed or was interrupted.
+"""
 
 import pytest
 
 from shared.logging import configure_logging
+from tests.support import infra
 from tests.support import platform as _platform  # noqa: F401 - sets the test environment
+
+#: Tests with these marks run on a broker and a database.
+NEEDS_INFRA = ("integration", "e2e")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.get_closest_marker(mark) for item in session.items for mark in NEEDS_INFRA):
+        infra.start_in_background()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest tears down what fixtures still hold
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    infra.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

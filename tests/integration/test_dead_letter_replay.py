@@ -1,13 +1,11 @@
 """The operator's dead-letter replay puts parked messages back on their queue, once each.
 
-Runs on a RabbitMQ node of its own (tests/support/private_infra.py) with the platform's real
-topology declared, so the queues have their real arguments (quorum, delivery limit, DLX).
+Runs in a fresh virtual host on the test session's own RabbitMQ node (tests/support/infra.py)
+with the platform's real topology declared, so the queues have their real arguments (quorum,
+delivery limit, DLX).
 """
 
 from __future__ import annotations
-
-import shutil
-from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -15,8 +13,8 @@ from faststream.rabbit import RabbitBroker
 
 from shared.messaging import dead_letters
 from shared.messaging.topology import declare_topology
+from tests.support import infra
 from tests.support.platform import eventually
-from tests.support.private_infra import PrivateRabbit, private_root
 
 pytestmark = pytest.mark.integration
 
@@ -24,19 +22,13 @@ QUEUE = "dispatch.order.placed"
 
 
 @pytest.fixture(scope="module")
-async def broker_url() -> AsyncIterator[str]:
-    root = private_root()
-    rabbit = PrivateRabbit(root)
-    try:
-        rabbit.start()
-        broker = RabbitBroker(rabbit.url)
-        await broker.connect()
-        await declare_topology(broker)
-        await broker.stop()
-        yield rabbit.url
-    finally:
-        rabbit.remove()
-        shutil.rmtree(root, ignore_errors=True)
+async def broker_url() -> str:
+    _vhost, url = await infra.claim_vhost()
+    broker = RabbitBroker(url)
+    await broker.connect()
+    await declare_topology(broker)
+    await broker.stop()
+    return url
 
 
 async def park(url: str, bodies: list[bytes]) -> None:

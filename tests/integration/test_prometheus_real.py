@@ -1,7 +1,8 @@
 """Debian's Prometheus scraping the running platform: every dashboard query and alert rule works.
 
-The five services run as processes (the run command), Prometheus scrapes them and the broker's
-own metrics with the repository's scrape config (addresses rewritten for this machine) and
+The five services run as processes (the run command) on the test session's own broker and
+database, Prometheus scrapes them and that broker's own metrics (its rabbitmq_prometheus
+plugin) with the repository's scrape config (addresses rewritten for this machine) and
 loads the repository's alert rules. After some orders, a referral, a delivery, a duplicate and
 a poison message, every dashboard panel's query and every alert rule is evaluated through
 Prometheus's HTTP API: the test fails if one errors or names a metric nothing exports.
@@ -32,6 +33,7 @@ import yaml
 
 from shared.events import wrap
 from tests.deploy.promql import promql_metric_names
+from tests.support import infra
 from tests.support.events import order_placed
 from tests.support.journeys import single_location_rows
 from tests.support.launcher import SERVICES, Launched, launch
@@ -42,7 +44,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PORT_OFFSET = 600
-BROKER_METRICS_PORT = 15692
 SCRAPE = "2s"
 
 
@@ -77,8 +78,9 @@ class Running:
     personal: set[str]
 
 
-def scrape_config(platform: Launched, rules: Path) -> dict[str, Any]:
-    """The repository's prometheus.yml, pointed at this machine's processes and test vhost."""
+def scrape_config(platform: Launched, rules: Path, broker_metrics: int) -> dict[str, Any]:
+    """The repository's prometheus.yml, pointed at this machine's processes, the session's
+    broker (its metrics on port ``broker_metrics``) and the launch's vhost."""
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(
         {"scrape_interval": SCRAPE, "scrape_timeout": SCRAPE, "evaluation_interval": SCRAPE}
@@ -92,12 +94,12 @@ def scrape_config(platform: Launched, rules: Path) -> dict[str, Any]:
                 if host in SERVICES:
                     targets.append(f"127.0.0.1:{int(port) + platform.offset}")
                 elif host == "rabbitmq":
-                    targets.append(f"127.0.0.1:{port}")
+                    targets.append(f"127.0.0.1:{broker_metrics}")
                 else:
                     targets.append(target)
             group["targets"] = targets
         if job["job_name"] == "rabbitmq":
-            # Only this test's queues: the machine's broker has other people's vhosts.
+            # Only this launch's queues: the session's broker has every other test's vhosts.
             job["params"]["vhost"] = [platform.vhost]
     return config
 
@@ -107,9 +109,9 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("Debian's prometheus is not installed (scripts/bootstrap.sh --prometheus)")
-    assert _accepts(BROKER_METRICS_PORT), (
-        "RabbitMQ's Prometheus plugin is not listening on 15692: "
-        "run scripts/bootstrap.sh --prometheus (as root)"
+    broker_metrics = infra.current().rabbit.prometheus_port
+    assert broker_metrics is not None and _accepts(broker_metrics), (
+        "the session's RabbitMQ node does not serve its Prometheus metrics"
     )
     work = tmp_path_factory.mktemp("prometheus")
     platform = await launch(
@@ -124,7 +126,7 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         rules = work / "alerts.yml"
         shutil.copy(DEPLOY / "prometheus" / "alerts.yml", rules)
         config = work / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(platform, rules)))
+        config.write_text(yaml.safe_dump(scrape_config(platform, rules, broker_metrics)))
         port = _free_port()
         log = (work / "prometheus.log").open("wb")
         prometheus = subprocess.Popen(
@@ -184,7 +186,7 @@ def _token(platform: Launched, role: str) -> str:
 async def drive(platform: Launched) -> set[str]:
     """Orders over HTTP, a referral, a delivery, a duplicate and a poison message."""
     personal: set[str] = set()
-    amqp = await aio_pika.connect_robust(f"amqp://guest:guest@127.0.0.1:5672/{platform.vhost}")
+    amqp = await aio_pika.connect_robust(f"{infra.AMQP}/{platform.vhost}")
     async with httpx.AsyncClient(timeout=10) as http:
         for i, site in enumerate(single_location_rows()[40:43]):
             personal |= {site.email, site.postcode, f"Gwendolyn Prometheus{i}"}

@@ -10,11 +10,11 @@ ledger must balance; the replicated run must really have had three consumers per
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import pytest
 
 from shared.messaging.topology import subscriptions
+from tests.support import infra
 from tests.support.journeys import RegisterRow, place_order, sign_in, single_location_rows
 from tests.support.platform import Platform, eventually, settled
 from tests.support.reconcile import Reconciliation, final_states, reconcile
@@ -98,15 +98,8 @@ async def consumers_when(vhost: str, replicas: int) -> dict[str, int] | None:
 
 async def consumer_counts(vhost: str) -> dict[str, int]:
     """Consumers attached to each verification and dispatch queue, as the broker counts them."""
-    listed = await asyncio.to_thread(
-        subprocess.run,
-        ["rabbitmqctl", "-s", "list_queues", "-p", vhost, "name", "consumers"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    counts = dict(line.split("\t") for line in listed.stdout.splitlines() if "\t" in line)
+    listed = await infra.rabbitmqctl("list_queues", "-p", vhost, "name", "consumers")
+    counts = dict(line.split("\t") for line in listed.splitlines() if "\t" in line)
     return {
         sub.queue_name: int(counts[sub.queue_name])
         for sub in subscriptions()

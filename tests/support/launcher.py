@@ -1,7 +1,9 @@
 """Starting the platform as real processes through the run command, for e2e tests and benchmarks.
 
-Each launch gets its own vhost, databases (a suffix) and ports (an offset), so it can run
-beside a developer's own platform; :meth:`Launched.stop` sends Ctrl-C and cleans up.
+Each launch gets its own vhost on the test session's broker, its own databases (a suffix) on
+the session's PostgreSQL and its own ports (an offset), so it can run beside a developer's own
+platform and never touches the machine's broker or database. :meth:`Launched.stop` sends
+Ctrl-C and cleans up.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ class Launched:
                 await self.interrupt()
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        await infra.delete_vhost(self.vhost)
         await infra.drop_databases([f"care_{n}{self.suffix}" for n in SERVICES])
 
 
@@ -59,8 +60,7 @@ async def launch(
 ) -> Launched:
     """Run the platform and return once it says it is running (or fail with its output)."""
     suffix = f"_l{infra.unique_suffix()}"
-    vhost = f"care-launch-{suffix[2:]}"
-    amqp = await infra.create_vhost(vhost)
+    vhost, amqp = await infra.claim_vhost()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARE_")}
     proc = subprocess.Popen(
         [
@@ -73,6 +73,8 @@ async def launch(
             suffix,
             "--amqp-url",
             amqp,
+            "--postgres-url",
+            infra.PG,
             *extra,
         ],
         cwd=ROOT,

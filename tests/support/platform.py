@@ -1,7 +1,8 @@
 """All five services in the test's own event loop, on real RabbitMQ and PostgreSQL.
 
-Each :class:`Platform` gets a fresh RabbitMQ virtual host and fresh databases, so what one
-test module does (stock levels, queue contents) cannot leak into another. Services can run
+The broker and database are the test session's own (tests/support/infra.py), never the
+machine's. Each :class:`Platform` gets a fresh RabbitMQ virtual host and fresh databases, so
+what one test module does (stock levels, queue contents) cannot leak into another. Services can run
 as several instances at once (competing consumers, several outbox relays), exactly as
 replicas would.
 """
@@ -53,7 +54,7 @@ def _factory(name: str) -> tuple[Callable[..., FastAPI], type[Any]]:
 class Platform:
     def __init__(self) -> None:
         self.suffix = infra.unique_suffix()
-        self.vhost = f"care-test-{self.suffix}"
+        self.vhost = ""
         self.amqp_url = ""
         self.apps: dict[str, list[FastAPI]] = {name: [] for name in SERVICES}
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -62,7 +63,7 @@ class Platform:
         return f"{infra.PG}/care_{name}_{self.suffix}"
 
     async def __aenter__(self) -> Platform:
-        self.amqp_url = await infra.create_vhost(self.vhost)
+        self.vhost, self.amqp_url = await infra.claim_vhost()
         os.environ["CARE_AMQP_URL"] = self.amqp_url
         os.environ["CARE_TOKEN_PUBLIC_KEY"] = keypair().public_pem
         self._connection = await aio_pika.connect_robust(self.amqp_url)
@@ -76,7 +77,8 @@ class Platform:
                     await service.stop()
         if self._connection:
             await self._connection.close()
-        await infra.delete_vhost(self.vhost)
+        # The vhost stays (unused) until the session's node goes: deleting vhosts under load
+        # is what once wedged a broker.
         await infra.drop_databases([f"care_{n}_{self.suffix}" for n in SERVICES])
 
     # --- services ------------------------------------------------------------------------

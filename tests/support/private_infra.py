@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,9 +30,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for_port(port: int, timeout: float, what: str) -> None:
+def _wait_for_port(
+    port: int, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
             return
         time.sleep(0.2)
@@ -51,19 +57,62 @@ def _wait_for_amqp(port: int, timeout: float) -> None:
     raise RuntimeError(f"the private RabbitMQ node did not serve AMQP within {timeout:.0f}s")
 
 
-class PrivateRabbit:
-    """One RabbitMQ node of our own: its own name, ports, data and an empty plugin list."""
+def vhost_definitions(names: list[str], with_guest: bool = False) -> str:
+    """RabbitMQ definitions (JSON) for ``names``, each open to the guest user.
 
-    def __init__(self, root: Path) -> None:
+    A node importing definitions as it boots skips creating its default user, so the boot
+    file (``with_guest``) defines guest itself.
+    """
+    users = [{"name": "guest", "password": "guest", "tags": ["administrator"]}]
+    return json.dumps(
+        {
+            "users": users if with_guest else [],
+            "vhosts": [{"name": name} for name in names],
+            "permissions": [
+                {"user": "guest", "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
+                for name in names
+            ],
+        }
+    )
+
+
+class PrivateRabbit:
+    """One RabbitMQ node of our own: its own name, ports and data.
+
+    ``vhosts`` are created as the node boots, from a definitions file: far cheaper than one
+    ``rabbitmqctl add_vhost`` each (an Erlang VM start apiece). ``rabbitmq_prometheus`` in
+    ``plugins`` serves the node's metrics on :attr:`prometheus_port`, on loopback only.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        name: str = "care-chaos",
+        plugins: tuple[str, ...] = (),
+        vhosts: list[str] | None = None,
+    ) -> None:
         self.root = root / "rabbitmq"
         self.root.mkdir(parents=True)
         self.port = free_port()
         self.dist_port = free_port()
-        self.node = f"care-chaos-{self.port}@localhost"
-        (self.root / "enabled_plugins").write_text("[].\n")
-        (self.root / "rabbitmq.conf").write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
-        )
+        self.node = f"{name}-{self.port}@localhost"
+        (self.root / "enabled_plugins").write_text(f"[{','.join(plugins)}].\n")
+        config = [f"listeners.tcp.local = 127.0.0.1:{self.port}", "loopback_users = none"]
+        self.prometheus_port: int | None = None
+        if "rabbitmq_prometheus" in plugins:
+            self.prometheus_port = free_port()
+            config += [
+                "prometheus.tcp.ip = 127.0.0.1",
+                f"prometheus.tcp.port = {self.prometheus_port}",
+            ]
+        if vhosts:
+            definitions = self.root / "definitions.json"
+            definitions.write_text(vhost_definitions(["/", *vhosts], with_guest=True))
+            config += [
+                "definitions.import_backend = local_filesystem",
+                f"definitions.local.path = {definitions}",
+            ]
+        (self.root / "rabbitmq.conf").write_text("\n".join(config) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,21 +144,36 @@ class PrivateRabbit:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        _wait_for_port(self.port, timeout, "the private RabbitMQ node")
-        _wait_for_amqp(self.port, timeout)
+        try:
+            _wait_for_port(self.port, timeout, "the private RabbitMQ node", self.proc)
+            _wait_for_amqp(self.port, timeout)
+        except RuntimeError as failed:
+            output = (self.root / "server.out").read_text(errors="replace")
+            raise RuntimeError(f"{failed}; its output ends:\n{output[-1500:]}") from failed
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        """rabbitmqctl against this node (for diagnostics). The CLI must not be given the
-        node's ports: it would try to listen on the node's distribution port itself."""
+        """rabbitmqctl against this node. The CLI must not be given the node's ports: it would
+        try to listen on the node's distribution port itself.
+
+        Every rabbitmqctl on the machine otherwise listens within one shared range of eleven
+        ports (35672-35682); eleven CLIs hung on a wedged broker elsewhere make every other
+        one fail with "Distribution failed". So each of ours gets a free port of its own.
+        """
         env = {k: v for k, v in self._env().items() if k not in ("RABBITMQ_DIST_PORT",)}
-        result = subprocess.run(
-            [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "-q", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=True,
-        )
+        own = str(free_port())
+        env |= {"RABBITMQ_CTL_DIST_PORT_MIN": own, "RABBITMQ_CTL_DIST_PORT_MAX": own}
+        try:
+            result = subprocess.run(
+                [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "-q", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=True,
+            )
+        except subprocess.CalledProcessError as failed:
+            said = (failed.stderr or failed.stdout or "").strip()[-600:]
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {said}") from failed
         return result.stdout
 
     def restart(self, hard: bool = False) -> None:
@@ -146,22 +210,26 @@ def _postgres_bin() -> Path:
 class PrivatePostgres:
     """One PostgreSQL cluster of our own, run as the postgres user when we are root."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, settings: tuple[str, ...] = ("max_connections=300",)) -> None:
         self.bin = _postgres_bin()
         self.data = root / "pgdata"
         self.socket_dir = root / "pgsocket"
         self.port = free_port()
         self.log = root / "postgres.log"
+        self.settings = settings
 
     @property
     def url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}"
 
-    def _run(self, *args: str, timeout: float = 120) -> None:
+    def command(self, *args: str) -> list[str]:
         command = [str(self.bin / args[0]), *args[1:]]
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+        return command
+
+    def _run(self, *args: str, timeout: float = 120) -> None:
+        subprocess.run(self.command(*args), check=True, capture_output=True, timeout=timeout)
 
     def start(self) -> None:
         if not self.data.exists():
@@ -173,9 +241,11 @@ class PrivatePostgres:
             if os.geteuid() == 0:
                 shutil.chown(self.log, "postgres", "postgres")
             self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        options = (
-            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
-            " -c max_connections=300"
+        options = " ".join(
+            [
+                f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1",
+                *(f"-c {setting}" for setting in self.settings),
+            ]
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
 
@@ -192,7 +262,49 @@ class PrivatePostgres:
         self.log.unlink(missing_ok=True)
 
 
-def private_root() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="care-chaos-"))
+def private_root(prefix: str = "care-chaos-") -> Path:
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)  # the postgres user must reach its data folder
     return root
+
+
+_REAPER = """
+import json, os, shutil, signal, subprocess, sys
+rabbit_pid_file, postgres_stop, root = json.loads(sys.argv[1])
+sys.stdin.buffer.read()  # returns when the process that started us is gone, however it went
+try:
+    os.kill(int(open(rabbit_pid_file).read().strip()), signal.SIGKILL)
+except (OSError, ValueError):
+    pass
+if os.path.isdir(os.path.join(root, "pgdata")):
+    subprocess.run(postgres_stop, capture_output=True, timeout=60)
+shutil.rmtree(root, ignore_errors=True)
+"""
+
+
+def reap_on_exit(root: Path, rabbit: PrivateRabbit, postgres: PrivatePostgres) -> None:
+    """Leave nothing running if this process dies without cleaning up (SIGKILL, a CI
+    timeout): a small watcher of its own notices our end of a pipe close and then stops the
+    node and the cluster (by their pid file and data folder) and removes ``root``.
+
+    After a clean stop there is nothing left for it to find. The pipe's write end is not
+    inherited by the processes we start, so only our own exit closes it.
+    """
+    stop = postgres.command("pg_ctl", "-D", str(postgres.data), "-m", "immediate", "-w", "stop")
+    reaper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _REAPER,
+            json.dumps([str(rabbit.root / "rabbit.pid"), stop, str(root)]),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C at the terminal must not stop it before it works
+    )
+    # Kept open for the rest of our life on purpose: its closing is the signal.
+    _reapers.append(reaper)
+
+
+_reapers: list[subprocess.Popen[bytes]] = []

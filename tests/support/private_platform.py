@@ -59,13 +59,11 @@ class PrivatePlatform:
             port_offset=OFFSET,
             db_suffix="",
             amqp_url=self.rabbit.url,
+            postgres_url=self.postgres.url,
             register=register,
             initial_stock=stock,
         )
         self.env = run_platform.prepare_environment(self.args)
-        self.env.update(
-            {f"CARE_{n.upper()}_DATABASE_URL": url for n, url in self.database_urls().items()}
-        )
         self.env.update(settings)
         await asyncio.to_thread(run_platform.prepare_data, self.args, self.env)
         logs = self.state / "logs"

@@ -558,10 +558,14 @@ def workloads(objects: Objects) -> list[Workload]:
         ports = tuple(p["port"] for p in service["spec"]["ports"])
         found.append(Workload(name, pods[0], ports))
     # The operators' Services and the pods behind them (their documented labels).
-    for name in by_kind(objects, "Pooler"):
-        found.append(Workload(name, {"cnpg.io/poolerName": name}, (5432,)))
+    for name, pooler in by_kind(objects, "Pooler").items():
+        labels = {"cnpg.io/poolerName": name, "cnpg.io/podRole": "pooler"}
+        labels["cnpg.io/cluster"] = pooler["spec"]["cluster"]["name"]
+        found.append(Workload(name, labels, (5432,)))
     for name in by_kind(objects, "Cluster"):
-        found.append(Workload(name, {"cnpg.io/cluster": name}, (5432,)))
+        found.append(
+            Workload(name, {"cnpg.io/cluster": name, "cnpg.io/podRole": "instance"}, (5432,))
+        )
     for name in by_kind(objects, "RabbitmqCluster"):
         found.append(Workload(name, {"app.kubernetes.io/name": name}, (5672, 15672, 15692)))
     return found
@@ -622,6 +626,13 @@ def network_problems(objects: Objects) -> list[str]:
         for port in workload.ports:
             if not ingress_peers(objects, workload.labels, port):
                 problems.append(f"Service {workload.name}:{port} has no policy letting anyone in")
+        # A pooler lets in its own service's pods and nothing else (its pods carry their
+        # cluster's label too, so a database policy selecting by that label alone opens it).
+        if "cnpg.io/poolerName" in workload.labels:
+            service = workload.name.removeprefix("care-").removesuffix("-db-pooler")
+            peers = ingress_peers(objects, workload.labels, 5432)
+            if peers != [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": service}}}]:
+                problems.append(f"{workload.name} lets in {peers}")
     return problems
 
 
@@ -661,9 +672,17 @@ def test_the_network_check_finds_a_missing_deny_and_an_unprotected_service() -> 
             o["kind"] == "NetworkPolicy" and o["metadata"]["name"] in {"default-deny", "orders"}
         )
     ]
+    # A database policy selecting by cluster name alone also selects that cluster's poolers.
+    database = next(
+        o
+        for o in objects
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "care-orders-db"
+    )
+    database["spec"]["podSelector"]["matchLabels"].pop("cnpg.io/podRole")
     problems = network_problems(tuple(objects))
     assert f"namespace {NAMESPACE} has no default-deny NetworkPolicy" in problems
     assert "Service orders:8002 has no policy letting anyone in" in problems
+    assert any(p.startswith("care-orders-db-pooler lets in") for p in problems)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

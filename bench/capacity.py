@@ -60,6 +60,8 @@ from tests.support.private_platform import PrivatePlatform  # noqa: E402
 from tests.support.reconcile import COURIER_QUEUE, reconcile  # noqa: E402
 
 DEFAULT_STEPS = "2,4,8,16,32"
+#: Ports above the launch benchmark's, so the two can never answer each other's load.
+FIRST_OFFSET = 740
 
 
 @dataclass
@@ -170,10 +172,6 @@ class Idle:
             rate(before.messages, after.messages),
         )
 
-    def cpu_seconds_in(self, seconds: float) -> dict[str, float]:
-        """CPU seconds each part would have spent idle over ``seconds``."""
-        return {k: v * seconds / 1000 for k, v in self.cpu_ms_per_second.items()}
-
 
 def stop_reason(order_p99_ms: float | None, errors: int, ran_out: bool, limit_ms: float) -> str:
     """Why the climb ends after this step ("" to go on): the providers ran out (the load
@@ -229,11 +227,11 @@ def step_figures(
         "not_ready_retries": after.not_ready_retries - before.not_ready_retries,
         "errors": dict(errors),
         "cpu_ms_per_order": with_platform_total(cpu.per_order(before.cpu, after.cpu, accepted)),
-        "cpu_ms_per_order_beyond_idle": beyond_idle(before, after, accepted, idle),
         "transactions_per_order": cpu.per_order(
             dict(before.transactions), dict(after.transactions), accepted, scale=1
         ),
         "messages_per_order": messages_per_order(before.messages, after.messages, accepted),
+        "beyond_idle": beyond_idle(before, after, accepted, idle),
         "passed": not reason,
         "stopped_because": reason,
     }
@@ -250,12 +248,26 @@ def with_platform_total(spent: dict[str, float]) -> dict[str, float]:
 
 def beyond_idle(
     before: Snapshot, after: Snapshot, orders: int, idle: Idle | None
-) -> dict[str, float]:
+) -> dict[str, dict[str, float]]:
+    """CPU ms and transactions per order once what the platform spends idle over the same
+    window is taken off (empty without an idle measurement)."""
     if idle is None:
-        return {}
-    spent_idle = idle.cpu_seconds_in(after.at - before.at)
-    baseline = {k: before.cpu.get(k, 0.0) + spent_idle.get(k, 0.0) for k in after.cpu}
-    return with_platform_total(cpu.per_order(baseline, after.cpu, orders))
+        return {"cpu_ms_per_order": {}, "transactions_per_order": {}}
+    seconds = after.at - before.at
+    cpu_base = {
+        k: before.cpu.get(k, 0.0) + idle.cpu_ms_per_second.get(k, 0.0) * seconds / 1000
+        for k in after.cpu
+    }
+    xact_base = {
+        k: before.transactions.get(k, 0) + idle.transactions_per_second.get(k, 0.0) * seconds
+        for k in after.transactions
+    }
+    return {
+        "cpu_ms_per_order": with_platform_total(cpu.per_order(cpu_base, after.cpu, orders)),
+        "transactions_per_order": cpu.per_order(
+            xact_base, dict(after.transactions), orders, scale=1
+        ),
+    }
 
 
 def messages_per_order(
@@ -335,8 +347,8 @@ async def climb(
                 f"{step['orders_handed_off_per_second']:6.1f} handed off/s, order p99 "
                 f"{step['order_ms'].get('p99')} ms, "
                 f"{step['cpu_ms_per_order'].get('total_without_load_generator')} ms CPU/order "
-                f"({step['cpu_ms_per_order_beyond_idle'].get('total_without_load_generator')} "
-                f"beyond idle) {step['stopped_because']}",
+                f"({step['beyond_idle']['cpu_ms_per_order'].get('total_without_load_generator')}"
+                f" beyond idle) {step['stopped_because']}",
                 flush=True,
             )
             if not step["passed"]:
@@ -419,7 +431,7 @@ async def main() -> None:
 
     settings = harness.settings_from(args)
     out = results_name(args.label)
-    async with harness.started(args.providers, 0, args.stock_share, settings) as run:
+    async with harness.started(args.providers, 0, args.stock_share, settings, FIRST_OFFSET) as run:
         providers = list(run.providers)
         random.Random(3).shuffle(providers)
         ceiling = await harness.raw_ceiling(run.platform, args.raw_messages)

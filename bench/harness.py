@@ -9,9 +9,11 @@ figure from one can be set beside a figure from the other.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +22,9 @@ from typing import Any
 from bench import raw_hop
 from bench.launch_register import Provider, launch_providers
 from bench.profiling import Profiler
+from scripts.run_platform import MAIL_PORT, SERVICES
 from tests.support.private_infra import private_root
-from tests.support.private_platform import PrivatePlatform, private_platform
+from tests.support.private_platform import OFFSET, PrivatePlatform, private_platform
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -65,19 +68,51 @@ class Run:
     stock: int
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_offset(first: int, step: int = 10, tries: int = 20) -> int:
+    """The first port offset from ``first`` at which every service's port and the mail port
+    are free. Another benchmark's platform on the same ports would answer our readiness
+    checks and take our load while our services failed to bind."""
+    for offset in range(first, first + step * tries, step):
+        ports = [port + offset for port in (*SERVICES.values(), MAIL_PORT)]
+        if all(_free(port) for port in ports):
+            if offset != first:
+                print(f"==> ports at offset {first} are taken (another run?): using {offset}")
+            return offset
+    raise RuntimeError(f"no free port offset from {first}: is another benchmark running?")
+
+
 @contextlib.asynccontextmanager
 async def started(
-    cqc_providers: int, non_cqc: int, stock_share: float, settings: dict[str, str]
+    cqc_providers: int,
+    non_cqc: int,
+    stock_share: float,
+    settings: dict[str, str],
+    first_offset: int = OFFSET,
 ) -> AsyncIterator[Run]:
     """A generated register for ``cqc_providers`` (and ``non_cqc`` sign-ups), the platform
-    started on it with ``stock_share`` of the badges they will ask for; removed afterwards."""
+    started on it with ``stock_share`` of the badges they will ask for, on ports free from
+    ``first_offset`` on; removed afterwards."""
+    offset = free_offset(first_offset)
     state = private_root()
     locations = round(cqc_providers * 1.25)  # multi-location providers hold three each
     providers = launch_providers(state / "register.csv", locations, non_cqc)
     badges = sum(n for p in providers for _, n in p.lines)
     stock = int(badges * stock_share)
     print(f"==> {len(providers)} providers, {badges} badges asked for, {stock} in stock")
-    async with private_platform(state / "register.csv", stock, state, settings) as platform:
+    async with private_platform(state / "register.csv", stock, state, settings, offset) as platform:
+        await asyncio.sleep(1)
+        exited = [name for name, proc in platform.processes.items() if proc.poll() is not None]
+        if exited:  # e.g. a port taken after all: whatever answered was not ours
+            raise RuntimeError(f"{exited} exited after start; see {platform.state / 'logs'}")
         yield Run(platform, providers, stock)
 
 

@@ -135,8 +135,14 @@ def test_cpu_beyond_idle_takes_off_what_the_platform_spends_with_nobody_ordering
     step = step_figures(4, _snapshot(100.0, 1), _snapshot(110.0, 2), StepTally(), False, 300, idle)
     # 1,000 ms of orders CPU in 10 s, 200 ms of it idle, over 10 orders.
     assert step["cpu_ms_per_order"]["orders"] == 100.0
-    assert step["cpu_ms_per_order_beyond_idle"]["orders"] == 80.0
-    assert step["cpu_ms_per_order_beyond_idle"]["total_without_load_generator"] == 130.0
+    assert step["beyond_idle"]["cpu_ms_per_order"]["orders"] == 80.0
+    assert step["beyond_idle"]["cpu_ms_per_order"]["total_without_load_generator"] == 130.0
+    # 10 orders transactions in 10 s, 5 of them idle; dispatch was not busy idle.
+    assert step["beyond_idle"]["transactions_per_order"] == {
+        "orders": 0.5,
+        "dispatch": 0.5,
+        "total": 1.0,
+    }
 
 
 def test_errors_in_the_window_stop_the_climb() -> None:

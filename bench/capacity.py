@@ -132,15 +132,16 @@ class Meter:
             await channel.close()
 
     async def read(self) -> Snapshot:
-        """Every counter as near one moment as they can be read: what the generator knows
-        and /proc first, then the broker and the database at once (rabbitmqctl takes a
-        second or more on a busy machine, at both ends of a window alike)."""
+        """Every counter as near one moment as they can be read. rabbitmqctl starts a VM of
+        its own (a second or more on a busy machine) and asks the broker at its end, so it
+        goes first and the quick reads follow straight after it."""
+        messages = await cpu.messages(self.platform)
         at = time.perf_counter()
         errors = Counter(self.tally.errors)
         not_ready, accepted = self.tally.not_ready_retries, len(self.tally.accepted)
         cpu_seconds = cpu.snapshot(self.platform)
-        handed_off, transactions, messages = await asyncio.gather(
-            self.handed_off(), cpu.transactions(self.platform), cpu.messages(self.platform)
+        handed_off, transactions = await asyncio.gather(
+            self.handed_off(), cpu.transactions(self.platform)
         )
         return Snapshot(
             at, cpu_seconds, transactions, messages, handed_off, errors, not_ready, accepted

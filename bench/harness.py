@@ -70,6 +70,8 @@ class Run:
 
 def _free(port: int) -> bool:
     with socket.socket() as s:
+        # As the services bind: a closed connection's TIME_WAIT does not hold the port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

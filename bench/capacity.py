@@ -164,7 +164,7 @@ class Idle:
         seconds = after.at - before.at
 
         def rate(a: dict[str, Any], b: dict[str, Any], scale: float = 1) -> dict[str, float]:
-            return {k: round((b[k] - a.get(k, 0)) * scale / seconds, 2) for k in b}
+            return {k: round((b[k] - a[k]) * scale / seconds, 2) for k in b if k in a}
 
         return cls(
             round(seconds, 1),
@@ -274,9 +274,9 @@ def beyond_idle(
 def messages_per_order(
     before: dict[str, int], after: dict[str, int], orders: int
 ) -> dict[str, float]:
-    if not orders:
+    if not orders or not before or not after:  # no order, or the broker's counters unread
         return {}
-    return {k: round((after[k] - before.get(k, 0)) / orders, 1) for k in after}
+    return {k: round((after[k] - before[k]) / orders, 1) for k in after}
 
 
 async def client(

@@ -145,6 +145,14 @@ def test_cpu_beyond_idle_takes_off_what_the_platform_spends_with_nobody_ordering
     }
 
 
+def test_messages_per_order_are_left_out_when_the_broker_could_not_be_read() -> None:
+    before, after = _snapshot(100.0, 1), _snapshot(110.0, 2)
+    before.messages = {}
+    step = step_figures(4, before, after, StepTally(), False, 300)
+    assert step["messages_per_order"] == {}
+    assert step["cpu_ms_per_order"]["orders"] == 100.0
+
+
 def test_errors_in_the_window_stop_the_climb() -> None:
     tally = StepTally()
     tally.finished = [(101.0, "order", 0.01, 201)]

@@ -453,6 +453,7 @@ async def main() -> None:
     best = figures["capacity"]
     figures = {
         "label": args.label,
+        "commit": harness.commit(),
         "settings": settings,
         "steps_asked": args.steps,
         "step_seconds": args.step_seconds,

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,18 @@ def profiler_for(
     if not args.profile:
         return None
     return Profiler(platform.pids(), args.profile.split(","), RESULTS, run_name)
+
+
+def commit() -> str:
+    """The platform's commit the figures are of ("+changes" when the tree differs from it)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return result.stdout.strip()
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "services", "shared")
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
 
 
 def machine() -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import uuid
 from collections import Counter, deque
 from pathlib import Path
@@ -24,9 +25,10 @@ from bench.capacity import (
     stop_reason,
 )
 from bench.cpu import parse_counters
-from bench.harness import percentiles
+from bench.harness import free_offset, percentiles
 from bench.launch import Journeys
 from bench.launch_register import Provider
+from scripts.run_platform import SERVICES
 
 
 def test_percentiles_are_nearest_rank_in_milliseconds() -> None:
@@ -219,3 +221,14 @@ async def test_the_closed_loop_keeps_n_clients_busy_with_a_new_provider_each(
     assert set(site.ordered.values()) == {1}  # each provider orders once
     assert len(tally.accepted) == 40 == len(tally.placed_at) and not tally.errors
     assert [k for _, k, _, _ in tally.finished].count("order") == 40
+
+
+def test_a_benchmark_platform_moves_past_ports_another_platform_listens_on() -> None:
+    """Two private platforms on one offset: ours failed to bind, theirs took our load."""
+    first = free_offset(760)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", SERVICES["orders"] + first))
+        other.listen()
+        moved = free_offset(first)
+    assert moved > first
+    assert free_offset(first) == first  # free again once the other platform stops

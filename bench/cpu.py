@@ -8,9 +8,14 @@ times); RabbitMQ is its Erlang VM.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import subprocess
+from collections import Counter
 from pathlib import Path
 
+from tests.support.private_infra import free_port
 from tests.support.private_platform import PrivatePlatform
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -83,6 +88,52 @@ async def transactions(platform: PrivatePlatform) -> dict[str, int]:
     finally:
         await conn.close()
     return {row["datname"].removeprefix("care_"): int(row["n"]) for row in rows}
+
+
+#: The broker's own counters (RabbitMQ 3.10+), kept whatever plugins the node runs: the private
+#: node runs none, so there is no management API to ask.
+_COUNTERS = "rabbit_global_counters:overview()."
+#: What each counter is called in the figures: AMQP publishes received from clients, those
+#: routed to at least one queue, deliveries to consumers, acks, and redeliveries.
+MESSAGE_COUNTERS = {
+    "messages_received_total": "published",
+    "messages_routed_total": "routed",
+    "messages_delivered_total": "delivered",
+    "messages_acknowledged_total": "acknowledged",
+    "messages_redelivered_total": "redelivered",
+}
+
+
+def parse_counters(text: str) -> dict[str, int]:
+    """``rabbit_global_counters:overview()`` as printed by rabbitmqctl eval, each counter
+    summed over the protocol and queue-type groups it appears in (``name => value``)."""
+    totals: Counter[str] = Counter()
+    for name, value in re.findall(r"(\w+)\s*=>\s*(\d+)", text):
+        totals[name] += int(value)
+    return {MESSAGE_COUNTERS[k]: totals.get(k, 0) for k in MESSAGE_COUNTERS}
+
+
+async def messages(platform: PrivatePlatform, tries: int = 3) -> dict[str, int]:
+    """Messages the platform's broker has received, routed, delivered and had acked so far
+    (empty if rabbitmqctl keeps failing: the run's other figures still stand).
+
+    Per order, this says how many hops the saga costs; rabbitmqctl is a process of its own
+    (about half a second), so take it at the ends of a measurement, not during one. On a
+    busy machine it now and then fails to reach the node, so it is tried again.
+    """
+    for attempt in range(tries):
+        # The CLI's own distribution port comes from a range of eleven by default, shared
+        # with every rabbitmqctl on the machine (stuck ones hold theirs): give it its own.
+        port = free_port()
+        os.environ["RABBITMQ_CTL_DIST_PORT_MIN"] = str(port)
+        os.environ["RABBITMQ_CTL_DIST_PORT_MAX"] = str(port + 10)
+        try:
+            return parse_counters(await asyncio.to_thread(platform.rabbit.ctl, "eval", _COUNTERS))
+        except subprocess.SubprocessError as exc:
+            detail = getattr(exc, "stderr", "") or getattr(exc, "stdout", "") or ""
+            print(f"  rabbitmqctl failed ({attempt + 1}/{tries}): {exc} {detail[:300]}")
+            await asyncio.sleep(1)
+    return {}
 
 
 def per_order(

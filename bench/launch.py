@@ -49,25 +49,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import cpu, raw_hop  # noqa: E402
-from bench.launch_register import Provider, launch_providers  # noqa: E402
+from bench import cpu, harness  # noqa: E402
+from bench.harness import percentiles  # noqa: E402
+from bench.launch_register import Provider  # noqa: E402
 from bench.profiling import Profiler  # noqa: E402
-from tests.support.private_infra import private_root  # noqa: E402
-from tests.support.private_platform import PrivatePlatform, private_platform  # noqa: E402
+from tests.support.private_platform import PrivatePlatform  # noqa: E402
 from tests.support.reconcile import final_states, reconcile  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def at(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000, 1)
-
-    return {"p50": at(50), "p95": at(95), "p99": at(99), "max": at(100)}
+__all__ = ["Journeys", "Mailbox", "Tally", "percentiles", "wait_until_final"]
 
 
 @dataclass
@@ -484,49 +473,26 @@ async def main() -> None:
     parser.add_argument("--window", type=float, default=60, help="seconds over which they arrive")
     parser.add_argument("--think", type=float, default=2.0, help="mean think time, seconds")
     parser.add_argument("--stock-share", type=float, default=0.97, help="of the badges ordered")
-    parser.add_argument("--raw-messages", type=int, default=3000)
     parser.add_argument(
         "--admit",
         type=int,
         default=0,
         help="visitors on the site at once, the rest in a waiting room (default: no limit)",
     )
-    parser.add_argument("--profile", default="", help="services to py-spy, e.g. orders,dispatch")
-    parser.add_argument("--label", default="", help="a note kept with the figures")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a setting for the services, e.g. CARE_ORDERS_CONSUMER_CONCURRENCY=1000",
-    )
     parser.add_argument("--out", default="launch.json", help="file name in bench/results/")
+    harness.add_platform_options(parser)
     args = parser.parse_args()
 
-    state = private_root()
     non_cqc = args.non_cqc or max(1, args.providers // 100)
-    locations = round(args.providers * 1.25)  # multi-location providers hold three each
-    providers = launch_providers(state / "register.csv", locations, non_cqc)
-    badges = sum(n for p in providers for _, n in p.lines)
-    stock = int(badges * args.stock_share)
-    print(f"==> {len(providers)} providers, {badges} badges asked for, {stock} in stock")
-    settings = dict(item.split("=", 1) for item in args.set)
-    async with private_platform(state / "register.csv", stock, state, settings) as platform:
-        print(f"==> raw one-hop ceiling ({args.raw_messages} messages)", flush=True)
-        ceiling = await raw_hop.measure_on(
-            platform.rabbit.url, platform.postgres.url, args.raw_messages
-        )
-        print(json.dumps(ceiling), flush=True)
-        profiler = Profiler(platform.pids(), args.profile.split(","), RESULTS, args.out)
+    settings = harness.settings_from(args)
+    async with harness.started(args.providers, non_cqc, args.stock_share, settings) as run:
+        platform, providers = run.platform, run.providers
+        ceiling = await harness.raw_ceiling(platform, args.raw_messages)
+        profiler = harness.profiler_for(platform, args, args.out)
         figures = await run_burst(
-            platform,
-            providers,
-            args.window,
-            args.think,
-            profiler if args.profile else None,
-            args.admit,
+            platform, providers, args.window, args.think, profiler, args.admit
         )
-    if args.profile:
+    if profiler:
         figures["profile"] = profiler.summary()
 
     figures = {
@@ -539,17 +505,15 @@ async def main() -> None:
         "window_seconds": args.window,
         "think_mean_seconds": args.think,
         "admitted_at_once": args.admit or None,
-        "stock": stock,
+        "stock": run.stock,
         **figures,
         "raw_hop_ceiling": ceiling,
         "efficiency_end_to_end_vs_raw_hop": round(
             figures["orders_per_second_end_to_end"] / ceiling["hops_per_second"], 3
         ),
-        "machine": {"cores": os.cpu_count(), "load_average_after": os.getloadavg()},
+        "machine": harness.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(figures, indent=2) + "\n")
-    print(json.dumps(figures, indent=2))
+    harness.write_results(args.out, figures)
     if not figures["reconciled"]:
         sys.exit("the counts do not reconcile: " + "; ".join(figures["mismatches"]))
 

@@ -40,12 +40,14 @@ class PrivatePlatform:
     args: argparse.Namespace = field(init=False)
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Added to every service's port: two platforms on one machine need different offsets.
+    offset: int = OFFSET
 
     def __post_init__(self) -> None:
         self.state = self.root / "state"
 
     def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{SERVICES[service] + OFFSET}{path}"
+        return f"http://127.0.0.1:{SERVICES[service] + self.offset}{path}"
 
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.processes.items()}
@@ -56,7 +58,7 @@ class PrivatePlatform:
     async def start(self, register: Path, stock: int, settings: dict[str, str]) -> None:
         self.args = argparse.Namespace(
             state=self.state,
-            port_offset=OFFSET,
+            port_offset=self.offset,
             db_suffix="",
             amqp_url=self.rabbit.url,
             postgres_url=self.postgres.url,
@@ -107,13 +109,17 @@ class PrivatePlatform:
 
 @contextlib.asynccontextmanager
 async def private_platform(
-    register: Path, stock: int, root: Path | None = None, settings: dict[str, str] | None = None
+    register: Path,
+    stock: int,
+    root: Path | None = None,
+    settings: dict[str, str] | None = None,
+    offset: int = OFFSET,
 ) -> AsyncIterator[PrivatePlatform]:
-    """Start broker, database and services (with extra ``settings`` in their environment);
-    stop and remove all of them afterwards."""
+    """Start broker, database and services (with extra ``settings`` in their environment, on
+    ports ``offset`` above the usual); stop and remove all of them afterwards."""
     root = root or private_root()
     rabbit, postgres = PrivateRabbit(root), PrivatePostgres(root)
-    platform = PrivatePlatform(root, rabbit, postgres)
+    platform = PrivatePlatform(root, rabbit, postgres, offset=offset)
     try:
         await asyncio.gather(asyncio.to_thread(rabbit.start), asyncio.to_thread(postgres.start))
         await platform.start(register, stock, settings or {})

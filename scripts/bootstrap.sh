@@ -12,8 +12,8 @@
 #   - then waits (at most BOOTSTRAP_WAIT_SECONDS, default 60) for 127.0.0.1:5672 and :5432.
 # Options:
 #   --browser     also install Debian's chromium if /usr/bin/chromium is missing
-#   --prometheus  also install Debian's prometheus (for promtool) if promtool is missing
-#                 and enable RabbitMQ's Prometheus plugin (queue metrics on 127.0.0.1:15692)
+#   --prometheus  also install Debian's prometheus (for promtool), prometheus-alertmanager
+#                 (amtool) and prometheus-postgres-exporter where missing, and enable RabbitMQ's Prometheus plugin (queue metrics on 127.0.0.1:15692)
 #   --check-broker  also check that RabbitMQ answers commands, not only connections (it adds
 #                 and deletes a vhost, as every test platform does) and, as root, restart a
 #                 broker that does not answer within 30s
@@ -101,6 +101,13 @@ optional=()
 if [[ "$want_browser" -eq 1 && ! -x /usr/bin/chromium ]]; then optional+=(chromium); fi
 if [[ "$want_prometheus" -eq 1 ]] && ! command -v promtool >/dev/null 2>&1; then
   optional+=(prometheus)
+fi
+# Alertmanager (amtool and the server the routing tests run) and PostgreSQL's exporter.
+if [[ "$want_prometheus" -eq 1 ]] && ! command -v amtool >/dev/null 2>&1; then
+  optional+=(prometheus-alertmanager)
+fi
+if [[ "$want_prometheus" -eq 1 ]] && ! command -v prometheus-postgres-exporter >/dev/null 2>&1; then
+  optional+=(prometheus-postgres-exporter)
 fi
 if [[ "${#optional[@]}" -gt 0 ]]; then
   if is_root; then

@@ -61,6 +61,13 @@ SERVICE_ENV = {
         "CARE_EMAIL_SMTP_HOST",
         "CARE_EMAIL_SMTP_PORT",
     },
+    # The site signs people in through identity's API and emails confirmations (Mailpit).
+    "orders": {
+        "CARE_ORDERS_IDENTITY_URL",
+        "CARE_EMAIL_BACKEND",
+        "CARE_EMAIL_SMTP_HOST",
+        "CARE_EMAIL_SMTP_PORT",
+    },
     # The back office signs staff in, disables and anonymises accounts through identity.
     "verification": {"CARE_VERIFICATION_IDENTITY_URL"},
 }
@@ -143,7 +150,14 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
 
 def test_compose_has_infrastructure_apps_and_observability(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(SERVICES) | {"rabbitmq", "postgres", "prometheus", "grafana"} <= set(services)
+    assert set(SERVICES) | {
+        "rabbitmq",
+        "postgres",
+        "postgres-exporter",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    } <= set(services)
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
     assert services["postgres"]["image"].split(":")[0] == "postgres"
     assert services["postgres"]["image"].split(":")[1].startswith("16")
@@ -339,6 +353,17 @@ def test_prometheus_scrapes_every_service_and_loads_the_alert_rules() -> None:
     assert broker["metrics_path"] == "/metrics/detailed"
     assert set(broker["params"]["family"]) == {"queue_coarse_metrics", "queue_consumer_count"}
     assert [t for g in broker["static_configs"] for t in g["targets"]] == ["rabbitmq:15692"]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    # Node health (alarms, node down) from the plugin's aggregated endpoint.
+    assert jobs["rabbitmq-node"].get("metrics_path", "/metrics") == "/metrics"
+    assert [t for g in jobs["rabbitmq-node"]["static_configs"] for t in g["targets"]] == [
+        "rabbitmq:15692"
+    ]
+    assert [t for g in jobs["postgres"]["static_configs"] for t in g["targets"]] == [
+        "postgres-exporter:9187"
+    ]
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
 
 
 def test_compose_mounts_prometheus_and_grafana_config(compose: dict[str, Any]) -> None:
@@ -347,6 +372,13 @@ def test_compose_mounts_prometheus_and_grafana_config(compose: dict[str, Any]) -
     assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
     assert mounts["/etc/prometheus/alerts.yml"] == "./deploy/prometheus/alerts.yml"
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+
+    alertmanager = compose["services"]["alertmanager"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in alertmanager["volumes"]}
+    assert mounts["/etc/alertmanager/alertmanager.yml"] == "./deploy/alertmanager/alertmanager.yml"
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    exporter = env_of(compose["services"]["postgres-exporter"])
+    assert exporter["DATA_SOURCE_NAME"].endswith("@postgres:5432/postgres?sslmode=disable")
 
     grafana = compose["services"]["grafana"]
     mounts = {m.split(":")[1]: m.split(":")[0] for m in grafana["volumes"]}

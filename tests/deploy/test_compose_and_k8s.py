@@ -733,6 +733,8 @@ def test_overlay_renders_and_every_object_matches_its_schema(overlay: str) -> No
         "Pooler",
         "ScheduledBackup",
         "ConfigMap",
+        "PodMonitor",
+        "Alertmanager",
     } <= kinds
     # Retired with ingress-nginx, and replaced by KEDA's own autoscalers.
     assert not {"Ingress", "HorizontalPodAutoscaler"} & kinds
@@ -883,6 +885,73 @@ def test_dashboards_and_alert_rules_ship_as_configmaps(overlay: str) -> None:
     ]
     assert len(rules) == 1
     assert rules[0]["data"] == {"alerts.yml": (DEPLOY / "prometheus" / "alerts.yml").read_text()}
+
+
+def _job_of(endpoint: dict[str, Any]) -> str:
+    (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    return str(job)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_scrapes_the_jobs_compose_scrapes_so_rules_and_dashboards_work_on_both(
+    overlay: str,
+) -> None:
+    objects = render(f"overlays/{overlay}")
+    monitors = by_kind(objects, "PodMonitor")
+    endpoints = {
+        _job_of(e): e
+        for monitor in monitors.values()
+        for e in monitor["spec"]["podMetricsEndpoints"]
+    }
+    compose_jobs = {
+        j["job_name"]: j
+        for j in load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]
+        if j["job_name"] != "prometheus"
+    }
+    assert set(endpoints) == set(compose_jobs)
+    for job, config in compose_jobs.items():
+        assert endpoints[job].get("path", "/metrics") == config.get("metrics_path", "/metrics")
+        assert endpoints[job].get("params") == config.get("params"), job
+    services = monitors["care-badges"]
+    assert services["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/component": "service"}
+    for name in SERVICES:
+        pod = by_kind(objects, "Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+        assert pod["app.kubernetes.io/component"] == "service"
+    assert endpoints["care-badges"]["honorLabels"] is True
+    # CloudNativePG's exporter is renamed onto postgres_exporter's names: every pg_* metric
+    # an alert or a panel uses must come out of the PodMonitor's renames.
+    renamed = set()
+    for rule in endpoints["postgres"]["metricRelabelings"]:
+        if rule["targetLabel"] == "__name__":
+            regex = re.fullmatch(r"cnpg_pg_stat_database_\((.*)\)", rule["regex"])
+            parts = regex.group(1).split("|") if regex else [""]
+            renamed |= {rule["replacement"].replace("$1", part) for part in parts}
+    used = {n for rule in alert_rules().values() for n in promql_metric_names(rule["expr"])}
+    for path in dashboards():
+        used |= {
+            n
+            for _, expr in dashboard_queries(json.loads(path.read_text()))
+            for n in promql_metric_names(expr)
+        }
+    assert {n for n in used if n.startswith("pg_")} <= renamed
+    clusters = set(by_kind(objects, "Cluster"))
+    (expression,) = monitors["care-postgres"]["spec"]["selector"]["matchExpressions"]
+    assert set(expression["values"]) == clusters
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_alertmanager_runs_the_routing_file_compose_mounts(overlay: str) -> None:
+    import base64
+
+    objects = render(f"overlays/{overlay}")
+    (alertmanager,) = by_kind(objects, "Alertmanager").values()
+    secret = by_kind(objects, "Secret")[alertmanager["spec"]["configSecret"]]
+    routing = base64.b64decode(secret["data"]["alertmanager.yaml"]).decode()
+    assert routing == (DEPLOY / "alertmanager" / "alertmanager.yml").read_text()
+    # The receivers' secret files live where the operator mounts the listed Secrets.
+    for name in alertmanager["spec"]["secrets"]:
+        assert f"/etc/alertmanager/secrets/{name}/" in routing
+    assert alertmanager["spec"]["replicas"] >= 2
 
 
 # --- scripts/bootstrap.sh -------------------------------------------------------------------

@@ -534,6 +534,19 @@ AGREED_DASHBOARDS = {
         "rabbitmq_detailed_queue_messages",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
+        # Broker nodes and databases (issue 18), email and sign-in.
+        "up",
+        "rabbitmq_alarms_memory_used_watermark",
+        "rabbitmq_alarms_free_disk_space_watermark",
+        "rabbitmq_resident_memory_limit_bytes",
+        "rabbitmq_disk_space_available_limit_bytes",
+        "pg_up",
+        "pg_stat_activity_count",
+        "pg_settings_max_connections",
+        "pg_stat_database_xact_commit",
+        "care_email_outbox_backlog",
+        "care_email_outbox_parked",
+        "care_sign_in_attempts_total",
     },
     # Placed -> delivered rates, lag between steps, dead-letter queues.
     "order-pipeline.json": {
@@ -543,6 +556,11 @@ AGREED_DASHBOARDS = {
         "rabbitmq_detailed_queue_messages",
         "rabbitmq_detailed_queue_consumers",
         "care_messages_dead_lettered_total",
+        # Where orders wait now: every step's own gauge.
+        "care_review_queue_orders",
+        "care_waitlist_orders",
+        "care_dispatch_placements_undecided",
+        "care_outbox_backlog",
     },
     "stock-and-review.json": {
         "care_stock_units",
@@ -593,6 +611,26 @@ def test_dashboards_parse_and_query_only_exported_metrics() -> None:
                 assert promql_metric_names(match.group(1)) <= ALLOWED_METRICS
         missing = AGREED_DASHBOARDS[path.name] - used
         assert not missing, (path.name, missing)
+
+
+def test_the_5xx_ratio_shows_zero_rather_than_no_data() -> None:
+    """No 5xx at all is 0% (Grafana said "No data", which reads like a broken scrape)."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "platform-health.json").read_text())
+    (expr,) = [e for title, e in dashboard_queries(dashboard) if title == "HTTP 5xx ratio"]
+    # A service with requests and no errors: its error series is its request rate times 0.
+    assert re.search(
+        r"or sum by \(service\) \(rate\(care_http_requests_total\{[^}]*\}\[[^]]*\]\)\) \* 0", expr
+    )
+    # No requests at all: a single 0.
+    assert expr.endswith("or on () vector(0)")
+
+
+def test_order_step_buckets_resolve_steps_shorter_than_a_second() -> None:
+    from shared.metrics import ORDER_STEP
+
+    buckets = ORDER_STEP._upper_bounds  # no public accessor in the client
+    assert len([b for b in buckets if b < 1.0]) >= 4
+    assert min(buckets) <= 0.05
 
 
 def test_every_dashboard_is_in_the_kubernetes_configmap() -> None:

@@ -466,6 +466,12 @@ def test_alert_rules_cover_the_agreed_alerts_with_known_metrics() -> None:
     assert 'state="available"' in squash("CareStockLow")
 
 
+def test_every_alert_has_a_runbook_entry() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    runbook = operations[operations.index("## Alerts") :].split("\n## ", 1)[0]
+    assert [name for name in alert_rules() if f"`{name}`" not in runbook] == []
+
+
 def _promtool() -> str:
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -16,9 +16,10 @@
 #   --packages-only  only install the packages (the tests run a broker and a database of
 #                 their own from them); start nothing and wait for nothing
 #   --browser     also install Debian's chromium if /usr/bin/chromium is missing
-#   --prometheus  also install Debian's prometheus (for promtool) if promtool is missing
-#                 and, unless --packages-only, enable RabbitMQ's Prometheus plugin (queue
-#                 metrics on 127.0.0.1:15692)
+#   --prometheus  also install Debian's prometheus (for promtool), prometheus-alertmanager
+#                 (amtool) and prometheus-postgres-exporter where missing and, unless
+#                 --packages-only, enable RabbitMQ's Prometheus plugin (queue metrics on
+#                 127.0.0.1:15692)
 set -euo pipefail
 
 export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
@@ -103,6 +104,13 @@ optional=()
 if [[ "$want_browser" -eq 1 && ! -x /usr/bin/chromium ]]; then optional+=(chromium); fi
 if [[ "$want_prometheus" -eq 1 ]] && ! command -v promtool >/dev/null 2>&1; then
   optional+=(prometheus)
+fi
+# Alertmanager (amtool and the server the routing tests run) and PostgreSQL's exporter.
+if [[ "$want_prometheus" -eq 1 ]] && ! command -v amtool >/dev/null 2>&1; then
+  optional+=(prometheus-alertmanager)
+fi
+if [[ "$want_prometheus" -eq 1 ]] && ! command -v prometheus-postgres-exporter >/dev/null 2>&1; then
+  optional+=(prometheus-postgres-exporter)
 fi
 if [[ "${#optional[@]}" -gt 0 ]]; then
   if is_root; then

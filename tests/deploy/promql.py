@@ -10,6 +10,11 @@ import re
 
 from prometheus_client.metrics_core import Metric
 
+# Modules that register their own metrics on the shared registry when imported: dispatch's
+# stock, waitlist and placements, identity's sign-in attempts, the email outbox's.
+import services.dispatch.metrics
+import services.identity.metrics  # noqa: F401
+import shared.email.outbox  # noqa: F401
 from shared.metrics import REGISTRY
 
 PROMQL_KEYWORDS = {
@@ -42,6 +47,36 @@ BROKER_METRICS = {
     "rabbitmq_detailed_queue_consumers",
 }
 
+#: Broker node health from the plugin's aggregated endpoint /metrics (scrape job
+#: `rabbitmq-node`): alarms, memory and disk against their limits, the node's identity.
+BROKER_NODE_METRICS = {
+    "rabbitmq_identity_info",
+    "rabbitmq_alarms_memory_used_watermark",
+    "rabbitmq_alarms_free_disk_space_watermark",
+    "rabbitmq_alarms_file_descriptor_limit",
+    "rabbitmq_process_resident_memory_bytes",
+    "rabbitmq_resident_memory_limit_bytes",
+    "rabbitmq_disk_space_available_bytes",
+    "rabbitmq_disk_space_available_limit_bytes",
+    "rabbitmq_connections",
+    "rabbitmq_channels",
+}
+
+#: PostgreSQL by postgres_exporter's names (scrape job `postgres`; on Kubernetes the
+#: CloudNativePG PodMonitors rename their cnpg_* metrics to these, deploy/k8s/base/monitoring.yaml).
+POSTGRES_METRICS = {
+    "pg_up",
+    "pg_stat_activity_count",
+    "pg_stat_activity_max_tx_duration",
+    "pg_settings_max_connections",
+    "pg_database_size_bytes",
+    "pg_stat_database_xact_commit",
+    "pg_stat_database_xact_rollback",
+    "pg_stat_database_deadlocks",
+    "pg_stat_database_blks_hit",
+    "pg_stat_database_blks_read",
+}
+
 _SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -66,8 +101,15 @@ def service_metrics() -> set[str]:
 
 
 def allowed_metrics() -> set[str]:
-    """What a dashboard or alert may name: the services', dispatch's gauges, the broker's, up."""
-    return service_metrics() | DISPATCH_GAUGES | BROKER_METRICS | {"up"}
+    """What a dashboard or alert may name: the services', the broker's, PostgreSQL's, up."""
+    return (
+        service_metrics()
+        | DISPATCH_GAUGES
+        | BROKER_METRICS
+        | BROKER_NODE_METRICS
+        | POSTGRES_METRICS
+        | {"up"}
+    )
 
 
 def promql_metric_names(expr: str) -> set[str]:

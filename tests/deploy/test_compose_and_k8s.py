@@ -61,6 +61,13 @@ SERVICE_ENV = {
         "CARE_EMAIL_SMTP_HOST",
         "CARE_EMAIL_SMTP_PORT",
     },
+    # The site signs people in through identity's API and emails confirmations (Mailpit).
+    "orders": {
+        "CARE_ORDERS_IDENTITY_URL",
+        "CARE_EMAIL_BACKEND",
+        "CARE_EMAIL_SMTP_HOST",
+        "CARE_EMAIL_SMTP_PORT",
+    },
     # The back office signs staff in, disables and anonymises accounts through identity.
     "verification": {"CARE_VERIFICATION_IDENTITY_URL"},
 }
@@ -143,7 +150,14 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
 
 def test_compose_has_infrastructure_apps_and_observability(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(SERVICES) | {"rabbitmq", "postgres", "prometheus", "grafana"} <= set(services)
+    assert set(SERVICES) | {
+        "rabbitmq",
+        "postgres",
+        "postgres-exporter",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    } <= set(services)
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
     assert services["postgres"]["image"].split(":")[0] == "postgres"
     assert services["postgres"]["image"].split(":")[1].startswith("16")
@@ -339,6 +353,17 @@ def test_prometheus_scrapes_every_service_and_loads_the_alert_rules() -> None:
     assert broker["metrics_path"] == "/metrics/detailed"
     assert set(broker["params"]["family"]) == {"queue_coarse_metrics", "queue_consumer_count"}
     assert [t for g in broker["static_configs"] for t in g["targets"]] == ["rabbitmq:15692"]
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    # Node health (alarms, node down) from the plugin's aggregated endpoint.
+    assert jobs["rabbitmq-node"].get("metrics_path", "/metrics") == "/metrics"
+    assert [t for g in jobs["rabbitmq-node"]["static_configs"] for t in g["targets"]] == [
+        "rabbitmq:15692"
+    ]
+    assert [t for g in jobs["postgres"]["static_configs"] for t in g["targets"]] == [
+        "postgres-exporter:9187"
+    ]
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
 
 
 def test_compose_mounts_prometheus_and_grafana_config(compose: dict[str, Any]) -> None:
@@ -347,6 +372,13 @@ def test_compose_mounts_prometheus_and_grafana_config(compose: dict[str, Any]) -
     assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
     assert mounts["/etc/prometheus/alerts.yml"] == "./deploy/prometheus/alerts.yml"
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+
+    alertmanager = compose["services"]["alertmanager"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in alertmanager["volumes"]}
+    assert mounts["/etc/alertmanager/alertmanager.yml"] == "./deploy/alertmanager/alertmanager.yml"
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in alertmanager["command"]
+    exporter = env_of(compose["services"]["postgres-exporter"])
+    assert exporter["DATA_SOURCE_NAME"].endswith("@postgres:5432/postgres?sslmode=disable")
 
     grafana = compose["services"]["grafana"]
     mounts = {m.split(":")[1]: m.split(":")[0] for m in grafana["volumes"]}
@@ -381,7 +413,23 @@ AGREED_ALERTS = {
     "CareQueueWithoutConsumers": "rabbitmq_detailed_queue_consumers",
     "CareStockLow": "care_stock_units",
     "CareReviewQueueStale": "care_review_queue_oldest_age_seconds",
+    # Issue 18: what failed without an alert.
+    "CareLatencyBudgetBurnFast": "care_http_request_duration_seconds_bucket",
+    "CareLatencyBudgetBurnSlow": "care_http_request_duration_seconds_count",
+    "CareEmailOutboxStuck": "care_email_outbox_backlog",
+    "CareEmailsParked": "care_email_outbox_parked",
+    "CareSignInFailureSpike": "care_sign_in_attempts_total",
+    "CareQueueBacklogGrowing": "rabbitmq_detailed_queue_messages_ready",
+    "CareQueueMessagesTooOld": "rabbitmq_detailed_queue_messages",
+    "CareEventLagHigh": "care_event_lag_seconds_bucket",
+    "CareBrokerNodeDown": "up",
+    "CareBrokerMemoryAlarm": "rabbitmq_alarms_memory_used_watermark",
+    "CareBrokerDiskAlarm": "rabbitmq_alarms_free_disk_space_watermark",
+    "CareDatabaseDown": "pg_up",
+    "CareDatabaseConnectionsNearLimit": "pg_settings_max_connections",
 }
+#: Who acts on an alert; deploy/alertmanager/alertmanager.yml has a route for each.
+TEAMS = {"operations", "platform", "customer-services"}
 
 
 def test_alert_rules_cover_the_agreed_alerts_with_known_metrics() -> None:
@@ -392,14 +440,23 @@ def test_alert_rules_cover_the_agreed_alerts_with_known_metrics() -> None:
         assert names and names <= ALLOWED_METRICS, (name, names - ALLOWED_METRICS)
         assert AGREED_ALERTS[name] in names, name
         assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert rule["labels"]["team"] in TEAMS, name
+        # Alertmanager groups and inhibits by service: the rule sets it, or keeps it from
+        # its series (the expression's outermost aggregation is by service).
+        assert "service" in rule["labels"] or re.search(r"by \(service\b", rule["expr"]), name
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
 
     def squash(name: str) -> str:
         return re.sub(r"\s+", " ", rules[name]["expr"]).strip()
 
-    assert squash("CareServiceDown") == 'up{job="care-badges"} == 0'
-    assert squash("CareOutboxStale") == "care_outbox_oldest_age_seconds > 60"
+    assert squash("CareServiceDown") == 'count by (service) (up{job="care-badges"} == 0) > 0'
+    assert squash("CareOutboxStale") == "max by (service) (care_outbox_oldest_age_seconds) > 60"
     assert "increase(care_messages_dead_lettered_total[5m])" in squash("CareMessagesDeadLettered")
+    # A new counter is told by its creation time, never by "absent 5 minutes ago", which a
+    # scrape gap makes true again.
+    assert "care_messages_dead_lettered_created" in squash("CareMessagesDeadLettered")
+    assert "offset" not in squash("CareMessagesDeadLettered")
+    assert rules["CareDeadLetterQueueNotEmpty"]["keep_firing_for"] == "10m"
     assert squash("CareMessagesDeadLettered").endswith("> 0")
     assert 'status=~"5.."' in squash("CareHttpErrorRateHigh")
     assert squash("CareHttpErrorRateHigh").endswith("> 0.01")
@@ -407,6 +464,12 @@ def test_alert_rules_cover_the_agreed_alerts_with_known_metrics() -> None:
     assert 'queue!~".+\\\\.dlq"' in squash("CareQueueWithoutConsumers")
     assert squash("CareReviewQueueStale").endswith("> 86400")  # a day
     assert 'state="available"' in squash("CareStockLow")
+
+
+def test_every_alert_has_a_runbook_entry() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    runbook = operations[operations.index("## Alerts") :].split("\n## ", 1)[0]
+    assert [name for name in alert_rules() if f"`{name}`" not in runbook] == []
 
 
 def _promtool() -> str:
@@ -436,8 +499,16 @@ def test_alert_rules_fire_on_the_series_they_watch() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    tested = set(re.findall(r"alertname: (\w+)", (HERE / "alerts_test.yml").read_text()))
-    assert tested == set(alert_rules())
+    tests = load_yaml(HERE / "alerts_test.yml")["tests"]
+    checks = [check for test in tests for check in test["alert_rule_test"]]
+    assert {check["alertname"] for check in checks} == set(alert_rules())
+    # Every alert is seen firing at least once, with the labels Alertmanager routes on.
+    fired = {check["alertname"] for check in checks if check["exp_alerts"]}
+    assert fired == set(alert_rules())
+    for check in checks:
+        for alert in check["exp_alerts"]:
+            labels = alert["exp_labels"]
+            assert labels.get("service") and labels.get("team") in TEAMS, check["alertname"]
 
 
 def dashboards() -> list[Path]:
@@ -469,6 +540,19 @@ AGREED_DASHBOARDS = {
         "rabbitmq_detailed_queue_messages",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
+        # Broker nodes and databases (issue 18), email and sign-in.
+        "up",
+        "rabbitmq_alarms_memory_used_watermark",
+        "rabbitmq_alarms_free_disk_space_watermark",
+        "rabbitmq_resident_memory_limit_bytes",
+        "rabbitmq_disk_space_available_limit_bytes",
+        "pg_up",
+        "pg_stat_activity_count",
+        "pg_settings_max_connections",
+        "pg_stat_database_xact_commit",
+        "care_email_outbox_backlog",
+        "care_email_outbox_parked",
+        "care_sign_in_attempts_total",
     },
     # Placed -> delivered rates, lag between steps, dead-letter queues.
     "order-pipeline.json": {
@@ -478,6 +562,11 @@ AGREED_DASHBOARDS = {
         "rabbitmq_detailed_queue_messages",
         "rabbitmq_detailed_queue_consumers",
         "care_messages_dead_lettered_total",
+        # Where orders wait now: every step's own gauge.
+        "care_review_queue_orders",
+        "care_waitlist_orders",
+        "care_dispatch_placements_undecided",
+        "care_outbox_backlog",
     },
     "stock-and-review.json": {
         "care_stock_units",
@@ -528,6 +617,26 @@ def test_dashboards_parse_and_query_only_exported_metrics() -> None:
                 assert promql_metric_names(match.group(1)) <= ALLOWED_METRICS
         missing = AGREED_DASHBOARDS[path.name] - used
         assert not missing, (path.name, missing)
+
+
+def test_the_5xx_ratio_shows_zero_rather_than_no_data() -> None:
+    """No 5xx at all is 0% (Grafana said "No data", which reads like a broken scrape)."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "platform-health.json").read_text())
+    (expr,) = [e for title, e in dashboard_queries(dashboard) if title == "HTTP 5xx ratio"]
+    # A service with requests and no errors: its error series is its request rate times 0.
+    assert re.search(
+        r"or sum by \(service\) \(rate\(care_http_requests_total\{[^}]*\}\[[^]]*\]\)\) \* 0", expr
+    )
+    # No requests at all: a single 0.
+    assert expr.endswith("or on () vector(0)")
+
+
+def test_order_step_buckets_resolve_steps_shorter_than_a_second() -> None:
+    from shared.metrics import ORDER_STEP
+
+    buckets = ORDER_STEP._upper_bounds  # no public accessor in the client
+    assert len([b for b in buckets if b < 1.0]) >= 4
+    assert min(buckets) <= 0.05
 
 
 def test_every_dashboard_is_in_the_kubernetes_configmap() -> None:
@@ -668,6 +777,8 @@ def test_overlay_renders_and_every_object_matches_its_schema(overlay: str) -> No
         "Pooler",
         "ScheduledBackup",
         "ConfigMap",
+        "PodMonitor",
+        "Alertmanager",
     } <= kinds
     # Retired with ingress-nginx, and replaced by KEDA's own autoscalers.
     assert not {"Ingress", "HorizontalPodAutoscaler"} & kinds
@@ -818,6 +929,73 @@ def test_dashboards_and_alert_rules_ship_as_configmaps(overlay: str) -> None:
     ]
     assert len(rules) == 1
     assert rules[0]["data"] == {"alerts.yml": (DEPLOY / "prometheus" / "alerts.yml").read_text()}
+
+
+def _job_of(endpoint: dict[str, Any]) -> str:
+    (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    return str(job)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_scrapes_the_jobs_compose_scrapes_so_rules_and_dashboards_work_on_both(
+    overlay: str,
+) -> None:
+    objects = render(f"overlays/{overlay}")
+    monitors = by_kind(objects, "PodMonitor")
+    endpoints = {
+        _job_of(e): e
+        for monitor in monitors.values()
+        for e in monitor["spec"]["podMetricsEndpoints"]
+    }
+    compose_jobs = {
+        j["job_name"]: j
+        for j in load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]
+        if j["job_name"] != "prometheus"
+    }
+    assert set(endpoints) == set(compose_jobs)
+    for job, config in compose_jobs.items():
+        assert endpoints[job].get("path", "/metrics") == config.get("metrics_path", "/metrics")
+        assert endpoints[job].get("params") == config.get("params"), job
+    services = monitors["care-badges"]
+    assert services["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/component": "service"}
+    for name in SERVICES:
+        pod = by_kind(objects, "Deployment")[name]["spec"]["template"]["metadata"]["labels"]
+        assert pod["app.kubernetes.io/component"] == "service"
+    assert endpoints["care-badges"]["honorLabels"] is True
+    # CloudNativePG's exporter is renamed onto postgres_exporter's names: every pg_* metric
+    # an alert or a panel uses must come out of the PodMonitor's renames.
+    renamed = set()
+    for rule in endpoints["postgres"]["metricRelabelings"]:
+        if rule["targetLabel"] == "__name__":
+            regex = re.fullmatch(r"cnpg_pg_stat_database_\((.*)\)", rule["regex"])
+            parts = regex.group(1).split("|") if regex else [""]
+            renamed |= {rule["replacement"].replace("$1", part) for part in parts}
+    used = {n for rule in alert_rules().values() for n in promql_metric_names(rule["expr"])}
+    for path in dashboards():
+        used |= {
+            n
+            for _, expr in dashboard_queries(json.loads(path.read_text()))
+            for n in promql_metric_names(expr)
+        }
+    assert {n for n in used if n.startswith("pg_")} <= renamed
+    clusters = set(by_kind(objects, "Cluster"))
+    (expression,) = monitors["care-postgres"]["spec"]["selector"]["matchExpressions"]
+    assert set(expression["values"]) == clusters
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_alertmanager_runs_the_routing_file_compose_mounts(overlay: str) -> None:
+    import base64
+
+    objects = render(f"overlays/{overlay}")
+    (alertmanager,) = by_kind(objects, "Alertmanager").values()
+    secret = by_kind(objects, "Secret")[alertmanager["spec"]["configSecret"]]
+    routing = base64.b64decode(secret["data"]["alertmanager.yaml"]).decode()
+    assert routing == (DEPLOY / "alertmanager" / "alertmanager.yml").read_text()
+    # The receivers' secret files live where the operator mounts the listed Secrets.
+    for name in alertmanager["spec"]["secrets"]:
+        assert f"/etc/alertmanager/secrets/{name}/" in routing
+    assert alertmanager["spec"]["replicas"] >= 2
 
 
 # --- scripts/bootstrap.sh -------------------------------------------------------------------

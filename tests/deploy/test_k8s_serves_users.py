@@ -568,6 +568,9 @@ def workloads(objects: Objects) -> list[Workload]:
         )
     for name in by_kind(objects, "RabbitmqCluster"):
         found.append(Workload(name, {"app.kubernetes.io/name": name}, (5672, 15672, 15692)))
+    for name in by_kind(objects, "Alertmanager"):
+        labels = {"app.kubernetes.io/name": "alertmanager", "alertmanager": name}
+        found.append(Workload(f"alertmanager-{name}", labels, (9093, 9094)))
     return found
 
 
@@ -873,8 +876,19 @@ def test_the_custom_resource_schemas_reject_what_their_crds_reject() -> None:
         ("ScheduledBackup", "care-orders-db-nightly"),
         ("ScaledObject", "orders"),
         ("TriggerAuthentication", "care-rabbitmq-management"),
+        ("PodMonitor", "care-postgres"),
+        ("Alertmanager", "care-badges"),
     ):
         assert broken(kind, name, lambda spec: None) == [], (kind, name)
+    # A PodMonitor without its selector, a relabelling with an unknown action, an
+    # Alertmanager whose retention is in days (it takes hours at most).
+    assert broken("PodMonitor", "care-postgres", lambda s: s.pop("selector"))
+    assert broken(
+        "PodMonitor",
+        "care-postgres",
+        lambda s: s["podMetricsEndpoints"][0]["metricRelabelings"][0].update(action="rename"),
+    )
+    assert broken("Alertmanager", "care-badges", lambda s: s.update(retention="5d"))
     # A backend without its port, a listener without its protocol, an unknown pool mode,
     # a five-field cron, a trigger value that is not a string, a secret ref without its key.
     assert broken("HTTPRoute", "public-site", lambda s: s["rules"][0]["backendRefs"][0].pop("port"))

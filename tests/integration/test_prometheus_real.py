@@ -1,8 +1,9 @@
 """Debian's Prometheus scraping the running platform: every dashboard query and alert rule works.
 
 The five services run as processes (the run command) on the test session's own broker and
-database, Prometheus scrapes them and that broker's own metrics (its rabbitmq_prometheus
-plugin) with the repository's scrape config (addresses rewritten for this machine) and
+database, Prometheus scrapes them, that broker's own metrics (queues and node health, its
+rabbitmq_prometheus plugin) and PostgreSQL's (Debian's postgres_exporter, pointed at the
+tests' server) with the repository's scrape config (addresses rewritten for this machine) and
 loads the repository's alert rules. After some orders, a referral, a delivery, a duplicate and
 a poison message, every dashboard panel's query and every alert rule is evaluated through
 Prometheus's HTTP API: the test fails if one errors or names a metric nothing exports.
@@ -78,14 +79,17 @@ class Running:
     personal: set[str]
 
 
-def scrape_config(platform: Launched, rules: Path, broker_metrics: int) -> dict[str, Any]:
+def scrape_config(
+    platform: Launched, rules: Path, broker_metrics: int, exporter_port: int
+) -> dict[str, Any]:
     """The repository's prometheus.yml, pointed at this machine's processes, the session's
-    broker (its metrics on port ``broker_metrics``) and the launch's vhost."""
+    broker (its metrics on port ``broker_metrics``), the exporter and the launch's vhost."""
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(
         {"scrape_interval": SCRAPE, "scrape_timeout": SCRAPE, "evaluation_interval": SCRAPE}
     )
     config["rule_files"] = [str(rules)]
+    config.pop("alerting", None)  # no Alertmanager here: tests/deploy/test_alertmanager.py
     for job in config["scrape_configs"]:
         for group in job["static_configs"]:
             targets = []
@@ -95,6 +99,8 @@ def scrape_config(platform: Launched, rules: Path, broker_metrics: int) -> dict[
                     targets.append(f"127.0.0.1:{int(port) + platform.offset}")
                 elif host == "rabbitmq":
                     targets.append(f"127.0.0.1:{broker_metrics}")
+                elif host == "postgres-exporter":
+                    targets.append(f"127.0.0.1:{exporter_port}")
                 else:
                     targets.append(target)
             group["targets"] = targets
@@ -109,6 +115,10 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("Debian's prometheus is not installed (scripts/bootstrap.sh --prometheus)")
+    exporter_binary = shutil.which("prometheus-postgres-exporter") or shutil.which(
+        "postgres_exporter"
+    )
+    assert exporter_binary, "postgres_exporter is missing: run scripts/bootstrap.sh --prometheus"
     broker_metrics = infra.current().rabbit.prometheus_port
     assert broker_metrics is not None and _accepts(broker_metrics), (
         "the session's RabbitMQ node does not serve its Prometheus metrics"
@@ -122,11 +132,22 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         command=(sys.executable, "scripts/run_platform.py"),
     )
     prometheus: subprocess.Popen[bytes] | None = None
+    exporter: subprocess.Popen[bytes] | None = None
     try:
+        exporter_port = _free_port()
+        server = infra.PG.replace("postgresql+asyncpg://", "postgresql://", 1)
+        exporter = subprocess.Popen(
+            [exporter_binary, f"--web.listen-address=127.0.0.1:{exporter_port}"],
+            env={"DATA_SOURCE_NAME": f"{server}/postgres?sslmode=disable", "PATH": "/usr/bin"},
+            stdout=(work / "postgres-exporter.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         rules = work / "alerts.yml"
         shutil.copy(DEPLOY / "prometheus" / "alerts.yml", rules)
         config = work / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(platform, rules, broker_metrics)))
+        config.write_text(
+            yaml.safe_dump(scrape_config(platform, rules, broker_metrics, exporter_port))
+        )
         port = _free_port()
         log = (work / "prometheus.log").open("wb")
         prometheus = subprocess.Popen(
@@ -156,12 +177,13 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
         personal = await drive(platform)
         yield Running(platform, url, personal)
     finally:
-        if prometheus is not None:
-            prometheus.terminate()
-            try:
-                prometheus.wait(20)
-            except subprocess.TimeoutExpired:
-                prometheus.kill()
+        for process in (prometheus, exporter):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         await platform.stop()
 
 
@@ -290,6 +312,8 @@ async def scraped(running: Running) -> set[str]:
         "care_review_queue_orders > 0",
         "care_inbox_duplicates_total",
         'increase(care_http_requests_total{service="reporting"}[1m]) > 0',
+        "pg_up == 1",
+        'up{job="rabbitmq-node"} == 1',
     ):
         await eventually(lambda expr=expr: _has_data(running, expr), timeout=90)
     return await exported_names(running)
@@ -358,6 +382,16 @@ async def test_every_dashboard_query_runs_on_metrics_the_platform_exports(
         "order-pipeline: Dead-letter queue depth",
         "order-pipeline: Consumers per queue",
         "stock-and-review: Orders awaiting review",
+        # Issue 18: a ratio with no errors is 0, and the broker, database and waiting panels.
+        "platform-health: HTTP 5xx ratio",
+        "platform-health: Broker nodes up",
+        "platform-health: Broker alarms",
+        "platform-health: Broker memory against its watermark",
+        "platform-health: Databases up",
+        "platform-health: Connections against max_connections",
+        "platform-health: Connections by database and state",
+        "platform-health: Sign-in attempts by outcome",
+        "order-pipeline: Orders and events waiting at each step now",
     ):
         assert must not in empty, must
 

@@ -40,7 +40,11 @@ class ServiceSettings(BaseSettings):
     #: shared/messaging/group_commit.py); 1 gives every delivery a transaction of its own.
     consumer_batch: int = 50
     outbox_batch: int = 200
-    outbox_poll_seconds: float = 0.5
+    #: The outbox relay is woken by every commit that writes an outbox row in its own process;
+    #: the poll only finds rows another process wrote (a CLI, a replica that died before
+    #: relaying). At 0.5 s the five relays' polls were most of an idle platform's 14
+    #: transactions a second (docs/adr/0053-cost-per-order.md).
+    outbox_poll_seconds: float = 2.0
     #: Published outbox rows (which may hold personal data) are deleted after this long.
     outbox_retention_hours: float = 24.0
     #: Inbox rows (ids only) are deleted after this long: longer than any redelivery or

@@ -33,7 +33,9 @@ class EmailSettings(BaseSettings):
     notify_api_key: str = Field("", repr=False)
     notify_template_id: str = ""
     notify_base_url: str = NOTIFY_URL
-    relay_poll_seconds: float = Field(1.0, gt=0)
+    #: Commits in the same process wake the relay; the poll finds retries falling due (5 s at
+    #: the earliest) and rows other processes wrote (the staff CLI's invitations).
+    relay_poll_seconds: float = Field(2.0, gt=0)
     max_attempts: int = Field(8, ge=1)
 
 

@@ -84,12 +84,13 @@ class Allocator:
         """Decide batches until none is left; returns how many placements were decided."""
         decided = 0
         while True:
-            # Look before taking the stock lock: most idle wake-ups find nothing to do.
-            async with self._db.transaction() as session:
-                if not await repository.any_undecided(session):
-                    return decided
             try:
                 async with self._db.transaction() as session:
+                    # Look before taking the stock lock: most idle wake-ups find nothing to
+                    # do. In the same transaction as the decisions: a transaction of its own
+                    # was one more per order at launch load (docs/adr/0053).
+                    if not await repository.any_undecided(session):
+                        return decided
                     done = await self._steps.decide_placements(session, self._batch)
             except Exception as exc:
                 if is_transient(exc):

@@ -1,0 +1,216 @@
+"""The site's waiting room on real PostgreSQL: first come first served under concurrency and
+across replicas, admission follows the limit, the queue outlives a restart of orders, leaving
+frees a place, and the order API answers 503 with Retry-After while newcomers queue."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from services.orders.store import waiting_room as queue
+from services.orders.store.tables import waiting_room as tickets
+from services.orders.web.waiting_room import WaitingRoom
+from shared.web import WebSession
+from shared.web.sessions import COOKIE
+from tests.support.platform import Platform, eventually
+from tests.support.site import submit
+
+pytestmark = pytest.mark.integration
+
+#: The keeper's rounds are driven by hand unless a test wants them running.
+MANUAL = {"waiting_room_tick_seconds": 3600.0, "waiting_room_admit_per_second": 0.0}
+
+
+@pytest.fixture
+async def platform() -> AsyncIterator[Platform]:
+    async with Platform() as p:
+        yield p
+
+
+async def start_orders(platform: Platform, **settings: Any) -> FastAPI:
+    await platform.start("orders", **{**MANUAL, **settings})
+    return platform.apps["orders"][-1]
+
+
+def room(app: FastAPI) -> WaitingRoom:
+    found: WaitingRoom = app.state.waiting_room
+    return found
+
+
+def browser(app: FastAPI, cookies: httpx.Cookies | None = None) -> httpx.AsyncClient:
+    """One visitor's browser (its session cookie) on one orders replica."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://orders.test", cookies=cookies
+    )
+
+
+def new_session() -> WebSession:
+    return WebSession(None, {}, datetime.now(UTC) + timedelta(minutes=30))
+
+
+async def queue_rows(app: FastAPI) -> list[tuple[int, str]]:
+    async with room(app).db.transaction() as tx:
+        rows = await tx.execute(select(tickets.c.seq, tickets.c.state).order_by(tickets.c.seq))
+    return [(int(seq), str(state)) for seq, state in rows]
+
+
+def place_on(page: httpx.Response) -> int:
+    found = re.search(r"Your place in the queue\s*</dt>\s*<dd[^>]*>\s*([\d,]+)", page.text)
+    assert found, page.text
+    return int(found.group(1).replace(",", ""))
+
+
+async def test_fifty_concurrent_arrivals_are_let_in_in_ticket_order(platform: Platform) -> None:
+    """50 visitors arrive at once through two replicas against a limit of 5: the five lowest
+    tickets are in, and as places free up everyone else follows in ticket order."""
+    replicas = [room(await start_orders(platform, waiting_room_limit=5)) for _ in range(2)]
+    sessions = [new_session() for _ in range(50)]
+    arrived = await asyncio.gather(
+        *(replicas[i % 2].enter(session) for i, session in enumerate(sessions))
+    )
+    seqs = sorted(t.seq for t in arrived)
+    assert len(set(seqs)) == 50
+    admitted = sorted(t.seq for t in arrived if t.state == queue.ADMITTED)
+    assert admitted == seqs[:5]
+    # Each waiting visitor's place is their rank among the waiting tickets.
+    waiting = sorted((t.seq, t.position) for t in arrived if t.state == queue.WAITING)
+    assert [position for _, position in waiting] == list(range(1, 46))
+
+    by_seq = {t.seq: s for t, s in zip(arrived, sessions, strict=True)}
+    order: list[int] = list(admitted)
+    inside = list(admitted)
+    while len(order) < 50:
+        # Two visitors leave at once on different replicas; both replicas try to admit.
+        leaving, inside = inside[:2], inside[2:]
+        await asyncio.gather(
+            *(replicas[i % 2].leave(by_seq[seq]) for i, seq in enumerate(leaving))
+        )
+        await asyncio.gather(*(r.tick() for r in replicas))
+        rows = dict(await queue_rows(platform.apps["orders"][0]))
+        assert sum(1 for state in rows.values() if state == queue.ADMITTED) <= 5
+        newly = sorted(s for s, state in rows.items() if state == queue.ADMITTED and s not in order)
+        order.extend(newly)
+        inside.extend(newly)
+    assert order == seqs
+
+
+async def test_the_queue_survives_a_restart_and_follows_a_new_limit(platform: Platform) -> None:
+    """Limit 2: two visitors in, three waiting at places 1-3. Orders restarts with a limit of
+    4: the same visitors keep their tickets and places, and two more are let in."""
+    first = await start_orders(platform, waiting_room_limit=2)
+    visitors = [browser(first) for _ in range(5)]
+    answers = [await v.get("/sign-in") for v in visitors]
+    assert [a.status_code for a in answers] == [200, 200, 303, 303, 303]
+    assert all(a.headers["location"] == "/waiting-room" for a in answers[2:])
+    places = [place_on(await v.get("/waiting-room")) for v in visitors[2:]]
+    assert places == [1, 2, 3]
+    before = await queue_rows(first)
+    cookies = [v.cookies for v in visitors]
+    for v in visitors:
+        await v.aclose()
+
+    await platform.service("orders").stop()
+    second = await start_orders(platform, waiting_room_limit=4)
+    assert await queue_rows(second) == before  # the same tickets, in the same order
+    visitors = [browser(second, c) for c in cookies]
+    # The two already in stay in without a new ticket (their sessions say so).
+    assert [(await v.get("/sign-in")).status_code for v in visitors[:2]] == [200, 200]
+    await room(second).tick()  # the new limit lets the next two in, in arrival order
+    back = [await v.get("/waiting-room") for v in visitors[2:]]
+    assert [b.status_code for b in back] == [303, 303, 200]
+    assert [b.headers.get("location") for b in back[:2]] == ["/sign-in", "/sign-in"]
+    assert place_on(back[2]) == 1
+    assert await queue_rows(second) == [(seq, queue.ADMITTED) for seq, _ in before[:4]] + [
+        (before[4][0], queue.WAITING)
+    ]
+    for v in visitors:
+        await v.aclose()
+
+
+async def test_signing_out_or_going_quiet_frees_a_place(platform: Platform) -> None:
+    app = await start_orders(
+        platform,
+        waiting_room_limit=1,
+        waiting_room_tick_seconds=0.2,
+        waiting_room_heartbeat_seconds=0.2,
+        waiting_room_admitted_idle_minutes=0.02,  # 1.2 s without a request in the journey
+    )
+    first, second, third = browser(app), browser(app), browser(app)
+    assert (await first.get("/sign-in")).status_code == 200
+    assert (await second.get("/order/locations")).headers["location"] == "/waiting-room"
+    assert (await third.get("/create-account")).headers["location"] == "/waiting-room"
+    assert place_on(await third.get("/waiting-room")) == 2
+
+    signed_out = await submit(first, "/sign-out")
+    assert signed_out.headers["location"] == "/signed-out"
+
+    async def let_in(visitor: httpx.AsyncClient, then: str) -> bool:
+        page = await visitor.get("/waiting-room")
+        return page.status_code == 303 and page.headers["location"] == then
+
+    # The second in line goes where they were going; the third is now first.
+    await eventually(lambda: let_in(second, "/order/locations"), timeout=10)
+    assert place_on(await third.get("/waiting-room")) == 1
+    # The second then goes quiet: after the idle time their place passes on.
+    await eventually(lambda: let_in(third, "/create-account"), timeout=15)
+    assert (await second.get("/sign-in")).headers["location"] == "/waiting-room"
+    for v in (first, second, third):
+        await v.aclose()
+
+
+async def test_the_order_api_answers_503_with_retry_after_while_people_queue(
+    platform: Platform,
+) -> None:
+    app = await start_orders(platform, waiting_room_limit=1)
+    first, second = browser(app), browser(app)
+    await first.get("/sign-in")
+    await second.get("/sign-in")
+    await room(app).tick()  # this replica measures the queue
+    async with browser(app) as api:
+        busy = await api.post("/api/orders", json={"contact_name": "A Person"})
+        listed = await api.get("/api/orders")
+    assert busy.status_code == 503
+    assert busy.headers["content-type"] == "application/problem+json"
+    assert 5 <= int(busy.headers["retry-after"]) <= 300
+    assert busy.json()["type"].endswith("/waiting-room")
+    assert listed.status_code == 401  # only placing an order waits
+    # The second is let in: nobody waits, but the journey is at its limit, so still 503.
+    await submit(first, "/sign-out")
+    await room(app).tick()
+    assert (await second.get("/waiting-room")).status_code == 303
+    await room(app).tick()
+    async with browser(app) as api:
+        assert (await api.post("/api/orders", json={"contact_name": "A"})).status_code == 503
+    # With room in the journey the API is open again (and asks who is calling).
+    await submit(second, "/sign-out")
+    await room(app).tick()
+    async with browser(app) as api:
+        assert (await api.post("/api/orders", json={"contact_name": "A"})).status_code == 401
+    for v in (first, second):
+        await v.aclose()
+
+
+async def test_the_start_footer_and_eligibility_pages_stay_open(platform: Platform) -> None:
+    app = await start_orders(platform, waiting_room_limit=1)
+    async with browser(app) as inside, browser(app) as newcomer:
+        await inside.get("/sign-in")
+        assert (await newcomer.get("/sign-in")).status_code == 303
+        for path in ("/", "/privacy", "/cookies", "/accessibility", "/contact"):
+            assert (await newcomer.get(path)).status_code == 200, path
+        for path in ("/eligibility/who", "/cannot-use/unpaid-carer", "/signed-out"):
+            assert (await newcomer.get(path)).status_code == 200, path
+        assert (await newcomer.get("/assets/govuk-frontend.min.css")).status_code == 200
+        page = await newcomer.get("/waiting-room")
+        assert 15 <= int(page.headers["refresh"]) <= 60
+        assert "You are in a queue" in page.text and "Estimated wait" in page.text
+        quiet = await newcomer.get("/waiting-room?refresh=off")
+        assert "refresh" not in quiet.headers
+        assert COOKIE in newcomer.cookies

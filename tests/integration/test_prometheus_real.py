@@ -355,6 +355,7 @@ async def test_every_dashboard_query_runs_on_metrics_the_platform_exports(
         "order-pipeline: Time between steps (median and p95)",
         "order-pipeline: Dead-letter queue depth",
         "order-pipeline: Consumers per queue",
+        "order-pipeline: Waiting room: visitors queueing and in the order journey",
         "stock-and-review: Orders awaiting review",
     ):
         assert must not in empty, must

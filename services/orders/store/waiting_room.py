@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -34,11 +35,10 @@ class Admitted:
     waited_seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Ticket:
     seq: int
     state: str  # waiting | admitted | left (gone: the visitor must join again)
-    position: int = 0  # 1 = next in; 0 when not waiting
 
 
 async def _lock(session: AsyncSession, *, wait: bool) -> bool:
@@ -98,28 +98,33 @@ async def arrive(
         or 0
     )
     admitted = await admit(session, limit, admit_per_second)
-    if any(a.seq == seq for a in admitted):
-        return Ticket(seq, ADMITTED), admitted
-    return Ticket(seq, WAITING, await _position(session, seq)), admitted
-
-
-async def _position(session: AsyncSession, seq: int) -> int:
-    return 1 + await _count(session, waiting_room.c.state == WAITING, waiting_room.c.seq < seq)
+    state = ADMITTED if any(a.seq == seq for a in admitted) else WAITING
+    return Ticket(seq, state), admitted
 
 
 async def check(session: AsyncSession, seq: int) -> Ticket:
-    """A ticket's state now, marking its holder as still here; its place if it is waiting."""
+    """A ticket's state now, marking its holder as still here (one primary-key update).
+
+    A waiting visitor's place is not counted here: counting the tickets ahead of the back of
+    a launch-sized queue on every page check costs far more than this update, so each
+    replica ranks the queue once a keeper round instead (:func:`keep`)."""
     state = await session.scalar(
         update(waiting_room)
         .where(waiting_room.c.seq == seq, waiting_room.c.state != LEFT)
         .values(last_seen=func.now())
         .returning(waiting_room.c.state)
     )
-    if state is None:
-        return Ticket(seq, LEFT)
-    if state == WAITING:
-        return Ticket(seq, WAITING, await _position(session, seq))
-    return Ticket(seq, str(state))
+    return Ticket(seq, LEFT if state is None else str(state))
+
+
+async def waiting_between(session: AsyncSession, after: int, before: int) -> int:
+    """Waiting tickets drawn after ``after`` and before ``before`` (a short, recent range)."""
+    return await _count(
+        session,
+        waiting_room.c.state == WAITING,
+        waiting_room.c.seq > after,
+        waiting_room.c.seq < before,
+    )
 
 
 async def leave(session: AsyncSession, seq: int) -> bool:
@@ -139,7 +144,8 @@ class Round:
 
     admitted: list[Admitted]
     expired: int
-    waiting: int
+    waiting: list[int]  # the waiting tickets, in arrival order
+    newest: int  # the highest ticket drawn so far (0 if none)
     in_journey: int
     admitted_last_5_minutes: int
 
@@ -165,17 +171,16 @@ async def keep(
                 waiting_room.c.state == LEFT, waiting_room.c.last_seen < func.now() - KEEP_LEFT
             )
         )
-    recent = waiting_room.c.admitted_at > func.now() - timedelta(minutes=5)
-    counts = (
-        await session.execute(
-            select(
-                func.count().filter(waiting_room.c.state == WAITING),
-                func.count().filter(waiting_room.c.state == ADMITTED),
-                func.count().filter(recent),
-            )
+    newest = await session.scalar(select(func.max(waiting_room.c.seq)))
+    # One array rather than a row per ticket: a launch-sized queue decodes in milliseconds.
+    waiting = await session.scalar(
+        select(func.array_agg(aggregate_order_by(waiting_room.c.seq, waiting_room.c.seq))).where(
+            waiting_room.c.state == WAITING
         )
-    ).one()
-    return Round(admitted, expired, int(counts[0]), int(counts[1]), int(counts[2]))
+    )
+    in_journey = await _count(session, waiting_room.c.state == ADMITTED)
+    recent = await _count(session, waiting_room.c.admitted_at > func.now() - timedelta(minutes=5))
+    return Round(admitted, expired, list(waiting or []), int(newest or 0), in_journey, recent)
 
 
 async def _expire(session: AsyncSession, state: str, idle: timedelta) -> int:

@@ -1,11 +1,13 @@
 """The site's waiting room on real PostgreSQL: first come first served under concurrency and
 across replicas, admission follows the limit, the queue outlives a restart of orders, leaving
-frees a place, and the order API answers 503 with Retry-After while newcomers queue."""
+frees a place, and the order API answers 503 with Retry-After while people queue, keeping
+each API caller's place."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +22,7 @@ from services.orders.store.tables import waiting_room as tickets
 from services.orders.web.waiting_room import WaitingRoom
 from shared.web import WebSession
 from shared.web.sessions import COOKIE
+from tests.support.keys import bearer, mint
 from tests.support.platform import Platform, eventually
 from tests.support.site import submit
 
@@ -183,35 +186,55 @@ async def test_signing_out_or_going_quiet_frees_a_place(platform: Platform) -> N
         await v.aclose()
 
 
-async def test_the_order_api_answers_503_with_retry_after_while_people_queue(
+async def test_the_order_api_answers_503_with_retry_after_and_keeps_callers_places(
     platform: Platform,
 ) -> None:
+    """Limit 1 with a visitor inside: a site visitor, then an API caller, then another API
+    caller queue. The API answers 503 with Retry-After (problem+json) and a place for each
+    caller; they are let in in arrival order, each for one order call."""
     app = await start_orders(platform, waiting_room_limit=1)
-    first, second = browser(app), browser(app)
-    await first.get("/sign-in")
-    await second.get("/sign-in")
-    await room(app).tick()  # this replica measures the queue
-    async with browser(app) as api:
-        busy = await api.post("/api/orders", json={"contact_name": "A Person"})
-        listed = await api.get("/api/orders")
-    assert busy.status_code == 503
-    assert busy.headers["content-type"] == "application/problem+json"
-    assert 5 <= int(busy.headers["retry-after"]) <= 300
-    assert busy.json()["type"].endswith("/waiting-room")
-    assert listed.status_code == 401  # only placing an order waits
-    # The second is let in: nobody waits, but the journey is at its limit, so still 503.
-    await submit(first, "/sign-out")
+    inside, visitor = browser(app), browser(app)
+    await inside.get("/sign-in")
+    await visitor.get("/sign-in")
+    await room(app).tick()  # this replica sees the queue
+    callers = [uuid.uuid4(), uuid.uuid4()]
+
+    async def place(caller: uuid.UUID) -> httpx.Response:
+        token = bearer(mint("provider", account_id=caller, kind="non_cqc"))
+        async with browser(app) as api:
+            body = {"contact_name": "A", "staff_count": 5}
+            return await api.post("/api/orders", json=body, headers=token)
+
+    busy = [await place(c) for c in callers]
+    assert [b.status_code for b in busy] == [503, 503]
+    assert busy[0].headers["content-type"] == "application/problem+json"
+    assert busy[0].json()["type"].endswith("/waiting-room")
+    retry = [int(b.headers["retry-after"]) for b in busy]
+    assert 5 <= retry[0] <= retry[1] <= 300  # the later caller waits at least as long
+    async with browser(app) as api:  # without a token: the route's usual 401, no place
+        assert (await api.post("/api/orders", json={})).status_code == 401
+        assert (await api.get("/api/orders")).status_code == 401  # only placing waits
+    assert [state for _, state in await queue_rows(app)] == [
+        queue.ADMITTED, queue.WAITING, queue.WAITING, queue.WAITING
+    ]
+
+    # The visitor inside leaves: the site visitor is next, then the first API caller.
+    await submit(inside, "/sign-out")
     await room(app).tick()
-    assert (await second.get("/waiting-room")).status_code == 303
+    assert (await visitor.get("/waiting-room")).status_code == 303
+    assert [(await place(c)).status_code for c in callers] == [503, 503]
+    await submit(visitor, "/sign-out")
     await room(app).tick()
-    async with browser(app) as api:
-        assert (await api.post("/api/orders", json={"contact_name": "A"})).status_code == 503
-    # With room in the journey the API is open again (and asks who is calling).
-    await submit(second, "/sign-out")
+    # The first caller's turn: the call goes through to the order rules (no account set up
+    # here, so not ready: 409), which uses the ticket up; the second is still waiting.
+    assert (await place(callers[1])).status_code == 503
+    assert (await place(callers[0])).status_code == 409
     await room(app).tick()
-    async with browser(app) as api:
-        assert (await api.post("/api/orders", json={"contact_name": "A"})).status_code == 401
-    for v in (first, second):
+    assert (await place(callers[1])).status_code == 409
+    await room(app).tick()  # nobody waits and the journey is empty: the API is open
+    assert (await place(uuid.uuid4())).status_code == 409
+    assert {state for _, state in await queue_rows(app)} == {queue.LEFT}
+    for v in (inside, visitor):
         await v.aclose()
 
 

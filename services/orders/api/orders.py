@@ -97,8 +97,8 @@ def router(service: Service) -> APIRouter:
             },
             422: {"description": "Invalid input; the problem's errors name the field."},
             503: {
-                "description": "The site's waiting room is queueing visitors (waiting-room): "
-                "try again after Retry-After seconds (ADR 0052)."
+                "description": "The site's waiting room is queueing (waiting-room): the caller "
+                "has a place; try again after Retry-After seconds (ADR 0052)."
             },
         },
     )

@@ -106,7 +106,9 @@ class RoomState:
         """Someone is waiting, or the journey is at its limit: newcomers must queue."""
         return limit > 0 and (self.waiting > 0 or self.admitted >= limit)
 
-    def retry_after_seconds(self) -> int:
-        """For the API: when a newcomer at the back of the queue might get in (5 s to 5 min)."""
-        minutes = (self.waiting + 1) / max(self.per_minute, 0.1)
+    def retry_after_seconds(self, position: int | None = None) -> int:
+        """For the API: when the caller at ``position`` (by default a newcomer at the back)
+        might get in, 5 s to 5 minutes (so a waiting caller checks in well within the
+        waiting idle time)."""
+        minutes = (position or self.waiting + 1) / max(self.per_minute, 0.1)
         return int(min(300, max(5, math.ceil(minutes * 60))))

@@ -143,6 +143,15 @@ waiting_room = Table(
     Column("arrived_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("admitted_at", DateTime(timezone=True), nullable=True, index=True),
     Column("last_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # An API caller's ticket is found again by a SHA-256 of their account id (site visitors'
+    # tickets are in their sessions and have none).
+    Column("api_caller", String(64), nullable=True),
     Index("waiting_room_queue", "seq", postgresql_where=text("state = 'waiting'")),
+    Index(
+        "waiting_room_api_caller",
+        "api_caller",
+        unique=True,
+        postgresql_where=text("state <> 'left'"),
+    ),
     Index("waiting_room_state_seen", "state", "last_seen"),
 )

@@ -86,14 +86,16 @@ async def admit(session: AsyncSession, limit: int, admit_per_second: float) -> l
 
 
 async def arrive(
-    session: AsyncSession, limit: int, admit_per_second: float
+    session: AsyncSession, limit: int, admit_per_second: float, api_caller: str | None = None
 ) -> tuple[Ticket, list[Admitted]]:
     """A newcomer takes the next ticket; whoever fits is let in at once (they included, when
     nobody is ahead of them). Returns their ticket and everyone this admitted."""
     await _lock(session, wait=True)
     seq = int(
         await session.scalar(
-            waiting_room.insert().values(state=WAITING).returning(waiting_room.c.seq)
+            waiting_room.insert()
+            .values(state=WAITING, api_caller=api_caller)
+            .returning(waiting_room.c.seq)
         )
         or 0
     )
@@ -115,6 +117,26 @@ async def check(session: AsyncSession, seq: int) -> Ticket:
         .returning(waiting_room.c.state)
     )
     return Ticket(seq, LEFT if state is None else str(state))
+
+
+async def api_turn(
+    session: AsyncSession, api_caller: str, limit: int, admit_per_second: float
+) -> tuple[Ticket, list[Admitted]]:
+    """An API caller's turn: their ticket (taking one on their first call). Once admitted, the
+    ticket is used up by this one request (an API order is one call, not a journey)."""
+    seq = await session.scalar(
+        update(waiting_room)
+        .where(waiting_room.c.api_caller == api_caller, waiting_room.c.state != LEFT)
+        .values(last_seen=func.now())
+        .returning(waiting_room.c.seq)
+    )
+    if seq is None:
+        ticket, admitted = await arrive(session, limit, admit_per_second, api_caller)
+    else:
+        ticket, admitted = await check(session, int(seq)), []
+    if ticket.state == ADMITTED:
+        await leave(session, ticket.seq)
+    return ticket, admitted
 
 
 async def waiting_between(session: AsyncSession, after: int, before: int) -> int:
@@ -171,13 +193,18 @@ async def keep(
                 waiting_room.c.state == LEFT, waiting_room.c.last_seen < func.now() - KEEP_LEFT
             )
         )
-    newest = await session.scalar(select(func.max(waiting_room.c.seq)))
-    # One array rather than a row per ticket: a launch-sized queue decodes in milliseconds.
-    waiting = await session.scalar(
-        select(func.array_agg(aggregate_order_by(waiting_room.c.seq, waiting_room.c.seq))).where(
-            waiting_room.c.state == WAITING
+    # The newest ticket and the waiting ones from one statement (one snapshot), so a ticket
+    # is either ranked here or newer than ``newest``; one array rather than a row per ticket
+    # decodes a launch-sized queue in milliseconds.
+    ranked = select(func.array_agg(aggregate_order_by(waiting_room.c.seq, waiting_room.c.seq)))
+    newest, waiting = (
+        await session.execute(
+            select(
+                select(func.max(waiting_room.c.seq)).scalar_subquery(),
+                ranked.where(waiting_room.c.state == WAITING).scalar_subquery(),
+            )
         )
-    )
+    ).one()
     in_journey = await _count(session, waiting_room.c.state == ADMITTED)
     recent = await _count(session, waiting_room.c.admitted_at > func.now() - timedelta(minutes=5))
     return Round(admitted, expired, list(waiting or []), int(newest or 0), in_journey, recent)

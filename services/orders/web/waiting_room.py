@@ -5,25 +5,32 @@ Cost per request: a visitor already let in carries that fact in their server-sid
 so a page in the journey reads nothing more from the database; their place is confirmed at
 most once a heartbeat (a minute by default, when the session is rewritten anyway). The API,
 which has no session, is answered from what this replica last measured (every tick), so an
-order POST costs no extra round trip either. Only arriving, waiting and leaving touch the
-queue table.
+order POST costs no extra round trip either while nobody queues. When people do, an API
+caller gets a place too, found again by a hash of their account id, and the 503's
+Retry-After says when their turn is likely; once let in, the ticket is used up by that one
+order. Only arriving, waiting and leaving touch the queue table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import hashlib
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.orders.domain import waiting_room as rules
 from services.orders.settings import OrdersSettings
 from services.orders.store import waiting_room as queue
-from shared.http.problems import problem_response
+from shared.http.auth import TokenVerifier
+from shared.http.problems import Problem, problem_response
 from shared.metrics import (
     WAITING_ROOM_ADMITTED,
     WAITING_ROOM_LIMIT,
@@ -60,6 +67,7 @@ class WaitingRoom:
         )
         self._queue: list[int] = []  # the waiting tickets at the last keeper round
         self._newest = 0  # the highest ticket drawn by then
+        self._ticking = asyncio.Lock()
         self._waiting = WAITING_ROOM_WAITING.labels(service=service_name)
         self._admitted = WAITING_ROOM_ADMITTED.labels(service=service_name)
         self._wait = WAITING_ROOM_WAIT.labels(service=service_name)
@@ -85,6 +93,20 @@ class WaitingRoom:
             session[TICKET] = {"seq": ticket.seq, "admitted": admitted_now, "checked": now}
         return ticket
 
+    async def api_turn(self, caller: str) -> int | None:
+        """An API caller's turn: None if they may go ahead now, else seconds to wait."""
+        try:
+            async with self.db.transaction() as tx:
+                ticket, admitted = await queue.api_turn(tx, caller, self.limit, self.rate)
+        except IntegrityError:  # the same caller twice at once: the other call has the ticket
+            return self.state.retry_after_seconds(1)
+        self._observe(admitted)
+        if ticket.state == queue.ADMITTED:
+            return None
+        if ticket.state == queue.LEFT:  # timed out between two calls: the next call rejoins
+            return self.state.retry_after_seconds(1)
+        return self.state.retry_after_seconds(await self.position(ticket))
+
     async def leave(self, session: WebSession) -> None:
         """The visitor has finished or signed out: their place goes to the next in line."""
         held = session.get(TICKET)
@@ -95,8 +117,9 @@ class WaitingRoom:
             await queue.leave(tx, int(held["seq"]))
 
     async def tick(self) -> int:
-        """Time out the quiet, let in the next, measure the room (a Periodic job)."""
-        async with self.db.transaction() as tx:
+        """Time out the quiet, let in the next, measure the room (a Periodic job). Rounds on
+        one replica run one at a time, so an older ranking never replaces a newer one."""
+        async with self._ticking, self.db.transaction() as tx:
             kept = await queue.keep(
                 tx, self.limit, self.rate, self.waiting_idle, self.admitted_idle
             )
@@ -129,9 +152,12 @@ class WaitingRoomMiddleware:
     """Sends visitors without a place from the journey's pages to the queue page; frees a
     place when the journey ends; answers the order API with 503 while newcomers queue."""
 
-    def __init__(self, app: ASGIApp, room: WaitingRoom) -> None:
+    def __init__(
+        self, app: ASGIApp, room: WaitingRoom, verifier: Callable[[], TokenVerifier]
+    ) -> None:
         self.app = app
         self.room = room
+        self.verifier = verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.room.enabled:
@@ -139,8 +165,11 @@ class WaitingRoomMiddleware:
             return
         path, method = scope["path"], scope["method"]
         if (method, path) == GUARDED_API and self.room.state.full(self.room.limit):
-            await self._busy(path)(scope, receive, send)
-            return
+            caller = self._caller(scope)
+            retry = await self.room.api_turn(caller) if caller else None
+            if retry is not None:
+                await _busy(path, retry)(scope, receive, send)
+                return
         if rules.is_guarded(path):
             session: WebSession = scope["state"][STATE_KEY]
             ticket = await self.room.enter(session)
@@ -154,17 +183,29 @@ class WaitingRoomMiddleware:
             await self.room.leave(scope["state"][STATE_KEY])
         await self.app(scope, receive, send)
 
-    def _busy(self, path: str) -> Response:
-        retry = self.room.state.retry_after_seconds()
-        return problem_response(
-            503,
-            "waiting-room",
-            "Too many people are ordering right now",
-            "Orders are being taken in the order people arrived. Try again after the number "
-            "of seconds in the Retry-After header.",
-            path,
-            headers={"Retry-After": str(retry)},
-        )
+    def _caller(self, scope: Scope) -> str | None:
+        """Who is calling the API, as a SHA-256 of their account id; None without a valid
+        token (the route then answers 401 as usual)."""
+        for key, value in scope.get("headers") or []:
+            if key == b"authorization" and value[:7].lower() == b"bearer ":
+                try:
+                    principal = self.verifier().verify(value[7:].decode("latin-1").strip())
+                except (Problem, ValueError):
+                    return None
+                return hashlib.sha256(str(principal.account_id).encode()).hexdigest()
+        return None
+
+
+def _busy(path: str, retry: int) -> Response:
+    return problem_response(
+        503,
+        "waiting-room",
+        "Too many people are ordering right now",
+        "Orders are being taken in the order people arrived, and you have a place in the "
+        "queue. Try again after the number of seconds in the Retry-After header.",
+        path,
+        headers={"Retry-After": str(retry)},
+    )
 
 
 def _safe_next(value: Any) -> str:
@@ -214,7 +255,7 @@ def install(app: FastAPI, service: Service, settings: OrdersSettings, pages: Sit
     room = WaitingRoom(service.db, settings, service.name)
     app.state.waiting_room = room
     app.include_router(router(room, pages))
-    app.add_middleware(WaitingRoomMiddleware, room=room)
+    app.add_middleware(WaitingRoomMiddleware, room=room, verifier=service.verifier)
     if room.enabled:
         every = timedelta(seconds=settings.waiting_room_tick_seconds)
         service.attach(Periodic("waiting-room", every, room.tick))

@@ -95,3 +95,4 @@ def test_the_api_waits_while_anyone_queues_or_the_journey_is_full() -> None:
     assert RoomState(waiting=0, per_minute=60).retry_after_seconds() == 5
     assert RoomState(waiting=59, per_minute=10).retry_after_seconds() == 300
     assert RoomState(waiting=9, per_minute=6).retry_after_seconds() == 100
+    assert RoomState(waiting=9, per_minute=6).retry_after_seconds(position=3) == 30

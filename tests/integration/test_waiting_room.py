@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from services.orders.store import waiting_room as queue
 from services.orders.store.tables import waiting_room as tickets
 from services.orders.web.waiting_room import WaitingRoom
+from shared.metrics import REGISTRY
 from shared.web import WebSession
 from shared.web.sessions import COOKIE
 from tests.support.keys import bearer, mint
@@ -78,6 +79,11 @@ async def queue_rows(where: FastAPI | WaitingRoom) -> list[tuple[int, str]]:
     return [(int(seq), str(state)) for seq, state in rows]
 
 
+def waits_observed() -> float:
+    labels = {"service": "orders"}
+    return REGISTRY.get_sample_value("care_waiting_room_wait_seconds_count", labels) or 0.0
+
+
 def place_on(page: httpx.Response) -> int:
     found = re.search(r"Your place in the queue\s*</dt>\s*<dd[^>]*>\s*([\d,]+)", page.text)
     assert found, page.text
@@ -88,6 +94,7 @@ async def test_fifty_concurrent_arrivals_are_let_in_in_ticket_order(platform: Pl
     """50 visitors arrive at once through two replicas against a limit of 5: the five lowest
     tickets are in, and as places free up everyone else follows in ticket order."""
     replicas = [room(await start_orders(platform, waiting_room_limit=5)) for _ in range(2)]
+    waits_before = waits_observed()
     sessions = [new_session() for _ in range(50)]
     arrived = await asyncio.gather(
         *(replicas[i % 2].enter(session) for i, session in enumerate(sessions))
@@ -120,6 +127,13 @@ async def test_fifty_concurrent_arrivals_are_let_in_in_ticket_order(platform: Pl
         order.extend(newly)
         inside.extend(newly)
     assert order == seqs
+    # Each admission's wait is observed once, by the replica whose statement let it in.
+    assert waits_observed() - waits_before == 50
+    assert REGISTRY.get_sample_value("care_waiting_room_waiting", {"service": "orders"}) == 0
+    inside_now = [seq for seq, state in await queue_rows(replicas[0]) if state == queue.ADMITTED]
+    assert REGISTRY.get_sample_value("care_waiting_room_admitted", {"service": "orders"}) == len(
+        inside_now
+    )
 
 
 async def test_the_queue_survives_a_restart_and_follows_a_new_limit(platform: Platform) -> None:

@@ -126,3 +126,31 @@ ORDER_STEP = Histogram(
 #: CPU, memory and open files of the process: the saturation signal of the golden four.
 #: Unlabelled; Prometheus adds the scrape target's `service` label.
 PROCESS = ProcessCollector(registry=REGISTRY)
+
+# --- the orders site's waiting room (ADR 0052); every replica reports the shared queue -------
+
+WAITING_ROOM_WAITING = Gauge(
+    "care_waiting_room_waiting",
+    "Visitors queueing to enter the order journey (the same figure from every replica).",
+    ["service"],
+    registry=REGISTRY,
+)
+WAITING_ROOM_ADMITTED = Gauge(
+    "care_waiting_room_admitted",
+    "Visitors in the order journey now, let in by the waiting room.",
+    ["service"],
+    registry=REGISTRY,
+)
+WAITING_ROOM_LIMIT = Gauge(
+    "care_waiting_room_limit",
+    "The most visitors the waiting room lets into the order journey at once (0: no limit).",
+    ["service"],
+    registry=REGISTRY,
+)
+WAITING_ROOM_WAIT = Histogram(
+    "care_waiting_room_wait_seconds",
+    "Time from joining the waiting room to being let into the order journey.",
+    ["service"],
+    buckets=(1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0),
+    registry=REGISTRY,
+)

@@ -11,6 +11,7 @@ from services.orders.handlers import accounts, events, privacy
 from services.orders.settings import OrdersSettings
 from services.orders.store.tables import email_outbox, metadata, web_sessions
 from services.orders.web import site as web_site
+from services.orders.web import waiting_room
 from shared.email import EmailRelay, sender_from_settings
 from shared.events import (
     DeliveryAddressChanged,
@@ -53,6 +54,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         title="CARE badges: orders",
         description="Place and track CARE badge orders; serves the public ordering site.",
     )
+    waiting_room.install(app, service, settings, site.pages)  # inside the sessions
     store = install(
         app,
         site.pages,

@@ -554,8 +554,11 @@ AGREED_DASHBOARDS = {
         "care_email_outbox_parked",
         "care_sign_in_attempts_total",
     },
-    # Placed -> delivered rates, lag between steps, dead-letter queues.
+    # Placed -> delivered rates, lag between steps, dead-letter queues; the site's waiting room.
     "order-pipeline.json": {
+        "care_waiting_room_waiting",
+        "care_waiting_room_admitted",
+        "care_waiting_room_wait_seconds_bucket",
         "care_messages_published_total",
         "care_order_step_seconds_bucket",
         "care_event_lag_seconds_bucket",

@@ -381,6 +381,7 @@ async def test_every_dashboard_query_runs_on_metrics_the_platform_exports(
         "order-pipeline: Time between steps (median and p95)",
         "order-pipeline: Dead-letter queue depth",
         "order-pipeline: Consumers per queue",
+        "order-pipeline: Waiting room: visitors queueing and in the order journey",
         "stock-and-review: Orders awaiting review",
         # Issue 18: a ratio with no errors is 0, and the broker, database and waiting panels.
         "platform-health: HTTP 5xx ratio",

@@ -96,6 +96,10 @@ def router(service: Service) -> APIRouter:
                 "(locations-not-ready, account-not-ready: retry after a few seconds)."
             },
             422: {"description": "Invalid input; the problem's errors name the field."},
+            503: {
+                "description": "The site's waiting room is queueing (waiting-room): the caller "
+                "has a place; try again after Retry-After seconds (ADR 0052)."
+            },
         },
     )
     async def place_order(

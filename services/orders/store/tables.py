@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     MetaData,
     String,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -129,4 +131,27 @@ portal_closure = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("closed_at", DateTime(timezone=True), nullable=False),
+)
+
+# The site's waiting room (ADR 0052): one ticket per visitor, in arrival order. Nothing
+# personal: a ticket is a number the visitor's server-side session holds.
+waiting_room = Table(
+    "waiting_room",
+    metadata,
+    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column("state", String(10), nullable=False),  # waiting | admitted | left
+    Column("arrived_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("admitted_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("last_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # An API caller's ticket is found again by a SHA-256 of their account id (site visitors'
+    # tickets are in their sessions and have none).
+    Column("api_caller", String(64), nullable=True),
+    Index("waiting_room_queue", "seq", postgresql_where=text("state = 'waiting'")),
+    Index(
+        "waiting_room_api_caller",
+        "api_caller",
+        unique=True,
+        postgresql_where=text("state <> 'left'"),
+    ),
+    Index("waiting_room_state_seen", "state", "last_seen"),
 )

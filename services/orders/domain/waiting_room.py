@@ -1,0 +1,114 @@
+"""The waiting room's rules: which pages it guards, how many may come in, and what a waiting
+visitor is told (ADR 0052). Pure functions: the queue itself lives in orders' database.
+
+On launch day more people arrive than the platform can serve at once. The order journey
+(signing in, creating an account, the order pages) is where the cost is, so only it is
+guarded; the start page, the eligibility questions, the footer pages and the assets stay open
+to everyone. Visitors come in first come, first served, up to ``limit`` at once and, when an
+admission rate is set, no faster than that rate (so the sign-in burst follows measured
+capacity); the rest wait on a page that shows their place and an estimated wait.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: The pages of the order journey: a visitor needs a place to use them.
+GUARDED_PREFIXES = ("/sign-in", "/create-account", "/order")
+#: Reaching the order's confirmation ends the journey: the place goes to the next in line.
+JOURNEY_END_PREFIX = "/order/confirmation/"
+#: Signing out leaves the journey too (the session ends, so the place is given up).
+SIGN_OUT_PATH = "/sign-out"
+#: The admission rate is enforced over a sliding window this long (seconds).
+RATE_WINDOW_SECONDS = 10
+#: Before any admissions have been seen, assume a visit takes this long (minutes), so a
+#: full room lets in ``limit / 5`` a minute.
+ASSUMED_VISIT_MINUTES = 5.0
+#: Fewer admissions than this in 5 minutes are too few to estimate a rate from.
+MIN_OBSERVED = 10
+#: A waiting page refreshes itself no sooner and no later than this (seconds).
+REFRESH_BOUNDS = (15, 60)
+
+
+def is_guarded(path: str) -> bool:
+    """True for the order journey's pages (not ``/orders``: a signed-in account's list)."""
+    if path.startswith(JOURNEY_END_PREFIX):
+        return False
+    return any(path == p or path.startswith(p + "/") for p in GUARDED_PREFIXES)
+
+
+def ends_journey(path: str, method: str) -> bool:
+    """The confirmation page, or signing out: the visitor's place can go to someone else."""
+    return path.startswith(JOURNEY_END_PREFIX) or (path == SIGN_OUT_PATH and method == "POST")
+
+
+def free_places(
+    limit: int, admitted: int, admit_per_second: float, admitted_in_window: int
+) -> int:
+    """How many waiting visitors may come in now: room under the limit, and under the rate.
+
+    ``admitted_in_window`` counts admissions in the last :data:`RATE_WINDOW_SECONDS`
+    (including visitors who have left since), so replicas together never exceed the rate.
+    """
+    room = limit - admitted
+    if admit_per_second > 0:
+        room = min(room, math.ceil(admit_per_second * RATE_WINDOW_SECONDS) - admitted_in_window)
+    return max(0, room)
+
+
+def admissions_per_minute(
+    observed_last_5_minutes: int, limit: int, admit_per_second: float
+) -> float:
+    """How fast the queue moves: as observed over the last 5 minutes once there are enough
+    admissions to go on, else the configured rate (or a full room turning over once per
+    assumed visit)."""
+    if observed_last_5_minutes >= MIN_OBSERVED:
+        return observed_last_5_minutes / 5.0
+    expected = limit / ASSUMED_VISIT_MINUTES
+    if admit_per_second > 0:
+        expected = min(expected, admit_per_second * 60)
+    return max(expected, 1.0)
+
+
+def estimated_wait_minutes(position: int, per_minute: float) -> int:
+    """Whole minutes until a visitor at ``position`` (1 = next) is let in, rounded up."""
+    return max(1, math.ceil(position / max(per_minute, 0.1)))
+
+
+def refresh_seconds(wait_minutes: int) -> int:
+    """How soon the waiting page looks again: often near the front, rarely far back, so a long
+    queue does not cost a query per visitor every few seconds."""
+    low, high = REFRESH_BOUNDS
+    return int(min(high, max(low, wait_minutes * 60 / 10)))
+
+
+def wait_text(minutes: int) -> str:
+    """The estimate in words, as GOV.UK writes times."""
+    if minutes <= 1:
+        return "about 1 minute"
+    if minutes < 60:
+        return f"about {minutes} minutes"
+    hours = round(minutes / 60, 1)
+    whole = int(hours) if hours == int(hours) else hours
+    return f"about {whole} hour{'' if whole == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class RoomState:
+    """What one replica last measured: the queue, the journey, and how fast the queue moves."""
+
+    waiting: int = 0
+    admitted: int = 0
+    per_minute: float = 1.0
+
+    def full(self, limit: int) -> bool:
+        """Someone is waiting, or the journey is at its limit: newcomers must queue."""
+        return limit > 0 and (self.waiting > 0 or self.admitted >= limit)
+
+    def retry_after_seconds(self, position: int | None = None) -> int:
+        """For the API: when the caller at ``position`` (by default a newcomer at the back)
+        might get in, 5 s to 5 minutes (so a waiting caller checks in well within the
+        waiting idle time)."""
+        minutes = (position or self.waiting + 1) / max(self.per_minute, 0.1)
+        return int(min(300, max(5, math.ceil(minutes * 60))))

@@ -1,0 +1,98 @@
+"""The waiting room's pure rules: what it guards, how many come in, what a visitor is told."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.orders.domain.waiting_room import (
+    RATE_WINDOW_SECONDS,
+    RoomState,
+    admissions_per_minute,
+    ends_journey,
+    estimated_wait_minutes,
+    free_places,
+    is_guarded,
+    refresh_seconds,
+    wait_text,
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/sign-in", "/create-account", "/create-account/confirm", "/order/locations", "/order"],
+)
+def test_the_order_journey_is_guarded(path: str) -> None:
+    assert is_guarded(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/privacy",
+        "/cookies",
+        "/accessibility",
+        "/contact",
+        "/eligibility/who",
+        "/cannot-use/unpaid-carer",
+        "/assets/govuk-frontend.min.css",
+        "/waiting-room",
+        "/sign-out",
+        "/signed-out",
+        "/orders",  # a signed-in account's list, not the journey
+        "/order/confirmation/0b1c",  # the journey's end
+        "/sign-in-help",
+        "/api/orders",
+    ],
+)
+def test_pages_outside_the_journey_stay_open(path: str) -> None:
+    assert not is_guarded(path)
+
+
+def test_the_confirmation_and_signing_out_end_the_journey() -> None:
+    assert ends_journey("/order/confirmation/0b1c", "GET")
+    assert ends_journey("/sign-out", "POST")
+    assert not ends_journey("/sign-out", "GET")  # the "are you sure" page
+    assert not ends_journey("/order/check", "POST")
+
+
+def test_free_places_follow_the_limit_and_the_rate() -> None:
+    assert free_places(5, 0, 0, 0) == 5
+    assert free_places(5, 5, 0, 0) == 0
+    assert free_places(5, 7, 0, 0) == 0  # a lowered limit lets nobody in until it fits
+    assert free_places(10, 2, 0, 0) == 8  # a raised limit admits more
+    # 0.5 a second: at most 5 in any 10-second window, counting those admitted already.
+    assert RATE_WINDOW_SECONDS == 10
+    assert free_places(100, 0, 0.5, 0) == 5
+    assert free_places(100, 0, 0.5, 3) == 2
+    assert free_places(100, 0, 0.5, 9) == 0
+
+
+def test_the_wait_estimate_uses_what_was_observed_once_there_is_enough() -> None:
+    assert admissions_per_minute(50, 1000, 8.0) == 10.0
+    assert admissions_per_minute(3, 1000, 8.0) == 200.0  # too few: limit / 5 minutes
+    assert admissions_per_minute(0, 1000, 1.0) == 60.0  # the rate caps it
+    assert admissions_per_minute(0, 1, 0.0) == 1.0
+    assert estimated_wait_minutes(1, 10.0) == 1
+    assert estimated_wait_minutes(95, 10.0) == 10
+    assert wait_text(1) == "about 1 minute"
+    assert wait_text(25) == "about 25 minutes"
+    assert wait_text(60) == "about 1 hour"
+    assert wait_text(90) == "about 1.5 hours"
+
+
+def test_a_long_queue_refreshes_less_often() -> None:
+    assert refresh_seconds(1) == 15
+    assert refresh_seconds(5) == 30
+    assert refresh_seconds(50) == 60
+
+
+def test_the_api_waits_while_anyone_queues_or_the_journey_is_full() -> None:
+    assert not RoomState(waiting=0, admitted=4).full(5)
+    assert RoomState(waiting=0, admitted=5).full(5)
+    assert RoomState(waiting=1, admitted=0).full(5)
+    assert not RoomState(waiting=9, admitted=9).full(0)  # the room is off
+    assert RoomState(waiting=0, per_minute=60).retry_after_seconds() == 5
+    assert RoomState(waiting=59, per_minute=10).retry_after_seconds() == 300
+    assert RoomState(waiting=9, per_minute=6).retry_after_seconds() == 100
+    assert RoomState(waiting=9, per_minute=6).retry_after_seconds(position=3) == 30

@@ -92,8 +92,9 @@ def router(service: Service) -> APIRouter:
             409: {
                 "description": "Already ordered (location-already-ordered, "
                 "organisation-already-ordered), an earlier order still to be sent "
-                "(earlier-order-waiting), or the account still being set up "
-                "(locations-not-ready, account-not-ready: retry after a few seconds)."
+                "(earlier-order-waiting), or a self-registered account still being set up "
+                "(account-not-ready: retry after a few seconds). A CQC provider's order is "
+                "taken straight after sign-in: the token says which locations it may order for."
             },
             422: {"description": "Invalid input; the problem's errors name the field."},
         },
@@ -130,14 +131,6 @@ def router(service: Service) -> APIRouter:
                 "account-not-ready",
                 "Your account is still being set up",
                 "We are still loading your organisation's details. Try again in a few seconds.",
-                headers={"Retry-After": "2"},
-            ) from exc
-        except placing.LocationsNotReady as exc:
-            raise Problem(
-                409,
-                "locations-not-ready",
-                "Your locations are still being set up",
-                "We are still loading your locations' details. Try again in a few seconds.",
                 headers={"Retry-After": "2"},
             ) from exc
         except repository.LocationAlreadyOrdered as exc:

@@ -413,10 +413,6 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
             return await refused(
                 "We are still setting up your account. Wait a few seconds and try again"
             )
-        except placing.LocationsNotReady:
-            return await refused(
-                "We are still setting up your locations. Wait a few seconds and try again"
-            )
         web_session(request).pop(ORDER)
         return _go(f"/order/confirmation/{placed.order_id}")
 

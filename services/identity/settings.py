@@ -37,6 +37,9 @@ class IdentitySettings(ServiceSettings):
     uniform_response_seconds: float = Field(0.25, ge=0)
     #: Proxies whose X-Forwarded-For is believed (the public site's servers, a load balancer).
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    #: How long a restriction request waits for orders to confirm that no new order can be
+    #: placed (AccountHoldApplied) before answering 202 instead of 204 (ADR 0061).
+    restriction_confirm_seconds: float = Field(10.0, gt=0)
     #: Where emailed links point: the public site's pages.
     public_site_url: str = "http://127.0.0.1:8002"
 

@@ -13,6 +13,7 @@ from services.orders.store.tables import email_outbox, metadata, web_sessions
 from services.orders.web import site as web_site
 from shared.email import EmailRelay, sender_from_settings
 from shared.events import (
+    AccountHoldApplied,
     DeliveryAddressChanged,
     OrderCancelled,
     OrderPlaced,
@@ -30,7 +31,13 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderPlaced, OrderCancelled, SubjectDataProvided, DeliveryAddressChanged),
+        emits=(
+            OrderPlaced,
+            OrderCancelled,
+            SubjectDataProvided,
+            DeliveryAddressChanged,
+            AccountHoldApplied,
+        ),
     )
     events.register(service)
     accounts.register(service)

@@ -19,6 +19,7 @@ from services.orders.store.tables import (
 )
 from shared.events import (
     AccountAnonymised,
+    AccountHoldApplied,
     AccountRestricted,
     AccountRestrictionLifted,
     Envelope,
@@ -68,8 +69,17 @@ def register(service: Service, settings: OrdersSettings) -> None:
     async def restricted(session: AsyncSession, event: Envelope[AccountRestricted]) -> None:
         """The holder restricted or objected to the use of their data: no new orders. The
         account's lock waits for orders being placed now, and new ones see the hold."""
-        await awaiting.lock_for_change(session, event.payload.account_id)
-        await privacy.hold(session, event.payload.account_id, privacy.RESTRICTED)
+        payload = event.payload
+        await awaiting.lock_for_change(session, payload.account_id)
+        await privacy.hold(session, payload.account_id, privacy.RESTRICTED)
+        if payload.restriction_id is not None:
+            await service.emit(
+                session,
+                AccountHoldApplied(
+                    account_id=payload.account_id, restriction_id=payload.restriction_id
+                ),
+                event.correlation_id,
+            )
 
     @service.handles(AccountRestrictionLifted)
     async def lifted(session: AsyncSession, event: Envelope[AccountRestrictionLifted]) -> None:

@@ -35,6 +35,8 @@ def register(service: Service, settings: VerificationSettings) -> None:
             settings.max_badges_per_bed,
             settings.manual_check_threshold,
             settings.similar_name_ratio,
+            settings.max_badges_without_beds,
+            settings.max_badges_by_category,
         ),
     )
 

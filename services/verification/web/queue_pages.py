@@ -22,6 +22,7 @@ REASON_NAMES = {
     Check.NOT_CQC: "Not registered with CQC",
     Check.ADDRESS_AND_PHONE: "Address and phone check",
     Check.BED_COUNT: "More badges than beds suggest",
+    Check.LOCATION_SIZE: "More badges than a location of its kind",
     Check.EARLIER_ORDER: "Earlier order for a location",
     Check.SAME_ORGANISATION: "Same organisation, another account",
     Check.BORDER_POSTCODE: "Postcode on the border",

@@ -1,5 +1,7 @@
-"""What a provider is told on the site's pages when an order cannot go ahead as typed
-(issue 16): over the online ceiling, the way to order anyway."""
+"""What a provider is told on the site's pages (issue 16): over the online ceiling, the way
+to order anyway; that a location has already ordered, at the start rather than the last step,
+and on "Your orders" instead of an "Order badges" button; after closure, that the service has
+closed (this one runs last: it closes the portal)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
+from tests.support import journeys
 from tests.support.browser import check_page, chromium
 from tests.support.journeys import RegisterRow, single_location_rows
+from tests.support.keys import bearer, mint
 from tests.support.site import SitePlatform, site_platform
 
 pytestmark = pytest.mark.e2e
@@ -56,3 +60,47 @@ async def test_more_than_ten_thousand_staff_says_how_to_order_anyway(page: Page)
     assert "10,000 or fewer" in text
     assert "call customer services on 0161 495 4879" in text
     await check_page(page, "integrity-over-the-online-limit")
+
+
+async def test_a_location_that_has_ordered_is_told_at_the_start_and_not_offered_to_order(
+    page: Page, site: SitePlatform
+) -> None:
+    row = ROWS[31]
+    session = await journeys.sign_in(site.platform, row.email, row.ods_code)
+    await journeys.place_order(
+        site.platform, session["access_token"], [(row.location_id, 5)], row.location_id
+    )
+
+    await sign_in(page, row)
+    await page.wait_for_url("**/order/locations")
+    assert await page.locator("h1").inner_text() == "You have already ordered badges"
+    assert "Every location on your account already has an order" in await page.inner_text("main")
+    assert await page.get_by_role("button", name="Continue").count() == 0
+    await check_page(page, "integrity-already-ordered-at-the-start")
+
+    await page.goto("/orders")
+    assert await page.get_by_role("button", name="Order badges").count() == 0
+    assert await page.get_by_role("link", name="Order badges").count() == 0
+    why = await page.locator("#nothing-to-order").inner_text()
+    assert "Every location on your account already has an order" in why
+    await check_page(page, "integrity-your-orders-nothing-to-order")
+
+
+async def test_a_location_that_can_order_is_offered_to(page: Page) -> None:
+    await sign_in(page, ROWS[32])
+    await page.wait_for_url("**/order/locations")
+    await page.goto("/orders")
+    assert await page.get_by_role("button", name="Order badges").count() == 1
+
+
+async def test_after_closure_signing_in_says_the_service_has_closed(
+    page: Page, site: SitePlatform
+) -> None:
+    async with site.platform.client("identity") as identity:
+        closed = await identity.post("/api/portal/close", headers=bearer(mint("operations")))
+    assert closed.status_code == 200, closed.text
+    await sign_in(page, ROWS[33])
+    summary = page.locator(".govuk-error-summary")
+    await summary.wait_for()
+    assert "The CARE badges service has closed" in await summary.inner_text()
+    await check_page(page, "integrity-sign-in-after-closure")

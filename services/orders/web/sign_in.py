@@ -79,4 +79,6 @@ def _refusal_message(refused: Refused) -> str:
             f"You have tried to sign in too many times. Wait {minutes} "
             f"minute{'s' if minutes != 1 else ''} and try again, or reset your password"
         )
+    if str(refused.problem.get("type", "")).endswith("/portal-closed"):
+        return f"{refused.problem['title']}. {refused.problem['detail']}".rstrip(".")
     return NOT_RIGHT

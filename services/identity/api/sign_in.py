@@ -224,6 +224,9 @@ async def _issue(
         kind=account.kind,
         locations=[loc.location_id for loc in locations],
         session_id=session_id,
+        # Staff are named beside their decisions (a reviewer, not an id); their work address
+        # is the name staff accounts have. Providers' tokens carry no personal data.
+        name=account.email if account.kind == AccountKind.STAFF else "",
     )
     return SignedIn(
         access_token=issued.token,

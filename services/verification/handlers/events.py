@@ -89,6 +89,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
                 "email": p.email,
                 "organisation_name": p.organisation_name,
                 "postcode": p.postcode,
+                "phone": p.phone,
             },
         )
 
@@ -106,7 +107,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
         await session.execute(
             update(accounts)
             .where(accounts.c.account_id == account_id)
-            .values(email=None, organisation_name=None, postcode=None)
+            .values(email=None, organisation_name=None, postcode=None, phone=None)
         )
         await session.execute(
             update(orders)

@@ -109,6 +109,8 @@ def add_account_actions(
         except Problem as problem:
             errors.add("action", problem.detail)
             return show(request, account_id, errors)
-        reviewer = actions.Reviewer(who.principal.account_id, request.state.correlation_id)
+        reviewer = actions.Reviewer(
+            who.principal.account_id, request.state.correlation_id, who.principal.name
+        )
         await actions.record_account_action(service, account_id, action.value, reason, reviewer)
         return show(request, account_id, done=action.value)

@@ -130,7 +130,9 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
     async def resolve(
         follow_up_id: int, request: Request, who: auth.SignedIn = Depends(reviewers)
     ) -> Response:
-        reviewer = actions.Reviewer(who.principal.account_id, request.state.correlation_id)
+        reviewer = actions.Reviewer(
+            who.principal.account_id, request.state.correlation_id, who.principal.name
+        )
         try:
             await actions.resolve_follow_up(service, follow_up_id, reviewer)
         except Problem:

@@ -252,7 +252,7 @@ async def test_the_order_shows_the_phone_to_check_and_names_the_reviewer(
             phone = await session.scalar(
                 text("SELECT phone FROM accounts WHERE account_id = :a"), {"a": event.account_id}
             )
-        return phone == "01632 960 123"
+        return bool(phone == "01632 960 123")
 
     await eventually(phone_known)
     await sign_in(page, back_office.reviewer_email)

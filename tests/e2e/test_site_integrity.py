@@ -93,6 +93,34 @@ async def test_a_location_that_can_order_is_offered_to(page: Page) -> None:
     assert await page.get_by_role("button", name="Order badges").count() == 1
 
 
+def shared_email_rows() -> list[RegisterRow]:
+    """Two locations of the sample register under one email, each with an ODS code."""
+    by_email: dict[str, list[RegisterRow]] = {}
+    for row in journeys.register_rows():
+        by_email.setdefault(row.email.lower(), []).append(row)
+    return next(rows[:2] for rows in by_email.values() if len(rows) >= 2)
+
+
+async def test_a_provider_adds_another_location_from_inside_the_account(page: Page) -> None:
+    first, second = shared_email_rows()
+    await sign_in(page, first)
+    await page.wait_for_url("**/order/locations")
+    await page.get_by_role("link", name="add another location").click()
+    await page.wait_for_url("**/order/add-location")
+    await check_page(page, "integrity-add-location")
+    await page.get_by_label("ODS code or postcode of the location to add").fill("NOTACODE")
+    await page.get_by_role("button", name="Add location").click()
+    summary = page.locator(".govuk-error-summary")
+    await summary.wait_for()
+    assert "the one you signed in with" in await summary.inner_text()
+    await check_page(page, "integrity-add-location-error")
+    await page.get_by_label("ODS code or postcode of the location to add").fill(second.ods_code)
+    await page.get_by_role("button", name="Add location").click()
+    await page.wait_for_url("**/order/locations")
+    assert await page.locator(f"input[value='{first.location_id}']").count() == 1
+    assert await page.locator(f"input[value='{second.location_id}']").count() == 1
+
+
 async def test_after_closure_signing_in_says_the_service_has_closed(
     page: Page, site: SitePlatform
 ) -> None:

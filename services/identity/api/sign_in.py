@@ -201,7 +201,7 @@ async def _authenticate(
     return await _cqc_account(ctx, session, email, password, correlation_id, closed)
 
 
-async def _issue(
+async def issue(
     ctx: Identity,
     session: AsyncSession,
     account: Account,
@@ -296,7 +296,7 @@ def router(service: Service) -> APIRouter:
                 else:
                     account, locations = found
                     await ctx.sign_in_succeeded(session, subject)
-                    issued = await _issue(ctx, session, account, locations, now)
+                    issued = await issue(ctx, session, account, locations, now)
                     await audit.record(
                         session,
                         audit.Action.SIGNED_IN,
@@ -344,7 +344,7 @@ def router(service: Service) -> APIRouter:
                         loc.as_event()
                         for loc in await repository.authorised_locations(session, account.id)
                     ]
-                    issued = await _issue(ctx, session, account, locations, now, session_id=live.id)
+                    issued = await issue(ctx, session, account, locations, now, session_id=live.id)
         if issued is None:
             raise _session_expired()
         response.headers["Cache-Control"] = "no-store"

@@ -4,13 +4,12 @@ session's, so the new location can be ordered for straight away."""
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.orders.web.auth import AUTH, SiteAuth
 from services.orders.web.identity import Refused
+from services.orders.web.sign_in import wait_minutes
 from shared.http.auth import Principal
 from shared.web import FormErrors, Site, web_session
 
@@ -62,11 +61,7 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
 
 def _refusal_message(refused: Refused) -> str:
     if refused.status == 429:
-        minutes = max(1, math.ceil(refused.retry_after_seconds / 60))
-        return (
-            f"You have tried too many codes. Wait {minutes} "
-            f"minute{'s' if minutes != 1 else ''} and try again"
-        )
+        return f"You have tried too many codes. {wait_minutes(refused)} and try again"
     if refused.status == 403:
         return str(refused.problem.get("title", "You cannot add a location")).rstrip(".")
     return (

@@ -264,7 +264,7 @@ async def test_the_order_shows_the_phone_to_check_and_names_the_reviewer(
     await page.get_by_role("button", name="Save decision").click()
     await page.wait_for_url("**?done=approved")
     summary = await page.locator("main dl").first.inner_text()
-    assert f"Decided by\n{back_office.reviewer_email}" in summary
+    assert f"Decided by\t{back_office.reviewer_email}" in summary
     rows = await audit_rows(page)
     assert any(back_office.reviewer_email in row and "verified" in row for row in rows)
     await check_page(page, "backoffice-reviewer-named")

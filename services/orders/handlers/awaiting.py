@@ -20,7 +20,7 @@ from services.orders.domain.placed import delivery_to_site, order_placed
 from services.orders.store import awaiting, repository
 from services.orders.store.tables import email_outbox, orders
 from shared.email import queue_email
-from shared.events import AccountKind
+from shared.events import AccountKind, Delivery
 from shared.runtime import Service
 
 
@@ -35,12 +35,17 @@ async def deliveries_known(
             continue
         order = await repository.get_order(session, waiting["order_id"])
         assert order is not None  # the row cascades with its order
-        delivery = delivery_to_site(
-            site, order["delivery"]["recipient_name"], waiting["deliver_to"]
-        )
-        await session.execute(
-            update(orders).where(orders.c.id == order["id"]).values(delivery=delivery.model_dump())
-        )
+        if order["delivery"].get("awaiting"):
+            delivery = delivery_to_site(
+                site, order["delivery"]["recipient_name"], waiting["deliver_to"]
+            )
+            await session.execute(
+                update(orders)
+                .where(orders.c.id == order["id"])
+                .values(delivery=delivery.model_dump())
+            )
+        else:  # customer services already gave it an address: that one stands
+            delivery = Delivery.model_validate(order["delivery"])
         if order["status"] != Status.CANCELLED:
             await service.emit(
                 session, order_placed(order, delivery, site), waiting["correlation_id"]

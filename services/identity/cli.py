@@ -201,10 +201,12 @@ async def _create_staff(settings: IdentitySettings, email: str, role: Role) -> b
             await links.add_reset_token(
                 session, token_hash, email=email, expires_at=now + timedelta(minutes=minutes)
             )
-            base = settings.public_site_url.rstrip("/")
+            base = settings.site_for(role)
             link = f"{base}/reset-password?{urlencode({'token': token})}"
             await queue_email(
-                session, email_outbox, emails.staff_invitation(email, link, minutes, role)
+                session,
+                email_outbox,
+                emails.staff_invitation(email, link, minutes, role, f"{base}/sign-in"),
             )
             await audit.record(
                 session, audit.Action.STAFF_CREATED, account_id=account.id, role=role

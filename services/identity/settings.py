@@ -42,5 +42,19 @@ class IdentitySettings(ServiceSettings):
     restriction_confirm_seconds: float = Field(10.0, gt=0)
     #: Where emailed links point: the public site's pages.
     public_site_url: str = "http://127.0.0.1:8002"
+    #: Where each staff role works, sets its password and signs in: customer services on the
+    #: back office; DHSC analysts and operations on the MI pages. A staff member's invitation
+    #: and reset links point there, never at the public site (issue 16, item 8).
+    staff_site_urls: dict[str, str] = Field(
+        default_factory=lambda: {
+            "customer_service": "http://127.0.0.1:8003",
+            "dhsc_analyst": "http://127.0.0.1:8005",
+            "operations": "http://127.0.0.1:8005",
+        }
+    )
+
+    def site_for(self, role: str) -> str:
+        """The base address of the pages this role uses (the public site for providers)."""
+        return self.staff_site_urls.get(role, self.public_site_url).rstrip("/")
 
     email: EmailSettings = Field(default_factory=EmailSettings)

@@ -268,3 +268,41 @@ async def test_the_order_shows_the_phone_to_check_and_names_the_reviewer(
     rows = await audit_rows(page)
     assert any(back_office.reviewer_email in row and "verified" in row for row in rows)
     await check_page(page, "backoffice-reviewer-named")
+
+
+async def test_a_new_reviewer_sets_their_password_on_the_back_office_and_lands_there(
+    page: Page, back_office: BackOffice
+) -> None:
+    """Issue 16, item 8: the invitation links to the back office, not the public site, and
+    names the back office's address; the new password leads to its sign-in page."""
+    import re
+
+    from services.identity.cli import _create_staff
+    from services.identity.settings import IdentitySettings
+
+    platform = back_office.platform
+    email = f"new-reviewer-{uuid.uuid4().hex[:6]}@care-badges.example"
+    settings = IdentitySettings(
+        database_url=platform.database_url("identity"),
+        staff_site_urls={"customer_service": back_office.url},
+    )
+    assert await _create_staff(settings, email, Role.CUSTOMER_SERVICE)
+    async with platform.service("identity").db.transaction() as session:
+        body = await session.scalar(
+            text("SELECT body FROM email_outbox WHERE recipient = :r"), {"r": email}
+        )
+    assert body is not None
+    link = re.search(r"(\S+/reset-password\?token=\S+)", body)
+    assert link and link.group(1).startswith(back_office.url + "/reset-password")
+    assert f"sign in at {back_office.url}/sign-in" in body
+
+    await page.goto(link.group(1))
+    await check_page(page, "backoffice-choose-password")
+    await page.get_by_label("New password").fill(PASSWORD)
+    await page.get_by_role("button", name="Set password").click()
+    await page.wait_for_url("**/sign-in?password=set")
+    assert "Your password is set" in await page.locator("main").inner_text()
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(back_office.url + "/")

@@ -29,6 +29,7 @@ def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> Non
             errors=errors,
             title="Sign in to the back office",
             email=email,
+            password_set=request.query_params.get("password") == "set",
             next=_safe_next(request.query_params.get("next")),
         )
 

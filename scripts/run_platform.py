@@ -128,12 +128,17 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def prepare_data(args: argparse.Namespace, env: dict[str, str]) -> None:
-    print("==> loading the CQC register sample")
-    run(
-        [PYTHON, "-m", "services.identity.cli", "register", "import", str(args.register)],
-        env,
-        quiet=True,
-    )
+    # The sample loads only into an empty register: a restart must never replace an extract
+    # an operator imported. A file named with --register is imported (refused if it would
+    # deactivate more than 5% of the active register; the import command says how to confirm).
+    sample = args.register.resolve() == (ROOT / "data" / "cqc-register-sample.csv").resolve()
+    command = [PYTHON, "-m", "services.identity.cli", "register", "import", str(args.register)]
+    if sample:
+        print("==> loading the CQC register sample (only into an empty register)")
+        command.append("--only-if-empty")
+    else:
+        print(f"==> importing the CQC register {args.register.name}")
+    run(command, env, quiet=True)
     marker = args.state / f"stock-received{args.db_suffix}"
     if args.initial_stock and not marker.exists():
         print(f"==> receiving an initial {args.initial_stock} badges")

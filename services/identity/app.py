@@ -8,6 +8,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.identity.api import (
     accounts,
+    add_location,
     corrections,
     passwords,
     portal,
@@ -72,6 +73,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     service.attach(Housekeeping(service.db, lambda: context.clock()))
     app = service.http_app(
         sign_in.router(service),
+        add_location.router(service),
         passwords.router(service),
         accounts.router(service),
         subject_access.router(service),

@@ -1,9 +1,12 @@
 """Operator commands for identity.
 
 ``python -m services.identity.cli register import FILE`` replaces the register copy with a CQC
-extract and reports what it skipped; ``python -m services.identity.cli keys generate --out DIR``
-makes the key pair tokens are signed with; ``python -m services.identity.cli staff create
---email ADDRESS --role ROLE`` makes a staff account (staff never register themselves).
+extract and reports what it skipped (an extract that would deactivate more than 5% of the
+active locations needs ``--confirm-deactivation``; ``--only-if-empty`` loads it only into an
+empty register, as the run command does with the sample);
+``python -m services.identity.cli keys generate --out DIR`` makes the key pair tokens are
+signed with; ``python -m services.identity.cli staff create --email ADDRESS --role ROLE``
+makes a staff account (staff never register themselves).
 """
 
 from __future__ import annotations
@@ -31,13 +34,21 @@ from services.identity.domain.secrets import new_secret
 from services.identity.domain.tokens import generate_key_pair
 from services.identity.settings import IdentitySettings
 from services.identity.store import MIGRATIONS, audit, links, repository
-from services.identity.store.register import ImportCounts, replace_register
+from services.identity.store.register import (
+    ImportCounts,
+    WouldDeactivateTooMany,
+    register_holds_locations,
+    replace_register,
+)
 from services.identity.store.tables import email_outbox
 from shared.email import queue_email
 from shared.events import AccountKind
 from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
 
+#: An import that would deactivate more of the active register than this needs confirming: a
+#: month's real changes are a few percent; a sample or partial extract is far more.
+MAX_DEACTIVATED_SHARE = 0.05
 PRIVATE_KEY_FILE = "token-private.pem"
 PUBLIC_KEY_FILE = "token-public.pem"
 
@@ -54,6 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import", help="replace the register with a CQC extract (CSV or XLSX)"
     )
     load.add_argument("file", type=Path, help="the extract as CQC sent it: .csv or .xlsx")
+    load.add_argument(
+        "--confirm-deactivation",
+        action="store_true",
+        help=f"import even if it deactivates more than {MAX_DEACTIVATED_SHARE:.0%} of the "
+        "active locations",
+    )
+    load.add_argument(
+        "--only-if-empty",
+        action="store_true",
+        help="do nothing if the register already holds locations (how the sample is loaded)",
+    )
     load.set_defaults(run=_register_import)
 
     keys = groups.add_parser("keys", help="the key pair tokens are signed with")
@@ -96,7 +118,21 @@ def _register_import(args: argparse.Namespace) -> int:
             "The extract has no adult social care locations to import. Nothing was imported, "
             "so the register is unchanged."
         )
-    counts = asyncio.run(_store(IdentitySettings(), extract.locations))
+    share = None if args.confirm_deactivation else MAX_DEACTIVATED_SHARE
+    try:
+        counts = asyncio.run(
+            _store(IdentitySettings(), extract.locations, share, args.only_if_empty)
+        )
+    except WouldDeactivateTooMany as exc:
+        return _fail(
+            f"{path.name} would deactivate {exc.deactivating:,} of the {exc.active:,} active "
+            f"locations ({exc.deactivating / exc.active:.0%}): those providers could no longer "
+            "sign in. Nothing was imported. Check it is the whole, current extract; if it is, "
+            "run the import again with --confirm-deactivation."
+        )
+    if counts is None:
+        print(f"The register already holds locations: kept them and did not import {path.name}.")
+        return 0
     print(f"Imported {path.name} in {time.perf_counter() - started:.1f} s")
     print(f"  loaded (new): {counts.loaded}")
     print(f"  updated:      {counts.updated}")
@@ -108,14 +144,25 @@ def _register_import(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _store(settings: IdentitySettings, locations: Sequence[RegisterLocation]) -> ImportCounts:
+async def _store(
+    settings: IdentitySettings,
+    locations: Sequence[RegisterLocation],
+    max_deactivated_share: float | None,
+    only_if_empty: bool,
+) -> ImportCounts | None:
+    """Import in one transaction; None if ``only_if_empty`` and the register holds locations
+    (checked under the import's lock, so two runs cannot both find it empty)."""
     url = settings.resolved_database_url()
     await ensure_database(url)
     await upgrade(MIGRATIONS, url)
     db = Database(url, pool_size=1)
     try:
         async with db.transaction() as session:
-            return await replace_register(session, locations)
+            if only_if_empty and await register_holds_locations(session):
+                return None
+            return await replace_register(
+                session, locations, max_deactivated_share=max_deactivated_share
+            )
     finally:
         await db.dispose()
 
@@ -154,10 +201,12 @@ async def _create_staff(settings: IdentitySettings, email: str, role: Role) -> b
             await links.add_reset_token(
                 session, token_hash, email=email, expires_at=now + timedelta(minutes=minutes)
             )
-            base = settings.public_site_url.rstrip("/")
+            base = settings.site_for(role)
             link = f"{base}/reset-password?{urlencode({'token': token})}"
             await queue_email(
-                session, email_outbox, emails.staff_invitation(email, link, minutes, role)
+                session,
+                email_outbox,
+                emails.staff_invitation(email, link, minutes, role, f"{base}/sign-in"),
             )
             await audit.record(
                 session, audit.Action.STAFF_CREATED, account_id=account.id, role=role

@@ -37,7 +37,24 @@ class IdentitySettings(ServiceSettings):
     uniform_response_seconds: float = Field(0.25, ge=0)
     #: Proxies whose X-Forwarded-For is believed (the public site's servers, a load balancer).
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    #: How long a restriction request waits for orders to confirm that no new order can be
+    #: placed (AccountHoldApplied) before answering 202 instead of 204 (ADR 0061).
+    restriction_confirm_seconds: float = Field(10.0, gt=0)
     #: Where emailed links point: the public site's pages.
     public_site_url: str = "http://127.0.0.1:8002"
+    #: Where each staff role works, sets its password and signs in: customer services on the
+    #: back office; DHSC analysts and operations on the MI pages. A staff member's invitation
+    #: and reset links point there, never at the public site (issue 16, item 8).
+    staff_site_urls: dict[str, str] = Field(
+        default_factory=lambda: {
+            "customer_service": "http://127.0.0.1:8003",
+            "dhsc_analyst": "http://127.0.0.1:8005",
+            "operations": "http://127.0.0.1:8005",
+        }
+    )
+
+    def site_for(self, role: str) -> str:
+        """The base address of the pages this role uses (the public site for providers)."""
+        return self.staff_site_urls.get(role, self.public_site_url).rstrip("/")
 
     email: EmailSettings = Field(default_factory=EmailSettings)

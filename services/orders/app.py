@@ -14,6 +14,7 @@ from services.orders.web import site as web_site
 from services.orders.web import waiting_room
 from shared.email import EmailRelay, sender_from_settings
 from shared.events import (
+    AccountHoldApplied,
     DeliveryAddressChanged,
     OrderCancelled,
     OrderPlaced,
@@ -31,7 +32,13 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         settings,
         metadata,
         Path(__file__).parent / "store" / "migrations",
-        emits=(OrderPlaced, OrderCancelled, SubjectDataProvided, DeliveryAddressChanged),
+        emits=(
+            OrderPlaced,
+            OrderCancelled,
+            SubjectDataProvided,
+            DeliveryAddressChanged,
+            AccountHoldApplied,
+        ),
     )
     events.register(service)
     accounts.register(service)

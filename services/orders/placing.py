@@ -24,7 +24,8 @@ from services.orders.domain.own_address import (
     is_top_up,
     one_order_only,
 )
-from services.orders.store import accounts, privacy, repository
+from services.orders.domain.placed import awaiting_delivery, delivery_to_site
+from services.orders.store import accounts, awaiting, privacy, repository
 from services.orders.store.tables import email_outbox
 from shared.email import queue_email
 from shared.events import AccountKind, Delivery, OrderCancelled, OrderLine, OrderPlaced
@@ -35,11 +36,7 @@ from shared.runtime import Service
 CANCELLABLE = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED})
 
 
-class LocationsNotReady(Exception):
-    """Orders has not yet heard from identity about the account's locations (seconds)."""
-
-
-class AccountNotReady(LocationsNotReady):
+class AccountNotReady(Exception):
     """Orders has not yet heard identity's AccountRegistered for the account (seconds)."""
 
 
@@ -94,7 +91,8 @@ class Built:
     """An order worked out from the account's details, ready to store."""
 
     lines: list[tuple[str | None, int]]
-    delivery: Delivery
+    #: None while the register's details of the delivery location are still on their way.
+    delivery: Delivery | None
     top_up: bool = False
     region: str = ""
     local_authority: str = ""
@@ -118,9 +116,12 @@ async def place_order(
     ``notify_email``, or else to the address identity registered the account with, so an
     order placed through the API is confirmed too.
 
-    Raises OrderRefused, OrderingHeld, LocationsNotReady (AccountNotReady),
-    repository.LocationAlreadyOrdered, accounts.OrganisationAlreadyOrdered or
-    own_address.EarlierOrderWaiting.
+    The signed token says which locations the caller may order for, so a CQC order is taken
+    even before identity's events about the account have reached orders: it is numbered now,
+    and its OrderPlaced (or confirmation email) follows when they arrive (ADR 0061).
+
+    Raises OrderRefused, OrderingHeld, AccountNotReady, repository.LocationAlreadyOrdered,
+    accounts.OrganisationAlreadyOrdered or own_address.EarlierOrderWaiting.
     """
     check_order_shape(
         principal.kind,
@@ -132,6 +133,7 @@ async def place_order(
     reference = new_reference()
     placed_at = datetime.now(UTC)
     async with service.db.transaction() as session:
+        await awaiting.lock_for_placing(session, principal.account_id)
         await _refuse_if_held(session, principal.account_id)
         if staff_count is not None:
             built = await _own_address_order(session, principal, staff_count, contact_name)
@@ -149,7 +151,11 @@ async def place_order(
             account_id=principal.account_id,
             account_kind=principal.kind,
             quantity=quantity,
-            delivery=built.delivery.model_dump(),
+            delivery=(
+                built.delivery.model_dump()
+                if built.delivery
+                else awaiting_delivery(contact_name, str(deliver_to))
+            ),
             lines=built.lines,
             placed_at=placed_at,
             notify_email=notify_email,
@@ -164,24 +170,34 @@ async def place_order(
                 email_outbox,
                 emails.order_placed(notify_email, reference, quantity, reviewed, built.top_up),
             )
-        await service.emit(
-            session,
-            OrderPlaced(
-                order_id=order_id,
-                reference=reference,
-                account_id=principal.account_id,
-                account_kind=AccountKind(principal.kind),
-                placed_at=placed_at,
-                placement_seq=seq,
-                lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
-                quantity=quantity,
-                delivery=built.delivery,
-                top_up=built.top_up,
-                region=built.region,
-                local_authority=built.local_authority,
-            ),
-            correlation_id,
-        )
+        if built.delivery is None or not notify_email:
+            await awaiting.wait_for_details(
+                session,
+                order_id,
+                principal.account_id,
+                deliver_to=None if built.delivery else deliver_to,
+                email_owed=not notify_email,
+                correlation_id=correlation_id,
+            )
+        if built.delivery is not None:
+            await service.emit(
+                session,
+                OrderPlaced(
+                    order_id=order_id,
+                    reference=reference,
+                    account_id=principal.account_id,
+                    account_kind=AccountKind(principal.kind),
+                    placed_at=placed_at,
+                    placement_seq=seq,
+                    lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
+                    quantity=quantity,
+                    delivery=built.delivery,
+                    top_up=built.top_up,
+                    region=built.region,
+                    local_authority=built.local_authority,
+                ),
+                correlation_id,
+            )
     return Placed(order_id, reference, quantity, built.top_up)
 
 
@@ -192,25 +208,17 @@ async def _cqc_order(
     deliver_to: str,
     contact_name: str,
 ) -> Built:
-    """Lines for the caller's CQC locations, delivered to one of them as the register says."""
+    """Lines for the caller's CQC locations (the token authorises them), delivered to one of
+    them as the register says; no delivery yet if its details have not reached orders."""
     requested = [location for location, _ in lines]
     check_locations(requested, principal.locations, deliver_to)
     known = await repository.authorised_location_details(session, principal.account_id)
-    if any(location not in known for location in requested):
-        raise LocationsNotReady
-    site = known[deliver_to]
-    delivery = Delivery(
-        recipient_name=contact_name,
-        organisation_name=site["name"],
-        address_line_1=site["address_line_1"],
-        address_line_2=site.get("address_line_2", ""),
-        city=site.get("city", ""),
-        postcode=site["postcode"],
-        location_id=deliver_to,
-    )
+    site = known.get(deliver_to)
+    if site is None:
+        return Built(list(lines), None)
     return Built(
         list(lines),
-        delivery,
+        delivery_to_site(site, contact_name, deliver_to),
         region=site.get("region", ""),
         local_authority=site.get("local_authority", ""),
     )
@@ -253,9 +261,11 @@ def ready_to_order(registered: dict[str, Any] | None) -> bool:
 
 
 async def _refuse_if_held(session: AsyncSession, account_id: uuid.UUID) -> None:
-    if await privacy.portal_closed(session):
+    """Read after the account's lock, so a restriction whose handler has committed is seen,
+    and one being applied waits for this order (ADR 0061)."""
+    closed, reason = await awaiting.ordering_hold(session, account_id)
+    if closed:
         raise PORTAL_CLOSED
-    reason = await privacy.hold_on(session, account_id)
     if reason in HELD_FOR:
         raise OrderingHeld(*HELD_FOR[reason])
 

@@ -14,6 +14,13 @@ class VerificationSettings(ServiceSettings):
     #: employ roughly 1 to 1.5 staff per bed (nursing homes more); 2.5 leaves room for
     #: part-time staff while still catching an order far above what the register suggests.
     max_badges_per_bed: float = 2.5
+    #: A location with no registered beds (home care, supported living, a hospice, a community
+    #: service) is referred above this many badges: the most the bed rule ever lets through
+    #: for one location of the register (120 beds at 2.5 a bed). ADR 0062 has the figures.
+    max_badges_without_beds: int = Field(300, gt=0)
+    #: Ceilings for particular inspection categories, by the register's name for them
+    #: (JSON, e.g. {"Hospice services": 250}); others use ``max_badges_without_beds``.
+    max_badges_by_category: dict[str, int] = Field(default_factory=dict)
     #: Non-CQC orders above this size also get the address and phone check (privacy policy).
     manual_check_threshold: int = 25
     #: How alike two organisation names must be (0 to 1, after dropping case, punctuation and

@@ -19,6 +19,7 @@ from shared.events.envelope import COURIER_EXCHANGE, EventPayload, register
 __all__ = [
     "AccountAnonymised",
     "AccountDetailsCorrected",
+    "AccountHoldApplied",
     "AccountKind",
     "AccountRegistered",
     "AccountRestricted",
@@ -180,6 +181,21 @@ class AccountRestricted(EventPayload):
     account_id: UUID
     #: "restriction" (limit how it is used) or "objection" (do not use it).
     ground: str
+    #: Which restriction this is: orders answers with AccountHoldApplied naming it, and only
+    #: then does identity acknowledge the request (ADR 0061).
+    restriction_id: UUID | None = None
+
+
+@register
+class AccountHoldApplied(EventPayload):
+    """Orders will accept no new order from the account: the restriction named is in force,
+    and no order that read the account before it is still being placed."""
+
+    TYPE: ClassVar[str] = "AccountHoldApplied"
+    ROUTING_KEY: ClassVar[str] = "account.hold-applied"
+
+    account_id: UUID
+    restriction_id: UUID
 
 
 @register

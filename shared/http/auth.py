@@ -30,6 +30,8 @@ class Principal:
     token_id: str = ""
     #: The identity session the token was issued for ("" for tokens minted without one).
     session_id: str = ""
+    #: Staff only: who they are, as the back office names them beside their decisions.
+    name: str = ""
 
 
 class TokenVerifier:
@@ -54,6 +56,7 @@ class TokenVerifier:
                 locations=frozenset(claims.get("loc", [])),
                 token_id=str(claims["jti"]),
                 session_id=str(claims.get("sid", "")),
+                name=str(claims.get("name", "")),
             )
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise _unauthorised("Your sign-in is not valid or has expired: sign in again.") from exc

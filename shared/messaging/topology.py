@@ -18,6 +18,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 from shared.events import (
     AccountAnonymised,
     AccountDetailsCorrected,
+    AccountHoldApplied,
     AccountRegistered,
     AccountRestricted,
     AccountRestrictionLifted,
@@ -61,7 +62,7 @@ _EVERY_DOMAIN_EVENT: tuple[type[EventPayload], ...] = tuple(
 #: Which events each consumer listens to. The courier integration is outside the platform but
 #: its queue is declared here so a handoff is never unroutable.
 SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
-    "identity": (SubjectDataProvided,),
+    "identity": (SubjectDataProvided, AccountHoldApplied),
     "orders": (
         LocationsAuthorised,
         AccountRegistered,

@@ -82,11 +82,15 @@ async def page(browser: Browser, back_office: BackOffice) -> AsyncIterator[Page]
     await context.close()
 
 
-async def referred(platform: Platform, quantity: int, email: str | None = None) -> OrderPlaced:
+async def referred(
+    platform: Platform, quantity: int, email: str | None = None, phone: str | None = None
+) -> OrderPlaced:
     event = order_placed(quantity=quantity, kind=AccountKind.NON_CQC)
     if email:
         await platform.publish(
-            AccountRegistered(account_id=event.account_id, kind=AccountKind.NON_CQC, email=email)
+            AccountRegistered(
+                account_id=event.account_id, kind=AccountKind.NON_CQC, email=email, phone=phone
+            )
         )
     await platform.publish(event)
 
@@ -233,3 +237,72 @@ async def test_a_reviewer_disables_an_account_through_identity(
             "/api/sign-in", json={"email": back_office.analyst_email, "password": PASSWORD}
         )
     assert refused.status_code != 200
+
+
+async def test_the_order_shows_the_phone_to_check_and_names_the_reviewer(
+    page: Page, back_office: BackOffice
+) -> None:
+    """Issue 16, item 7: the address and phone check needs the phone the account registered,
+    and "Decided by" and the audit trail name the reviewer, not an id."""
+    platform = back_office.platform
+    event = await referred(platform, 40, "office@bright-care.example", "01632 960 123")
+
+    async def phone_known() -> bool:
+        async with platform.service("verification").db.transaction() as session:
+            phone = await session.scalar(
+                text("SELECT phone FROM accounts WHERE account_id = :a"), {"a": event.account_id}
+            )
+        return bool(phone == "01632 960 123")
+
+    await eventually(phone_known)
+    await sign_in(page, back_office.reviewer_email)
+    await page.wait_for_url(back_office.url + "/")
+    await page.goto(f"/orders/{event.order_id}")
+    summary = await page.locator("main dl").first.inner_text()
+    assert "Phone" in summary and "01632 960 123" in summary
+    await page.get_by_label("Approve: send the badges").check()
+    await page.get_by_role("button", name="Save decision").click()
+    await page.wait_for_url("**?done=approved")
+    summary = await page.locator("main dl").first.inner_text()
+    assert f"Decided by\t{back_office.reviewer_email}" in summary
+    rows = await audit_rows(page)
+    assert any(back_office.reviewer_email in row and "verified" in row for row in rows)
+    await check_page(page, "backoffice-reviewer-named")
+
+
+async def test_a_new_reviewer_sets_their_password_on_the_back_office_and_lands_there(
+    page: Page, back_office: BackOffice
+) -> None:
+    """Issue 16, item 8: the invitation links to the back office, not the public site, and
+    names the back office's address; the new password leads to its sign-in page."""
+    import re
+
+    from services.identity.cli import _create_staff
+    from services.identity.settings import IdentitySettings
+
+    platform = back_office.platform
+    email = f"new-reviewer-{uuid.uuid4().hex[:6]}@care-badges.example"
+    settings = IdentitySettings(
+        database_url=platform.database_url("identity"),
+        staff_site_urls={"customer_service": back_office.url},
+    )
+    assert await _create_staff(settings, email, Role.CUSTOMER_SERVICE)
+    async with platform.service("identity").db.transaction() as session:
+        body = await session.scalar(
+            text("SELECT body FROM email_outbox WHERE recipient = :r"), {"r": email}
+        )
+    assert body is not None
+    link = re.search(r"(\S+/reset-password\?token=\S+)", body)
+    assert link and link.group(1).startswith(back_office.url + "/reset-password")
+    assert f"sign in at {back_office.url}/sign-in" in body
+
+    await page.goto(link.group(1))
+    await check_page(page, "backoffice-choose-password")
+    await page.get_by_label("New password").fill(PASSWORD)
+    await page.get_by_role("button", name="Set password").click()
+    await page.wait_for_url("**/sign-in?password=set")
+    assert "Your password is set" in await page.locator("main").inner_text()
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(back_office.url + "/")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from services.identity.domain.throttle import Window
 from tests.support.identity import Clock, context, identity_platform, location, scalar
@@ -325,3 +326,36 @@ async def test_the_audit_trail_never_holds_what_was_typed(platform: Platform) ->
     for typed in ("VL000", "WRONG", "BAD0", "dl87la", "lock0@rose.example"):
         assert typed.lower() not in dump.lower()
     assert "signed_in" in dump and "sign_in_failed" in dump
+
+
+async def test_a_provider_adds_its_other_locations_from_inside_the_account(
+    platform: Platform,
+) -> None:
+    """Issue 16, item 12: sign in once, then add each other location by its code, with the
+    same checks, limits and audit as sign-in; the fresh token names the new location."""
+    from shared.http.auth import TokenVerifier
+    from tests.support.keys import keypair
+
+    async with platform.client("identity") as client:
+        first = await client.post("/api/sign-in", json={"email": MULTI, "password": "VW001"})
+        assert first.status_code == 200, first.text
+        token = first.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        wrong = await client.post("/api/account/locations", json={"code": "VR001"}, headers=headers)
+        assert wrong.status_code == 422
+        assert wrong.json()["errors"][0]["field"] == "code"
+
+        added = await client.post("/api/account/locations", json={"code": "vw002"}, headers=headers)
+        assert added.status_code == 200, added.text
+        body = added.json()
+    ids = sorted(loc["location_id"] for loc in body["locations"])
+    assert {"1-W1", "1-W2"} <= set(ids)
+    verifier = TokenVerifier(keypair().public_pem, "care-identity")
+    assert {"1-W1", "1-W2"} <= verifier.verify(body["access_token"]).locations
+    identity = platform.service("identity")
+    account_id = uuid.UUID(body["account_id"])
+    audited = "SELECT action, count(*) FROM audit_events WHERE account_id = :a GROUP BY action"
+    async with identity.db.transaction() as session:
+        counts = dict((await session.execute(text(audited), {"a": account_id})).all())
+    assert counts["location_added"] == 1 and counts["location_add_failed"] == 1

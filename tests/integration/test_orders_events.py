@@ -63,7 +63,8 @@ async def test_a_corrected_delivery_address_reaches_the_order(
     )
 
     async def changed() -> bool:
-        return (await delivery(platform, placed["order_id"]))["address_line_1"] == "2 Back Lane"
+        found = await delivery(platform, placed["order_id"])
+        return found.get("address_line_1") == "2 Back Lane"
 
     assert await eventually(changed)
 

@@ -300,4 +300,4 @@ async def test_closing_the_portal_leaves_no_personal_data_anywhere(
             (shipped_site.email, shipped_site.ods_code),
         ):
             again = await identity.post("/api/sign-in", json={"email": email, "password": password})
-            assert again.status_code == 401
+            assert again.status_code == 403 and again.json()["type"].endswith("portal-closed")

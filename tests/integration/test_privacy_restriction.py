@@ -2,6 +2,7 @@
 PostgreSQL: the data is kept but not used (no new order, nothing handed to the courier) until
 the restriction is lifted, and the holder sees that."""
 
+import uuid
 from typing import Any
 
 import pytest
@@ -113,3 +114,55 @@ async def test_a_restricted_accounts_verified_order_keeps_its_stock_but_is_not_h
         return row if row.state == "allocated" and row.reference else None
 
     await eventually(handed_over)
+
+
+async def test_once_a_restriction_is_acknowledged_an_order_straight_after_is_refused(
+    platform: Platform,
+) -> None:
+    """204 means orders already holds the account: no waiting, no window (ADR 0061)."""
+    site = single_location_rows()[14]
+    session = await sign_in(platform, site.email, site.ods_code)
+    token = session["access_token"]
+    async with platform.client("identity") as identity:
+        restricted = await identity.post(
+            "/api/account/restriction", json={"ground": "restriction"}, headers=bearer(token)
+        )
+    assert restricted.status_code == 204, restricted.text
+    status, problem = await _try_to_order(platform, token, site)
+    assert status == 403, problem
+    assert problem["type"].endswith("account-restricted")
+    async with platform.service("orders").db.transaction() as s:
+        placed = await s.execute(
+            text("SELECT count(*) FROM orders WHERE account_id = :id"),
+            {"id": session["account_id"]},
+        )
+        assert placed.scalar() == 0
+
+
+async def test_a_restriction_waits_for_an_order_being_placed_and_then_holds(
+    platform: Platform,
+) -> None:
+    """An order that read the account before the restriction arrived finishes first; the hold
+    (and so the acknowledgement) comes only after it, so no order is accepted after the 204."""
+    from services.orders.store import awaiting
+
+    account_id = uuid.uuid4()
+    orders = platform.service("orders")
+    async with orders.db.transaction() as placing:
+        await awaiting.lock_for_placing(placing, account_id)
+        await platform.publish(
+            AccountRestricted(
+                account_id=account_id, ground="restriction", restriction_id=uuid.uuid4()
+            )
+        )
+        assert await eventually(lambda: _waiting_for_advisory_lock(platform))
+        assert not await _orders_holds(platform, str(account_id))
+    assert await eventually(lambda: _orders_holds(platform, str(account_id)))
+
+
+async def _waiting_for_advisory_lock(platform: Platform) -> bool:
+    async with platform.service("orders").db.transaction() as s:
+        found = await s.execute(
+            text("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        )
+        return found.first() is not None

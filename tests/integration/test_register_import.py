@@ -7,9 +7,11 @@ deactivated, never deleted, and the accounts authorised for it keep their histor
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import io
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -138,9 +140,11 @@ async def database(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Database]:
         await infra.drop_databases([name])
 
 
-async def run_import(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+async def run_import(
+    path: Path, capsys: pytest.CaptureFixture[str], *flags: str
+) -> tuple[int, str, str]:
     """The operator's command, in a thread of its own since it runs its own event loop."""
-    code = await asyncio.to_thread(cli.main, ["register", "import", str(path)])
+    code = await asyncio.to_thread(cli.main, ["register", "import", str(path), *flags])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -197,7 +201,9 @@ async def test_import_then_reimport_through_the_command(
     account_id = await authorise(database, "1-3")
     history = await authorisations(database)
 
-    code, out, err = await run_import(write_xlsx(tmp_path / "april.xlsx", SECOND), capsys)
+    # April's drops one of three active locations: far more than 5%, so it needs confirming.
+    april = write_xlsx(tmp_path / "april.xlsx", SECOND)
+    code, out, err = await run_import(april, capsys, "--confirm-deactivation")
     assert (code, err) == (0, "")
     assert counts_printed(out) == {
         "loaded": 1,
@@ -222,7 +228,7 @@ async def test_import_then_reimport_through_the_command(
         assert still.name == "Rose House Nursing"
 
     # March's extract again: 1-3 comes back (an update: reactivated), 1-7 goes.
-    code, out, _ = await run_import(tmp_path / "march.csv", capsys)
+    code, out, _ = await run_import(tmp_path / "march.csv", capsys, "--confirm-deactivation")
     assert code == 0
     assert counts_printed(out) == {
         "loaded": 0,
@@ -270,3 +276,63 @@ async def test_an_import_that_fails_part_way_changes_nothing(database: Database)
     }
     async with database.transaction() as session:
         assert await replace_register(session, second, batch=2) == ImportCounts(1, 1, 1, 1)
+
+
+def extract(count: int, first: int = 100) -> list[list[str]]:
+    return [HEADER, *(location(f"1-{n}") for n in range(first, first + count))]
+
+
+async def test_an_import_that_deactivates_more_than_5_percent_needs_confirming(
+    database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sample or partial extract over a real register would lock out most providers."""
+    assert (await run_import(write_csv(tmp_path / "full.csv", extract(100)), capsys))[0] == 0
+    before = await register(database)
+
+    # 94 of the 100 kept: 6 deactivated is 6%.
+    partial = write_csv(tmp_path / "partial.csv", extract(94))
+    code, out, err = await run_import(partial, capsys)
+    assert code == 1
+    assert "would deactivate 6 of the 100 active locations (6%)" in err
+    assert "--confirm-deactivation" in err and "Nothing was imported" in err
+    assert await register(database) == before
+
+    # 95 of 100 is a month's churn: no confirmation needed.
+    code, out, _ = await run_import(write_csv(tmp_path / "may.csv", extract(95)), capsys)
+    assert code == 0 and counts_printed(out)["deactivated"] == 5
+
+    code, out, err = await run_import(partial, capsys, "--confirm-deactivation")
+    assert (code, err) == (0, "")
+    assert counts_printed(out)["deactivated"] == 1
+
+
+async def test_the_run_command_loads_the_sample_only_into_an_empty_register(
+    database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Restarting scripts/run.sh must never replace a register an operator imported."""
+    from scripts import run_platform
+
+    operators = write_csv(tmp_path / "operators.csv", extract(40))
+    assert (await run_import(operators, capsys))[0] == 0
+    imported = await register(database)
+    sample = run_platform.ROOT / "data" / "cqc-register-sample.csv"
+    args = argparse.Namespace(register=sample, initial_stock=0, state=tmp_path, db_suffix="")
+    env = {"CARE_IDENTITY_DATABASE_URL": os.environ["CARE_IDENTITY_DATABASE_URL"]}
+
+    await asyncio.to_thread(run_platform.prepare_data, args, env)
+    assert await register(database) == imported
+    assert "only into an empty register" in capsys.readouterr().out
+
+
+async def test_the_sample_loads_into_an_empty_register(
+    database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = await run_import(
+        write_csv(tmp_path / "a.csv", extract(3)), capsys, "--only-if-empty"
+    )
+    assert code == 0 and counts_printed(out)["loaded"] == 3
+    code, out, _ = await run_import(
+        write_csv(tmp_path / "b.csv", extract(2, 900)), capsys, "--only-if-empty"
+    )
+    assert code == 0 and "already holds locations" in out
+    assert set(await register(database)) == {"1-100", "1-101", "1-102"}

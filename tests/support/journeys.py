@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.support.keys import bearer
-from tests.support.platform import REGISTER_SAMPLE, Platform, eventually
+from tests.support.platform import REGISTER_SAMPLE, Platform
 
 
 @dataclass(frozen=True)
@@ -76,25 +76,18 @@ async def place_order(
     instance: int = 0,
     correlation_id: str | None = None,
 ) -> dict[str, Any]:
-    """Place an order, retrying while orders is still learning the account's locations."""
+    """Place an order (at once: orders trusts the token's locations, ADR 0061)."""
     body = {
         "lines": [{"location_id": loc, "staff_count": n} for loc, n in lines],
         "deliver_to_location_id": deliver_to,
         "contact_name": contact,
     }
 
-    async def attempt() -> dict[str, Any] | None:
-        async with platform.client("orders", instance) as orders:
-            headers = bearer(token) | (
-                {"X-Correlation-ID": correlation_id} if correlation_id else {}
-            )
-            response = await orders.post("/api/orders", json=body, headers=headers)
-        if response.status_code == 409 and "locations-not-ready" in response.text:
-            return None
-        assert response.status_code == 201, response.text
-        return response.json()  # type: ignore[no-any-return]
-
-    return await eventually(attempt)
+    async with platform.client("orders", instance) as orders:
+        headers = bearer(token) | ({"X-Correlation-ID": correlation_id} if correlation_id else {})
+        response = await orders.post("/api/orders", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
 
 
 async def order_status(platform: Platform, token: str, order_id: str) -> dict[str, Any]:

@@ -21,6 +21,10 @@ from shared.http.auth import require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
 
+#: Module level, not inside router(): with postponed annotations FastAPI resolves the name
+#: in the module's globals, and a local alias made the OpenAPI document and ?limit= fail.
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
 
 class ShipmentView(BaseModel):
     shipment_reference: str
@@ -67,7 +71,6 @@ def _report(row: CallbackRow) -> CourierReportView:
 def router(service: Service) -> APIRouter:
     api = APIRouter(tags=["shipments"])
     back_office = [Depends(require_role(service.verifier, "customer_service", "operations"))]
-    Limit = Annotated[int, Query(ge=1, le=1000)]
 
     @api.get("/api/shipments", response_model=list[ShipmentView], dependencies=back_office)
     async def by_status(status: ShipmentStatus, limit: Limit = 200) -> list[ShipmentView]:

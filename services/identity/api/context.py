@@ -101,8 +101,9 @@ class Identity:
         host = request.client.host if request.client else "unknown"
         return keyed_hash(self._hash_key, SOURCE, host)
 
-    def link(self, path: str, **query: str) -> str:
-        base = self.settings.public_site_url.rstrip("/")
+    def link(self, path: str, *, role: str = "", **query: str) -> str:
+        """A link on the pages ``role`` uses (the public site unless a staff role)."""
+        base = self.settings.site_for(role)
         return f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
 
     async def queue(self, session: AsyncSession, message: EmailMessage) -> None:

@@ -105,7 +105,13 @@ def router(service: Service) -> APIRouter:
                 await ctx.queue(
                     session,
                     emails.reset_password(
-                        body.email, ctx.link("/reset-password", token=token), minutes
+                        body.email,
+                        ctx.link(
+                            "/reset-password",
+                            role=account.role if account is not None else "",
+                            token=token,
+                        ),
+                        minutes,
                     ),
                 )
                 queued = True

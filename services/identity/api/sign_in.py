@@ -27,7 +27,7 @@ from services.identity.domain.accounts import Role, may_sign_in_with_register
 from services.identity.domain.credentials import password_matches
 from services.identity.domain.passwords import MAX_LENGTH, needs_rehash, verify_password
 from services.identity.domain.passwords import hash_password as make_hash
-from services.identity.domain.register import fold_email
+from services.identity.domain.register import RegisterLocation, fold_email
 from services.identity.domain.secrets import digest, new_secret
 from services.identity.domain.sessions import RevokedBecause
 from services.identity.metrics import SIGN_IN_ATTEMPTS
@@ -88,6 +88,18 @@ def not_right() -> Problem:
     )
 
 
+def service_closed() -> Problem:
+    """After closure, said plainly instead of "not recognised" (the closure is public)."""
+    return Problem(
+        403,
+        "portal-closed",
+        "The CARE badges service has closed",
+        "Badges can no longer be ordered, and no account or location can be added. If you "
+        "ordered before it closed, sign in with the email address and password (or the ODS "
+        "code of a location) you used then to see your orders.",
+    )
+
+
 def _session_expired() -> Problem:
     return Problem(
         401,
@@ -99,17 +111,20 @@ def _session_expired() -> Problem:
 
 
 async def _cqc_account(
-    ctx: Identity, session: AsyncSession, email: str, password: str, correlation_id: str
+    ctx: Identity,
+    session: AsyncSession,
+    email: str,
+    password: str,
+    correlation_id: str,
+    closed: bool,
 ) -> tuple[Account, list[Location]] | None:
     """Sign in with a location's register codes; authorises every location they match."""
     candidates = await register_store.active_locations_for_email(session, email)
     matched = [loc for loc in candidates if password_matches(loc, password)]
     if not matched:
         return None
-    if await portal.closure(session) is not None and not await repository.find_account(
-        session, email
-    ):
-        return None  # the portal has closed: no new accounts
+    if closed:
+        return await _unchanged_account(session, email, matched)
     account = await repository.get_or_create_account(session, email, AccountKind.CQC, Role.PROVIDER)
     if account.password_hash or not may_sign_in_with_register(account.kind, account.status):
         return None
@@ -137,6 +152,22 @@ async def _cqc_account(
     return account, locations
 
 
+async def _unchanged_account(
+    session: AsyncSession, email: str, matched: list[RegisterLocation]
+) -> tuple[Account, list[Location]] | None:
+    """After the portal has closed a sign-in changes no account: it creates none, and adds no
+    location; a holder may still sign in with a location already theirs to see their orders."""
+    account = await repository.find_account(session, email)
+    if account is None or account.password_hash:
+        return None
+    if not may_sign_in_with_register(account.kind, account.status):
+        return None
+    authorised = await repository.authorised_locations(session, account.id)
+    if not {loc.location_id for loc in matched} <= {loc.location_id for loc in authorised}:
+        return None
+    return account, [loc.as_event() for loc in authorised]
+
+
 async def _password_account(
     session: AsyncSession, account: Account, password: str
 ) -> tuple[Account, list[Location]] | None:
@@ -155,17 +186,22 @@ async def _password_account(
 
 
 async def _authenticate(
-    ctx: Identity, session: AsyncSession, email: str, password: str, correlation_id: str
+    ctx: Identity,
+    session: AsyncSession,
+    email: str,
+    password: str,
+    correlation_id: str,
+    closed: bool,
 ) -> tuple[Account, list[Location]] | None:
     account = await repository.find_account(session, email)
     if account is not None and account.password_hash is not None:
         return await _password_account(session, account, password)
     if account is not None and account.kind != AccountKind.CQC:
         return None  # a staff account whose holder has not chosen a password yet
-    return await _cqc_account(ctx, session, email, password, correlation_id)
+    return await _cqc_account(ctx, session, email, password, correlation_id, closed)
 
 
-async def _issue(
+async def issue(
     ctx: Identity,
     session: AsyncSession,
     account: Account,
@@ -188,6 +224,9 @@ async def _issue(
         kind=account.kind,
         locations=[loc.location_id for loc in locations],
         session_id=session_id,
+        # Staff are named beside their decisions (a reviewer, not an id); their work address
+        # is the name staff accounts have. Providers' tokens carry no personal data.
+        name=account.email if account.kind == AccountKind.STAFF else "",
     )
     return SignedIn(
         access_token=issued.token,
@@ -225,6 +264,7 @@ def router(service: Service) -> APIRouter:
         correlation_id: str = request.state.correlation_id
         now = ctx.clock()
         issued: SignedIn | None = None
+        closed = False
         async with service.db.transaction() as session:
             admission = await ctx.admit_sign_in(session, subject, source, now)
             if not admission.decision.allowed:
@@ -232,7 +272,10 @@ def router(service: Service) -> APIRouter:
                     session, audit.Action.SIGN_IN_REFUSED, subject_key=subject, source_key=source
                 )
             else:
-                found = await _authenticate(ctx, session, email, body.password, correlation_id)
+                closed = await portal.closure(session) is not None
+                found = await _authenticate(
+                    ctx, session, email, body.password, correlation_id, closed
+                )
                 if found is None:
                     await ctx.sign_in_failed(session, source, now)
                     await audit.record(
@@ -253,7 +296,7 @@ def router(service: Service) -> APIRouter:
                 else:
                     account, locations = found
                     await ctx.sign_in_succeeded(session, subject)
-                    issued = await _issue(ctx, session, account, locations, now)
+                    issued = await issue(ctx, session, account, locations, now)
                     await audit.record(
                         session,
                         audit.Action.SIGNED_IN,
@@ -269,7 +312,7 @@ def router(service: Service) -> APIRouter:
             locked = ctx.lockout.locks(admission.counted)
             SIGN_IN_ATTEMPTS.labels(service.name, "locked" if locked else "failed").inc()
             await ctx.uniform_delay(started)
-            raise not_right()
+            raise service_closed() if closed else not_right()
         SIGN_IN_ATTEMPTS.labels(service.name, "succeeded").inc()
         response.headers["Cache-Control"] = "no-store"
         return issued
@@ -301,7 +344,7 @@ def router(service: Service) -> APIRouter:
                         loc.as_event()
                         for loc in await repository.authorised_locations(session, account.id)
                     ]
-                    issued = await _issue(ctx, session, account, locations, now, session_id=live.id)
+                    issued = await issue(ctx, session, account, locations, now, session_id=live.id)
         if issued is None:
             raise _session_expired()
         response.headers["Cache-Control"] = "no-store"

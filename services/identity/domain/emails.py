@@ -64,14 +64,18 @@ def password_changed(to: str, contact_link: str) -> EmailMessage:
     )
 
 
-def staff_invitation(to: str, link: str, minutes: int, role: str) -> EmailMessage:
+def staff_invitation(
+    to: str, link: str, minutes: int, role: str, sign_in: str = ""
+) -> EmailMessage:
+    """Sent with a link on the pages the role works on, and their address to sign in at."""
+    where = f"\n\nThen sign in at {sign_in}" if sign_in else ""
     return EmailMessage(
         to=to,
         subject="Your CARE badges staff account",
         body=(
             f"An account has been made for you to work on {SERVICE_NAME} as "
-            f"{role.replace('_', ' ')}. Choose your password with this link:\n\n{link}\n\n"
-            f"The link works once and stops working after {minutes} minutes. If it has "
+            f"{role.replace('_', ' ')}. Choose your password with this link:\n\n{link}{where}"
+            f"\n\nThe link works once and stops working after {minutes} minutes. If it has "
             "expired, use 'Forgotten your password?' on the sign-in page."
         ),
     )

@@ -59,6 +59,7 @@ class TokenMinter:
         kind: str,
         locations: Iterable[str],
         session_id: UUID | None = None,
+        name: str = "",
     ) -> IssuedToken:
         now = self._clock()
         token_id = uuid.uuid4().hex
@@ -75,6 +76,8 @@ class TokenMinter:
         }
         if session_id is not None:
             claims["sid"] = str(session_id)
+        if name:
+            claims["name"] = name
         token = jwt.encode(claims, self._key, algorithm="EdDSA")
         return IssuedToken(token, token_id, int(self._ttl.total_seconds()))
 

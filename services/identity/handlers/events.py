@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.store import repository
-from shared.events import Envelope, SubjectDataProvided
+from services.identity.store import repository, restrictions
+from shared.events import AccountHoldApplied, Envelope, SubjectDataProvided
 from shared.runtime import Service
 
 
@@ -22,3 +22,8 @@ def register(service: Service) -> None:
         await repository.save_contribution(
             session, payload.request_id, payload.service, payload.data
         )
+
+    @service.handles(AccountHoldApplied)
+    async def hold_applied(session: AsyncSession, event: Envelope[AccountHoldApplied]) -> None:
+        """Orders holds the account: the restriction request waiting on it can be answered."""
+        await restrictions.applied(session, event.payload.account_id, event.payload.restriction_id)

@@ -35,6 +35,8 @@ class Action(StrEnum):
     DETAILS_CORRECTED = "details_corrected"
     PORTAL_CLOSED = "portal_closed"
     PORTAL_DISPOSED = "portal_disposed"
+    LOCATION_ADDED = "location_added"
+    LOCATION_ADD_FAILED = "location_add_failed"
 
 
 async def record(

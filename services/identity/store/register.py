@@ -26,6 +26,15 @@ _DATA_COLUMNS = [f.name for f in fields(RegisterLocation)]
 _IMPORT_LOCK = zlib.crc32(b"identity.register-import")
 
 
+class WouldDeactivateTooMany(Exception):
+    """The extract leaves out more of the active register than a month's changes would: most
+    likely the wrong file (a sample, a partial extract). Nothing was changed."""
+
+    def __init__(self, deactivating: int, active: int) -> None:
+        super().__init__(f"{deactivating} of {active} active locations")
+        self.deactivating, self.active = deactivating, active
+
+
 @dataclass(frozen=True)
 class ImportCounts:
     loaded: int
@@ -35,28 +44,43 @@ class ImportCounts:
 
 
 async def replace_register(
-    session: AsyncSession, locations: Sequence[RegisterLocation], *, batch: int = BATCH
+    session: AsyncSession,
+    locations: Sequence[RegisterLocation],
+    *,
+    batch: int = BATCH,
+    max_deactivated_share: float | None = None,
 ) -> ImportCounts:
     """Upsert every location of the extract and deactivate those it no longer lists.
 
     Accounts and their authorised locations are left alone: a location leaving the register
-    stops signing in, it does not take anyone's account away.
+    stops signing in, it does not take anyone's account away. With ``max_deactivated_share``
+    an extract that would deactivate more than that share of the active locations is refused
+    (WouldDeactivateTooMany) before anything changes.
     """
     if not locations:
         raise ValueError("refusing to import an empty register: it would deactivate every location")
     # Two imports at once would each deactivate the other's new rows.
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _IMPORT_LOCK})
+    t = register_locations
+    ids = bindparam("ids", [loc.location_id for loc in locations], type_=ARRAY(String))
+    leaving = t.c.active & t.c.location_id.not_in(select(func.unnest(ids)).scalar_subquery())
+    if max_deactivated_share is not None:
+        active, deactivating = (
+            await session.execute(
+                select(func.count().filter(t.c.active), func.count().filter(leaving)).select_from(t)
+            )
+        ).one()
+        if deactivating > active * max_deactivated_share:
+            raise WouldDeactivateTooMany(deactivating, active)
     loaded = updated = 0
     for start in range(0, len(locations), batch):
         rows = [{**asdict(loc), "active": True} for loc in locations[start : start + batch]]
         inserted = (await session.execute(_UPSERT, rows)).scalars().all()
         loaded += sum(1 for new in inserted if new)
         updated += sum(1 for new in inserted if not new)
-    t = register_locations
-    ids = bindparam("ids", [loc.location_id for loc in locations], type_=ARRAY(String))
     deactivated = await session.execute(
         update(t)
-        .where(t.c.active, t.c.location_id.not_in(select(func.unnest(ids)).scalar_subquery()))
+        .where(leaving)
         .values(active=False, updated_at=func.now())
         .returning(t.c.location_id)
     )
@@ -99,3 +123,10 @@ async def active_locations_for_email(session: AsyncSession, email: str) -> list[
         .order_by(t.c.location_id)
     )
     return [RegisterLocation(**row._asdict()) for row in rows]
+
+
+async def register_holds_locations(session: AsyncSession) -> bool:
+    """Whether anything was ever imported (active or not), under the import's lock."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _IMPORT_LOCK})
+    found = await session.execute(select(register_locations.c.location_id).limit(1))
+    return found.first() is not None

@@ -96,6 +96,10 @@ account_restrictions = Table(
     Column("ground", String(16), nullable=False),
     Column("requested_by", Uuid, nullable=False),
     Column("restricted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Named in AccountRestricted; orders answers AccountHoldApplied with it, and the request
+    # is acknowledged (204) only once ``applied_at`` is set (ADR 0061).
+    Column("restriction_id", Uuid, nullable=True),
+    Column("applied_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("ground IN ('restriction', 'objection')", name="ck_restrictions_ground"),
 )
 

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.orders import placing
 from services.orders.domain import own_address
+from services.orders.domain.answers import MAX_STAFF, OVER_THE_ONLINE_LIMIT
 from services.orders.domain.order import OrderRefused
 from services.orders.store import accounts, repository
 from shared.http.auth import Principal, require_role
@@ -18,7 +19,20 @@ from shared.http.problems import Problem
 from shared.runtime import Service
 
 LocationId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-StaffCount = Annotated[int, Field(strict=True, gt=0, le=10_000)]
+
+
+def _online_limit(count: int) -> int:
+    if count > MAX_STAFF:
+        raise ValueError(f"must be {MAX_STAFF:,} or fewer online. {OVER_THE_ONLINE_LIMIT}.")
+    return count
+
+
+#: Over the online limit the answer says how to order anyway, not only that it is too many.
+StaffCount = Annotated[
+    int,
+    Field(strict=True, gt=0, json_schema_extra={"maximum": MAX_STAFF}),
+    AfterValidator(_online_limit),
+]
 
 
 class LineIn(BaseModel):
@@ -92,8 +106,9 @@ def router(service: Service) -> APIRouter:
             409: {
                 "description": "Already ordered (location-already-ordered, "
                 "organisation-already-ordered), an earlier order still to be sent "
-                "(earlier-order-waiting), or the account still being set up "
-                "(locations-not-ready, account-not-ready: retry after a few seconds)."
+                "(earlier-order-waiting), or a self-registered account still being set up "
+                "(account-not-ready: retry after a few seconds). A CQC provider's order is "
+                "taken straight after sign-in: the token says which locations it may order for."
             },
             422: {"description": "Invalid input; the problem's errors name the field."},
             503: {
@@ -134,14 +149,6 @@ def router(service: Service) -> APIRouter:
                 "account-not-ready",
                 "Your account is still being set up",
                 "We are still loading your organisation's details. Try again in a few seconds.",
-                headers={"Retry-After": "2"},
-            ) from exc
-        except placing.LocationsNotReady as exc:
-            raise Problem(
-                409,
-                "locations-not-ready",
-                "Your locations are still being set up",
-                "We are still loading your locations' details. Try again in a few seconds.",
                 headers={"Retry-After": "2"},
             ) from exc
         except repository.LocationAlreadyOrdered as exc:

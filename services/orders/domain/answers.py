@@ -10,8 +10,17 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+#: The most badges one line may ask for online. Larger numbers are real for a few providers:
+#: customer services take those orders by phone, and a person checks them (ADR 0062).
 MAX_STAFF = 10_000
 MAX_NAME = 100
+CUSTOMER_SERVICES_PHONE = "0161 495 4879"
+#: What to do about more than MAX_STAFF: said the same way on the pages and in the API.
+OVER_THE_ONLINE_LIMIT = (
+    f"To order more than {MAX_STAFF:,} badges, call customer services on "
+    f"{CUSTOMER_SERVICES_PHONE} (Monday to Friday, 8:30am to 5pm): they take the order and a "
+    "member of our team checks it"
+)
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,7 @@ def _count(text: str, missing: str, what: str) -> Answer[int]:
     if number < 1:
         return Answer(error=f"{what} must be 1 or more")
     if number > MAX_STAFF:
-        return Answer(
-            error=f"{what} must be {MAX_STAFF:,} or fewer: call customer services to order more"
-        )
+        return Answer(error=f"{what} must be {MAX_STAFF:,} or fewer. {OVER_THE_ONLINE_LIMIT}")
     return Answer(number)
 
 

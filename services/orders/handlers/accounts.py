@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders.store import accounts, privacy
+from services.orders.handlers import awaiting as awaiting_orders
+from services.orders.store import accounts, awaiting, privacy
 from shared.events import AccountDetailsCorrected, AccountRegistered, Envelope
 from shared.runtime import Service
 
@@ -19,8 +20,10 @@ def register(service: Service) -> None:
 
     @service.handles(AccountRegistered)
     async def registered(session: AsyncSession, event: Envelope[AccountRegistered]) -> None:
-        """Keep the account's kind and email, and its organisation and address."""
+        """Keep the account's kind and email, and its organisation and address; confirm
+        the orders taken before it arrived."""
         payload = event.payload
+        await awaiting.lock_for_change(session, payload.account_id)
         if await privacy.hold_on(session, payload.account_id) == privacy.ANONYMISED:
             return
         await accounts.save_registration(
@@ -37,6 +40,8 @@ def register(service: Service) -> None:
                 "postcode": payload.postcode,
             },
         )
+        if payload.email:
+            await awaiting_orders.email_known(session, payload.account_id, payload.email)
 
     @service.handles(AccountDetailsCorrected)
     async def corrected(session: AsyncSession, event: Envelope[AccountDetailsCorrected]) -> None:

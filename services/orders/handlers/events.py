@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain import emails
 from services.orders.domain.order import Status
-from services.orders.store import repository
+from services.orders.handlers import awaiting as awaiting_orders
+from services.orders.store import awaiting, repository
 from services.orders.store.tables import email_outbox, orders
 from shared.email import queue_email
 from shared.events import (
@@ -74,12 +75,14 @@ def register(service: Service) -> None:
     async def locations_authorised(
         session: AsyncSession, event: Envelope[LocationsAuthorised]
     ) -> None:
-        """Keep the register details of each location an account may order for."""
-        await repository.save_authorised_locations(
-            session,
-            event.payload.account_id,
-            [loc.model_dump() for loc in event.payload.locations],
-        )
+        """Keep the register details of each location an account may order for, and send
+        on the orders that were waiting for them."""
+        account_id = event.payload.account_id
+        await awaiting.lock_for_change(session, account_id)
+        details = [loc.model_dump() for loc in event.payload.locations]
+        await repository.save_authorised_locations(session, account_id, details)
+        known = {loc["location_id"]: loc for loc in details}
+        await awaiting_orders.deliveries_known(service, session, account_id, known)
 
     for event_type, step in TIMELINE.items():
         service.handles(event_type)(_timeline_handler(step))

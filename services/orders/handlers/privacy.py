@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain.order import Status
 from services.orders.settings import OrdersSettings
-from services.orders.store import accounts, privacy, repository
+from services.orders.store import accounts, awaiting, privacy, repository
 from services.orders.store.tables import (
     authorised_locations,
     email_outbox,
@@ -19,6 +19,7 @@ from services.orders.store.tables import (
 )
 from shared.events import (
     AccountAnonymised,
+    AccountHoldApplied,
     AccountRestricted,
     AccountRestrictionLifted,
     Envelope,
@@ -43,6 +44,8 @@ def register(service: Service, settings: OrdersSettings) -> None:
         a reviewer wrote beside its orders' steps (a refusal's reason may name someone); and
         any email to it not yet sent."""
         account_id = event.payload.account_id
+        await awaiting.lock_for_change(session, account_id)
+        await awaiting.forget_account(session, account_id)
         for address in await privacy.email_addresses(session, account_id):
             await forget_emails_to(session, email_outbox, address)
         await session.execute(
@@ -64,8 +67,19 @@ def register(service: Service, settings: OrdersSettings) -> None:
 
     @service.handles(AccountRestricted)
     async def restricted(session: AsyncSession, event: Envelope[AccountRestricted]) -> None:
-        """The holder restricted or objected to the use of their data: no new orders."""
-        await privacy.hold(session, event.payload.account_id, privacy.RESTRICTED)
+        """The holder restricted or objected to the use of their data: no new orders. The
+        account's lock waits for orders being placed now, and new ones see the hold."""
+        payload = event.payload
+        await awaiting.lock_for_change(session, payload.account_id)
+        await privacy.hold(session, payload.account_id, privacy.RESTRICTED)
+        if payload.restriction_id is not None:
+            await service.emit(
+                session,
+                AccountHoldApplied(
+                    account_id=payload.account_id, restriction_id=payload.restriction_id
+                ),
+                event.correlation_id,
+            )
 
     @service.handles(AccountRestrictionLifted)
     async def lifted(session: AsyncSession, event: Envelope[AccountRestrictionLifted]) -> None:

@@ -190,3 +190,15 @@ async def lock_status(session: AsyncSession, order_id: UUID, account_id: UUID) -
 async def release_locations(session: AsyncSession, order_id: UUID) -> None:
     """A cancelled order no longer stands in the way of a new order for its locations."""
     await session.execute(delete(location_orders).where(location_orders.c.order_id == order_id))
+
+
+async def already_ordered(session: AsyncSession, location_ids: Sequence[str]) -> set[str]:
+    """Which of these locations an order (not cancelled) already covers."""
+    if not location_ids:
+        return set()
+    rows = await session.execute(
+        select(location_orders.c.location_id).where(
+            location_orders.c.location_id.in_(list(location_ids))
+        )
+    )
+    return set(rows.scalars())

@@ -83,6 +83,21 @@ authorised_locations = Table(
     Column("details", JSONB, nullable=False),
 )
 
+# Orders taken before identity's events about the account arrived (ADR 0061): the token
+# authorised the order, so it was accepted and numbered at once; what it still waits for is
+# filled in by the event's handler, which then emits OrderPlaced or queues the confirmation.
+awaiting_details = Table(
+    "awaiting_details",
+    metadata,
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    # The location whose register details the delivery needs; null once they are known.
+    Column("deliver_to", String(32), nullable=True),
+    # The confirmation email waits for the address the account registered with.
+    Column("email_owed", Boolean, nullable=False, server_default="false"),
+    Column("correlation_id", String(64), nullable=False),
+)
+
 # Projection of identity's AccountRegistered, kept current by AccountDetailsCorrected: where an
 # account's order emails go and, for an account not on CQC's register, the organisation and
 # address its badges go to. Personal data: the row is deleted when the account is anonymised.

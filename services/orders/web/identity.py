@@ -76,6 +76,18 @@ class IdentityClient:
             client_ip=client_ip,
         )
 
+    async def add_location(
+        self, access_token: str, code: str, correlation_id: str, client_ip: str
+    ) -> dict[str, Any]:
+        """Another of the account's locations by its code; answers fresh tokens."""
+        return await self._post(
+            "/api/account/locations",
+            {"code": code},
+            token=access_token,
+            correlation_id=correlation_id,
+            client_ip=client_ip,
+        )
+
     async def renew(self, refresh_token: str) -> dict[str, Any]:
         return await self._post("/api/token", {"refresh_token": refresh_token})
 

@@ -21,6 +21,7 @@ from services.orders.domain.order import OrderRefused
 from services.orders.domain.own_address import EarlierOrderWaiting, orders_to_own_address
 from services.orders.store import accounts, repository
 from services.orders.web.auth import SiteAuth
+from services.orders.web.orderable import Orderable, orderable
 from shared.http.auth import Principal
 from shared.runtime import Service
 from shared.web import FormErrors, Site, web_session
@@ -128,8 +129,20 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
             back_url="/",
         )
 
-    def locations_page(request: Request, errors: FormErrors | None = None) -> HTMLResponse:
-        known = list(auth.locations(request).values())
+    def nothing_to_order(request: Request, why: str) -> HTMLResponse:
+        """Said before the first question, not after the last (issue 16, item 9)."""
+        return pages.render(
+            request,
+            "order_already.html",
+            title="You have already ordered badges",
+            own_address=False,
+            reason=why,
+        )
+
+    def locations_page(
+        request: Request, can: Orderable, errors: FormErrors | None = None
+    ) -> HTMLResponse:
+        known = list(can.locations.values())
         chosen = set(_answers(request).get("locations", []))
         return pages.render(
             request,
@@ -141,6 +154,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
                 else "Which locations are you ordering for?"
             ),
             locations=known,
+            ordered=can.ordered,
             chosen=chosen,
             back_url="/",
         )
@@ -149,7 +163,10 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     async def locations(request: Request, principal: Principal = signed_in) -> HTMLResponse:
         if orders_to_own_address(principal.kind):
             return await address_page(request, principal)
-        return locations_page(request)
+        can = await orderable(service, auth, request, principal)
+        if not can.anything:
+            return nothing_to_order(request, can.why_not)
+        return locations_page(request, can)
 
     @web.post("/locations")
     async def choose_locations(request: Request, principal: Principal = signed_in) -> Response:
@@ -168,7 +185,10 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
                 or "",
             )
             return _go("/order/staff")
-        known = auth.locations(request)
+        can = await orderable(service, auth, request, principal)
+        if not can.anything:
+            return nothing_to_order(request, can.why_not)
+        known = can.locations
         if len(known) == 1:
             chosen = list(known)
         else:
@@ -177,7 +197,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
             if not chosen:
                 errors = FormErrors()
                 errors.add("locations", "Select the locations you are ordering badges for")
-                return locations_page(request, errors)
+                return locations_page(request, can, errors)
         answers = _answers(request)
         staff = {k: v for k, v in answers.get("staff", {}).items() if k in chosen}
         deliver_to = chosen[0] if len(chosen) == 1 else answers.get("deliver_to")
@@ -412,10 +432,6 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         except placing.AccountNotReady:
             return await refused(
                 "We are still setting up your account. Wait a few seconds and try again"
-            )
-        except placing.LocationsNotReady:
-            return await refused(
-                "We are still setting up your locations. Wait a few seconds and try again"
             )
         web_session(request).pop(ORDER)
         return _go(f"/order/confirmation/{placed.order_id}")

@@ -72,11 +72,18 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
     return web
 
 
+def wait_minutes(refused: Refused) -> str:
+    """"Wait 2 minutes", from identity's Retry-After."""
+    minutes = max(1, math.ceil(refused.retry_after_seconds / 60))
+    return f"Wait {minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def _refusal_message(refused: Refused) -> str:
     if refused.status == 429:
-        minutes = max(1, math.ceil(refused.retry_after_seconds / 60))
         return (
-            f"You have tried to sign in too many times. Wait {minutes} "
-            f"minute{'s' if minutes != 1 else ''} and try again, or reset your password"
+            f"You have tried to sign in too many times. {wait_minutes(refused)} and try again, "
+            "or reset your password"
         )
+    if str(refused.problem.get("type", "")).endswith("/portal-closed"):
+        return f"{refused.problem['title']}. {refused.problem['detail']}".rstrip(".")
     return NOT_RIGHT

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from services.orders.settings import OrdersSettings
 from services.orders.web import (
     accounts,
+    add_location,
     eligibility,
     info,
     ordering,
@@ -38,4 +39,5 @@ class SiteRoutes:
         site.include_router(accounts.router(self.pages, self.identity))
         site.include_router(ordering.router(self.service, self.pages, self.auth))
         site.include_router(your_orders.router(self.service, self.pages, self.auth))
+        site.include_router(add_location.router(self.pages, self.auth))
         return [site]

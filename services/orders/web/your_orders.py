@@ -16,6 +16,7 @@ from services.orders import placing
 from services.orders.domain.order import Status
 from services.orders.store import repository
 from services.orders.web.auth import SiteAuth
+from services.orders.web.orderable import orderable
 from shared.http.auth import Principal
 from shared.runtime import Service
 from shared.web import Site
@@ -52,7 +53,15 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     async def list_orders(request: Request, principal: Principal = signed_in) -> HTMLResponse:
         async with service.db.transaction() as session:
             orders = await repository.list_orders(session, principal.account_id)
-        return pages.render(request, "orders.html", title="Your orders", orders=orders, steps=STEPS)
+        can = await orderable(service, auth, request, principal)
+        return pages.render(
+            request,
+            "orders.html",
+            title="Your orders",
+            orders=orders,
+            steps=STEPS,
+            why_not=can.why_not,
+        )
 
     @web.get("/{order_id}")
     async def show_order(

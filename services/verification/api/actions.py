@@ -33,6 +33,14 @@ ADDRESS_CORRECTABLE = frozenset({"awaiting_authorisation", "referred", "verified
 class Reviewer:
     account_id: UUID
     correlation_id: str
+    #: As the token named them (staff tokens carry it): shown instead of the id.
+    name: str = ""
+
+
+async def _named(session: AsyncSession, reviewer: Reviewer) -> None:
+    """Remember who this reviewer is, so pages name them beside what they did."""
+    if reviewer.name:
+        await backoffice.remember_reviewer(session, str(reviewer.account_id), reviewer.name)
 
 
 async def _locked(session: AsyncSession, order_id: UUID, version: int) -> dict[str, Any]:
@@ -67,6 +75,7 @@ def _must_be_waiting(order: dict[str, Any]) -> None:
 
 async def approve(service: Service, order_id: UUID, version: int, reviewer: Reviewer) -> None:
     async with service.db.transaction() as session:
+        await _named(session, reviewer)
         order = await _locked(session, order_id, version)
         _must_be_waiting(order)
         by = str(reviewer.account_id)
@@ -89,6 +98,7 @@ async def reject(
             errors=[{"field": "reason", "message": "is required to reject: the user will see it"}],
         )
     async with service.db.transaction() as session:
+        await _named(session, reviewer)
         order = await _locked(session, order_id, version)
         _must_be_waiting(order)
         by = str(reviewer.account_id)
@@ -105,6 +115,7 @@ async def ask_for_information(
 ) -> None:
     """Leave a note of what is needed; the order stays in the queue for whoever picks it up."""
     async with service.db.transaction() as session:
+        await _named(session, reviewer)
         order = await _locked(session, order_id, version)
         _must_be_waiting(order)
         await backoffice.add_note(session, order_id, str(reviewer.account_id), note)
@@ -132,6 +143,7 @@ async def correct_address(
             errors=[{"field": "postcode", "message": finding.reason}],
         )
     async with service.db.transaction() as session:
+        await _named(session, reviewer)
         order = await _locked(session, order_id, version)
         if order["state"] not in ADDRESS_CORRECTABLE:
             raise Problem(
@@ -168,6 +180,7 @@ async def correct_address(
 
 async def resolve_follow_up(service: Service, follow_up_id: int, reviewer: Reviewer) -> None:
     async with service.db.transaction() as session:
+        await _named(session, reviewer)
         item = await backoffice.lock_follow_up(session, follow_up_id)
         if item is None:
             raise Problem(404, "follow-up-not-found", "Not found", "There is no such follow-up.")
@@ -194,6 +207,7 @@ async def record_account_action(
 ) -> None:
     """Keep the back office's own record of a disable or anonymise identity carried out."""
     async with service.db.transaction() as session:
+        await _named(session, reviewer)
         await audit.record(
             session,
             actor=str(reviewer.account_id),

@@ -104,3 +104,24 @@ async def _tokens(link: IdentityLink, path: str, body: dict[str, str]) -> dict[s
         return None
     tokens: dict[str, Any] = answer.json()
     return tokens
+
+
+async def choose_password(link: IdentityLink, token: str, password: str) -> str | None:
+    """Set a staff member's password from their emailed link: None when done, else what to
+    tell them (the password's problem, or that the link no longer works)."""
+    try:
+        async with link.client() as client:
+            answer = await client.post(
+                "/api/password-reset/confirm", json={"token": token, "password": password}
+            )
+    except httpx.HTTPError as exc:
+        raise Problem(
+            503, "identity-unavailable", "The sign-in service did not answer", "Try again."
+        ) from exc
+    if answer.status_code < 300:
+        return None
+    problem = answer.json() if answer.content else {}
+    for error in problem.get("errors", []):
+        if error.get("field") == "password":
+            return f"Password {error.get('message', 'is not allowed')}"
+    return "This link has expired or has already been used: ask for a new one"

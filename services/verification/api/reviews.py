@@ -58,7 +58,7 @@ class NoteIn(BaseModel):
 
 
 def reviewer_of(principal: Principal, request: Request) -> actions.Reviewer:
-    return actions.Reviewer(principal.account_id, request.state.correlation_id)
+    return actions.Reviewer(principal.account_id, request.state.correlation_id, principal.name)
 
 
 def queued(row: dict[str, Any], now: datetime) -> QueuedOrder:

@@ -37,6 +37,7 @@ class Check(StrEnum):
     ADDRESS_AND_PHONE = "address_and_phone"
     LOCATIONS_AUTHORISED = "locations_authorised"
     BED_COUNT = "bed_count"
+    LOCATION_SIZE = "location_size"
     EARLIER_ORDER = "earlier_order"
     SAME_ORGANISATION = "same_organisation"
 
@@ -62,6 +63,9 @@ class LocationFacts:
     care_home_beds: int | None
     name: str = ""
     provider_name: str = ""
+    #: The register's primary inspection category ("Community based adult social care
+    #: services", "Hospice services", ...): what a location without beds is compared by.
+    inspection_category: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,16 @@ class Policy:
     manual_check_threshold: int
     #: How alike two organisation names must be (0 to 1) to count as the same organisation.
     similar_name_ratio: float = 0.85
+    #: A location with no registered beds is referred above this many badges (ADR 0062)...
+    max_badges_without_beds: int = 300
+    #: ...or above its inspection category's own ceiling, where one is set.
+    max_badges_by_category: Mapping[str, int] = field(default_factory=dict)
+
+    def ceiling(self, location: LocationFacts) -> int:
+        """The most badges one location without beds is given without a person looking."""
+        return self.max_badges_by_category.get(
+            location.inspection_category, self.max_badges_without_beds
+        )
 
 
 def evaluate(
@@ -143,7 +157,7 @@ def evaluate(
         )
     )
     ours = {line.location_id or "": known[line.location_id or ""] for line in order.lines}
-    results += [bed_count_check(line, ours[line.location_id or ""], policy) for line in order.lines]
+    results += [size_check(line, ours[line.location_id or ""], policy) for line in order.lines]
     results.append(earlier_order_check(order, history.locations_already_ordered))
     results.append(same_organisation_check(order, ours, history.other_accounts, policy))
     passed = all(r.passed for r in results)
@@ -184,15 +198,38 @@ def _non_cqc_checks(order: OrderFacts, policy: Policy) -> list[CheckResult]:
     return results
 
 
+def size_check(line: LineFacts, location: LocationFacts, policy: Policy) -> CheckResult:
+    """Every line is compared with something: a care home's registered beds, or else the
+    ceiling for a location of its kind (ADR 0062)."""
+    if location.care_home and location.care_home_beds:
+        return bed_count_check(line, location, policy)
+    return ceiling_check(line, location, policy)
+
+
+def ceiling_check(line: LineFacts, location: LocationFacts, policy: Policy) -> CheckResult:
+    """A location without registered beds (home care, supported living, a hospice, a
+    community service) is referred above the ceiling for its kind."""
+    limit = policy.ceiling(location)
+    kind = location.inspection_category or "a location without registered beds"
+    if line.staff_count > limit:
+        return CheckResult(
+            Check.LOCATION_SIZE,
+            False,
+            f"{line.staff_count:,} badges for location {line.location_id} is more than "
+            f"{limit:,}, the most expected for one location of its kind ({kind}) with no "
+            "registered beds: check the number of staff.",
+        )
+    return CheckResult(
+        Check.LOCATION_SIZE,
+        True,
+        f"{line.staff_count:,} badges for location {line.location_id} is within {limit:,}, "
+        f"the most expected for one location of its kind ({kind}).",
+    )
+
+
 def bed_count_check(line: LineFacts, location: LocationFacts, policy: Policy) -> CheckResult:
     """A care home's order should not be far above what its registered beds suggest."""
-    if not location.care_home or not location.care_home_beds:
-        return CheckResult(
-            Check.BED_COUNT,
-            True,
-            f"Location {line.location_id} is not a care home with registered beds: no bed "
-            "count to compare with.",
-        )
+    assert location.care_home_beds
     limit = int(location.care_home_beds * policy.max_badges_per_bed)
     if line.staff_count > limit:
         return CheckResult(

@@ -35,6 +35,8 @@ def register(service: Service, settings: VerificationSettings) -> None:
             settings.max_badges_per_bed,
             settings.manual_check_threshold,
             settings.similar_name_ratio,
+            settings.max_badges_without_beds,
+            settings.max_badges_by_category,
         ),
     )
 
@@ -87,6 +89,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
                 "email": p.email,
                 "organisation_name": p.organisation_name,
                 "postcode": p.postcode,
+                "phone": p.phone,
             },
         )
 
@@ -104,7 +107,7 @@ def register(service: Service, settings: VerificationSettings) -> None:
         await session.execute(
             update(accounts)
             .where(accounts.c.account_id == account_id)
-            .values(email=None, organisation_name=None, postcode=None)
+            .values(email=None, organisation_name=None, postcode=None, phone=None)
         )
         await session.execute(
             update(orders)

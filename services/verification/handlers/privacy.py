@@ -24,5 +24,9 @@ def register(service: Service) -> None:
         await session.execute(
             update(accounts)
             .where(accounts.c.account_id == p.account_id, accounts.c.email.is_not(None))
-            .values(organisation_name=p.organisation_name, postcode=p.postcode)
+            .values(
+                organisation_name=p.organisation_name,
+                postcode=p.postcode,
+                **({"phone": p.phone} if p.phone else {}),
+            )
         )

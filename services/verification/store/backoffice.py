@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.verification.domain.postcodes import compact
@@ -24,6 +25,7 @@ from services.verification.store.tables import (
     follow_ups,
     notes,
     orders,
+    reviewers,
 )
 
 SUMMARY = (
@@ -91,6 +93,11 @@ async def order_detail(session: AsyncSession, order_id: UUID) -> dict[str, Any] 
         ),
         audit=await audit.entries(session, order_id=order_id),
     )
+    who = {order["decided_by"] or ""} | {e["actor"] for e in order["audit"]}
+    who |= {n["author"] for n in order["notes"]} | {
+        f["resolved_by"] for f in order["follow_ups"] if f["resolved_by"]
+    }
+    order["names"] = await reviewer_names(session, who - {""})
     return order
 
 
@@ -110,6 +117,26 @@ async def search(session: AsyncSession, query: str) -> list[dict[str, Any]]:
     else:
         statement = statement.where(orders.c.postcode_key == compact(wanted))
     return await _rows(session, statement.order_by(orders.c.placed_at).limit(100))
+
+
+async def remember_reviewer(session: AsyncSession, account_id: str, name: str) -> None:
+    stmt = insert(reviewers).values(account_id=account_id, name=name)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id"], set_={"name": name, "seen_at": func.now()}
+        )
+    )
+
+
+async def reviewer_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """Names for the account ids decisions were recorded under ("automatic" and the like
+    are not ids and stay as they are)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(reviewers.c.account_id, reviewers.c.name).where(reviewers.c.account_id.in_(ids))
+    )
+    return {row.account_id: row.name for row in rows}
 
 
 async def add_note(session: AsyncSession, order_id: UUID, author: str, note: str) -> None:

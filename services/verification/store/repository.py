@@ -70,6 +70,7 @@ async def authorised_locations(
             care_home_beds=d.get("care_home_beds"),
             name=d.get("name", ""),
             provider_name=d.get("provider_name", ""),
+            inspection_category=d.get("inspection_category", ""),
         )
         for d in rows
     }

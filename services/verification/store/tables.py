@@ -28,6 +28,18 @@ accounts = Table(
     Column("email", String(320)),
     Column("organisation_name", Text),
     Column("postcode", String(16)),
+    # The phone number a self-registered account gave: the address and phone check needs it.
+    Column("phone", String(32)),
+)
+
+# Who the back office's staff are, by the account id their decisions are recorded under: the
+# name their token carried when they last acted, so pages name a reviewer, not an id.
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Projection of LocationsAuthorised: the register facts the checks need.

@@ -29,6 +29,7 @@ def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> Non
             errors=errors,
             title="Sign in to the back office",
             email=email,
+            password_set=request.query_params.get("password") == "set",
             next=_safe_next(request.query_params.get("next")),
         )
 
@@ -109,6 +110,8 @@ def add_account_actions(
         except Problem as problem:
             errors.add("action", problem.detail)
             return show(request, account_id, errors)
-        reviewer = actions.Reviewer(who.principal.account_id, request.state.correlation_id)
+        reviewer = actions.Reviewer(
+            who.principal.account_id, request.state.correlation_id, who.principal.name
+        )
         await actions.record_account_action(service, account_id, action.value, reason, reviewer)
         return show(request, account_id, done=action.value)

@@ -75,7 +75,9 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
         )
 
     def reviewer(request: Request, who: auth.SignedIn) -> actions.Reviewer:
-        return actions.Reviewer(who.principal.account_id, request.state.correlation_id)
+        return actions.Reviewer(
+            who.principal.account_id, request.state.correlation_id, who.principal.name
+        )
 
     def refused(problem: Problem, field: str) -> FormErrors:
         errors = FormErrors()

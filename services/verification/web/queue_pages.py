@@ -22,6 +22,7 @@ REASON_NAMES = {
     Check.NOT_CQC: "Not registered with CQC",
     Check.ADDRESS_AND_PHONE: "Address and phone check",
     Check.BED_COUNT: "More badges than beds suggest",
+    Check.LOCATION_SIZE: "More badges than a location of its kind",
     Check.EARLIER_ORDER: "Earlier order for a location",
     Check.SAME_ORGANISATION: "Same organisation, another account",
     Check.BORDER_POSTCODE: "Postcode on the border",
@@ -129,7 +130,9 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
     async def resolve(
         follow_up_id: int, request: Request, who: auth.SignedIn = Depends(reviewers)
     ) -> Response:
-        reviewer = actions.Reviewer(who.principal.account_id, request.state.correlation_id)
+        reviewer = actions.Reviewer(
+            who.principal.account_id, request.state.correlation_id, who.principal.name
+        )
         try:
             await actions.resolve_follow_up(service, follow_up_id, reviewer)
         except Problem:

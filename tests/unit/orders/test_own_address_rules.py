@@ -113,7 +113,7 @@ def test_requests_that_fit_are_accepted() -> None:
         ("lots", True, None, "Number of badges must be a whole number, like 12"),
         ("0", True, None, "Number of badges must be 1 or more"),
         ("0", False, None, "Number of staff must be 1 or more"),
-        ("10001", True, None, "Number of badges must be 10,000 or fewer: call customer services"),
+        ("10001", True, None, "Number of badges must be 10,000 or fewer. To order more than"),
     ],
 )
 def test_the_number_asked_of_an_account_without_locations(

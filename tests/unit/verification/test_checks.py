@@ -43,6 +43,7 @@ def test_a_plausible_cqc_order_for_authorised_locations_is_verified() -> None:
         Check.POSTCODE,
         Check.LOCATIONS_AUTHORISED,
         Check.BED_COUNT,
+        Check.LOCATION_SIZE,
         Check.EARLIER_ORDER,
         Check.SAME_ORGANISATION,
     }
@@ -192,3 +193,31 @@ def test_automation_has_no_way_to_reject() -> None:
     assert "reviewer_id=reviewer.account_id" in ast.unparse(reject)
     handlers = (root / "verification" / "handlers").rglob("*.py")
     assert not any("OrderRejected" in path.read_text() for path in handlers)
+
+
+COMMUNITY = LocationFacts(
+    "L3", "P1", False, None, inspection_category="Community based adult social care services"
+)
+
+
+def test_a_location_without_beds_is_referred_above_the_ceiling_for_its_kind() -> None:
+    decision = evaluate(order(("L3", 5_000)), {"L3": COMMUNITY}, NONE, POLICY)
+    assert decision.outcome is Outcome.REFERRED
+    assert decision.reason_codes == ["location_size"]
+    assert "5,000" in decision.reasons[0] and "300" in decision.reasons[0]
+    assert "Community based adult social care services" in decision.reasons[0]
+    assert evaluate(order(("L3", 300)), {"L3": COMMUNITY}, NONE, POLICY).outcome is (
+        Outcome.VERIFIED
+    )
+
+
+def test_a_category_can_have_its_own_ceiling() -> None:
+    policy = Policy(
+        max_badges_per_bed=2.5,
+        manual_check_threshold=25,
+        max_badges_by_category={"Community based adult social care services": 120},
+    )
+    assert evaluate(order(("L3", 121)), {"L3": COMMUNITY}, NONE, policy).reason_codes == [
+        "location_size"
+    ]
+    assert evaluate(order(("L2", 121)), {"L2": AGENCY}, NONE, policy).outcome is Outcome.VERIFIED

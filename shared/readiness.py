@@ -2,7 +2,7 @@
 
 A 503 from /readyz tells the orchestrator to stop sending traffic, but not a person why. The
 failing checks (which dependency, and the exception's type: never its message, which can
-carry a connection string or personal data) are logged when they first appear or change, then
+carry a connection string or personal data) are logged when a check starts or stops failing, then
 at most once a minute while they last, and once more when the service is ready again. A probe
 every few seconds therefore costs a handful of lines, not thousands.
 """
@@ -40,7 +40,9 @@ class NotReadyLog:
                 log.info("ready again", was_failing=sorted(self._failing))
                 self._failing = {}
             return
-        changed = failing != self._failing
+        # Which checks fail, not how: one outage of the database surfaces as several exception
+        # types from one probe to the next (InterfaceError, then DBAPIError), one line is enough.
+        changed = failing.keys() != self._failing.keys()
         if changed or now - self._logged_at >= self.repeat_seconds:
             log.warning(
                 "not ready",

@@ -39,6 +39,7 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
         data = await request.form()
         email, password = str(data.get("email", "")), str(data.get("password", ""))
         errors = FormErrors()
+        errors.refuse_unstorable(data, {"email": "Email address", "password": "Password"})
         for field, message in sign_in_problems(email, password).items():
             errors.add(field, message)
         if errors:
@@ -73,7 +74,7 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
 
 
 def wait_minutes(refused: Refused) -> str:
-    """"Wait 2 minutes", from identity's Retry-After."""
+    """ "Wait 2 minutes", from identity's Retry-After."""
     minutes = max(1, math.ceil(refused.retry_after_seconds / 60))
     return f"Wait {minutes} minute{'s' if minutes != 1 else ''}"
 

@@ -47,7 +47,10 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
         try:
             signed_in = await auth.identity.sign_in(
                 email.strip(),
-                password.strip(),
+                # As typed, as registration and identity take it: spaces are part of a
+                # password (NIST SP 800-63B 5.1.1.2, OWASP Authentication Cheat Sheet), and
+                # identity itself ignores spaces in an ODS code or postcode.
+                password,
                 request.state.correlation_id,
                 request.client.host if request.client else "",
             )

@@ -1,4 +1,5 @@
-"""Text PostgreSQL can store: the one check every API body, query and form field goes through.
+"""Text PostgreSQL can store: the one check every API body, query and form field goes through
+(API bodies and queries in ``shared.http.limits``, before any route; forms in ``FormErrors``).
 
 PostgreSQL refuses the NUL character in ``text`` (and ``\\u0000`` in ``jsonb``), and a lone
 UTF-16 surrogate (valid in JSON's ``\\ud800`` escape, decoded by Python as is) cannot be
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
-
-from pydantic import AfterValidator
+from typing import Any
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -29,18 +28,6 @@ def unstorable(text: str) -> str | None:
     if found is None:
         return None
     return NUL_MESSAGE if found.group() == "\x00" else SURROGATE_MESSAGE
-
-
-def _storable(text: str) -> str:
-    reason = unstorable(text)
-    if reason is not None:
-        raise ValueError(reason)
-    return text
-
-
-#: A ``str`` field that refuses what PostgreSQL cannot store, for models used outside HTTP
-#: (the middleware already checks every API body before any model sees it).
-StorableText = Annotated[str, AfterValidator(_storable)]
 
 
 def unstorable_fields(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

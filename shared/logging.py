@@ -3,14 +3,21 @@
 Values are bound in contextvars (one set per HTTP request or consumed message), so every line
 logged while handling it, by our code or a library's, carries them. A last processor drops keys
 that name personal data, a safety net under the rule that logs carry ids only.
+
+Exceptions are rendered by ``render_exception``: the stack as usual, but each message with the
+values a failing statement or validation echoes (SQL parameters, PostgreSQL's ``DETAIL`` line,
+pydantic's ``input_value``, anything shaped like an email address) replaced by ``[redacted]``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import traceback
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -40,6 +47,58 @@ def _drop_personal_data(
     return event_dict
 
 
+#: Where an exception's message echoes the data that made it fail, and what to keep of it.
+_ECHOES = (
+    # SQLAlchemy's bound parameters (hidden by the engines too: hide_parameters=True).
+    (re.compile(r"\[parameters: .*?\](?=\n|$)", re.S), "[parameters: [redacted]]"),
+    # PostgreSQL's detail ("Key (email)=(...)", "Failing row contains (...)") to line end.
+    (re.compile(r"(DETAIL:|Failing row contains|Key \().*"), r"\1 [redacted]"),
+    # pydantic's ValidationError quotes what it was given.
+    (re.compile(r"input_value=.*?(?=, input_type=|\]$|$)", re.M), "input_value=[redacted]"),
+    # A value PostgreSQL could not parse: 'invalid input syntax for type uuid: "..."'.
+    (re.compile(r'(invalid input[^:\n]*: )".*?"'), r'\1"[redacted]"'),
+    (re.compile(r"[^\s@'\"()<>,;:]+@[^\s@'\"()<>,;:]+"), "[redacted-email]"),
+)
+
+
+def redact(message: str) -> str:
+    """``message`` without the values errors echo (a safety net: values stay out of errors)."""
+    for pattern, replacement in _ECHOES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+def render_exception(
+    exc_info: tuple[type[BaseException], BaseException, TracebackType | None],
+) -> str:
+    """The traceback as Python prints it, chained causes included, each message redacted."""
+    lines: list[str] = []
+    seen: set[int] = set()
+
+    def walk(exc: BaseException) -> None:
+        seen.add(id(exc))
+        if exc.__cause__ is not None and id(exc.__cause__) not in seen:
+            walk(exc.__cause__)
+            lines.append("\nThe above exception was the direct cause of the following:\n\n")
+        elif (
+            exc.__context__ is not None
+            and not exc.__suppress_context__
+            and id(exc.__context__) not in seen
+        ):
+            walk(exc.__context__)
+            lines.append("\nDuring handling of the above exception, another occurred:\n\n")
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_tb(exc.__traceback__))
+        module = type(exc).__module__
+        name = (
+            type(exc).__qualname__ if module == "builtins" else f"{module}.{type(exc).__qualname__}"
+        )
+        lines.append(f"{name}: {redact(str(exc))}\n")
+
+    walk(exc_info[1])
+    return "".join(lines).rstrip("\n")
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route structlog and the standard library (uvicorn, faststream) to one JSON stream."""
     shared: list[Any] = [
@@ -60,7 +119,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                structlog.processors.ExceptionRenderer(render_exception),
                 structlog.processors.JSONRenderer(),
             ],
         )

@@ -1,5 +1,6 @@
-"""Refusing request bodies an API cannot take before any route sees them: too large (413) or
-not JSON (415), each as a problem document that says what to send instead.
+"""Refusing requests an API cannot take before any route sees them: a body too large (413) or
+not JSON (415), and text PostgreSQL cannot store in any body field or query parameter (422,
+naming the field), each as a problem document that says what to send instead.
 
 Pure ASGI, so the body is checked as it arrives: a client that promises a small body and
 sends a large one is cut off at the limit, not buffered without end.
@@ -8,10 +9,13 @@ sends a large one is cut off at the limit, not buffered without end.
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.http.problems import PROBLEM_JSON, TYPE_BASE
+from shared.http.problems import INVALID_TITLE, PROBLEM_JSON, TYPE_BASE
+from shared.http.text import unstorable, unstorable_fields
 
 #: Generous for any form this service takes (a registration is under 2 KiB).
 DEFAULT_MAX_BODY = 64 * 1024
@@ -31,11 +35,14 @@ class RequestLimitsMiddleware:
         self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in _WITH_BODY
-            or not scope["path"].startswith(self.prefix)
-        ):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        bad_query = list(_unstorable_query(scope))
+        if bad_query:
+            await _unstorable_problem(send, scope, bad_query)
+            return
+        if scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -68,6 +75,10 @@ class RequestLimitsMiddleware:
             if len(body) > self.max_body:
                 await self._too_large(scope, send)
                 return
+        bad_fields = _unstorable_body(bytes(body))
+        if bad_fields:
+            await _unstorable_problem(send, scope, bad_fields)
+            return
         await self.app(scope, _replay(bytes(body), None), send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
@@ -79,6 +90,44 @@ class RequestLimitsMiddleware:
             "Request too large",
             f"The request body must be {self.max_body // 1024} KiB or less.",
         )
+
+
+def _unstorable_query(scope: Scope) -> list[tuple[str, str]]:
+    """Query parameters (and the path, which may hold an id) holding unstorable text."""
+    found = []
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        reason = unstorable(value) or unstorable(name)
+        if reason is not None:
+            found.append((name, reason))
+    reason = unstorable(scope["path"])
+    if reason is not None:
+        found.append(("path", reason))
+    return found
+
+
+def _unstorable_body(body: bytes) -> list[tuple[str, str]]:
+    """Body fields holding unstorable text; a body that is not JSON is the route's to refuse."""
+    if not body:
+        return []
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+    return list(unstorable_fields(document))
+
+
+async def _unstorable_problem(send: Send, scope: Scope, fields: list[tuple[str, str]]) -> None:
+    errors = [{"field": field, "message": message} for field, message in fields]
+    await _problem(
+        send,
+        scope,
+        422,
+        "invalid-request",
+        INVALID_TITLE,
+        "; ".join(f"{e['field']} {e['message']}" for e in errors[:5]),
+        errors=errors,
+    )
 
 
 def _is_json(content_type: str) -> bool:
@@ -100,8 +149,9 @@ def _replay(body: bytes, after: Message | None) -> Receive:
 
 
 async def _problem(
-    send: Send, scope: Scope, status: int, slug: str, title: str, detail: str
+    send: Send, scope: Scope, status: int, slug: str, title: str, detail: str, **extra: Any
 ) -> None:
+    # json.dumps escapes to ASCII, so a field name holding a surrogate still renders.
     payload = json.dumps(
         {
             "type": TYPE_BASE + slug,
@@ -109,6 +159,7 @@ async def _problem(
             "status": status,
             "detail": detail,
             "instance": scope["path"],
+            **extra,
         }
     ).encode()
     await send(

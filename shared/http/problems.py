@@ -19,6 +19,7 @@ log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://care-badges.example/problems/"
+INVALID_TITLE = "Your request has fields that need correcting"
 
 
 class Problem(Exception):
@@ -106,7 +107,7 @@ def install(app: FastAPI) -> None:
         return problem_response(
             422,
             "invalid-request",
-            "Your request has fields that need correcting",
+            INVALID_TITLE,
             summary,
             request.url.path,
             errors=errors,

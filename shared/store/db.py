@@ -48,8 +48,15 @@ class Database:
         # connection (max_overflow) is closed on its return whenever the pool already holds
         # ``pool_size`` idle ones, so a bursty load opened and closed PostgreSQL connections
         # (a backend process and a TLS attempt each) all the time. Same ceiling per instance.
+        #
+        # ``hide_parameters``: a failed statement's error never carries its bound values
+        # (emails, names, addresses), so logging the error cannot leak them.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size * 2, max_overflow=0, pool_recycle=1800
+            url,
+            pool_size=pool_size * 2,
+            max_overflow=0,
+            pool_recycle=1800,
+            hide_parameters=True,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_outbox_commit: list[Callable[[], None]] = []

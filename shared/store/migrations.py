@@ -34,7 +34,7 @@ def run_env(metadata: MetaData) -> None:
     url = context.config.get_main_option("sqlalchemy.url") or ""
 
     async def _standalone() -> None:
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         async with engine.begin() as conn:
             await conn.run_sync(_migrate, metadata)
         await engine.dispose()
@@ -51,7 +51,7 @@ def _migrate(connection: Connection, metadata: MetaData) -> None:
 async def upgrade(migrations_dir: Path, url: str) -> None:
     """Bring the database at ``url`` to the newest revision, once, whoever else is trying."""
     lock_id = zlib.crc32(str(migrations_dir.name + url).encode())
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     try:
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
@@ -70,7 +70,9 @@ async def ensure_database(url: str) -> None:
     """Create the service's database if it does not exist (local runs and tests)."""
     base, _, name = url.rpartition("/")
     name = name.split("?")[0]
-    engine = create_async_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(
+        f"{base}/postgres", isolation_level="AUTOCOMMIT", hide_parameters=True
+    )
     try:
         async with engine.connect() as conn:
             exists = await conn.scalar(

@@ -7,7 +7,13 @@ that impossible to get wrong.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from shared.http.text import unstorable
+
+#: What a field is called in an error, when its form gives it no label of its own.
+ANSWER = "Your answer"
 
 
 class FormErrors:
@@ -19,6 +25,20 @@ class FormErrors:
     def add(self, field: str, message: str) -> None:
         """Record the first problem with ``field`` (one message per field, as GOV.UK asks)."""
         self._messages.setdefault(field, message)
+
+    def refuse_unstorable(self, form: Mapping[str, Any], labels: Mapping[str, str]) -> None:
+        """Record every submitted field holding text PostgreSQL cannot store (a NUL character).
+
+        Checked before a form's own rules, over every field it sent, so no field can reach a
+        store, a session or another service's API with it: that was a 500, and a session that
+        could no longer be saved.
+        """
+        for field, value in form.items():
+            if isinstance(value, str) and unstorable(value) is not None:
+                label = labels.get(field, ANSWER)
+                self.add(
+                    field, f"{label} must not include hidden control characters: type it again"
+                )
 
     def __bool__(self) -> bool:
         return bool(self._messages)

@@ -20,6 +20,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.api.context import Identity, identity
 from services.identity.domain.accounts import Role
@@ -51,12 +52,17 @@ def router(service: Service) -> APIRouter:
     anyone_signed_in = require_role(service.verifier, *sorted(r.value for r in Role))
     customer_services = require_role(service.verifier, Role.CUSTOMER_SERVICE)
 
+    async def known(session: AsyncSession, account_id: UUID) -> None:
+        """404 for an account that does not exist: lifting a restriction from nobody is a
+        mistake (a mistyped id) the caller must hear about, not a silent success."""
+        if await repository.account_by_id(session, account_id) is None:
+            raise Problem(404, "no-such-account", "Account not found", "Check the account ID.")
+
     async def restrict(
         account_id: UUID, ground: str, by: UUID, correlation_id: str, ctx: Identity
     ) -> Response:
         async with service.db.transaction() as session:
-            if await repository.account_by_id(session, account_id) is None:
-                raise Problem(404, "no-such-account", "Account not found", "Check the account ID.")
+            await known(session, account_id)
             restriction_id, new = await restrictions.restrict(session, account_id, ground, by)
             if new:
                 await service.emit(
@@ -97,6 +103,7 @@ def router(service: Service) -> APIRouter:
 
     async def lift(account_id: UUID, by: UUID, correlation_id: str) -> None:
         async with service.db.transaction() as session:
+            await known(session, account_id)
             if await restrictions.lift(session, account_id):
                 await service.emit(
                     session, AccountRestrictionLifted(account_id=account_id), correlation_id
@@ -136,7 +143,11 @@ def router(service: Service) -> APIRouter:
         """Customer services restrict an account at its holder's request."""
         return await restrict(account_id, body.ground, staff.account_id, _cid(request), ctx)
 
-    @api.delete("/accounts/{account_id}/restriction", status_code=204)
+    @api.delete(
+        "/accounts/{account_id}/restriction",
+        status_code=204,
+        responses={404: {"description": "No account has that id."}},
+    )
     async def lift_for(
         account_id: UUID, request: Request, staff: Principal = Depends(customer_services)
     ) -> Response:

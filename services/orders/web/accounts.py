@@ -26,6 +26,19 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("password", "Enter a password"),
 )
 FIELDS = (*(name for name, _ in REQUIRED), "address_line_2")
+#: What each field is called in an error that is not about leaving it empty.
+LABELS = {
+    "organisation_type": "The kind of organisation",
+    "organisation_name": "Organisation name",
+    "contact_name": "Full name",
+    "address_line_1": "Address line 1",
+    "address_line_2": "Address line 2",
+    "city": "Town or city",
+    "postcode": "Postcode",
+    "phone": "Phone number",
+    "email": "Email address",
+    "password": "Password",
+}
 KINDS = (
     ("non_cqc", "A care provider not registered with CQC"),
     ("personal_assistant", "A self-employed personal assistant"),
@@ -59,6 +72,7 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
         values = {name: str(form.get(name, "")).strip() for name in FIELDS}
         values["password"] = str(form.get("password", ""))  # as typed: spaces count
         errors = FormErrors()
+        errors.refuse_unstorable(form, LABELS)
         for name, missing in REQUIRED:
             if not values[name]:
                 errors.add(name, missing)
@@ -90,7 +104,7 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
     async def confirm(request: Request) -> Response:
         token = str((await request.form()).get("token", ""))
         try:
-            await identity.confirm_account(token)
+            await identity.confirm_account(token)  # identity refuses a NUL in it as invalid
         except Refused as refused:
             errors = FormErrors()
             errors.add(

@@ -37,10 +37,13 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
 
     @web.post(PATH)
     async def add_location(request: Request, _: Principal = signed_in) -> Response:
-        code = str((await request.form()).get("code", "")).strip()
+        submitted = await request.form()
+        code = str(submitted.get("code", "")).strip()
         errors = FormErrors()
+        errors.refuse_unstorable(submitted, {"code": "The ODS code or postcode"})
         if not code:
             errors.add("code", "Enter the location's ODS code or postcode")
+        if errors:
             return form(request, code, errors)
         session = web_session(request)
         try:

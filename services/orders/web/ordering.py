@@ -341,10 +341,12 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     async def name_contact(request: Request, _: Principal = signed_in) -> Response:
         form = await request.form()
         typed = str(form.get("contact-name", ""))
+        errors = FormErrors()
+        errors.refuse_unstorable(form, {"contact-name": "The name"})
         answer = contact_name(typed)
         if answer.error:
-            errors = FormErrors()
             errors.add("contact-name", answer.error)
+        if errors:
             return contact_page(request, typed, errors)
         _save(request, contact_name=answer.value)
         return _go("/order/check")

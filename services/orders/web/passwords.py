@@ -36,9 +36,13 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
 
     @web.post("/forgotten-password")
     async def send_link(request: Request) -> Response:
-        email = str((await request.form()).get("email", "")).strip()
+        form = await request.form()
+        email = str(form.get("email", "")).strip()
+        errors = FormErrors()
+        errors.refuse_unstorable(form, {"email": "Email address"})
+        if errors:
+            return ask_page(request, email, errors)
         if "@" not in email:
-            errors = FormErrors()
             errors.add(
                 "email",
                 "Enter your email address"
@@ -72,8 +76,10 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
         form = await request.form()
         token, password = str(form.get("token", "")), str(form.get("password", ""))
         errors = FormErrors()
+        errors.refuse_unstorable(form, {"password": "Password"})
         if not password:
             errors.add("password", "Enter a new password")
+        if errors:
             return choose_page(request, token, errors)
         try:
             await identity.confirm_reset(token, password)

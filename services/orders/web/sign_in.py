@@ -39,6 +39,7 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
         data = await request.form()
         email, password = str(data.get("email", "")), str(data.get("password", ""))
         errors = FormErrors()
+        errors.refuse_unstorable(data, {"email": "Email address", "password": "Password"})
         for field, message in sign_in_problems(email, password).items():
             errors.add(field, message)
         if errors:
@@ -46,7 +47,10 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
         try:
             signed_in = await auth.identity.sign_in(
                 email.strip(),
-                password.strip(),
+                # As typed, as registration and identity take it: spaces are part of a
+                # password (NIST SP 800-63B 5.1.1.2, OWASP Authentication Cheat Sheet), and
+                # identity itself ignores spaces in an ODS code or postcode.
+                password,
                 request.state.correlation_id,
                 request.client.host if request.client else "",
             )
@@ -73,7 +77,7 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
 
 
 def wait_minutes(refused: Refused) -> str:
-    """"Wait 2 minutes", from identity's Retry-After."""
+    """ "Wait 2 minutes", from identity's Retry-After."""
     minutes = max(1, math.ceil(refused.retry_after_seconds / 60))
     return f"Wait {minutes} minute{'s' if minutes != 1 else ''}"
 

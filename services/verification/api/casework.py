@@ -109,9 +109,9 @@ class AddressIn(BaseModel):
 class AccountActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[Text, StringConstraints(min_length=1)] = Field(
-        description="Why, for the audit trail (for example 'asked by phone')."
-    )
+    reason: Annotated[
+        Text, StringConstraints(min_length=1, max_length=identity.REASON_MAX_LENGTH)
+    ] = Field(description="Why, for the audit trail (for example 'asked by phone').")
 
 
 def router(service: Service, identity_link: identity.IdentityLink) -> APIRouter:

@@ -14,6 +14,10 @@ import httpx
 
 from shared.http.problems import Problem
 
+#: Identity keeps an account action's reason to 200 characters; the back office takes no more,
+#: so a longer one is refused here, by field, instead of by identity as a 502.
+REASON_MAX_LENGTH = 200
+
 
 class AccountAction(StrEnum):
     DISABLE = "disable"
@@ -60,6 +64,15 @@ async def act_on_account(
             "forbidden",
             "You do not have access to this",
             "Your account's role does not allow changing accounts.",
+        )
+    if answer.status_code == 422:
+        raise Problem(
+            422,
+            "invalid-request",
+            "The account service refused the reason",
+            f"Nothing was changed: reason must be {REASON_MAX_LENGTH} characters or fewer "
+            "and must not include control characters.",
+            errors=[{"field": "reason", "message": "was refused by the account service"}],
         )
     if answer.status_code >= 300:
         raise Problem(

@@ -102,6 +102,10 @@ def add_account_actions(
             errors.add("action", "Select disable or anonymise")
         if not reason:
             errors.add("reason", "Enter why, for the audit trail (for example 'asked by phone')")
+        elif len(reason) > identity.REASON_MAX_LENGTH:
+            errors.add(
+                "reason", f"The reason must be {identity.REASON_MAX_LENGTH} characters or fewer"
+            )
         if errors:
             return show(request, account_id, errors)
         action = identity.AccountAction(chosen)

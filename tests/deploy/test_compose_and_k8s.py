@@ -63,6 +63,8 @@ SERVICE_ENV = {
     },
     # The back office signs staff in, disables and anonymises accounts through identity.
     "verification": {"CARE_VERIFICATION_IDENTITY_URL"},
+    # DHSC analysts and operations sign in to the MI page through identity.
+    "reporting": {"CARE_REPORTING_IDENTITY_URL"},
 }
 
 #: What dashboards and alerts may name: the services' metrics, dispatch's gauges, the broker's

@@ -110,9 +110,7 @@ def forecast_run_out(
             "run_out", summary="Stock has run out: new orders wait for the next delivery.", **common
         )
     if len(daily) < MIN_DAYS:
-        have = (
-            f"{len(daily)} full day{'s' if len(daily) != 1 else ''}" if daily else "none"
-        )
+        have = f"{len(daily)} full day{'s' if len(daily) != 1 else ''}" if daily else "none"
         return Forecast(
             "too_little_data",
             summary=(

@@ -133,10 +133,14 @@ def _x_ticks(days: Sequence[str], x_of: Callable[[int], float]) -> list[tuple[fl
 
 
 def _bars(
-    values: Sequence[Point], colours: Sequence[str], labels: Sequence[tuple[float, str]] | None
+    values: Sequence[Point],
+    colours: Sequence[str],
+    labels: Sequence[tuple[float, str]] | None,
+    headroom: float = 1.0,
 ) -> tuple[list[str], float]:
-    """Bars for ``values`` on fresh axes; returns the parts and the axis top."""
-    top = nice_max(max((v for v in values if isinstance(v, int)), default=0))
+    """Bars for ``values`` on fresh axes (``headroom`` above the tallest, for a note);
+    returns the parts and the axis top."""
+    top = nice_max(headroom * max((v for v in values if isinstance(v, int)), default=0))
     n = max(len(values), 1)
     slot = (W - LEFT - RIGHT) / n
     width = max(slot * 0.7, 1)
@@ -199,7 +203,8 @@ def line_chart(
     if len(days) < MIN_DAYS_FOR_LINE:
         note = not_enough_for_a_line(days)
         last = [vals[-1] if vals else None for _, _, vals in series]
-        body, _ = _bars(last, [c for _, c, _ in series], _slot_labels([n for n, _, _ in series]))
+        labels = _slot_labels([n for n, _, _ in series])
+        body, _ = _bars(last, [c for _, c, _ in series], labels, headroom=1.25)
         body.append(_note(note))
         return _svg(title, f"{description} {note}", body, ident)
     numbers: list[float] = [v for _, _, vals in series for v in vals if isinstance(v, int)]

@@ -44,6 +44,15 @@ DOWNLOADS = (
 )
 
 
+#: Each breakdown's name inside a sentence.
+CAPTIONS = {
+    "region": "region",
+    "local_authority": "local authority",
+    "org_type": "organisation type",
+    "cqc": "CQC registration",
+}
+
+
 def pct(value: object) -> str:
     return f"{value * 100:.1f}%" if isinstance(value, float) else fmt(value)
 
@@ -191,7 +200,7 @@ def context(
 
     def dim_table(dimension: str) -> dict[str, Any]:
         return table(
-            f"Orders by {report.DIMENSION_LABELS[dimension].lower()}",
+            f"Orders by {CAPTIONS[dimension]}",
             [
                 report.DIMENSION_LABELS[dimension],
                 *[s.capitalize() for s in STAGE_NAMES],

@@ -8,17 +8,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import Browser, Page
 
 from services.identity.domain.accounts import Role
-from services.identity.domain.passwords import hash_password
-from services.identity.store import repository as identity_accounts
 from shared.events import AccountKind, OrderDispatched, StockReceived, StockReserved
 from tests.support.browser import check_page, chromium
 from tests.support.events import order_placed
+from tests.support.identity import staff_account
 from tests.support.keys import staff as staff_headers
 from tests.support.mail import free_port
 from tests.support.platform import Platform, eventually
@@ -35,21 +33,6 @@ class Reporting:
     emails: dict[Role, str]
 
 
-async def staff(platform: Platform, role: Role) -> str:
-    email = f"{role.value}-{uuid.uuid4().hex[:6]}@care-badges.example"
-    async with platform.service("identity").db.transaction() as session:
-        account = await identity_accounts.create_account(
-            session,
-            email,
-            AccountKind.STAFF,
-            role,
-            password_hash=hash_password(PASSWORD),
-            now=datetime.now(UTC),
-        )
-    assert account is not None
-    return email
-
-
 @pytest.fixture(scope="module")
 async def reporting() -> AsyncIterator[Reporting]:
     async with Platform() as platform:
@@ -57,7 +40,7 @@ async def reporting() -> AsyncIterator[Reporting]:
         await platform.start("identity", uniform_response_seconds=0.05)
         await platform.start("reporting", identity_url=f"http://127.0.0.1:{identity_port}")
         emails = {
-            role: await staff(platform, role)
+            role: (await staff_account(platform, role, PASSWORD))[0]
             for role in (Role.DHSC_ANALYST, Role.OPERATIONS, Role.CUSTOMER_SERVICE)
         }
         await platform.publish(StockReceived(item="badge", quantity=10_000))
@@ -128,10 +111,8 @@ async def test_an_analyst_signs_in_and_reads_the_figures_in_the_sites_layout(
     assert "not enough data" in await page.locator("#forecast").inner_text()
     charts = page.locator("svg.chart")
     assert await charts.count() == 6
-    assert (
-        "shown as bars until there are 2 days" in await page.locator("#pipeline-d").text_content()
-        or ""
-    )
+    description = await page.locator("#pipeline-d").text_content() or ""
+    assert "shown as bars until there are 2 days" in description
     # Each chart's data is in a table under it.
     await page.get_by_text("Show the data: time from placed to dispatched").click()
     assert (

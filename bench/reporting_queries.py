@@ -47,8 +47,8 @@ from services.reporting.domain.progress import (  # noqa: E402
     Dims,
     OrderState,
     day_of,
-    hour_of,
     order_figures,
+    second_of,
 )
 from services.reporting.store.repository import series_literal  # noqa: E402
 from shared.store.migrations import ensure_database, upgrade  # noqa: E402
@@ -158,7 +158,7 @@ def seed_counters(orders: int, seed: int) -> tuple[dict[str, list[tuple[Any, ...
     national: dict[tuple[date, str], int] = defaultdict(int)
     by_day: dict[tuple[str, str, str, date], int] = defaultdict(int)
     totals: dict[tuple[str, str, str], int] = defaultdict(int)
-    hours: dict[tuple[date, int], int] = defaultdict(int)
+    durations: dict[tuple[date, int], int] = defaultdict(int)
     open_items: dict[tuple[str, datetime], list[int]] = defaultdict(lambda: [0, 0])
     states: list[str] = []
     for _ in range(orders):
@@ -171,8 +171,8 @@ def seed_counters(orders: int, seed: int) -> tuple[dict[str, list[tuple[Any, ...
             for dimension, value in zip(DIMENSIONS, dims, strict=True):
                 by_day[(dimension, metric, value, day)] += amount
                 totals[(dimension, metric, value)] += amount
-        for key, n in figures.dispatch_hours.items():
-            hours[key] += n
+        for key, n in figures.dispatch_durations.items():
+            durations[key] += n
         for key, (o, b) in figures.open_items.items():
             open_items[key][0] += o
             open_items[key][1] += b
@@ -196,8 +196,8 @@ def seed_counters(orders: int, seed: int) -> tuple[dict[str, list[tuple[Any, ...
         "daily_figures": [(d, m, v) for (d, m), v in national.items()],
         "daily_breakdown": [(dim, m, val, d, v) for (dim, m, val, d), v in by_day.items()],
         "breakdown_totals": [(dim, m, val, v) for (dim, m, val), v in totals.items()],
-        "dispatch_hours": [(d, h, n) for (d, h), n in hours.items()],
-        "open_items": [(k, hour_of(s), o, b) for (k, s), (o, b) in open_items.items() if o],
+        "dispatch_durations": [(d, b, n) for (d, b), n in durations.items()],
+        "open_items": [(k, second_of(s), o, b) for (k, s), (o, b) in open_items.items() if o],
     }, states
 
 

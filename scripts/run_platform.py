@@ -120,6 +120,8 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         "CARE_ORDERS_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
         # The back office disables and anonymises accounts through identity's API.
         "CARE_VERIFICATION_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
+        # DHSC analysts and operations sign in to the MI page through identity's API.
+        "CARE_REPORTING_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
     }
     postgres = getattr(args, "postgres_url", POSTGRES_URL).rstrip("/")
     for name in SERVICES:

@@ -1,16 +1,21 @@
 """Reporting's wiring. ``uvicorn services.reporting.app:app``."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.reporting.api import mi, page
+from services.reporting.api import mi
 from services.reporting.api.report import Rules
 from services.reporting.handlers import events
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import housekeeping
-from services.reporting.store.tables import metadata
+from services.reporting.store.tables import metadata, web_sessions
+from services.reporting.web import site as web_site
 from shared.runtime import Service
+from shared.web import install
+from shared.web.sessions import ExpiredSessionPurger
+from shared.web.staff_sign_in import IdentityClient
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -19,12 +24,27 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     service = Service(settings, metadata, Path(__file__).parent / "store" / "migrations")
     events.register(service)
     rules = Rules(settings.suppression_threshold, settings.workforce_estimate)
+    identity = service.attach(
+        IdentityClient(settings.identity_url, settings.identity_timeout_seconds)
+    )
+    pages = web_site.build()
     app = service.http_app(
         mi.router(service, rules),
-        page.router(service, rules),
+        *web_site.routers(service, identity, rules, pages),
         title="CARE badges: reporting",
         description="Anonymised management information for DHSC.",
     )
+    app.state.identity = identity
+    store = install(
+        app,
+        pages,
+        service.db,
+        web_sessions,
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        secure_cookies=settings.secure_cookies,
+    )
+    web_site.handle_errors(app, pages)
+    service.attach(ExpiredSessionPurger(store))
     housekeeping.install(
         app, service.db, settings.order_id_retention_days, settings.housekeeping_interval_seconds
     )

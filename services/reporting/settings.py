@@ -20,3 +20,11 @@ class ReportingSettings(ServiceSettings):
     order_id_retention_days: float = Field(30.0, ge=0)
     #: How often the erasure above runs while the service is up.
     housekeeping_interval_seconds: float = Field(3600.0, gt=0)
+    #: Identity's base URL: analysts and operations sign in to the MI page through it.
+    identity_url: str = "http://127.0.0.1:8001"
+    #: Seconds to wait for identity before asking the member of staff to try again.
+    identity_timeout_seconds: float = Field(10.0, gt=0)
+    #: A member of staff's page session ends after this long without a request.
+    session_idle_minutes: float = Field(30.0, gt=0)
+    #: Cookies are Secure; browsers accept them on http://127.0.0.1 and localhost as well.
+    secure_cookies: bool = True

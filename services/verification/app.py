@@ -41,7 +41,9 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
     )
     events.register(service, settings)
     privacy.register(service)
-    identity = IdentityLink(settings.identity_url, settings.identity_timeout_seconds)
+    identity = service.attach(
+        IdentityLink(settings.identity_url, settings.identity_timeout_seconds)
+    )
     pages = web_site.build()
     app = service.http_app(
         reviews.router(service),

@@ -56,6 +56,7 @@ COMMON_ENV = {"CARE_AMQP_URL", "CARE_TOKEN_PUBLIC_KEY", "CARE_LOG_LEVEL"}
 SERVICE_ENV = {
     "identity": {
         "CARE_IDENTITY_PUBLIC_SITE_URL",
+        "CARE_IDENTITY_STAFF_SITE_URLS",
         "CARE_IDENTITY_TRUSTED_PROXIES",
         "CARE_EMAIL_BACKEND",
         "CARE_EMAIL_SMTP_HOST",
@@ -70,6 +71,8 @@ SERVICE_ENV = {
     },
     # The back office signs staff in, disables and anonymises accounts through identity.
     "verification": {"CARE_VERIFICATION_IDENTITY_URL"},
+    # DHSC analysts and operations sign in to the MI page through identity.
+    "reporting": {"CARE_REPORTING_IDENTITY_URL"},
 }
 
 #: What dashboards and alerts may name: the services' metrics, dispatch's gauges, the broker's

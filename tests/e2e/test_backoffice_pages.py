@@ -8,18 +8,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import Browser, Page
 from sqlalchemy import text
 
 from services.identity.domain.accounts import Role
-from services.identity.domain.passwords import hash_password
-from services.identity.store import repository as identity_accounts
 from shared.events import AccountKind, AccountRegistered, OrderPlaced
 from tests.support.browser import check_page, chromium
 from tests.support.events import order_placed
+from tests.support.identity import staff_account
 from tests.support.mail import free_port
 from tests.support.platform import Platform, eventually
 from tests.support.serve import serving
@@ -38,18 +36,7 @@ class BackOffice:
 
 
 async def staff(platform: Platform, role: Role) -> tuple[str, uuid.UUID]:
-    email = f"{role.value}-{uuid.uuid4().hex[:6]}@care-badges.example"
-    async with platform.service("identity").db.transaction() as session:
-        account = await identity_accounts.create_account(
-            session,
-            email,
-            AccountKind.STAFF,
-            role,
-            password_hash=hash_password(PASSWORD),
-            now=datetime.now(UTC),
-        )
-    assert account is not None
-    return email, account.id
+    return await staff_account(platform, role, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ a clock the tests move, and the links its emails carry."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -14,9 +15,13 @@ from typing import Any
 from sqlalchemy import text
 
 from services.identity.api.context import Identity
+from services.identity.domain.accounts import Role
+from services.identity.domain.passwords import hash_password
 from services.identity.domain.register import RegisterLocation
+from services.identity.store import repository as identity_accounts
 from services.identity.store.register import replace_register
 from shared.email import EmailSettings
+from shared.events import AccountKind
 from shared.runtime import Service
 from tests.support.mail import SmtpSink
 from tests.support.platform import Platform, eventually
@@ -121,3 +126,19 @@ def token_in(message: EmailMessage) -> str:
 async def scalar(service: Service, sql: str, **params: Any) -> Any:
     async with service.db.transaction() as session:
         return (await session.execute(text(sql), params)).scalar()
+
+
+async def staff_account(platform: Platform, role: Role, password: str) -> tuple[str, uuid.UUID]:
+    """A staff account with ``role`` and a password, made in identity's store; its email and id."""
+    email = f"{role.value}-{uuid.uuid4().hex[:6]}@care-badges.example"
+    async with platform.service("identity").db.transaction() as session:
+        account = await identity_accounts.create_account(
+            session,
+            email,
+            AccountKind.STAFF,
+            role,
+            password_hash=hash_password(password),
+            now=datetime.now(UTC),
+        )
+    assert account is not None
+    return email, account.id

@@ -27,6 +27,9 @@ from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
 
+#: Who may read the figures: DHSC's analysts, and operations (who watch stock and queues).
+READERS = ("dhsc_analyst", "operations")
+
 Dimension = Literal["region", "local_authority", "org_type", "cqc"]
 MetricQuery = Annotated[list[str] | None, Query(description="Figures to include (default: all).")]
 
@@ -95,8 +98,8 @@ def _check_metrics(metrics: list[str] | None) -> list[str] | None:
     return metrics
 
 
-#: The key that names each item of a list in the figures (an age band, a days band).
-_LIST_LABELS = ("age", "days")
+#: The key that names each item of a list in the figures (an age band, a time band, a day).
+_LIST_LABELS = ("age", "time", "day")
 
 
 def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, Any]]:
@@ -113,9 +116,29 @@ def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, Any]]:
         yield prefix, "" if value is None else value
 
 
+def figures_csv_file(data: dict[str, Any]) -> Response:
+    """The summary's figures as (figure, value) rows: the same names and values as the JSON."""
+    return csv_response(["figure", "value"], _flatten("", data), "care-badges-figures.csv")
+
+
+def daily_csv_file(data: dict[str, Any]) -> Response:
+    return series_csv(
+        ["day", "metric", "value", "cumulative"], data, False, "care-badges-daily.csv"
+    )
+
+
+def breakdown_csv_file(dimension: str, rows: list[dict[str, Any]]) -> Response:
+    metrics = list(rows[0]["figures"]) if rows else []
+    return csv_response(
+        [dimension, *metrics],
+        ([r["value"], *(r["figures"][m] for m in metrics)] for r in rows),
+        f"care-badges-by-{dimension.replace('_', '-')}.csv",
+    )
+
+
 def router(service: Service, rules: report.Rules) -> APIRouter:
     api = APIRouter(prefix="/api/mi", tags=["management information"])
-    analyst = Depends(require_role(service.verifier, "dhsc_analyst"))
+    analyst = Depends(require_role(service.verifier, *READERS))
 
     @api.get("/summary")
     async def summary(principal: Principal = analyst) -> dict[str, int | str]:
@@ -137,8 +160,7 @@ def router(service: Service, rules: report.Rules) -> APIRouter:
     async def figures_csv(principal: Principal = analyst) -> Response:
         """The summary's figures as (figure, value) rows."""
         async with service.db.transaction() as session:
-            data = await report.figures(session, rules)
-        return csv_response(["figure", "value"], _flatten("", data), "care-badges-figures.csv")
+            return figures_csv_file(await report.figures(session, rules))
 
     @api.get("/daily")
     async def daily(principal: Principal = analyst, metric: MetricQuery = None) -> dict[str, Any]:
@@ -151,22 +173,13 @@ def router(service: Service, rules: report.Rules) -> APIRouter:
     async def daily_csv(principal: Principal = analyst, metric: MetricQuery = None) -> Response:
         """Each day's figures as CSV for spreadsheets, small counts suppressed."""
         async with service.db.transaction() as session:
-            data = await report.daily(session, rules, _check_metrics(metric))
-        return series_csv(
-            ["day", "metric", "value", "cumulative"], data, False, "care-badges-daily.csv"
-        )
+            return daily_csv_file(await report.daily(session, rules, _check_metrics(metric)))
 
     @api.get("/breakdowns/{dimension}.csv")
     async def breakdown_csv(dimension: Dimension, principal: Principal = analyst) -> Response:
         """Totals to date for every value of a dimension, as CSV."""
         async with service.db.transaction() as session:
-            rows = await report.breakdown(session, rules, dimension)
-        metrics = list(rows[0]["figures"]) if rows else []
-        return csv_response(
-            [dimension, *metrics],
-            ([r["value"], *(r["figures"][m] for m in metrics)] for r in rows),
-            f"care-badges-by-{dimension.replace('_', '-')}.csv",
-        )
+            return breakdown_csv_file(dimension, await report.breakdown(session, rules, dimension))
 
     @api.get("/breakdowns/{dimension}")
     async def breakdown(dimension: Dimension, principal: Principal = analyst) -> Response:

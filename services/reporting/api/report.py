@@ -13,23 +13,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.domain import durations
 from services.reporting.domain.facts import NOT_KNOWN
 from services.reporting.domain.figures import (
-    DURATION_METHOD,
     LABELS,
     METRICS,
     ORDER_METRICS,
     SUPPRESSED,
     Shown,
-    forecast_run_out,
     governing,
     hidden_in_column,
     is_small,
-    quantile_hours,
     suppress,
     suppress_row,
     suppress_table,
 )
+from services.reporting.domain.forecast import forecast_run_out
 from services.reporting.domain.progress import DIMENSIONS, LONDON, REVIEW, STAGES, WAITLIST
 from services.reporting.store import repository
 
@@ -89,7 +88,7 @@ async def _waiting(
             "badges_waiting"
         ],
         "oldest_since": oldest.isoformat() if oldest else None,
-        "oldest_age_hours": round((now - oldest).total_seconds() / 3600, 1) if oldest else None,
+        "oldest_wait": durations.in_units((now - oldest).total_seconds()) if oldest else None,
         "by_age": [
             {
                 "age": label,
@@ -138,11 +137,13 @@ async def figures(
         "waitlist": await _waiting(session, WAITLIST, now, rules.threshold),
         "placed_to_dispatched": {
             "orders": suppress(timed, rules.threshold),
-            "median_hours": None if hidden_times else quantile_hours(histogram, 0.5),
-            "p90_hours": None if hidden_times else quantile_hours(histogram, 0.9),
-            "by_days": [
-                {"days": label, "orders": shown_days}
-                for label, shown_days in dispatch_days(histogram, rules)
+            "median": None
+            if hidden_times
+            else durations.in_units(durations.quantile(histogram, 0.5)),
+            "p90": None if hidden_times else durations.in_units(durations.quantile(histogram, 0.9)),
+            "by_time": [
+                {"time": label, "orders": shown_n}
+                for label, shown_n in dispatch_bands(histogram, rules)
             ],
             "method": DURATION_METHOD,
         },
@@ -153,13 +154,7 @@ async def figures(
             "available": available,
             "released": released,
         },
-        "forecast": {
-            "status": forecast.status,
-            "run_out_on": forecast.run_out_on.isoformat() if forecast.run_out_on else None,
-            "days_left": forecast.days_left,
-            "badges_per_day": forecast.badges_per_day,
-            "method": forecast.method,
-        },
+        "forecast": forecast.to_json(),
         "workforce": {
             "estimate": rules.workforce_estimate,
             "badges_ordered": shown["badges_placed"],
@@ -281,25 +276,21 @@ async def breakdown_daily(
     }
 
 
-#: Days from placed to dispatched the page groups orders by: (label, from hour, to hour).
-DAY_BANDS = (
-    ("Under 1 day", 0, 24),
-    *((f"{d} day{'s' if d > 1 else ''}", 24 * d, 24 * (d + 1)) for d in range(1, 7)),
-    ("7 days or more", 24 * 7, None),
+DURATION_METHOD = (
+    "Each dispatched order's time from being placed to being dispatched is counted in one of "
+    f"{durations.PER_DECADE} log-spaced bands per factor of ten, from a millisecond to years. "
+    "The median and 90th percentile are read from those counts, so each is within "
+    f"{durations.RELATIVE_ERROR:.0%} of the true time, whether that is under a second or weeks. "
+    "Each time is shown in the unit that fits it: seconds under a minute, minutes under an "
+    "hour, hours under two days, then days."
 )
 
 
-def dispatch_days(histogram: dict[int, int], rules: Rules) -> list[tuple[str, Shown]]:
-    """Dispatched orders by whole days taken from being placed, suppressed as one table."""
-    cells: dict[str, dict[str, int]] = {
-        label: {"orders_dispatched": 0} for label, _, _ in DAY_BANDS
-    }
-    for hours, n in histogram.items():
-        for label, low, high in DAY_BANDS:
-            if hours >= low and (high is None or hours < high):
-                cells[label]["orders_dispatched"] += n
+def dispatch_bands(histogram: dict[int, int], rules: Rules) -> list[tuple[str, Shown]]:
+    """Dispatched orders by how long they took from being placed, suppressed as one table."""
+    cells = {label: {"orders_dispatched": n} for label, n in durations.by_band(histogram).items()}
     shown = suppress_table(cells, rules.threshold)
-    return [(label, shown[label]["orders_dispatched"]) for label, _, _ in DAY_BANDS]
+    return [(label, shown[label]["orders_dispatched"]) for label in cells]
 
 
 __all__ = [
@@ -311,7 +302,7 @@ __all__ = [
     "breakdown",
     "breakdown_daily",
     "daily",
-    "dispatch_days",
+    "dispatch_bands",
     "figures",
     "today",
 ]

@@ -6,8 +6,6 @@ Pure functions over numbers the store has already summed; nothing here reads an 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
 
 from services.reporting.domain.progress import STAGES
 
@@ -108,71 +106,3 @@ def suppress_table(
         }
         for cell, row in cells.items()
     }
-
-
-# --- durations --------------------------------------------------------------------------------
-
-
-def quantile_hours(histogram: Mapping[int, int], q: float) -> float | None:
-    """The q-quantile of durations kept as counts per whole hour, interpolated within the hour.
-
-    An order dispatched after h hours (h <= t < h + 1) is counted in bucket h; the estimate is
-    exact to within the hour.
-    """
-    total = sum(histogram.values())
-    if total <= 0:
-        return None
-    target = q * total
-    seen = 0
-    for hours in sorted(histogram):
-        n = histogram[hours]
-        if n <= 0:
-            continue
-        if seen + n >= target:
-            return round(hours + (target - seen) / n, 2)
-        seen += n
-    return float(max(histogram))
-
-
-DURATION_METHOD = (
-    "Each dispatched order's time from being placed to being dispatched is counted in a "
-    "histogram of whole hours. The median and 90th percentile are read from that histogram, "
-    "interpolating within the hour, so they are accurate to within one hour."
-)
-
-
-# --- stock forecast ---------------------------------------------------------------------------
-
-FORECAST_WINDOW_DAYS = 14
-
-
-@dataclass(frozen=True)
-class Forecast:
-    status: str  # "forecast", "run_out", "no_recent_use"
-    run_out_on: date | None
-    days_left: float | None
-    badges_per_day: float
-    method: str
-
-
-def forecast_run_out(
-    available: int, net_reserved_by_day: Mapping[date, int], today: date
-) -> Forecast:
-    """When stock runs out if badges keep being reserved at the recent rate (a straight line)."""
-    start = today - timedelta(days=FORECAST_WINDOW_DAYS - 1)
-    used = sum(n for day, n in net_reserved_by_day.items() if start <= day <= today)
-    rate = max(used, 0) / FORECAST_WINDOW_DAYS
-    method = (
-        f"Straight-line forecast: badges available now divided by the average number of badges "
-        f"reserved for orders per day (net of reservations released) over the last "
-        f"{FORECAST_WINDOW_DAYS} days, {start.isoformat()} to {today.isoformat()}. It assumes "
-        f"demand stays at that rate and no more stock arrives."
-    )
-    if available <= 0:
-        return Forecast("run_out", today, 0.0, round(rate, 1), method)
-    if rate <= 0:
-        return Forecast("no_recent_use", None, None, 0.0, method)
-    days = available / rate
-    return Forecast(
-        "forecast", today + timedelta(days=int(days)), round(days, 1), round(rate, 1), method
-    )

@@ -11,20 +11,18 @@ in, and a rebuild that folds the log order by order gives exactly the same count
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from services.reporting.domain.durations import bucket_of
 from services.reporting.domain.facts import CQC_REGISTERED, NOT_CQC_REGISTERED, NOT_KNOWN, Fact
 
 #: Figures are counted by the day in England.
 LONDON = ZoneInfo("Europe/London")
 
-#: Placed-to-dispatched times are kept in whole hours up to this many (longer ones are filed here).
-MAX_HOURS = 24 * 90
 
 #: Steps of an order counted per day, as ``orders_<stage>`` and ``badges_<stage>``.
 STAGES = (
@@ -180,9 +178,10 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(LONDON).date()
 
 
-def hour_of(moment: datetime) -> datetime:
-    """The hour (UTC) something started waiting: open items are kept by hour."""
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+def second_of(moment: datetime) -> datetime:
+    """The second (UTC) something started waiting: open items are kept to the second, so the
+    oldest wait reads true whether it is seconds or weeks old."""
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 CountKey = tuple[date, str, Dims | None]
@@ -191,10 +190,13 @@ CountKey = tuple[date, str, Dims | None]
 @dataclass
 class Figures:
     """Counter amounts to add: day figures (``dims`` None for national-only figures such as
-    stock), placed-to-dispatched hours by dispatch day, and open items by the hour they opened."""
+    stock), placed-to-dispatched times by dispatch day and log-spaced bucket
+    (:mod:`services.reporting.domain.durations`), and open items by the second they opened."""
 
     counts: dict[CountKey, int] = field(default_factory=lambda: defaultdict(int))
-    dispatch_hours: dict[tuple[date, int], int] = field(default_factory=lambda: defaultdict(int))
+    dispatch_durations: dict[tuple[date, int], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
     open_items: dict[tuple[str, datetime], tuple[int, int]] = field(default_factory=dict)
 
     def count(self, day: date, metric: str, amount: int, dims: Dims | None) -> None:
@@ -208,8 +210,8 @@ class Figures:
     def add(self, other: Figures, sign: int = 1) -> Figures:
         for key, amount in other.counts.items():
             self.counts[key] += sign * amount
-        for hkey, n in other.dispatch_hours.items():
-            self.dispatch_hours[hkey] += sign * n
+        for hkey, n in other.dispatch_durations.items():
+            self.dispatch_durations[hkey] += sign * n
         for okey, (orders, badges) in other.open_items.items():
             self.open(okey[0], okey[1], sign * orders, sign * badges)
         return self
@@ -218,12 +220,12 @@ class Figures:
         """Without the zero amounts (what is left of a delta once equal parts cancel)."""
         out = Figures()
         out.counts.update({k: v for k, v in self.counts.items() if v})
-        out.dispatch_hours.update({k: v for k, v in self.dispatch_hours.items() if v})
+        out.dispatch_durations.update({k: v for k, v in self.dispatch_durations.items() if v})
         out.open_items.update({k: v for k, v in self.open_items.items() if v != (0, 0)})
         return out
 
     def __bool__(self) -> bool:
-        return bool(self.counts or self.dispatch_hours or self.open_items)
+        return bool(self.counts or self.dispatch_durations or self.open_items)
 
 
 def order_figures(state: OrderState) -> Figures:
@@ -254,7 +256,7 @@ def order_figures(state: OrderState) -> Figures:
             # A referral leaves the review queue on the day it is decided (or cancelled).
             figures.count(day_of(min(decided)), "referrals_closed", 1, dims)
         else:
-            figures.open(REVIEW, hour_of(state.referred_at), 1, state.quantity)
+            figures.open(REVIEW, second_of(state.referred_at), 1, state.quantity)
 
     left_waitlist = (
         state.reserved_at,
@@ -264,12 +266,11 @@ def order_figures(state: OrderState) -> Figures:
         state.cancelled_at,
     )
     if state.waitlisted_at is not None and not any(left_waitlist):
-        figures.open(WAITLIST, hour_of(state.waitlisted_at), 1, state.waitlisted_quantity)
+        figures.open(WAITLIST, second_of(state.waitlisted_at), 1, state.waitlisted_quantity)
 
     if state.placed_at is not None and state.dispatched_at is not None:
         seconds = (state.dispatched_at - state.placed_at).total_seconds()
-        hours = min(max(math.floor(seconds / 3600), 0), MAX_HOURS)
-        figures.dispatch_hours[(day_of(state.dispatched_at), hours)] += 1
+        figures.dispatch_durations[(day_of(state.dispatched_at), bucket_of(seconds))] += 1
     return figures
 
 

@@ -28,14 +28,14 @@ from services.reporting.store.tables import (
     breakdown_totals,
     daily_breakdown,
     daily_figures,
-    dispatch_hours,
+    dispatch_durations,
     event_log,
     open_items,
     order_progress,
 )
 from shared.store.db import Database
 
-COUNTERS = (daily_figures, daily_breakdown, breakdown_totals, dispatch_hours, open_items)
+COUNTERS = (daily_figures, daily_breakdown, breakdown_totals, dispatch_durations, open_items)
 _BATCH = 5000
 
 

@@ -25,7 +25,7 @@ from services.reporting.store.tables import (
     breakdown_totals,
     daily_breakdown,
     daily_figures,
-    dispatch_hours,
+    dispatch_durations,
     event_log,
     location_types,
     open_items,
@@ -148,9 +148,9 @@ def counter_rows(figures: Figures) -> dict[Table, list[dict[str, Any]]]:
             for (dim, m, val), v in sorted(totals.items())
             if v
         ],
-        dispatch_hours: [
-            {"day": d, "hours": h, "orders": n}
-            for (d, h), n in sorted(figures.dispatch_hours.items())
+        dispatch_durations: [
+            {"day": d, "bucket": b, "orders": n}
+            for (d, b), n in sorted(figures.dispatch_durations.items())
             if n
         ],
         open_items: [
@@ -308,11 +308,11 @@ async def breakdown_daily(
 
 
 async def dispatch_histogram(session: AsyncSession) -> dict[int, int]:
-    """Dispatched orders by whole hours from placed to dispatched."""
+    """Dispatched orders by log-spaced bucket of time from placed to dispatched."""
     counts = await _json(
         session,
-        "SELECT coalesce(json_object_agg(hours, orders), '{}') FROM ("
-        " SELECT hours, sum(orders) AS orders FROM dispatch_hours GROUP BY hours) AS h",
+        "SELECT coalesce(json_object_agg(bucket, orders), '{}') FROM ("
+        " SELECT bucket, sum(orders) AS orders FROM dispatch_durations GROUP BY bucket) AS h",
     )
     return {int(h): int(n) for h, n in counts.items() if n}
 

@@ -10,9 +10,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-import httpx
-
 from shared.http.problems import Problem
+from shared.web.staff_sign_in import IdentityClient, IdentityUnavailable
 
 #: Identity keeps an account action's reason to 200 characters; the back office takes no more,
 #: so a longer one is refused here, by field, instead of by identity as a 502.
@@ -24,18 +23,8 @@ class AccountAction(StrEnum):
     ANONYMISE = "anonymise"
 
 
-class IdentityLink:
-    """Where identity is; tests that run it in process set ``transport`` to reach it there."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
-        self.transport: httpx.AsyncBaseTransport | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.base_url, timeout=self.timeout, transport=self.transport
-        )
+#: Where identity is, over one pooled HTTP client (the shared staff sign-in's client).
+IdentityLink = IdentityClient
 
 
 async def act_on_account(
@@ -43,13 +32,10 @@ async def act_on_account(
 ) -> None:
     """Ask identity to disable or anonymise the account; a refusal becomes a clear Problem."""
     try:
-        async with link.client() as client:
-            answer = await client.post(
-                f"/api/accounts/{account_id}/{action.value}",
-                json={"reason": reason},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-    except httpx.HTTPError as exc:
+        answer = await link.post(
+            f"/api/accounts/{account_id}/{action.value}", {"reason": reason}, token
+        )
+    except IdentityUnavailable as exc:
         raise Problem(
             503,
             "identity-unavailable",
@@ -85,49 +71,27 @@ async def act_on_account(
 
 async def sign_in(link: IdentityLink, email: str, password: str) -> dict[str, Any] | None:
     """Staff sign in with a password: identity's tokens, or None if it said no."""
-    return await _tokens(link, "/api/sign-in", {"email": email, "password": password})
+    return await link.sign_in(email, password)
 
 
 async def refresh(link: IdentityLink, refresh_token: str) -> dict[str, Any] | None:
     """New tokens for a page session whose 5-minute access token has expired."""
-    return await _tokens(link, "/api/token", {"refresh_token": refresh_token})
+    return await link.refresh(refresh_token)
 
 
 async def sign_out(link: IdentityLink, access_token: str) -> None:
     """End the identity session (best effort: the page session is deleted regardless)."""
-    try:
-        async with link.client() as client:
-            await client.post("/api/sign-out", headers={"Authorization": f"Bearer {access_token}"})
-    except httpx.HTTPError:
-        return
-
-
-async def _tokens(link: IdentityLink, path: str, body: dict[str, str]) -> dict[str, Any] | None:
-    try:
-        async with link.client() as client:
-            answer = await client.post(path, json=body)
-    except httpx.HTTPError as exc:
-        raise Problem(
-            503,
-            "identity-unavailable",
-            "The sign-in service did not answer",
-            "Try again in a minute.",
-        ) from exc
-    if answer.status_code != 200:
-        return None
-    tokens: dict[str, Any] = answer.json()
-    return tokens
+    await link.sign_out(access_token)
 
 
 async def choose_password(link: IdentityLink, token: str, password: str) -> str | None:
     """Set a staff member's password from their emailed link: None when done, else what to
     tell them (the password's problem, or that the link no longer works)."""
     try:
-        async with link.client() as client:
-            answer = await client.post(
-                "/api/password-reset/confirm", json={"token": token, "password": password}
-            )
-    except httpx.HTTPError as exc:
+        answer = await link.post(
+            "/api/password-reset/confirm", {"token": token, "password": password}
+        )
+    except IdentityUnavailable as exc:
         raise Problem(
             503, "identity-unavailable", "The sign-in service did not answer", "Try again."
         ) from exc

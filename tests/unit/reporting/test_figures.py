@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from services.reporting.domain.durations import bucket_of
 from services.reporting.domain.facts import (
     FACT_KEYS,
     LOCAL_AUTHORITY,
@@ -19,8 +20,6 @@ from services.reporting.domain.facts import (
 )
 from services.reporting.domain.figures import (
     SUPPRESSED,
-    forecast_run_out,
-    quantile_hours,
     suppress,
     suppress_row,
     suppress_table,
@@ -190,7 +189,7 @@ def test_the_figures_do_not_depend_on_the_order_events_arrive_in() -> None:
         state, figures = fold(list(shuffled))
         assert state == expected_state
         assert figures.counts == expected.counts
-        assert figures.dispatch_hours == expected.dispatch_hours
+        assert figures.dispatch_durations == expected.dispatch_durations
         assert figures.open_items == expected.open_items
 
 
@@ -208,7 +207,9 @@ def test_a_settled_order_counts_each_stage_once_on_its_day_under_its_categories(
     # Stock figures are national only.
     assert figures.counts[(day, "stock_reserved", None)] == 12
     assert figures.counts[(day + timedelta(days=1), "stock_allocated", None)] == 12
-    assert figures.dispatch_hours == {(day + timedelta(days=1), 31): 1}
+    assert figures.dispatch_durations == {
+        (day + timedelta(days=1), bucket_of((31 * 60 + 20) * 60.0)): 1
+    }
     assert figures.open_items == {}  # nothing waits once it is decided and dispatched
     assert state.settled
     assert all(dims_ in (dims, None) for _, _, dims_ in figures.counts)
@@ -233,8 +234,8 @@ def test_referred_orders_wait_for_review_until_decided_and_the_waitlist_until_st
     state = merge(OrderState(), *_pair(reduce(order, T0)))
     state = merge(state, *_pair(reduce(OrderReferred(order_id=order.order_id, reasons=["x"]), T0)))
     state = merge(state, *_pair(reduce(StockWaitlisted(order_id=order.order_id, quantity=40), T0)))
-    hour = T0.replace(minute=0)
-    assert order_figures(state).open_items == {(REVIEW, hour): (1, 40), (WAITLIST, hour): (1, 40)}
+    # Kept to the second they started waiting, so the oldest wait reads true at any age.
+    assert order_figures(state).open_items == {(REVIEW, T0): (1, 40), (WAITLIST, T0): (1, 40)}
     rejected = OrderRejected(order_id=order.order_id, reviewer_id=uuid.uuid4(), reason="no")
     state = merge(state, *_pair(reduce(rejected, T0 + timedelta(hours=2))))
     assert order_figures(state).open_items == {}
@@ -323,25 +324,3 @@ def test_random_breakdowns_never_leave_a_lone_hidden_cell() -> None:
         hidden = [c for c, row in shown.items() if row["orders_placed"] == SUPPRESSED]
         nonzero = [c for c, row in table.items() if row["orders_placed"] > 0]
         assert len(hidden) != 1 or len(nonzero) == 1
-
-
-def test_median_and_p90_from_whole_hour_counts() -> None:
-    assert quantile_hours({}, 0.5) is None
-    assert quantile_hours({2: 10}, 0.5) == 2.5
-    histogram = {0: 50, 10: 40, 30: 10}
-    assert quantile_hours(histogram, 0.5) == 1.0
-    assert quantile_hours(histogram, 0.9) == 11.0
-
-
-def test_the_forecast_is_a_straight_line_at_the_last_fortnights_rate() -> None:
-    today = date(2026, 12, 14)
-    used = {today - timedelta(days=d): 1000 for d in range(14)}
-    used[today - timedelta(days=30)] = 99_999  # outside the window
-    forecast = forecast_run_out(21_000, used, today)
-    assert forecast.status == "forecast"
-    assert forecast.badges_per_day == 1000
-    assert forecast.days_left == 21
-    assert forecast.run_out_on == date(2027, 1, 4)
-    assert "14 days" in forecast.method
-    assert forecast_run_out(0, used, today).status == "run_out"
-    assert forecast_run_out(500, {}, today).status == "no_recent_use"

@@ -5,11 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, timedelta
+from typing import Any
 
-from services.reporting.api import page
 from services.reporting.api.mi import csv_field, series_csv
+from services.reporting.domain.durations import in_units
 from services.reporting.domain.figures import SUPPRESSED
+from services.reporting.domain.forecast import forecast_run_out
 from services.reporting.store.repository import series_literal
+from services.reporting.web import charts, mi_page
+from services.reporting.web import site as web_site
+from shared.web import FormErrors
 
 
 def test_csv_fields_are_quoted_only_when_they_must_be() -> None:
@@ -75,7 +81,7 @@ def _figures() -> dict[str, object]:
             "orders": 12,
             "badges": 200,
             "oldest_since": "2026-11-20T09:00:00+00:00",
-            "oldest_age_hours": 75.0,
+            "oldest_wait": in_units(75 * 3600.0),
             "by_age": [
                 {"age": "Under 1 day", "orders": 9, "badges": 150},
                 {"age": "1 to 3 days", "orders": SUPPRESSED, "badges": SUPPRESSED},
@@ -83,22 +89,23 @@ def _figures() -> dict[str, object]:
                 {"age": "Over 7 days", "orders": 0, "badges": 0},
             ],
         },
-        "waitlist": {"orders": 0, "badges": 0, "oldest_since": None, "oldest_age_hours": None},
+        "waitlist": {"orders": 0, "badges": 0, "oldest_since": None, "oldest_wait": None},
         "placed_to_dispatched": {
             "orders": 1200,
-            "median_hours": 3.5,
-            "p90_hours": 30.0,
-            "by_days": [{"days": "Under 1 day", "orders": 1000}, {"days": "1 day", "orders": 200}],
-            "method": "histogram",
+            "median": in_units(0.42),
+            "p90": in_units(7 * 60.0),
+            "by_time": [
+                {"time": "Under 1 second", "orders": 1000},
+                {"time": "1 to 10 minutes", "orders": 200},
+            ],
+            "method": "log-spaced buckets",
         },
         "stock": {"received": 100000, "reserved": 500, "allocated": 30000, "available": 69500},
-        "forecast": {
-            "status": "forecast",
-            "run_out_on": "2027-01-30",
-            "days_left": 68.2,
-            "badges_per_day": 1018.5,
-            "method": "Straight-line forecast.",
-        },
+        "forecast": forecast_run_out(
+            69_500,
+            {date(2026, 11, 23) - timedelta(days=d): 1000 + d for d in range(1, 15)},
+            date(2026, 11, 23),
+        ).to_json(),
         "workforce": {
             "estimate": 1_500_000,
             "badges_ordered": 30000,
@@ -112,27 +119,59 @@ def _figures() -> dict[str, object]:
     }
 
 
-def test_the_page_draws_every_chart_as_accessible_svg_without_inline_styles() -> None:
-    days = ["2026-11-21", "2026-11-22", "2026-11-23"]
-
+def render(figures: dict[str, Any], days: list[str]) -> str:
     def column(values: list[object]) -> dict[str, list[object]]:
         return {"value": values, "cumulative": values}
 
+    orders = [SUPPRESSED, 400, 800][-len(days) :] if days else []
+    stock = [50000, 0, 0][: len(days)]
     daily = {
         "days": days,
         "series": {
-            m: column([SUPPRESSED, 400, 800]) if m.startswith("orders") else column([50000, 0, 0])
-            for m in page.PAGE_METRICS
+            m: column(list(orders)) if m.startswith("orders") else column(list(stock))
+            for m in mi_page.PAGE_METRICS
         },
     }
-    figures = {f"orders_{s}": 7 for s in page.STAGE_NAMES} | {"badges_placed": 70}
-    rows = [{"value": "London <script>", "figures": figures}]
+    row = {f"orders_{s}": 7 for s in mi_page.STAGE_NAMES} | {"badges_placed": 70}
+    rows = [{"value": "London <script>", "figures": row}]
     breakdowns = {"region": rows, "org_type": rows, "cqc": rows}
-    html = page.render(_figures(), daily, breakdowns, [("Under 1 day", 1000), ("1 day", 200)])
-    assert html.count('role="img"') == 6  # orders, per day, stock, review, times, regions
+    template = web_site.build().env.get_template("mi.html")
+    return template.render(
+        request=None,
+        cspNonce="nonce",
+        errors=FormErrors(),
+        navigation=[],
+        title="Management information",
+        **mi_page.context(figures, daily, breakdowns),
+    )
+
+
+def test_the_page_draws_every_chart_as_accessible_svg_with_its_data_under_it() -> None:
+    html = render(_figures(), ["2026-11-21", "2026-11-22", "2026-11-23"])
+    assert (
+        html.count('<svg class="chart" viewBox') == 6
+    )  # orders, day, stock, review, times, regions
+    assert html.count('role="img"') == 7  # and GOV.UK's own crown in the header
     assert len(re.findall(r"<title id=", html)) == 6 and html.count("<desc id=") == 6
-    assert "style=" not in html and "<script>" not in html  # escaped, and no inline styles
-    assert "London &lt;script&gt;" in html
-    assert "runs out on 2027-01-30" in html and "3.1 days" in html
-    assert "Forecast available" in html  # the dashed straight line to the run-out day
+    assert "style=" not in html  # no inline styles under the CSP
+    assert "London &lt;script&gt;" in html and "<script>" not in html
+    assert "govuk-service-navigation" in html and "govuk-header" in html  # the site's layout
+    assert html.count('class="govuk-details"') >= 4  # "Show the data" under the charts
+    assert "Forecast at the average rate" in html  # the dashed lines past today
+    assert "between " in html and "Show the data the forecast rests on" in html
+    assert "0.4 seconds" in html and "90% within 7 minutes" in html  # the JSON's own text
+    assert "oldest for 3.1 days" in html
     assert "suppressed" in html
+
+
+def test_with_one_day_of_data_the_line_charts_draw_bars_and_say_why() -> None:
+    html = render(_figures(), ["2026-11-23"])
+    drawn = "".join(re.findall(r'<svg class="chart".*?</svg>', html, re.S))
+    assert "<polyline" not in drawn and "<circle" not in drawn  # no lone dot
+    assert html.count("Only 23 Nov so far: shown as bars until there are 2 days for a line") >= 2
+    assert drawn.count("<rect") > 0
+
+
+def test_a_chart_with_nothing_in_it_says_there_is_no_data_yet() -> None:
+    svg = charts.bar_chart("t", "Title", "Description.", ["a", "b"], [0, 0])
+    assert "No data yet." in svg and "<rect x" not in svg

@@ -1,0 +1,1 @@
+"""Reporting's pages for DHSC analysts and operations: staff sign-in and the MI page."""

@@ -86,6 +86,25 @@ class IdentityClient:
         except IdentityUnavailable:
             return
 
+    async def choose_password(self, token: str, password: str) -> str | None:
+        """Set a staff member's password from their emailed link: None when done, else what to
+        tell them (the password's problem, or that the link no longer works)."""
+        try:
+            answer = await self.post(
+                "/api/password-reset/confirm", {"token": token, "password": password}
+            )
+        except IdentityUnavailable as exc:
+            raise Problem(
+                503, "identity-unavailable", "The sign-in service did not answer", "Try again."
+            ) from exc
+        if answer.status_code < 300:
+            return None
+        problem = answer.json() if answer.content else {}
+        for error in problem.get("errors", []):
+            if error.get("field") == "password":
+                return f"Password {error.get('message', 'is not allowed')}"
+        return "This link has expired or has already been used: ask for a new one"
+
     async def _tokens(self, path: str, body: dict[str, str]) -> dict[str, Any] | None:
         try:
             answer = await self.post(path, body)
@@ -252,6 +271,40 @@ def add_sign_in_pages(
             await identity.sign_out(auth["access"])
         session.end()
         return RedirectResponse("/sign-in", status_code=303)
+
+
+def add_password_pages(web: APIRouter, pages: Site, identity: IdentityClient) -> None:
+    """``/reset-password`` (GET and POST) on ``web``, which must check CSRF: staff invitation
+    and reset emails link to the pages of their own role (issue 16, item 8), and the new
+    password leads to that site's own sign-in page, never the public site's."""
+
+    def show(request: Request, token: str, errors: FormErrors | None = None) -> HTMLResponse:
+        return pages.render(
+            request,
+            "staff_password_choose.html",
+            status_code=400 if errors else 200,
+            errors=errors,
+            title="Choose your password",
+            token=token,
+        )
+
+    @web.get("/reset-password")
+    async def choose_page(request: Request) -> HTMLResponse:
+        return show(request, request.query_params.get("token", ""))
+
+    @web.post("/reset-password")
+    async def choose(request: Request) -> Response:
+        form = await request.form()
+        token, password = str(form.get("token", "")), str(form.get("password", ""))
+        errors = FormErrors()
+        if not password:
+            errors.add("password", "Enter a password")
+            return show(request, token, errors)
+        refused = await identity.choose_password(token, password)
+        if refused:
+            errors.add("password", refused)
+            return show(request, token, errors)
+        return RedirectResponse("/sign-in?password=set", status_code=303)
 
 
 def handle_sign_in_errors(app: FastAPI, pages: Site, forbidden_title: str, who_may: str) -> None:

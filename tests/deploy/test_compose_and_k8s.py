@@ -89,13 +89,19 @@ OVERLAY_EXPECTATIONS = {
             "badges.staging.example.org",
             "backoffice.staging.example.org",
             "courier.staging.example.org",
+            "mi.staging.example.org",
         },
     ),
     "production": (
         3,
         3,
         3,
-        {"badges.example.org", "backoffice.badges.example.org", "courier.badges.example.org"},
+        {
+            "badges.example.org",
+            "backoffice.badges.example.org",
+            "courier.badges.example.org",
+            "mi.badges.example.org",
+        },
     ),
 }
 
@@ -109,6 +115,7 @@ OUT_OF_BAND_SECRETS = {
     "care-orders-tls",
     "care-backoffice-tls",
     "care-courier-tls",
+    "care-mi-tls",
     "care-notify",
     "care-backup-s3",
 }

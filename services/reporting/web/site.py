@@ -22,6 +22,7 @@ from shared.web.staff_sign_in import (
     IdentityClient,
     SignedIn,
     StaffPages,
+    add_password_pages,
     add_sign_in_pages,
     handle_sign_in_errors,
     signed_in,
@@ -64,6 +65,7 @@ def routers(
         who_for="For DHSC analysts and operations staff.",
         home="/mi",
     )
+    add_password_pages(public, pages, identity)
 
     @public.get("/")
     async def home() -> Response:

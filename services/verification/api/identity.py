@@ -82,23 +82,3 @@ async def refresh(link: IdentityLink, refresh_token: str) -> dict[str, Any] | No
 async def sign_out(link: IdentityLink, access_token: str) -> None:
     """End the identity session (best effort: the page session is deleted regardless)."""
     await link.sign_out(access_token)
-
-
-async def choose_password(link: IdentityLink, token: str, password: str) -> str | None:
-    """Set a staff member's password from their emailed link: None when done, else what to
-    tell them (the password's problem, or that the link no longer works)."""
-    try:
-        answer = await link.post(
-            "/api/password-reset/confirm", {"token": token, "password": password}
-        )
-    except IdentityUnavailable as exc:
-        raise Problem(
-            503, "identity-unavailable", "The sign-in service did not answer", "Try again."
-        ) from exc
-    if answer.status_code < 300:
-        return None
-    problem = answer.json() if answer.content else {}
-    for error in problem.get("errors", []):
-        if error.get("field") == "password":
-            return f"Password {error.get('message', 'is not allowed')}"
-    return "This link has expired or has already been used: ask for a new one"

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.verification.api.identity import IdentityLink
-from services.verification.web import account_pages, auth, order_pages, password_pages, queue_pages
+from services.verification.web import account_pages, auth, order_pages, queue_pages
 from shared.runtime import Service
 from shared.web import Site, web_session
 from shared.web.csrf import require_csrf
+from shared.web.staff_sign_in import add_password_pages
 
 TEMPLATES = Path(__file__).parent / "templates"
 SERVICE_NAME = "CARE badges back office"
@@ -45,7 +46,7 @@ def routers(service: Service, link: IdentityLink, pages: Site) -> list[APIRouter
     csrf = Depends(require_csrf)
     public = APIRouter(dependencies=[csrf], include_in_schema=False)
     account_pages.add_sign_in(public, pages, link)
-    password_pages.add(public, pages, link)
+    add_password_pages(public, pages, link)
     private = APIRouter(dependencies=[csrf], include_in_schema=False)
     queue_pages.add(private, pages, service, reviewers)
     order_pages.add(private, pages, service, reviewers)

@@ -240,6 +240,7 @@ def add_sign_in_pages(
             who_for=who_for,
             email=email,
             next=safe_next(request.query_params.get("next"), home),
+            password_set=request.query_params.get("password") == "set",
         )
 
     @web.get("/sign-in")

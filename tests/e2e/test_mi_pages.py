@@ -145,3 +145,42 @@ async def test_operations_get_in_and_customer_services_are_refused(
     assert answer is not None and answer.status == 403
     await check_page(page, "mi-forbidden")
     assert "do not have access" in await page.locator("h1").inner_text()
+
+
+async def test_a_new_analyst_sets_their_password_on_the_mi_pages_and_lands_there(
+    page: Page, reporting: Reporting
+) -> None:
+    """Issue 16, item 8: an analyst's invitation links to the MI pages, not the public site or
+    the back office, and the new password leads to the MI pages' own sign-in."""
+    import re
+
+    from sqlalchemy import text
+
+    from services.identity.cli import _create_staff
+    from services.identity.settings import IdentitySettings
+
+    platform = reporting.platform
+    email = f"new-analyst-{uuid.uuid4().hex[:6]}@care-badges.example"
+    settings = IdentitySettings(
+        database_url=platform.database_url("identity"),
+        staff_site_urls={"dhsc_analyst": reporting.url},
+    )
+    assert await _create_staff(settings, email, Role.DHSC_ANALYST)
+    async with platform.service("identity").db.transaction() as session:
+        body = await session.scalar(
+            text("SELECT body FROM email_outbox WHERE recipient = :r"), {"r": email}
+        )
+    assert body is not None
+    link = re.search(r"(\S+/reset-password\?token=\S+)", body)
+    assert link and link.group(1).startswith(reporting.url + "/reset-password")
+
+    await page.goto(link.group(1))
+    await check_page(page, "mi-choose-password")
+    await page.get_by_label("New password").fill(PASSWORD)
+    await page.get_by_role("button", name="Set password").click()
+    await page.wait_for_url("**/sign-in?password=set")
+    assert "Your password is set" in await page.locator("main").inner_text()
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(reporting.url + "/mi")

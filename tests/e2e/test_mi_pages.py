@@ -16,7 +16,7 @@ from services.identity.domain.accounts import Role
 from shared.events import AccountKind, OrderDispatched, StockReceived, StockReserved
 from tests.support.browser import check_page, chromium
 from tests.support.events import order_placed
-from tests.support.identity import staff_account
+from tests.support.identity import invite_staff, staff_account
 from tests.support.keys import staff as staff_headers
 from tests.support.mail import free_port
 from tests.support.platform import Platform, eventually
@@ -152,29 +152,10 @@ async def test_a_new_analyst_sets_their_password_on_the_mi_pages_and_lands_there
 ) -> None:
     """Issue 16, item 8: an analyst's invitation links to the MI pages, not the public site or
     the back office, and the new password leads to the MI pages' own sign-in."""
-    import re
+    email, link, _ = await invite_staff(reporting.platform, Role.DHSC_ANALYST, reporting.url)
+    assert link.startswith(reporting.url + "/reset-password")
 
-    from sqlalchemy import text
-
-    from services.identity.cli import _create_staff
-    from services.identity.settings import IdentitySettings
-
-    platform = reporting.platform
-    email = f"new-analyst-{uuid.uuid4().hex[:6]}@care-badges.example"
-    settings = IdentitySettings(
-        database_url=platform.database_url("identity"),
-        staff_site_urls={"dhsc_analyst": reporting.url},
-    )
-    assert await _create_staff(settings, email, Role.DHSC_ANALYST)
-    async with platform.service("identity").db.transaction() as session:
-        body = await session.scalar(
-            text("SELECT body FROM email_outbox WHERE recipient = :r"), {"r": email}
-        )
-    assert body is not None
-    link = re.search(r"(\S+/reset-password\?token=\S+)", body)
-    assert link and link.group(1).startswith(reporting.url + "/reset-password")
-
-    await page.goto(link.group(1))
+    await page.goto(link)
     await check_page(page, "mi-choose-password")
     await page.get_by_label("New password").fill(PASSWORD)
     await page.get_by_role("button", name="Set password").click()

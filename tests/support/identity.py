@@ -142,3 +142,24 @@ async def staff_account(platform: Platform, role: Role, password: str) -> tuple[
         )
     assert account is not None
     return email, account.id
+
+
+async def invite_staff(platform: Platform, role: Role, site_url: str) -> tuple[str, str, str]:
+    """Invite a new staff member with ``role`` as the staff CLI does, their pages at
+    ``site_url``: their email, the emailed link to choose a password, and the email's body."""
+    from services.identity.cli import _create_staff
+    from services.identity.settings import IdentitySettings
+
+    email = f"new-{role.value}-{uuid.uuid4().hex[:6]}@care-badges.example"
+    settings = IdentitySettings(
+        database_url=platform.database_url("identity"), staff_site_urls={role.value: site_url}
+    )
+    assert await _create_staff(settings, email, role)
+    async with platform.service("identity").db.transaction() as session:
+        body = await session.scalar(
+            text("SELECT body FROM email_outbox WHERE recipient = :r"), {"r": email}
+        )
+    assert body is not None
+    link = re.search(r"(\S+/reset-password\?token=\S+)", body)
+    assert link, body
+    return email, link.group(1), str(body)

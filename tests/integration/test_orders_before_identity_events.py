@@ -9,7 +9,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from services.orders.store.tables import awaiting_details, email_outbox, orders
 from shared.events import AccountKind, AccountRegistered, Location, LocationsAuthorised
@@ -57,6 +57,28 @@ async def announced(platform: Platform, order_id: str) -> list[str]:
             )
         )
         return [b for b in rows.scalars() if order_id in b]
+
+
+async def place_before_identity(platform: Platform, location_id: str) -> tuple[uuid.UUID, str, str]:
+    """(account, token, order id) of an order placed before identity's events reached orders."""
+    account_id = uuid.uuid4()
+    token = mint("provider", account_id=account_id, kind="cqc", locations=[location_id])
+    async with platform.client("orders") as client:
+        response = await client.post("/api/orders", json=body(location_id), headers=bearer(token))
+    assert response.status_code == 201, response.text
+    return account_id, token, response.json()["order_id"]
+
+
+async def announced_once(platform: Platform, order_id: str) -> dict[str, Any]:
+    """The payload of the one OrderPlaced that went out for the order, once it has."""
+
+    async def sent_on() -> list[str] | None:
+        return await announced(platform, order_id) or None
+
+    bodies = await eventually(sent_on)
+    assert bodies is not None
+    [event] = [json.loads(b)["payload"] for b in bodies]
+    return event  # type: ignore[no-any-return]
 
 
 async def emails_to(platform: Platform, address: str) -> list[str]:
@@ -145,3 +167,66 @@ async def test_an_api_order_placed_straight_after_a_first_sign_in_is_taken_and_c
         return await announced(platform, order_id) or None
 
     assert await eventually(sent_on)
+
+
+async def waiting_on_a_lock(platform: Platform) -> bool:
+    """True once some other transaction in orders' database is blocked on a row lock."""
+    async with platform.service("orders").db.transaction() as s:
+        blocked = await s.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return bool(blocked.scalar_one())
+
+
+async def test_a_correction_committed_while_the_address_arrives_is_not_overwritten(
+    platform: Platform,
+) -> None:
+    location_id = "1-TOKENONLY2"
+    account_id, _, order_id = await place_before_identity(platform, location_id)
+    corrected = {
+        "recipient_name": "Alex Manager",
+        "organisation_name": "Side Entrance",
+        "address_line_1": "2 Back Lane",
+        "city": "Leeds",
+        "postcode": "LS6 1AA",
+    }
+    # A correction from customer services, caught between its update and its commit (what the
+    # DeliveryAddressChanged handler does), while the location's address arrives.
+    async with platform.service("orders").db.transaction() as correcting:
+        await correcting.execute(
+            update(orders).where(orders.c.id == uuid.UUID(order_id)).values(delivery=corrected)
+        )
+        await platform.publish(
+            LocationsAuthorised(account_id=account_id, locations=[location(location_id)])
+        )
+        assert await eventually(lambda: waiting_on_a_lock(platform))
+
+    event = await announced_once(platform, order_id)
+    assert event["delivery"]["postcode"] == "LS6 1AA"
+    assert (await order_row(platform, order_id)).delivery["address_line_1"] == "2 Back Lane"
+
+
+async def test_the_recipient_of_an_order_still_awaiting_its_address_can_be_changed(
+    platform: Platform,
+) -> None:
+    location_id = "1-TOKENONLY3"
+    account_id, token, order_id = await place_before_identity(platform, location_id)
+    async with platform.client("orders") as client:
+        changed = await client.put(
+            f"/api/orders/{order_id}/recipient",
+            json={"contact_name": "Sam Deputy"},
+            headers=bearer(token),
+        )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["delivery"]["recipient_name"] == "Sam Deputy"
+
+    await platform.publish(
+        LocationsAuthorised(account_id=account_id, locations=[location(location_id)])
+    )
+
+    event = await announced_once(platform, order_id)
+    assert event["delivery"]["recipient_name"] == "Sam Deputy"
+    assert event["delivery"]["postcode"] == "LS2 7AB"

@@ -61,6 +61,12 @@ def router(service: Service) -> APIRouter:
                     "it can no longer be changed. Contact customer services.",
                     field="contact_name",
                 )
+            if order["delivery"].get("awaiting"):
+                # Taken before the location's address reached orders (ADR 0061): nothing has
+                # gone to dispatch yet, and OrderPlaced will carry the new name when it does.
+                waiting = {**order["delivery"], "recipient_name": body.contact_name}
+                await privacy.set_delivery(session, order_id, waiting)
+                return DeliveryOut(order_id=order_id, delivery=waiting)
             delivery = Delivery.model_validate(order["delivery"]).model_copy(
                 update={"recipient_name": body.contact_name}
             )

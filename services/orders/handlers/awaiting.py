@@ -33,6 +33,9 @@ async def deliveries_known(
         site = known.get(waiting["deliver_to"])
         if site is None:
             continue
+        # Locked before it is read: a correction from customer services committing meanwhile
+        # is then either seen here, or waits for this transaction and overwrites it after.
+        await repository.lock_order(session, waiting["order_id"])
         order = await repository.get_order(session, waiting["order_id"])
         assert order is not None  # the row cascades with its order
         if order["delivery"].get("awaiting"):

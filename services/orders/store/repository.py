@@ -136,6 +136,11 @@ async def record_status(
     return True
 
 
+async def lock_order(session: AsyncSession, order_id: UUID) -> None:
+    """Hold the order's row until the transaction ends, so no other change passes this one."""
+    await session.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())
+
+
 async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:
     row = (await session.execute(select(orders).where(orders.c.id == order_id))).first()
     if row is None:

@@ -38,6 +38,7 @@ REGISTER = [
     location("1-W2", MULTI, "VW002"),
     location("1-W3", MULTI, "VW003"),
     location("1-SOLO", "solo@rose.example", "VR001", postcode="E18 2NS"),
+    location("1-ONCE", "once@rose.example", "VO001"),
     *(
         location(
             loc_id,
@@ -108,6 +109,39 @@ async def test_one_email_signs_in_with_each_location_and_can_order_for_all(
     assert '"1-W3"' in published and '"1-W1"' in published
     assert "willow.example" not in published  # locations carry no email
     assert await scalar(identity, "SELECT count(*) FROM accounts WHERE email = :e", e=MULTI) == 1
+
+
+async def test_locations_are_announced_only_when_they_change(platform: Platform) -> None:
+    """A repeat sign-in with nothing new sends no LocationsAuthorised (three services consume
+    it); a change on the register since the last one sends it again, with the new details."""
+    identity = platform.service("identity")
+
+    async def announced() -> list[str]:
+        async with identity.db.transaction() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT body FROM outbox WHERE event_type = 'LocationsAuthorised' "
+                    "AND body LIKE '%1-ONCE%' ORDER BY id"
+                )
+            )
+            return list(rows.scalars())
+
+    async with client(platform) as c:
+        for _ in range(3):
+            assert (await sign_in(c, "once@rose.example", "VO001")).status_code == 200
+        assert len(await announced()) == 1
+        async with identity.db.transaction() as session:
+            await session.execute(
+                text(
+                    "UPDATE register_locations SET name = 'Once House', updated_at = now() "
+                    "WHERE location_id = '1-ONCE'"
+                )
+            )
+        assert (await sign_in(c, "once@rose.example", "VO001")).status_code == 200
+        assert (await sign_in(c, "once@rose.example", "VO001")).status_code == 200
+    bodies = await announced()
+    assert len(bodies) == 2
+    assert "Once House" in bodies[1]
 
 
 @pytest.mark.parametrize(("category", "location_id"), sorted(POSTCODE_CATEGORIES.items()))

@@ -19,12 +19,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.identity.api.context import Identity, identity, too_many_attempts
-from services.identity.api.sign_in import SignedIn, issue, service_closed
+from services.identity.api.sign_in import SignedIn, announce_locations, issue, service_closed
 from services.identity.domain.accounts import Role
 from services.identity.domain.credentials import password_matches
 from services.identity.store import audit, portal, repository
 from services.identity.store import register as register_store
-from shared.events import AccountKind, LocationsAuthorised
+from shared.events import AccountKind
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -112,15 +112,10 @@ def router(service: Service) -> APIRouter:
                         failures=admission.counted.count,
                     )
                 else:
-                    added = await repository.authorise_locations(session, account.id, matched)
-                    locations = [
-                        loc.as_event()
-                        for loc in await repository.authorised_locations(session, account.id)
-                    ]
-                    await service.emit(
-                        session,
-                        LocationsAuthorised(account_id=account.id, locations=locations),
-                        request.state.correlation_id,
+                    added, held = await repository.authorise_and_list(session, account.id, matched)
+                    locations = [loc.as_event() for loc in held]
+                    await announce_locations(
+                        service, session, account, locations, request.state.correlation_id
                     )
                     await ctx.sign_in_succeeded(session, subject)
                     await audit.record(

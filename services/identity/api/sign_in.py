@@ -13,6 +13,7 @@ No ``from __future__ import annotations`` here: FastAPI reads these annotations 
 """
 
 import asyncio
+import hashlib
 import time
 from datetime import datetime
 from typing import Annotated, Literal
@@ -140,16 +141,30 @@ async def _cqc_account(
             ),
             correlation_id,
         )
-    await repository.authorise_locations(session, account.id, [loc.location_id for loc in matched])
-    locations = [
-        loc.as_event() for loc in await repository.authorised_locations(session, account.id)
-    ]
-    # Sent on every sign-in, not only when a location is new: consumers upsert it, and it
-    # carries the latest register details of locations authorised earlier.
-    await ctx.service.emit(
-        session, LocationsAuthorised(account_id=account.id, locations=locations), correlation_id
+    _, held = await repository.authorise_and_list(
+        session, account.id, [loc.location_id for loc in matched]
     )
+    locations = [loc.as_event() for loc in held]
+    await announce_locations(ctx.service, session, account, locations, correlation_id)
     return account, locations
+
+
+async def announce_locations(
+    service: Service,
+    session: AsyncSession,
+    account: Account,
+    locations: list[Location],
+    correlation_id: str,
+) -> None:
+    """Send LocationsAuthorised when the account's locations differ from the last one sent:
+    a first sign-in, a location added or gone, or register details changed since (consumers
+    upsert it). A repeat sign-in with nothing new sends nothing."""
+    event = LocationsAuthorised(account_id=account.id, locations=locations)
+    announced = hashlib.sha256(event.model_dump_json().encode()).digest()
+    if announced == account.locations_announced:
+        return
+    await service.emit(session, event, correlation_id)
+    await repository.mark_announced(session, account.id, announced)
 
 
 async def _unchanged_account(

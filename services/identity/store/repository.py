@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ARRAY, String, Uuid, bindparam, delete, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,8 @@ class Account:
     status: str
     created: bool = False
     password_hash: str | None = None
+    #: Digest of the last LocationsAuthorised sent for the account (None: never sent).
+    locations_announced: bytes | None = None
 
     @property
     def active(self) -> bool:
@@ -48,11 +50,21 @@ _ACCOUNT_COLUMNS = (
     accounts.c.role,
     accounts.c.status,
     accounts.c.password_hash,
+    accounts.c.locations_announced,
 )
 
 
 def _account(row: Any, *, created: bool = False) -> Account:
-    return Account(row.id, row.email, row.kind, row.role, row.status, created, row.password_hash)
+    return Account(
+        row.id,
+        row.email,
+        row.kind,
+        row.role,
+        row.status,
+        created,
+        row.password_hash,
+        row.locations_announced,
+    )
 
 
 async def find_account(session: AsyncSession, email: str) -> Account | None:
@@ -202,6 +214,64 @@ async def authorise_locations(
         .returning(account_locations.c.location_id)
     )
     return list(added.scalars())
+
+
+def _authorise_and_list() -> Any:
+    """Authorise locations and read every active location the account may order for, in one
+    statement (the select sees the rows the CTE inserts through its RETURNING, not the table)."""
+    t = register_locations
+    account_id = bindparam("account_id", type_=Uuid)
+    wanted = bindparam("location_ids", type_=ARRAY(String))
+    added = (
+        insert(account_locations)
+        .from_select(
+            ["account_id", "location_id"],
+            select(account_id, func.unnest(wanted)),
+        )
+        .on_conflict_do_nothing()
+        .returning(account_locations.c.location_id)
+        .cte("added")
+    )
+    held = union(
+        select(account_locations.c.location_id).where(account_locations.c.account_id == account_id),
+        select(added.c.location_id),
+    ).subquery("held")
+    return (
+        select(
+            *(t.c[f.name] for f in fields(RegisterLocation)),
+            t.c.location_id.in_(select(added.c.location_id)).label("added"),
+        )
+        .where(t.c.location_id.in_(select(held.c.location_id)), t.c.active)
+        .order_by(t.c.location_id)
+    )
+
+
+_AUTHORISE_AND_LIST = _authorise_and_list()
+
+
+async def authorise_and_list(
+    session: AsyncSession, account_id: UUID, location_ids: Iterable[str]
+) -> tuple[list[str], list[RegisterLocation]]:
+    """``authorise_locations`` and then ``authorised_locations`` in one round trip: the newly
+    added location ids, and every active location the account may now order for."""
+    rows = await session.execute(
+        _AUTHORISE_AND_LIST, {"account_id": account_id, "location_ids": list(location_ids)}
+    )
+    added: list[str] = []
+    held: list[RegisterLocation] = []
+    for row in rows:
+        values = row._asdict()
+        if values.pop("added"):
+            added.append(row.location_id)
+        held.append(RegisterLocation(**values))
+    return added, held
+
+
+async def mark_announced(session: AsyncSession, account_id: UUID, announced: bytes) -> None:
+    """Remember the digest of the LocationsAuthorised just sent for the account."""
+    await session.execute(
+        update(accounts).where(accounts.c.id == account_id).values(locations_announced=announced)
+    )
 
 
 async def authorised_locations(session: AsyncSession, account_id: UUID) -> list[RegisterLocation]:

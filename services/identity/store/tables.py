@@ -71,6 +71,9 @@ accounts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Set when the holder chose a password; from then on register codes no longer open it.
     Column("password_changed_at", DateTime(timezone=True)),
+    # SHA-256 of the last LocationsAuthorised sent for the account: a sign-in announces the
+    # account's locations only when they differ from it (new, gone, or changed on the register).
+    Column("locations_announced", LargeBinary(32)),
     # Variants of one address in case or spacing must be one account (brute-force counting).
     CheckConstraint("email = lower(btrim(email))", name="ck_accounts_email_folded"),
     CheckConstraint(_one_of("kind", [k.value for k in AccountKind]), name="ck_accounts_kind"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain import emails
@@ -93,16 +93,12 @@ def register(service: Service) -> None:
         (sent once: the inbox runs this once per event)."""
         order_id = event.payload.order_id
         shipment = event.payload.shipment_reference
-        if not await repository.record_status(
+        row = await repository.record_status(
             session, order_id, Status.DISPATCHED, event.occurred_at, shipment
-        ):
+        )
+        if row is None:
             log.warning("status event for an unknown order", status=Status.DISPATCHED.value)
             return
-        row = (
-            await session.execute(
-                select(orders.c.reference, orders.c.notify_email).where(orders.c.id == order_id)
-            )
-        ).one()
         if row.notify_email:
             await queue_email(
                 session,

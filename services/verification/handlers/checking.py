@@ -48,12 +48,10 @@ class Checker:
         if decision.outcome is Outcome.WAIT:
             return
         names = [*order["names"], *(n for loc in ours for n in (loc.name, loc.provider_name))]
-        await repository.save_organisation_keys(
-            session, order["order_id"], provider_ids, [n for n in names if n]
-        )
+        keys = repository.organisation_keys(provider_ids, [n for n in names if n])
         if decision.outcome is Outcome.VERIFIED:
             await repository.set_state(
-                session, order, "verified", actor=AUTOMATIC, checks=decision.checks
+                session, order, "verified", actor=AUTOMATIC, checks=decision.checks, also=keys
             )
             await self.service.emit(
                 session,
@@ -68,6 +66,7 @@ class Checker:
                 actor=AUTOMATIC,
                 reasons=decision.reasons,
                 checks=decision.checks,
+                also=keys,
             )
             await self.service.emit(
                 session,

@@ -59,10 +59,8 @@ def register(service: Service, settings: VerificationSettings) -> None:
                 "delivery": placed.delivery.model_dump(),
             },
         )
-        if fresh:
-            order = await repository.lock_order(session, placed.order_id)
-            if order is not None:
-                await checker.check(session, order, event.correlation_id)
+        if fresh is not None:
+            await checker.check(session, fresh, event.correlation_id)
 
     @service.handles(LocationsAuthorised)
     async def locations_authorised(

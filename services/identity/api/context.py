@@ -19,6 +19,7 @@ from fastapi import Request
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity.domain import devices
 from services.identity.domain import throttle as rules
 from services.identity.domain.secrets import derive_key, keyed_hash
 from services.identity.domain.sessions import SessionPolicy
@@ -32,12 +33,16 @@ from shared.runtime import Service
 ACCOUNT = "account"
 SOURCE = "source"
 RESET = "reset"
+#: Sign-ins from a browser holding a valid device token for the account (ADR 0064).
+DEVICE = "device"
 
 
 @dataclass(frozen=True)
 class Admission:
     decision: rules.Decision
     counted: rules.Counter = field(default_factory=rules.Counter)
+    #: The counter key of the known device this attempt came from, if any (ADR 0064).
+    device: bytes | None = None
 
 
 @dataclass
@@ -117,11 +122,35 @@ class Identity:
 
     # --- brute force -------------------------------------------------------------------
 
+    def device_token(self, subject: bytes) -> str:
+        """A new device token for the account (handed to the browser that just signed in)."""
+        return devices.new_token(self._hash_key, subject)
+
+    def known_device(self, subject: bytes, tokens: list[str]) -> tuple[str, bytes] | None:
+        """The presented device token valid for this account, and its counter key."""
+        return devices.device_of(self._hash_key, subject, tokens)
+
     async def admit_sign_in(
-        self, session: AsyncSession, subject: bytes, source: bytes, now: datetime
+        self,
+        session: AsyncSession,
+        subject: bytes,
+        source: bytes,
+        now: datetime,
+        device: bytes | None = None,
     ) -> Admission:
         """Count this attempt against the account (locking its counter for the transaction)
-        unless the account is locked or the source is over its limit."""
+        unless the account is locked or the source is over its limit.
+
+        An attempt from a known device (``device``, the counter key of a valid device token
+        for this account) is counted on that device's own lockout instead: guesses from
+        elsewhere neither lock it out nor are helped by it (OWASP's device cookies, ADR 0064).
+        """
+        if device is not None:
+            counter = await counters.lock_counter(session, DEVICE, device)
+            counted, decision = self.lockout.attempt(counter, now)
+            if decision.allowed:
+                await counters.save_counter(session, DEVICE, device, counted)
+            return Admission(decision, counted, device)
         source_count = await counters.read_counter(session, SOURCE, source)
         decision = self.source_limit.check(source_count, now)
         if not decision.allowed:
@@ -136,7 +165,18 @@ class Identity:
         counter = await counters.lock_counter(session, SOURCE, source)
         await counters.save_counter(session, SOURCE, source, self.source_limit.record(counter, now))
 
-    async def sign_in_succeeded(self, session: AsyncSession, subject: bytes) -> None:
+    async def sign_in_succeeded(
+        self, session: AsyncSession, subject: bytes, device: bytes | None = None
+    ) -> None:
+        """Clear the counter the attempt was made on: a known device's success clears only
+        its own, so the owner signing in gives an attacker elsewhere no fresh guesses."""
+        if device is not None:
+            await counters.clear_counter(session, DEVICE, device)
+        else:
+            await counters.clear_counter(session, ACCOUNT, subject)
+
+    async def lift_lock(self, session: AsyncSession, subject: bytes) -> None:
+        """A completed password reset lifts the account's lock (ADR 0064)."""
         await counters.clear_counter(session, ACCOUNT, subject)
 
     async def admit_reset(self, session: AsyncSession, subject: bytes, now: datetime) -> bool:

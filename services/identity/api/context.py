@@ -33,6 +33,8 @@ from shared.runtime import Service
 ACCOUNT = "account"
 SOURCE = "source"
 RESET = "reset"
+#: Registration emails per address (issue 17, item 7).
+REGISTRATION = "registration"
 #: Sign-ins from a browser holding a valid device token for the account (ADR 0064).
 DEVICE = "device"
 
@@ -73,6 +75,10 @@ class Identity:
     @functools.cached_property
     def reset_limit(self) -> rules.Window:
         return rules.Window(self.settings.reset_requests_per_hour, timedelta(hours=1))
+
+    @functools.cached_property
+    def registration_limit(self) -> rules.Window:
+        return rules.Window(self.settings.registration_emails_per_hour, timedelta(hours=1))
 
     @functools.cached_property
     def sessions(self) -> SessionPolicy:
@@ -185,6 +191,18 @@ class Identity:
         if not self.reset_limit.check(counter, now).allowed:
             return False
         await counters.save_counter(session, RESET, subject, self.reset_limit.record(counter, now))
+        return True
+
+    async def admit_registration_email(
+        self, session: AsyncSession, subject: bytes, now: datetime
+    ) -> bool:
+        """At most a few registration emails an hour per address, new or known alike (the
+        answer does not change, so the limit says nothing about whether an account exists)."""
+        counter = await counters.lock_counter(session, REGISTRATION, subject)
+        if not self.registration_limit.check(counter, now).allowed:
+            return False
+        record = self.registration_limit.record(counter, now)
+        await counters.save_counter(session, REGISTRATION, subject, record)
         return True
 
 

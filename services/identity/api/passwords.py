@@ -126,7 +126,9 @@ def router(service: Service) -> APIRouter:
             )
         if queued:
             ctx.email_queued()
-        PASSWORD_RESETS.labels(service.name, "requested" if queued else "not_sent").inc()
+        # Every request alike, sent or not: a label must not say whether an address has an
+        # account (issue 17, item 6); the audit trail records which were sent.
+        PASSWORD_RESETS.labels(service.name, "requested").inc()
         await ctx.uniform_delay(started)
         return Accepted(
             message="If there is an account for that email address, we have sent it a link to "

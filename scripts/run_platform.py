@@ -63,6 +63,12 @@ def main() -> int:
         default=os.environ.get("CARE_POSTGRES_URL", POSTGRES_URL),
         help=f"the PostgreSQL server, without a database name (default {POSTGRES_URL})",
     )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="",
+        help="a reverse proxy in front of the pages, whose X-Forwarded-For they believe "
+        "(comma-separated addresses or networks; default: none, the pages are reached directly)",
+    )
     parser.add_argument("--register", type=Path, default=ROOT / "data" / "cqc-register-sample.csv")
     parser.add_argument("--initial-stock", type=int, default=50_000)
     args = parser.parse_args()
@@ -122,6 +128,9 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         "CARE_VERIFICATION_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
         # DHSC analysts and operations sign in to the MI page through identity's API.
         "CARE_REPORTING_IDENTITY_URL": f"http://127.0.0.1:{SERVICES['identity'] + offset}",
+        # The pages, on this machine, forward each browser's address to identity's sign-in
+        # limits; identity believes that header from them and no one else.
+        "CARE_IDENTITY_TRUSTED_PROXIES": '["127.0.0.1"]',
     }
     postgres = getattr(args, "postgres_url", POSTGRES_URL).rstrip("/")
     for name in SERVICES:
@@ -170,22 +179,31 @@ def start_service(
     """One service under uvicorn, appending to its log (the fault tests restart one alone)."""
     log = (args.state / "logs" / f"{name}.log").open("ab")
     return subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            f"services.{name}.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(SERVICES[name] + args.port_offset),
-            "--no-access-log",
-        ],
+        uvicorn_command(name, SERVICES[name] + args.port_offset, args.forwarded_allow_ips),
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+#: The services with pages, which forward the browser's address to identity's sign-in limits.
+PAGES = ("orders", "verification", "reporting")
+
+
+def uvicorn_command(name: str, port: int, forwarded_allow_ips: str = "") -> list[str]:
+    """The command that serves one service on the loopback address.
+
+    X-Forwarded-For is believed only from a configured proxy (issue 17, item 3). Nothing
+    stands in front of the pages here unless ``--forwarded-allow-ips`` names a proxy, so by
+    default uvicorn believes no one (its own default would believe any local process).
+    Identity believes only its own list, CARE_IDENTITY_TRUSTED_PROXIES: the pages on 127.0.0.1.
+    """
+    command = [PYTHON, "-m", "uvicorn", f"services.{name}.app:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    if name in PAGES and forwarded_allow_ips:
+        return [*command, "--forwarded-allow-ips", forwarded_allow_ips]
+    return [*command, "--no-proxy-headers"]
 
 
 def start_mail_server(

@@ -27,6 +27,7 @@ from shared.http import problems
 from shared.http.auth import TokenVerifier
 from shared.http.limits import RequestLimitsMiddleware
 from shared.http.middleware import ObservabilityMiddleware
+from shared.http.no_store import NoStoreMiddleware
 from shared.logging import configure_logging, get_logger
 from shared.messaging.broker import make_broker, publish_options
 from shared.messaging.consumer import Consumers, Handler
@@ -252,6 +253,7 @@ class Service:
         app.include_router(self._operational_routes())
         for router in routers:
             app.include_router(router)
+        app.add_middleware(NoStoreMiddleware)
         app.add_middleware(RequestLimitsMiddleware)
         app.add_middleware(ObservabilityMiddleware, service=self.name)
         return app

@@ -17,6 +17,7 @@ from services.identity.api import (
     subject_access,
 )
 from services.identity.api.context import Identity
+from services.identity.api.live_sessions import EndedSessionsRefused
 from services.identity.handlers import events
 from services.identity.handlers.housekeeping import Housekeeping
 from services.identity.settings import IdentitySettings
@@ -84,6 +85,8 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         description="Sign in, create an account, reset a password; tokens for every service.",
     )
     app.state.identity = context
+    # A token whose session has ended (sign-out, reset, disabling) is refused here at once.
+    app.add_middleware(EndedSessionsRefused, service=service)
     # The client address the brute-force limits count by: X-Forwarded-For is believed only
     # from the proxies configured (the public site's servers, a load balancer).
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

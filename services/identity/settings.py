@@ -30,6 +30,9 @@ class IdentitySettings(ServiceSettings):
     source_window_seconds: int = Field(900, gt=0)
     #: Password-reset emails one address may be sent in an hour.
     reset_requests_per_hour: int = Field(3, gt=0)
+    #: Account-creation emails (a confirmation link, or "you already have an account") one
+    #: address may be sent in an hour, so the form cannot flood an inbox.
+    registration_emails_per_hour: int = Field(3, gt=0)
     reset_link_minutes: int = Field(30, gt=0)
     registration_link_hours: int = Field(24, gt=0)
     #: Every refused sign-in, reset or registration answers after at least this long, so the

@@ -47,7 +47,7 @@ class PageSecurityMiddleware:
                 ]
                 headers.append((b"content-security-policy", policy))
                 content_type = dict(headers).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
+                if content_type.startswith(b"text/html") and b"cache-control" not in dict(headers):
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared.http.auth import Principal, TokenVerifier
 from shared.http.problems import Problem
+from shared.web.devices import device_tokens, keep_device
 from shared.web.forms import FormErrors
 from shared.web.sessions import web_session
 from shared.web.site import Site
@@ -32,6 +33,21 @@ AUTH_KEY = "auth"
 
 class IdentityUnavailable(Exception):
     """Identity did not answer (down, or too slow)."""
+
+
+class TooManyAttempts(Exception):
+    """Identity is refusing sign-ins for this account or address for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    def message(self) -> str:
+        minutes = max(1, (self.retry_after + 59) // 60)
+        return (
+            f"You have tried to sign in too many times. Wait {minutes} "
+            f"minute{'s' if minutes != 1 else ''} and try again"
+        )
 
 
 class IdentityClient:
@@ -62,18 +78,35 @@ class IdentityClient:
         return self._client
 
     async def post(
-        self, path: str, body: dict[str, Any] | None = None, token: str | None = None
+        self,
+        path: str,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        client_ip: str = "",
     ) -> httpx.Response:
-        """POST to identity; :class:`IdentityUnavailable` when it does not answer."""
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        """POST to identity; :class:`IdentityUnavailable` when it does not answer.
+
+        ``client_ip`` is the browser's address, which identity counts sign-in failures by; it
+        believes the header only from the proxies it is configured to trust (ADR 0065)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if client_ip:
+            headers["X-Forwarded-For"] = client_ip
         try:
             return await self.http().post(path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise IdentityUnavailable from exc
 
-    async def sign_in(self, email: str, password: str) -> dict[str, Any] | None:
-        """Staff sign in with a password: identity's tokens, or None if it said no."""
-        return await self._tokens("/api/sign-in", {"email": email, "password": password})
+    async def sign_in(
+        self,
+        email: str,
+        password: str,
+        client_ip: str = "",
+        device_tokens: list[str] | None = None,
+    ) -> dict[str, Any] | None:
+        """Staff sign in with a password: identity's tokens, or None if it said no;
+        :class:`TooManyAttempts` when identity is refusing attempts for a while."""
+        body = {"email": email, "password": password, "device_tokens": device_tokens or []}
+        return await self._tokens("/api/sign-in", body, client_ip)
 
     async def refresh(self, refresh_token: str) -> dict[str, Any] | None:
         """New tokens for a page session whose 5-minute access token has expired."""
@@ -105,9 +138,11 @@ class IdentityClient:
                 return f"Password {error.get('message', 'is not allowed')}"
         return "This link has expired or has already been used: ask for a new one"
 
-    async def _tokens(self, path: str, body: dict[str, str]) -> dict[str, Any] | None:
+    async def _tokens(
+        self, path: str, body: dict[str, Any], client_ip: str = ""
+    ) -> dict[str, Any] | None:
         try:
-            answer = await self.post(path, body)
+            answer = await self.post(path, body, client_ip=client_ip)
         except IdentityUnavailable as exc:
             raise Problem(
                 503,
@@ -115,6 +150,8 @@ class IdentityClient:
                 "The sign-in service did not answer",
                 "Try again in a minute.",
             ) from exc
+        if answer.status_code == 429:
+            raise TooManyAttempts(_retry_after(answer))
         if answer.status_code != 200:
             return None
         tokens: dict[str, Any] = answer.json()
@@ -127,6 +164,13 @@ class IdentityClient:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _retry_after(answer: httpx.Response) -> int:
+    try:
+        return max(1, int(answer.headers.get("retry-after", "60")))
+    except ValueError:
+        return 60
 
 
 class NotPermitted(Exception):
@@ -256,13 +300,25 @@ def add_sign_in_pages(
             errors.add("email", "Enter your email address")
         if not password:
             errors.add("password", "Enter your password")
-        tokens = None if errors else await identity.sign_in(email, password)
+        tokens = None
+        if not errors:
+            try:
+                tokens = await identity.sign_in(
+                    email,
+                    password,
+                    request.client.host if request.client else "",
+                    device_tokens(request),
+                )
+            except TooManyAttempts as refused:
+                errors.add("email", refused.message())
         if not errors and tokens is None:
             errors.add("email", "Enter a correct email address and password")
         if errors or tokens is None:
             return show(request, errors, email)
         remember(request, tokens)
-        return RedirectResponse(safe_next(form.get("next"), home), status_code=303)
+        done = RedirectResponse(safe_next(form.get("next"), home), status_code=303)
+        keep_device(request, done, tokens.get("device_token"))
+        return done
 
     @web.get("/sign-out")
     async def sign_out(request: Request) -> Response:

@@ -37,6 +37,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 OVERLAYS = ("staging", "production")
+#: The services whose pages the gateway fronts and that forward the client's address.
+PAGES = {"orders", "verification", "reporting"}
 NAMESPACE = "care-badges"
 
 SERVICES = {
@@ -827,6 +829,9 @@ def test_deployments_are_probed_limited_hardened_and_given_secrets_by_reference(
         assert pod["automountServiceAccountToken"] is False
         (container,) = pod["containers"]
         assert container["image"].startswith("registry.example.org/care-badges/care-badges@sha256:")
+        # The pages believe X-Forwarded-For from the gateway only (issue 17, item 3); identity
+        # keeps its own list (CARE_IDENTITY_TRUSTED_PROXIES), the others use no client address.
+        forwarded = ["--forwarded-allow-ips", "$(CARE_GATEWAY_ADDRESSES)"] if name in PAGES else []
         assert container["command"] == [
             "uvicorn",
             f"services.{name}.app:app",
@@ -834,7 +839,11 @@ def test_deployments_are_probed_limited_hardened_and_given_secrets_by_reference(
             "0.0.0.0",
             "--port",
             str(port),
+            *forwarded,
         ]
+        if forwarded:
+            platform_config = configmaps[container["envFrom"][0]["configMapRef"]["name"]]
+            assert platform_config["data"]["CARE_GATEWAY_ADDRESSES"], name
         assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}

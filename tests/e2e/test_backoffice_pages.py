@@ -278,3 +278,21 @@ async def test_a_new_reviewer_sets_their_password_on_the_back_office_and_lands_t
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(back_office.url + "/")
+
+
+async def test_a_throttled_member_of_staff_is_told_why_and_how_long_to_wait(
+    page: Page, back_office: BackOffice
+) -> None:
+    """Issue 17, item 2: not "Enter a correct email address and password" but the real
+    reason, in the GOV.UK error summary, with how long to wait."""
+    email, _ = await staff(back_office.platform, Role.CUSTOMER_SERVICE)
+    await page.goto("/sign-in")
+    for _ in range(6):  # 5 free failures lock the account for a minute
+        await page.get_by_label("Email address").fill(email)
+        await page.get_by_label("Password").fill("not my password at all")
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_load_state()
+    summary = await page.locator(".govuk-error-summary").inner_text()
+    assert "too many times" in summary and "Wait 1 minute" in summary, summary
+    assert "Enter a correct email address" not in summary
+    await check_page(page, "backoffice-sign-in-throttled")

@@ -166,8 +166,14 @@ def router(service: Service) -> APIRouter:
         now = ctx.clock()
         async with service.db.transaction() as session:
             await refuse_new_accounts(session)
+            subject = ctx.subject_key(body.email)
+            # Counted first, under the counter's row lock: parallel requests queue here, so no
+            # more than the limit are emailed whatever arrives at once.
+            admitted = await ctx.admit_registration_email(session, subject, now)
             existing = await repository.find_account(session, body.email)
-            if existing is None:
+            if not admitted:
+                message = None
+            elif existing is None:
                 token, token_hash = new_secret()
                 hours = ctx.settings.registration_link_hours
                 await links.add_registration(
@@ -186,15 +192,18 @@ def router(service: Service) -> APIRouter:
                 message = emails.already_registered(
                     body.email, ctx.link("/sign-in"), ctx.link("/forgotten-password")
                 )
-            await ctx.queue(session, message)
+            if message is not None:
+                await ctx.queue(session, message)
             await audit.record(
                 session,
                 audit.Action.REGISTRATION_STARTED,
                 account_id=existing.id if existing else None,
-                subject_key=ctx.subject_key(body.email),
+                subject_key=subject,
                 source_key=ctx.source_key(request),
+                sent=message is not None,
             )
-        ctx.email_queued()
+        if message is not None:
+            ctx.email_queued()
         REGISTRATIONS.labels(service.name, "started").inc()
         await ctx.uniform_delay(started)
         return Accepted(

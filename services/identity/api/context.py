@@ -19,6 +19,7 @@ from fastapi import Request
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity.domain import devices
 from services.identity.domain import throttle as rules
 from services.identity.domain.secrets import derive_key, keyed_hash
 from services.identity.domain.sessions import SessionPolicy
@@ -32,12 +33,18 @@ from shared.runtime import Service
 ACCOUNT = "account"
 SOURCE = "source"
 RESET = "reset"
+#: Registration emails per address (issue 17, item 7).
+REGISTRATION = "registration"
+#: Sign-ins from a browser holding a valid device token for the account (ADR 0064).
+DEVICE = "device"
 
 
 @dataclass(frozen=True)
 class Admission:
     decision: rules.Decision
     counted: rules.Counter = field(default_factory=rules.Counter)
+    #: The counter key of the known device this attempt came from, if any (ADR 0064).
+    device: bytes | None = None
 
 
 @dataclass
@@ -68,6 +75,10 @@ class Identity:
     @functools.cached_property
     def reset_limit(self) -> rules.Window:
         return rules.Window(self.settings.reset_requests_per_hour, timedelta(hours=1))
+
+    @functools.cached_property
+    def registration_limit(self) -> rules.Window:
+        return rules.Window(self.settings.registration_emails_per_hour, timedelta(hours=1))
 
     @functools.cached_property
     def sessions(self) -> SessionPolicy:
@@ -117,11 +128,35 @@ class Identity:
 
     # --- brute force -------------------------------------------------------------------
 
+    def device_token(self, subject: bytes) -> str:
+        """A new device token for the account (handed to the browser that just signed in)."""
+        return devices.new_token(self._hash_key, subject)
+
+    def known_device(self, subject: bytes, tokens: list[str]) -> tuple[str, bytes] | None:
+        """The presented device token valid for this account, and its counter key."""
+        return devices.device_of(self._hash_key, subject, tokens)
+
     async def admit_sign_in(
-        self, session: AsyncSession, subject: bytes, source: bytes, now: datetime
+        self,
+        session: AsyncSession,
+        subject: bytes,
+        source: bytes,
+        now: datetime,
+        device: bytes | None = None,
     ) -> Admission:
         """Count this attempt against the account (locking its counter for the transaction)
-        unless the account is locked or the source is over its limit."""
+        unless the account is locked or the source is over its limit.
+
+        An attempt from a known device (``device``, the counter key of a valid device token
+        for this account) is counted on that device's own lockout instead: guesses from
+        elsewhere neither lock it out nor are helped by it (OWASP's device cookies, ADR 0064).
+        """
+        if device is not None:
+            counter = await counters.lock_counter(session, DEVICE, device)
+            counted, decision = self.lockout.attempt(counter, now)
+            if decision.allowed:
+                await counters.save_counter(session, DEVICE, device, counted)
+            return Admission(decision, counted, device)
         source_count = await counters.read_counter(session, SOURCE, source)
         decision = self.source_limit.check(source_count, now)
         if not decision.allowed:
@@ -136,7 +171,18 @@ class Identity:
         counter = await counters.lock_counter(session, SOURCE, source)
         await counters.save_counter(session, SOURCE, source, self.source_limit.record(counter, now))
 
-    async def sign_in_succeeded(self, session: AsyncSession, subject: bytes) -> None:
+    async def sign_in_succeeded(
+        self, session: AsyncSession, subject: bytes, device: bytes | None = None
+    ) -> None:
+        """Clear the counter the attempt was made on: a known device's success clears only
+        its own, so the owner signing in gives an attacker elsewhere no fresh guesses."""
+        if device is not None:
+            await counters.clear_counter(session, DEVICE, device)
+        else:
+            await counters.clear_counter(session, ACCOUNT, subject)
+
+    async def lift_lock(self, session: AsyncSession, subject: bytes) -> None:
+        """A completed password reset lifts the account's lock (ADR 0064)."""
         await counters.clear_counter(session, ACCOUNT, subject)
 
     async def admit_reset(self, session: AsyncSession, subject: bytes, now: datetime) -> bool:
@@ -145,6 +191,18 @@ class Identity:
         if not self.reset_limit.check(counter, now).allowed:
             return False
         await counters.save_counter(session, RESET, subject, self.reset_limit.record(counter, now))
+        return True
+
+    async def admit_registration_email(
+        self, session: AsyncSession, subject: bytes, now: datetime
+    ) -> bool:
+        """At most a few registration emails an hour per address, new or known alike (the
+        answer does not change, so the limit says nothing about whether an account exists)."""
+        counter = await counters.lock_counter(session, REGISTRATION, subject)
+        if not self.registration_limit.check(counter, now).allowed:
+            return False
+        record = self.registration_limit.record(counter, now)
+        await counters.save_counter(session, REGISTRATION, subject, record)
         return True
 
 

@@ -22,6 +22,7 @@ from services.identity.domain import emails
 from services.identity.domain.accounts import AccountStatus, Role
 from services.identity.domain.contact import checked_email
 from services.identity.domain.passwords import MAX_LENGTH, hash_password, password_problems
+from services.identity.domain.register import fold_email
 from services.identity.domain.secrets import digest, new_secret
 from services.identity.domain.sessions import RevokedBecause
 from services.identity.metrics import PASSWORD_RESETS
@@ -125,7 +126,9 @@ def router(service: Service) -> APIRouter:
             )
         if queued:
             ctx.email_queued()
-        PASSWORD_RESETS.labels(service.name, "requested" if queued else "not_sent").inc()
+        # Every request alike, sent or not: a label must not say whether an address has an
+        # account (issue 17, item 6); the audit trail records which were sent.
+        PASSWORD_RESETS.labels(service.name, "requested").inc()
         await ctx.uniform_delay(started)
         return Accepted(
             message="If there is an account for that email address, we have sent it a link to "
@@ -191,6 +194,8 @@ def router(service: Service) -> APIRouter:
             revoked = await session_store.revoke_all(
                 session, account.id, now, RevokedBecause.PASSWORD_RESET
             )
+            # Whoever guessed at the old password, the owner now holds a new one (ADR 0064).
+            await ctx.lift_lock(session, ctx.subject_key(fold_email(email)))
             await audit.record(
                 session,
                 audit.Action.PASSWORD_RESET,

@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.api.context import Identity, identity, too_many_attempts
 from services.identity.domain.accounts import Role, may_sign_in_with_register
 from services.identity.domain.credentials import password_matches
+from services.identity.domain.devices import MAX_TOKEN_LENGTH as MAX_DEVICE_TOKEN_LENGTH
+from services.identity.domain.devices import MAX_TOKENS as MAX_DEVICE_TOKENS
 from services.identity.domain.passwords import MAX_LENGTH, needs_rehash, verify_password
 from services.identity.domain.passwords import hash_password as make_hash
 from services.identity.domain.register import RegisterLocation, fold_email
@@ -53,6 +55,15 @@ class SignInIn(BaseModel):
         "postcode for hospices, substance misuse and mental health community & hospital "
         "locations)."
     )
+    device_tokens: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_DEVICE_TOKEN_LENGTH)]
+    ] = Field(
+        default_factory=list,
+        max_length=MAX_DEVICE_TOKENS,
+        description="The device tokens this browser was given at earlier successful sign-ins "
+        "(the site keeps them in a cookie). One valid for this account counts the attempt "
+        "apart from unknown sources, so guesses from elsewhere do not lock it out (ADR 0064).",
+    )
 
 
 class RefreshIn(BaseModel):
@@ -73,6 +84,11 @@ class SignedIn(BaseModel):
     kind: str
     locations: list[Location] = Field(
         description="Every location this account may order for, as CQC describes it."
+    )
+    device_token: str = Field(
+        "",
+        description="For the browser that signed in to keep (a __Host- cookie) and present at "
+        "its next sign-in to this account; empty on renewal.",
     )
 
 
@@ -280,8 +296,10 @@ def router(service: Service) -> APIRouter:
         now = ctx.clock()
         issued: SignedIn | None = None
         closed = False
+        known = ctx.known_device(subject, body.device_tokens)
+        device = known[1] if known else None
         async with service.db.transaction() as session:
-            admission = await ctx.admit_sign_in(session, subject, source, now)
+            admission = await ctx.admit_sign_in(session, subject, source, now, device)
             if not admission.decision.allowed:
                 await audit.record(
                     session, audit.Action.SIGN_IN_REFUSED, subject_key=subject, source_key=source
@@ -292,13 +310,15 @@ def router(service: Service) -> APIRouter:
                     ctx, session, email, body.password, correlation_id, closed
                 )
                 if found is None:
-                    await ctx.sign_in_failed(session, source, now)
+                    if device is None:  # a known device is held to its own lockout
+                        await ctx.sign_in_failed(session, source, now)
                     await audit.record(
                         session,
                         audit.Action.SIGN_IN_FAILED,
                         subject_key=subject,
                         source_key=source,
                         failures=admission.counted.count,
+                        known_device=device is not None,
                     )
                     if ctx.lockout.locks(admission.counted):
                         await audit.record(
@@ -310,8 +330,10 @@ def router(service: Service) -> APIRouter:
                         )
                 else:
                     account, locations = found
-                    await ctx.sign_in_succeeded(session, subject)
+                    await ctx.sign_in_succeeded(session, subject, device)
                     issued = await issue(ctx, session, account, locations, now)
+                    # The same token again for a known device (its counter stays its own).
+                    issued.device_token = known[0] if known else ctx.device_token(subject)
                     await audit.record(
                         session,
                         audit.Action.SIGNED_IN,

@@ -118,3 +118,16 @@ async def _revoke_where(
         .returning(sessions.c.id)
     )
     return len(result.all())
+
+
+async def is_live(session: AsyncSession, session_id: UUID, now: datetime) -> bool:
+    """Whether the session an access token was issued for is still open (not signed out,
+    revoked or past its absolute expiry): identity refuses a live token of an ended one."""
+    found = await session.scalar(
+        select(sessions.c.id).where(
+            sessions.c.id == session_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+        )
+    )
+    return found is not None

@@ -67,11 +67,17 @@ class IdentityClient:
         return response.json() if response.content else {}
 
     async def sign_in(
-        self, email: str, password: str, correlation_id: str, client_ip: str
+        self,
+        email: str,
+        password: str,
+        correlation_id: str,
+        client_ip: str,
+        device_tokens: list[str] | None = None,
     ) -> dict[str, Any]:
+        """``device_tokens``: what this browser's device cookie holds (ADR 0064)."""
         return await self._post(
             "/api/sign-in",
-            {"email": email, "password": password},
+            {"email": email, "password": password, "device_tokens": device_tokens or []},
             correlation_id=correlation_id,
             client_ip=client_ip,
         )

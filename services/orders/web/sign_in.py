@@ -11,6 +11,7 @@ from services.orders.domain.answers import sign_in_problems
 from services.orders.web.auth import SiteAuth
 from services.orders.web.identity import Refused
 from shared.web import FormErrors, Site
+from shared.web.devices import device_tokens, keep_device
 
 NOT_RIGHT = (
     "Enter the right email address and password. If you have not chosen a password, use the "
@@ -53,12 +54,15 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
                 password,
                 request.state.correlation_id,
                 request.client.host if request.client else "",
+                device_tokens(request),
             )
         except Refused as refused:
             errors.add("email", _refusal_message(refused))
             return form(request, email, errors)
         auth.keep(request, signed_in, email.strip())
-        return RedirectResponse("/order/locations", status_code=303)
+        done = RedirectResponse("/order/locations", status_code=303)
+        keep_device(request, done, signed_in.get("device_token"))
+        return done
 
     @web.get("/sign-out")
     async def sign_out_page(request: Request) -> HTMLResponse:

@@ -69,9 +69,18 @@ async def act_on_account(
         )
 
 
-async def sign_in(link: IdentityLink, email: str, password: str) -> dict[str, Any] | None:
-    """Staff sign in with a password: identity's tokens, or None if it said no."""
-    return await link.sign_in(email, password)
+async def sign_in(
+    link: IdentityLink,
+    email: str,
+    password: str,
+    client_ip: str = "",
+    device_tokens: list[str] | None = None,
+) -> dict[str, Any] | None:
+    """Staff sign in with a password: identity's tokens, or None if it said no; raises
+    :class:`shared.web.staff_sign_in.TooManyAttempts` while identity refuses attempts.
+    ``client_ip`` is the browser's, so each member of staff is their own source at identity,
+    and ``device_tokens`` what the browser's device cookie holds (ADR 0064, 0065)."""
+    return await link.sign_in(email, password, client_ip, device_tokens)
 
 
 async def refresh(link: IdentityLink, refresh_token: str) -> dict[str, Any] | None:

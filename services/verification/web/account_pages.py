@@ -12,6 +12,8 @@ from services.verification.web import auth
 from shared.http.problems import Problem
 from shared.runtime import Service
 from shared.web import FormErrors, Site, web_session
+from shared.web.devices import device_tokens, keep_device
+from shared.web.staff_sign_in import TooManyAttempts
 
 
 def _safe_next(value: object) -> str:
@@ -46,13 +48,26 @@ def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> Non
             errors.add("email", "Enter your email address")
         if not password:
             errors.add("password", "Enter your password")
-        tokens = None if errors else await identity.sign_in(link, email, password)
+        tokens = None
+        if not errors:
+            try:
+                tokens = await identity.sign_in(
+                    link,
+                    email,
+                    password,
+                    request.client.host if request.client else "",
+                    device_tokens(request),
+                )
+            except TooManyAttempts as refused:  # the real reason, and how long to wait
+                errors.add("email", refused.message())
         if not errors and tokens is None:
             errors.add("email", "Enter a correct email address and password")
         if errors or tokens is None:
             return show(request, errors, email)
         auth.remember(request, tokens)
-        return RedirectResponse(_safe_next(form.get("next")), status_code=303)
+        done = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+        keep_device(request, done, tokens.get("device_token"))
+        return done
 
     @web.get("/sign-out")
     async def sign_out(request: Request) -> Response:

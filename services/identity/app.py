@@ -27,6 +27,7 @@ from shared.events import (
     AccountAnonymised,
     AccountDetailsCorrected,
     AccountRegistered,
+    AccountRegisteredForReporting,
     AccountRestricted,
     AccountRestrictionLifted,
     LocationsAuthorised,
@@ -43,6 +44,7 @@ def build(settings: IdentitySettings | None = None) -> Service:
         MIGRATIONS,
         emits=(
             AccountRegistered,
+            AccountRegisteredForReporting,
             LocationsAuthorised,
             AccountAnonymised,
             AccountDetailsCorrected,

@@ -35,7 +35,13 @@ from services.identity.store import audit, portal, repository
 from services.identity.store import register as register_store
 from services.identity.store import sessions as session_store
 from services.identity.store.repository import Account
-from shared.events import AccountKind, AccountRegistered, Location, LocationsAuthorised
+from shared.events import (
+    AccountKind,
+    AccountRegistered,
+    AccountRegisteredForReporting,
+    Location,
+    LocationsAuthorised,
+)
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -140,6 +146,8 @@ async def _cqc_account(
             ),
             correlation_id,
         )
+        reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
+        await ctx.service.emit(session, reported, correlation_id)
     await repository.authorise_locations(session, account.id, [loc.location_id for loc in matched])
     locations = [
         loc.as_event() for loc in await repository.authorised_locations(session, account.id)

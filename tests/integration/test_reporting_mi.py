@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -133,6 +134,20 @@ async def _queue(platform: Platform) -> list[dict[str, Any]]:
         )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def exact_figures() -> Iterator[None]:
+    """These tests check the figures against what the other services did, order by order, so
+    they run reporting without rounding (ADR 0028; the rounding and what it protects are
+    tested in tests/unit/reporting/test_suppression_attack.py). Small counts stay hidden."""
+    saved = os.environ.get("CARE_REPORTING_ROUNDING_BASE")
+    os.environ["CARE_REPORTING_ROUNDING_BASE"] = "1"
+    yield
+    if saved is None:
+        os.environ.pop("CARE_REPORTING_ROUNDING_BASE", None)
+    else:
+        os.environ["CARE_REPORTING_ROUNDING_BASE"] = saved
 
 
 @pytest.fixture(scope="module")

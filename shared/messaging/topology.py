@@ -100,6 +100,7 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         SubjectAccessRequested,
         AccountRestricted,
         AccountRestrictionLifted,
+        PortalClosed,
     ),
     # Reporting's own feed and the later steps of an order: no event carrying personal data,
     # and nothing it would only use for one fact (ADR 0026).

@@ -37,6 +37,7 @@ COPIED = frozenset(
 #: The tables it leaves out, and why.
 NOT_IN_THE_COPY = TRANSPORT_NOT_IN_THE_COPY | {
     "stock": "The warehouse's totals of badges and leaflets: about no one.",
+    "portal_closure": "When the portal closed: about no one.",
 }
 
 

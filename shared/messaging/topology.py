@@ -198,14 +198,27 @@ RETIRED: tuple[Subscription, ...] = tuple(
 )
 
 
+async def delete_retired(broker: RabbitBroker) -> None:
+    """Delete the retired subscriptions' queues where they exist: no declaring them first (a
+    quorum queue is costly to create), and deleting a queue that is not there is no error."""
+    # FastStream exposes no channel of its own: one of the connection's, for a moment.
+    connection = broker._connection
+    if connection is None:
+        return
+    channel = await connection.channel()
+    try:
+        for old in RETIRED:
+            for name in (old.queue_name, old.dead_letter_queue_name):
+                await channel.queue_delete(name)
+    finally:
+        await channel.close()
+
+
 async def declare_topology(broker: RabbitBroker) -> None:
     """Declare every exchange, queue, dead-letter queue and binding (idempotent), and delete
     the queues of retired subscriptions."""
     declared = {name: await broker.declare_exchange(ex) for name, ex in EXCHANGES.items()}
-    for old in RETIRED:
-        for retired in (old.queue(), old.dead_letter_queue()):
-            queue = await broker.declare_queue(retired)
-            await queue.delete(if_unused=False, if_empty=False)
+    await delete_retired(broker)
     for sub in subscriptions():
         queue = await broker.declare_queue(sub.queue())
         await queue.bind(declared[sub.event.EXCHANGE], routing_key=sub.event.ROUTING_KEY)

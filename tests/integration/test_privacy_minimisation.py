@@ -200,3 +200,24 @@ async def test_reporting_receives_one_order_in_few_deliveries_and_nothing_person
     assert sum(delivered.values()) == 6
     types = payload_types()
     assert not [name for name in delivered if types[name].PERSONAL_FIELDS]
+
+
+async def test_reportings_retired_queues_are_deleted_at_start(platform: Platform) -> None:
+    """A queue of a subscription reporting dropped (ADR 0026) would go on filling with
+    personal data: declaring the topology deletes it, and deleting one not there is no error."""
+    import aio_pika
+
+    from shared.messaging.topology import RETIRED, declare_topology
+
+    retired = next(s for s in RETIRED if s.event.TYPE == "OrderPlaced")
+    connection = await aio_pika.connect(platform.amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.declare_queue(retired.queue_name, durable=True)
+        await declare_topology(platform.service("reporting").broker)
+        await declare_topology(platform.service("reporting").broker)  # again: nothing there
+        probe = await connection.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelClosed):
+            await probe.declare_queue(retired.queue_name, passive=True)
+    finally:
+        await connection.close()

@@ -39,3 +39,27 @@ def answer_requests(service: Service, held_about: HeldAbout) -> None:
             ),
             event.correlation_id,
         )
+
+
+def outbox_mentioning(metadata: Any, needles: list[str]) -> Any:
+    """The service's outbox rows (events not yet published or still kept after publishing)
+    whose body mentions one of ``needles`` (the account's id, its orders', its shipments'):
+    what was sent about the person, to the other services or to the courier."""
+    from sqlalchemy import or_, select
+
+    table = metadata.tables["outbox"]
+    patterns = [table.c.body.contains(needle) for needle in needles if needle]
+    # Parts of earlier copies are the copy itself, not something more held about the person.
+    return (
+        select(table)
+        .where(or_(*patterns), table.c.event_type != "SubjectDataProvided")
+        .order_by(table.c.id)
+    )
+
+
+#: Every service's tables fall in one of two lists (``tests/unit/test_subject_access_coverage``
+#: walks each service's metadata): those its part of a copy reads, and those it leaves out,
+#: each with the reason. The transport tables every service has are left out the same way.
+TRANSPORT_NOT_IN_THE_COPY = {
+    "inbox": "The ids of events already handled (exactly-once delivery), kept 7 days: no content.",
+}

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from services.dispatch.api import courier as courier_api
 from services.dispatch.api import shipments as shipments_api
 from services.dispatch.api import stock as stock_api
-from services.dispatch.handlers import events, privacy
+from services.dispatch.handlers import closure, events, privacy
 from services.dispatch.handlers.allocator import Allocator
 from services.dispatch.handlers.fulfilment import Fulfilment
 from services.dispatch.metrics import GaugeRefresher
@@ -75,6 +75,13 @@ def build(settings: DispatchSettings | None = None) -> DispatchService:
     )
     events.register(service, service.allocator.kick)
     privacy.register(service, Fulfilment(service))
+    service.attach(
+        closure.register(
+            service,
+            service.settings.courier_data_days_after_closure,
+            service.settings.courier_data_check_seconds,
+        )
+    )
     return service
 
 

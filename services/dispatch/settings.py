@@ -27,3 +27,8 @@ class DispatchSettings(ServiceSettings):
     allocator_idle_seconds: float = Field(1.0, gt=0)
     #: How often each replica re-reads the stock and waitlist gauges from the database.
     metrics_refresh_seconds: float = Field(5.0, gt=0)
+    #: Days after the portal closes by which every name and address held for the courier is
+    #: purged, whatever the courier has reported (ADR 0067; the privacy notice says the same).
+    courier_data_days_after_closure: float = Field(30.0, ge=0)
+    #: How often each replica checks whether that deadline has passed.
+    courier_data_check_seconds: float = Field(3600.0, gt=0)

@@ -28,6 +28,7 @@ from shared.events import (
     AccountAnonymised,
     AccountDetailsCorrected,
     AccountRegistered,
+    AccountRegisteredForReporting,
     AccountRestricted,
     AccountRestrictionLifted,
     LocationsAuthorised,
@@ -44,6 +45,7 @@ def build(settings: IdentitySettings | None = None) -> Service:
         MIGRATIONS,
         emits=(
             AccountRegistered,
+            AccountRegisteredForReporting,
             LocationsAuthorised,
             AccountAnonymised,
             AccountDetailsCorrected,

@@ -18,6 +18,7 @@ from shared.events import (
     DeliveryAddressChanged,
     OrderCancelled,
     OrderPlaced,
+    OrderPlacedForReporting,
     SubjectDataProvided,
 )
 from shared.runtime import Service
@@ -34,6 +35,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         Path(__file__).parent / "store" / "migrations",
         emits=(
             OrderPlaced,
+            OrderPlacedForReporting,
             OrderCancelled,
             SubjectDataProvided,
             DeliveryAddressChanged,

@@ -28,7 +28,15 @@ from services.orders.domain.placed import awaiting_delivery, delivery_to_site
 from services.orders.store import accounts, awaiting, privacy, repository
 from services.orders.store.tables import email_outbox
 from shared.email import queue_email
-from shared.events import AccountKind, Delivery, OrderCancelled, OrderLine, OrderPlaced
+from shared.events import (
+    AccountKind,
+    Delivery,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+    OrderPlacedForReporting,
+)
+from shared.events.reporting import organisation_type, organisation_type_of_order
 from shared.http.auth import Principal
 from shared.runtime import Service
 
@@ -96,6 +104,8 @@ class Built:
     top_up: bool = False
     region: str = ""
     local_authority: str = ""
+    #: What reporting counts the order under (shared/events/reporting.py).
+    organisation_type: str = ""
 
 
 async def place_order(
@@ -180,24 +190,28 @@ async def place_order(
                 correlation_id=correlation_id,
             )
         if built.delivery is not None:
+            placed = OrderPlaced(
+                order_id=order_id,
+                reference=reference,
+                account_id=principal.account_id,
+                account_kind=AccountKind(principal.kind),
+                placed_at=placed_at,
+                placement_seq=seq,
+                lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
+                quantity=quantity,
+                delivery=built.delivery,
+                top_up=built.top_up,
+                region=built.region,
+                local_authority=built.local_authority,
+            )
+            # Reporting's first: the relay publishes in this order, so the figures usually hear
+            # of the order before verification's decision about it.
             await service.emit(
                 session,
-                OrderPlaced(
-                    order_id=order_id,
-                    reference=reference,
-                    account_id=principal.account_id,
-                    account_kind=AccountKind(principal.kind),
-                    placed_at=placed_at,
-                    placement_seq=seq,
-                    lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
-                    quantity=quantity,
-                    delivery=built.delivery,
-                    top_up=built.top_up,
-                    region=built.region,
-                    local_authority=built.local_authority,
-                ),
+                OrderPlacedForReporting.of(placed, built.organisation_type),
                 correlation_id,
             )
+            await service.emit(session, placed, correlation_id)
     return Placed(order_id, reference, quantity, built.top_up)
 
 
@@ -221,6 +235,9 @@ async def _cqc_order(
         delivery_to_site(site, contact_name, deliver_to),
         region=site.get("region", ""),
         local_authority=site.get("local_authority", ""),
+        organisation_type=organisation_type_of_order(
+            AccountKind(principal.kind), list(lines), known
+        ),
     )
 
 
@@ -246,7 +263,13 @@ async def _own_address_order(
         city=registered["city"] or "",
         postcode=registered["postcode"],
     )
-    return Built([(None, staff_count)], delivery, top_up=top_up)
+    kind = AccountKind(principal.kind)
+    return Built(
+        [(None, staff_count)],
+        delivery,
+        top_up=top_up,
+        organisation_type=organisation_type(kind, []),
+    )
 
 
 def ready_to_order(registered: dict[str, Any] | None) -> bool:

@@ -23,7 +23,9 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     service = Service(settings, metadata, Path(__file__).parent / "store" / "migrations")
     events.register(service)
-    rules = Rules(settings.suppression_threshold, settings.workforce_estimate)
+    rules = Rules(
+        settings.suppression_threshold, settings.workforce_estimate, settings.rounding_base
+    )
     identity = service.attach(
         IdentityClient(settings.identity_url, settings.identity_timeout_seconds)
     )

@@ -12,6 +12,9 @@ class ReportingSettings(ServiceSettings):
     service: str = "reporting"
     #: Counts below this are shown as suppressed, so no figure singles out an organisation.
     suppression_threshold: int = Field(5, ge=1)
+    #: Every other figure about orders is shown rounded to the nearest multiple of this, so a
+    #: suppressed one cannot be worked out by subtraction (ADR 0028). 1 turns rounding off.
+    rounding_base: int = Field(10, ge=1)
     #: The adult social care workforce in England the badges are for (Skills for Care's
     #: estimate): the denominator of "share of the workforce reached".
     workforce_estimate: int = Field(1_500_000, gt=0)

@@ -12,6 +12,7 @@ from shared.events.envelope import (
     payload_types,
     wrap,
 )
+from shared.events.reporting import AccountRegisteredForReporting, OrderPlacedForReporting
 
 __all__ = [
     "COURIER_EXCHANGE",
@@ -22,5 +23,7 @@ __all__ = [
     "parse",
     "payload_types",
     "wrap",
+    "AccountRegisteredForReporting",
+    "OrderPlacedForReporting",
     *_catalogue_all,
 ]

@@ -36,12 +36,15 @@ from shared.events import (
     OrderVerified,
     ParcelReturned,
     PortalClosed,
+    StockReceived,
+    StockReleased,
+    StockReserved,
     StockWaitlisted,
     SubjectAccessRequested,
     SubjectDataProvided,
-    payload_types,
 )
 from shared.events.envelope import COURIER_EXCHANGE, EVENTS_EXCHANGE
+from shared.events.reporting import AccountRegisteredForReporting, OrderPlacedForReporting
 
 DEAD_LETTER_EXCHANGE = "care.dead-letter"
 #: Deliveries of one message before it is parked; redelivery after a crash counts too.
@@ -54,10 +57,6 @@ EXCHANGES: dict[str, RabbitExchange] = {
         DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True
     ),
 }
-
-_EVERY_DOMAIN_EVENT: tuple[type[EventPayload], ...] = tuple(
-    cls for cls in payload_types().values() if cls.EXCHANGE == EVENTS_EXCHANGE
-)
 
 #: Which events each consumer listens to. The courier integration is outside the platform but
 #: its queue is declared here so a handoff is never unroutable.
@@ -101,8 +100,24 @@ SUBSCRIPTIONS: dict[str, tuple[type[EventPayload], ...]] = {
         SubjectAccessRequested,
         AccountRestricted,
         AccountRestrictionLifted,
+        PortalClosed,
     ),
-    "reporting": _EVERY_DOMAIN_EVENT,
+    # Reporting's own feed and the later steps of an order: no event carrying personal data,
+    # and nothing it would only use for one fact (ADR 0026).
+    "reporting": (
+        AccountRegisteredForReporting,
+        OrderPlacedForReporting,
+        OrderVerified,
+        OrderReferred,
+        OrderRejected,
+        OrderCancelled,
+        StockReceived,
+        StockWaitlisted,
+        StockReserved,
+        StockReleased,
+        OrderDispatched,
+        OrderDelivered,
+    ),
     "courier": (CourierHandoff,),
 }
 
@@ -160,9 +175,50 @@ def subscriptions(consumer: str | None = None) -> list[Subscription]:
     ]
 
 
+#: Queues of subscriptions that were dropped: deleted at start-up, or they would go on filling
+#: (and, once full, refuse the producers' publishes). Reporting's personal-data events, ADR 0026.
+RETIRED: tuple[Subscription, ...] = tuple(
+    Subscription("reporting", event)
+    for event in (
+        AccountRegistered,
+        AccountAnonymised,
+        AccountDetailsCorrected,
+        AccountHoldApplied,
+        AccountRestricted,
+        AccountRestrictionLifted,
+        DeliveryAddressChanged,
+        DeliveryAddressChangeRefused,
+        LocationsAuthorised,
+        OrderPlaced,
+        ParcelReturned,
+        PortalClosed,
+        SubjectAccessRequested,
+        SubjectDataProvided,
+    )
+)
+
+
+async def delete_retired(broker: RabbitBroker) -> None:
+    """Delete the retired subscriptions' queues where they exist: no declaring them first (a
+    quorum queue is costly to create), and deleting a queue that is not there is no error."""
+    # FastStream exposes no channel of its own: one of the connection's, for a moment.
+    connection = broker._connection
+    if connection is None:
+        return
+    channel = await connection.channel()
+    try:
+        for old in RETIRED:
+            for name in (old.queue_name, old.dead_letter_queue_name):
+                await channel.queue_delete(name)
+    finally:
+        await channel.close()
+
+
 async def declare_topology(broker: RabbitBroker) -> None:
-    """Declare every exchange, queue, dead-letter queue and binding (idempotent)."""
+    """Declare every exchange, queue, dead-letter queue and binding (idempotent), and delete
+    the queues of retired subscriptions."""
     declared = {name: await broker.declare_exchange(ex) for name, ex in EXCHANGES.items()}
+    await delete_retired(broker)
     for sub in subscriptions():
         queue = await broker.declare_queue(sub.queue())
         await queue.bind(declared[sub.event.EXCHANGE], routing_key=sub.event.ROUTING_KEY)

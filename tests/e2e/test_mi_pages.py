@@ -13,7 +13,14 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from services.identity.domain.accounts import Role
-from shared.events import AccountKind, OrderDispatched, StockReceived, StockReserved
+from shared.events import (
+    AccountKind,
+    OrderDispatched,
+    OrderPlacedForReporting,
+    StockReceived,
+    StockReserved,
+)
+from shared.events.reporting import NON_CQC_PROVIDER
 from tests.support.browser import check_page, chromium
 from tests.support.events import order_placed
 from tests.support.identity import invite_staff, staff_account
@@ -38,7 +45,9 @@ async def reporting() -> AsyncIterator[Reporting]:
     async with Platform() as platform:
         identity_port = free_port()
         await platform.start("identity", uniform_response_seconds=0.05)
-        await platform.start("reporting", identity_url=f"http://127.0.0.1:{identity_port}")
+        await platform.start(
+            "reporting", identity_url=f"http://127.0.0.1:{identity_port}", rounding_base=1
+        )
         emails = {
             role: (await staff_account(platform, role, PASSWORD))[0]
             for role in (Role.DHSC_ANALYST, Role.OPERATIONS, Role.CUSTOMER_SERVICE)
@@ -47,7 +56,7 @@ async def reporting() -> AsyncIterator[Reporting]:
         await platform.publish(StockReserved(order_id=uuid.uuid4(), quantity=24))
         for _ in range(6):  # one day of orders, each dispatched straight away
             order = order_placed(4, AccountKind.NON_CQC)
-            await platform.publish(order)
+            await platform.publish(OrderPlacedForReporting.of(order, NON_CQC_PROVIDER))
             await platform.publish(
                 OrderDispatched(
                     order_id=order.order_id, shipment_reference="S", parcel_count=1, quantity=4

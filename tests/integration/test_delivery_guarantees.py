@@ -17,6 +17,8 @@ from services.dispatch.handlers.fulfilment import Fulfilment
 from services.dispatch.store import repository as dispatch_repository
 from services.dispatch.store.tables import shipments, stock_ledger
 from services.orders.store.tables import metadata as orders_metadata
+from shared.events import OrderPlacedForReporting
+from shared.events.reporting import NON_CQC_PROVIDER
 from shared.messaging.topology import DELIVERY_LIMIT
 from shared.metrics import INBOX_DUPLICATES
 from shared.runtime import Service
@@ -68,12 +70,16 @@ def duplicates(service: str, event_type: str) -> float:
 
 async def test_the_same_event_delivered_twice_has_one_effect(platform: Platform) -> None:
     placed_before = await reporting_total(platform, "orders_placed")
-    dupes_before = duplicates("reporting", "OrderPlaced")
+    dupes_before = duplicates("reporting", "OrderPlacedForReporting")
     event = order_placed(quantity=7)
-    envelope = await platform.publish(event)
-    await platform.publish(event, envelope=envelope)  # same event_id: a redelivery
+    await platform.publish(event)
+    reported = OrderPlacedForReporting.of(event, NON_CQC_PROVIDER)
+    envelope = await platform.publish(reported)
+    await platform.publish(reported, envelope=envelope)  # same event_id: a redelivery
 
-    await eventually(lambda: _at_least(duplicates("reporting", "OrderPlaced"), dupes_before + 1))
+    await eventually(
+        lambda: _at_least(duplicates("reporting", "OrderPlacedForReporting"), dupes_before + 1)
+    )
     await eventually(lambda: ledger_entries(platform, event.order_id, "reservation"))
     assert await reporting_total(platform, "orders_placed") == placed_before + 1
     assert await ledger_entries(platform, event.order_id, "reservation") == 1
@@ -198,11 +204,11 @@ async def test_a_crash_before_the_ack_is_redelivered_and_absorbed(platform: Plat
     connection = victim.broker._connection
     assert connection is not None
 
-    target = order_placed(quantity=6)
+    target = OrderPlacedForReporting.of(order_placed(quantity=6), NON_CQC_PROVIDER)
     ack = victim.consumers.acknowledge
 
     async def die(message: Any) -> None:
-        if str(target.order_id) not in message.body.decode() or "OrderPlaced" not in (
+        if str(target.order_id) not in message.body.decode() or "OrderPlacedForReporting" not in (
             message.raw_message.type or ""
         ):
             await ack(message)
@@ -213,13 +219,15 @@ async def test_a_crash_before_the_ack_is_redelivered_and_absorbed(platform: Plat
 
     victim.consumers.acknowledge = die  # type: ignore[method-assign]
     before = await reporting_total(platform, "orders_placed")
-    dupes_before = duplicates("reporting", "OrderPlaced")
-    await platform.publish(target, type="OrderPlaced")
+    dupes_before = duplicates("reporting", "OrderPlacedForReporting")
+    await platform.publish(target, type="OrderPlacedForReporting")
     await asyncio.wait_for(crashed.wait(), 20)
     assert await reporting_total(platform, "orders_placed") == before + 1  # committed
 
     await platform.start("reporting")  # the replacement receives the unacked message again
-    await eventually(lambda: _at_least(duplicates("reporting", "OrderPlaced"), dupes_before + 1))
+    await eventually(
+        lambda: _at_least(duplicates("reporting", "OrderPlacedForReporting"), dupes_before + 1)
+    )
     assert await reporting_total(platform, "orders_placed") == before + 1
 
 

@@ -144,3 +144,80 @@ async def test_inbox_rows_go_after_their_retention_and_recent_ones_stay(
 
 def _days_ago(days: int) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)
+
+
+def _reporting_consumed() -> dict[str, float]:
+    from shared.metrics import MESSAGES_CONSUMED
+
+    counts: dict[str, float] = {}
+    for metric in MESSAGES_CONSUMED.collect():
+        for sample in metric.samples:
+            labels = sample.labels
+            if sample.name.endswith("_total") and labels.get("service") == "reporting":
+                counts[labels["event_type"]] = counts.get(labels["event_type"], 0) + sample.value
+    return counts
+
+
+async def test_reporting_receives_one_order_in_few_deliveries_and_nothing_personal(
+    platform: Platform,
+) -> None:
+    """ADR 0026: one provider's first sign-in, order, dispatch and delivery reach reporting as
+    six deliveries (seven before, when it took every domain event: AccountRegistered,
+    LocationsAuthorised and OrderPlaced, with names, addresses and emails in them), and none
+    of them is an event that declares personal data."""
+    from shared.events import payload_types
+
+    before = _reporting_consumed()
+    site = single_location_rows()[9]
+    session = await sign_in(platform, site.email, site.ods_code)
+    token = session["access_token"]
+    placed = await place_order(
+        platform, token, [(site.location_id, 4)], site.location_id, contact=CONTACT
+    )
+
+    async def dispatched() -> dict[str, Any] | None:
+        order = await order_status(platform, token, placed["order_id"])
+        return order if order["status"] == "dispatched" else None
+
+    shipment = (await eventually(dispatched))["history"][-1]["detail"]
+    await courier_reports(platform, shipment, "delivered")
+
+    expected = {
+        "AccountRegisteredForReporting": 1,
+        "OrderPlacedForReporting": 1,
+        "OrderVerified": 1,
+        "StockReserved": 1,
+        "OrderDispatched": 1,
+        "OrderDelivered": 1,
+    }
+
+    async def all_in() -> dict[str, float] | None:
+        after = _reporting_consumed()
+        delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+        return delta if delta == expected else None
+
+    delivered = await eventually(all_in)
+    assert sum(delivered.values()) == 6
+    types = payload_types()
+    assert not [name for name in delivered if types[name].PERSONAL_FIELDS]
+
+
+async def test_reportings_retired_queues_are_deleted_at_start(platform: Platform) -> None:
+    """A queue of a subscription reporting dropped (ADR 0026) would go on filling with
+    personal data: declaring the topology deletes it, and deleting one not there is no error."""
+    import aio_pika
+
+    from shared.messaging.topology import RETIRED, declare_topology
+
+    retired = next(s for s in RETIRED if s.event.TYPE == "OrderPlaced")
+    connection = await aio_pika.connect(platform.amqp_url)
+    try:
+        channel = await connection.channel()
+        await channel.declare_queue(retired.queue_name, durable=True)
+        await declare_topology(platform.service("reporting").broker)
+        await declare_topology(platform.service("reporting").broker)  # again: nothing there
+        probe = await connection.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelClosed):
+            await probe.declare_queue(retired.queue_name, passive=True)
+    finally:
+        await connection.close()

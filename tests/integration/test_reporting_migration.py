@@ -114,3 +114,75 @@ async def test_migration_0003_fills_the_new_counters_from_each_orders_state() ->
     finally:
         await engine.dispose()
         await infra.drop_databases([name])
+
+
+async def test_migration_0004_keys_rows_by_reportings_own_identifiers() -> None:
+    """ADR 0027: the order ids, event ids and CQC location ids reporting held become keyed
+    hashes or go; an order in progress is still found by its id through the new key, and a
+    redelivered event is still logged once."""
+    from uuid import uuid4
+
+    from services.reporting.store import repository
+
+    name = f"care_reporting_migration_{infra.unique_suffix()}"
+    url = f"{infra.PG}/{name}"
+    await ensure_database(url)
+    engine = create_async_engine(url)
+    in_progress, event = uuid4(), uuid4()
+    try:
+        async with engine.begin() as conn:
+
+            def to_0003(sync_conn: Connection) -> None:
+                cfg = alembic_config(MIGRATIONS, url)
+                cfg.attributes["connection"] = sync_conn
+                command.upgrade(cfg, "0003")
+
+            await conn.run_sync(to_0003)
+            await conn.execute(
+                text(
+                    "INSERT INTO order_progress (order_id, state) VALUES (:o, '{\"quantity\": 7}')"
+                ),
+                {"o": in_progress},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO event_log (event_id, event_type, order_ref, fact)"
+                    " SELECT :e, 'OrderPlaced', order_ref, '{}' FROM order_progress"
+                ),
+                {"e": event},
+            )
+            await conn.execute(text("INSERT INTO location_types VALUES ('1-101', 'Hospice')"))
+        await upgrade(MIGRATIONS, url)
+
+        async with engine.connect() as conn:
+            columns = {
+                (table, column)
+                for table, column in (
+                    await conn.execute(
+                        text(
+                            "SELECT table_name, column_name FROM information_schema.columns"
+                            " WHERE table_schema = 'public'"
+                        )
+                    )
+                ).tuples()
+            }
+            tables = {table for table, _ in columns}
+            rows = []
+            for table in sorted(tables - {"link_key"}):
+                rows += (await conn.execute(text(f"SELECT * FROM {table}"))).all()
+            dumped = " ".join(str(row) for row in rows)
+        assert "location_types" not in tables
+        assert ("order_progress", "order_id") not in columns
+        assert ("event_log", "event_id") not in columns
+        assert str(in_progress) not in dumped and str(event) not in dumped
+        assert "1-101" not in dumped
+
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        async with AsyncSession(engine) as session, session.begin():
+            ref, state = await repository.lock_order(session, in_progress)
+            assert state.quantity == 7 and ref == 1
+            assert not await repository.append_fact(session, event, "OrderPlaced", ref, {})
+    finally:
+        await engine.dispose()
+        await infra.drop_databases([name])

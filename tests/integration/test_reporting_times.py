@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import text
 
 from services.reporting.store.rebuild import rebuild
-from shared.events import OrderDispatched, OrderReferred, wrap
+from shared.events import OrderDispatched, OrderPlacedForReporting, OrderReferred, wrap
+from shared.events.reporting import NON_CQC_PROVIDER
 from tests.support.events import order_placed
 from tests.support.keys import staff
 from tests.support.platform import Platform, eventually
@@ -36,7 +37,9 @@ COUNTERS = (
 @pytest.fixture(scope="module")
 async def reporting_only() -> AsyncIterator[Platform]:
     async with Platform() as platform:
-        await platform.start("reporting")
+        # Exact figures: these check each time against the orders driven (rounding, ADR 0028,
+        # is tested in tests/unit/reporting/test_suppression_attack.py).
+        await platform.start("reporting", rounding_base=1)
         yield platform
 
 
@@ -48,14 +51,14 @@ async def drive(platform: Platform, delays: list[float]) -> dict[str, Any]:
     now = datetime.now(UTC)
     for delay in delays:
         order = order_placed(3).model_copy(update={"placed_at": now - timedelta(seconds=delay)})
-        await platform.publish(order)
+        await platform.publish(OrderPlacedForReporting.of(order, NON_CQC_PROVIDER))
         dispatched = OrderDispatched(
             order_id=order.order_id, shipment_reference="S1", parcel_count=1, quantity=3
         )
         sent = wrap(dispatched, "test").model_copy(update={"occurred_at": now})
         await platform.publish(dispatched, envelope=sent)
     waiting = order_placed(3).model_copy(update={"placed_at": now - timedelta(seconds=max(delays))})
-    await platform.publish(waiting)
+    await platform.publish(OrderPlacedForReporting.of(waiting, NON_CQC_PROVIDER))
     referred = wrap(OrderReferred(order_id=waiting.order_id, reasons=["not_cqc"]), "test")
     await platform.publish(
         referred.payload,

@@ -14,11 +14,31 @@ from services.dispatch.store.tables import (
     anonymised_accounts,
     courier_callbacks,
     dispatch_orders,
+    metadata,
     restricted_accounts,
     shipments,
     stock_ledger,
 )
 from shared.store.rows import rows_by_table
+from shared.subject_access import TRANSPORT_NOT_IN_THE_COPY, outbox_mentioning
+
+#: The tables a copy reads (the outbox was missing: what was sent to the courier).
+COPIED = frozenset(
+    {
+        "dispatch_orders",
+        "stock_ledger",
+        "shipments",
+        "courier_callbacks",
+        "anonymised_accounts",
+        "restricted_accounts",
+        "outbox",
+    }
+)
+#: The tables it leaves out, and why.
+NOT_IN_THE_COPY = TRANSPORT_NOT_IN_THE_COPY | {
+    "stock": "The warehouse's totals of badges and leaflets: about no one.",
+    "portal_closure": "When the portal closed: about no one.",
+}
 
 
 async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[dict[str, Any]]]:
@@ -28,6 +48,8 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
         dispatch_orders.c.account_id == account_id
     )
     its_shipments = select(shipments.c.reference).where(shipments.c.order_id.in_(its_orders))
+    order_ids = [str(o) for o in (await session.execute(its_orders)).scalars()]
+    references = list((await session.execute(its_shipments)).scalars())
     return await rows_by_table(
         session,
         {
@@ -57,6 +79,9 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
             "restricted_accounts": select(restricted_accounts).where(
                 restricted_accounts.c.account_id == account_id
             ),
+            # What was sent about the orders: to the other services, and to the courier (its
+            # CourierHandoff names the shipment, not the order), while the rows are kept.
+            "outbox": outbox_mentioning(metadata, [str(account_id), *order_ids, *references]),
         },
     )
 

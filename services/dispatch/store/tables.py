@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Uuid,
@@ -182,4 +183,13 @@ restricted_accounts = Table(
     metadata,
     Column("account_id", Uuid, primary_key=True),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+#: When the portal closed (PortalClosed), one row: the courier data deadline counts from it.
+portal_closure = Table(
+    "portal_closure",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="portal_closure_one_row"),
 )

@@ -31,7 +31,13 @@ from services.identity.domain.sessions import RevokedBecause
 from services.identity.metrics import REGISTRATIONS
 from services.identity.store import audit, erasure, links, repository, restrictions
 from services.identity.store import sessions as session_store
-from shared.events import AccountAnonymised, AccountKind, AccountRegistered, Location
+from shared.events import (
+    AccountAnonymised,
+    AccountKind,
+    AccountRegistered,
+    AccountRegisteredForReporting,
+    Location,
+)
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -256,6 +262,8 @@ def router(service: Service) -> APIRouter:
                 ),
                 correlation_id,
             )
+            reported = AccountRegisteredForReporting(kind=AccountKind(pending.kind))
+            await service.emit(session, reported, correlation_id)
             await audit.record(session, audit.Action.ACCOUNT_CREATED, account_id=account.id)
         REGISTRATIONS.labels(service.name, "confirmed").inc()
         return Created(

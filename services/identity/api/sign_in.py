@@ -38,7 +38,13 @@ from services.identity.store import audit, portal, repository
 from services.identity.store import register as register_store
 from services.identity.store import sessions as session_store
 from services.identity.store.repository import Account
-from shared.events import AccountKind, AccountRegistered, Location, LocationsAuthorised
+from shared.events import (
+    AccountKind,
+    AccountRegistered,
+    AccountRegisteredForReporting,
+    Location,
+    LocationsAuthorised,
+)
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -157,6 +163,8 @@ async def _cqc_account(
             ),
             correlation_id,
         )
+        reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
+        await ctx.service.emit(session, reported, correlation_id)
     _, held = await repository.authorise_and_list(
         session, account.id, [loc.location_id for loc in matched]
     )

@@ -2,8 +2,8 @@
 
 Each service answers SubjectAccessRequested with everything it holds about the account, table
 by table; identity adds its own and the copy is complete once every service that holds
-personal data has answered. Reporting is not asked: it holds anonymised figures only, which
-cannot be tied back to an account (see docs/privacy.md).
+personal data has answered. Reporting is not asked: it holds nothing linkable to a person
+(ADR 0027), and the copy says so. The copy also names who received the person's data.
 """
 
 from __future__ import annotations
@@ -22,8 +22,43 @@ EXPLANATIONS = {
     "sign-ins and changes to your account.",
     "orders": "Your orders: what you ordered, where it goes and what has happened to it.",
     "verification": "The checks on your orders and any review by customer services.",
-    "dispatch": "Stock held for your orders, the parcels sent and the courier's reports.",
+    "dispatch": "Stock held for your orders, the parcels sent, what was sent to the courier "
+    "and the courier's reports.",
 }
+
+
+#: What the services that hold nothing linkable to the person say in the copy instead.
+HOLDS_NOTHING_LINKABLE = {
+    "reporting": "Reporting (the anonymised management information DHSC sees) holds nothing "
+    "that can be linked to you: it receives no name, email, phone, address or account id, "
+    "keeps only numbers, times and categories (region, local authority, type of "
+    "organisation) under numbers of its own, and keeps no order id (docs/adr/0026 and 0027).",
+}
+
+COURIER = "DX, the delivery partner"
+DHSC = "Department of Health and Social Care (DHSC)"
+
+
+def recipients(parts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who received the person's data, and what: the courier for each shipment, DHSC only
+    anonymised figures. Emails are sent through the service's mail provider."""
+    shipments = parts.get("dispatch", {}).get("shipments", [])
+    return [
+        {
+            "recipient": COURIER,
+            "what": "The name of the person who signs for the parcels, the delivery address "
+            "and postcode, and what to pack, for each shipment below; nothing else.",
+            "why": "To deliver the badges you ordered.",
+            "shipments": [row.get("reference") for row in shipments],
+        },
+        {
+            "recipient": DHSC,
+            "what": "Anonymised figures only (orders and badges by region, local authority, "
+            "type of organisation), rounded, with small numbers hidden. No personal data.",
+            "why": "Management information about the campaign.",
+            "shipments": [],
+        },
+    ]
 
 
 def assemble(
@@ -43,12 +78,29 @@ def assemble(
         "complete": not waiting,
         "waiting_for": waiting,
         "services": services,
+        "holds_nothing_linkable": HOLDS_NOTHING_LINKABLE,
+        "recipients": recipients(parts),
     }
 
 
 def render_html(document: dict[str, Any]) -> str:
     """The copy as a page a person can read: one section per service, one table per kind."""
     sections = "".join(_section(name, tables) for name, tables in document["services"].items())
+    sections += "".join(
+        f'<h2 class="govuk-heading-m">{escape(name.capitalize())}</h2>'
+        f'<p class="govuk-body">{escape(text)}</p>'
+        for name, text in document.get("holds_nothing_linkable", {}).items()
+    )
+    sections += '<h2 class="govuk-heading-m">Who received your data</h2>' + "".join(
+        f'<h3 class="govuk-heading-s">{escape(r["recipient"])}</h3>'
+        f'<p class="govuk-body">{escape(r["what"])} {escape(r["why"])}</p>'
+        + (
+            f'<p class="govuk-body">Shipments: {escape(", ".join(map(str, r["shipments"])))}</p>'
+            if r["shipments"]
+            else ""
+        )
+        for r in document.get("recipients", [])
+    )
     status = (
         "This copy is complete."
         if document["complete"]

@@ -23,12 +23,43 @@ from services.identity.store.tables import (
     account_restrictions,
     accounts,
     audit_events,
+    email_outbox,
+    metadata,
+    pending_registrations,
+    register_locations,
     reset_tokens,
     sessions,
     subject_access_contributions,
     subject_access_requests,
 )
 from shared.store.rows import rows_by_table
+from shared.subject_access import TRANSPORT_NOT_IN_THE_COPY, outbox_mentioning
+
+#: The tables a copy reads (emails waiting to go, a registration waiting for its link, the
+#: register's rows for the account's locations and the outbox were missing).
+COPIED = frozenset(
+    {
+        "accounts",
+        "account_profiles",
+        "account_locations",
+        "account_restrictions",
+        "sessions",
+        "audit_events",
+        "reset_tokens",
+        "subject_access_requests",
+        "email_outbox",
+        "pending_registrations",
+        "register_locations",
+        "outbox",
+    }
+)
+#: The tables it leaves out, and why.
+NOT_IN_THE_COPY = TRANSPORT_NOT_IN_THE_COPY | {
+    "subject_access_contributions": "The services' parts of copies asked for: the copy itself.",
+    "throttle": "Counts of recent failed attempts under keyed hashes, gone within minutes; "
+    "nothing in them can be read back.",
+    "portal": "When the portal closed, and which member of staff closed it.",
+}
 
 #: Columns left out of the copy: secrets that protect the account, not facts about its holder.
 SECRET_COLUMNS = frozenset(
@@ -60,6 +91,21 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
         "subject_access_requests": _readable(subject_access_requests).where(
             subject_access_requests.c.account_id == account_id
         ),
+        # Emails not yet sent (a sent email is deleted: nothing of it is kept).
+        "email_outbox": select(email_outbox)
+        .where(email_outbox.c.recipient == email)
+        .order_by(email_outbox.c.created_at),
+        "pending_registrations": _readable(pending_registrations).where(
+            pending_registrations.c.email == email
+        ),
+        "register_locations": select(register_locations).where(
+            register_locations.c.location_id.in_(
+                select(account_locations.c.location_id).where(
+                    account_locations.c.account_id == account_id
+                )
+            )
+        ),
+        "outbox": outbox_mentioning(metadata, [str(account_id)]),
     }
     return await rows_by_table(session, by_account)
 

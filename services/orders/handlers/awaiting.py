@@ -20,7 +20,8 @@ from services.orders.domain.placed import delivery_to_site, order_placed
 from services.orders.store import awaiting, repository
 from services.orders.store.tables import email_outbox, orders
 from shared.email import queue_email
-from shared.events import AccountKind, Delivery
+from shared.events import AccountKind, Delivery, OrderPlacedForReporting
+from shared.events.reporting import organisation_type_of_order
 from shared.runtime import Service
 
 
@@ -50,9 +51,15 @@ async def deliveries_known(
         else:  # customer services already gave it an address: that one stands
             delivery = Delivery.model_validate(order["delivery"])
         if order["status"] != Status.CANCELLED:
+            placed = order_placed(order, delivery, site)
+            lines = [(line.location_id, line.staff_count) for line in placed.lines]
+            org_type = organisation_type_of_order(placed.account_kind, lines, known)
             await service.emit(
-                session, order_placed(order, delivery, site), waiting["correlation_id"]
+                session,
+                OrderPlacedForReporting.of(placed, org_type),
+                waiting["correlation_id"],
             )
+            await service.emit(session, placed, waiting["correlation_id"])
         await awaiting.settle(session, order["id"], deliver_to=None)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,15 +15,45 @@ from services.orders.domain.order import Status
 from services.orders.store.tables import (
     account_holds,
     authorised_locations,
+    awaiting_details,
+    email_outbox,
     location_orders,
+    metadata,
     order_lines,
     orders,
     organisation_orders,
     portal_closure,
     registered_accounts,
     status_history,
+    waiting_room,
+    web_sessions,
 )
 from shared.store.rows import rows_by_table
+from shared.subject_access import TRANSPORT_NOT_IN_THE_COPY, outbox_mentioning
+
+#: The tables a copy reads (emails waiting to go, orders waiting for details, the waiting
+#: room, site sessions and the outbox were missing).
+COPIED = frozenset(
+    {
+        "orders",
+        "order_lines",
+        "location_orders",
+        "status_history",
+        "authorised_locations",
+        "account_holds",
+        "registered_accounts",
+        "organisation_orders",
+        "awaiting_details",
+        "email_outbox",
+        "waiting_room",
+        "web_sessions",
+        "outbox",
+    }
+)
+#: The tables it leaves out, and why.
+NOT_IN_THE_COPY = TRANSPORT_NOT_IN_THE_COPY | {
+    "portal_closure": "When the portal closed: about no one.",
+}
 
 
 def account_orders(account_id: UUID) -> Any:
@@ -33,6 +64,8 @@ def account_orders(account_id: UUID) -> Any:
 async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[dict[str, Any]]]:
     """Every row about the account or its orders, every column, by table."""
     its_orders = account_orders(account_id)
+    order_ids = [str(o) for o in (await session.execute(its_orders)).scalars()]
+    addresses = await email_addresses(session, account_id)
     return await rows_by_table(
         session,
         {
@@ -54,6 +87,20 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
             "organisation_orders": select(organisation_orders).where(
                 organisation_orders.c.account_id == account_id
             ),
+            "awaiting_details": select(awaiting_details).where(
+                awaiting_details.c.account_id == account_id
+            ),
+            # Emails not yet sent (a sent email is deleted: nothing of it is kept).
+            "email_outbox": select(email_outbox)
+            .where(email_outbox.c.recipient.in_(sorted(addresses) or [""]))
+            .order_by(email_outbox.c.created_at),
+            "waiting_room": select(waiting_room).where(
+                waiting_room.c.api_caller == hashlib.sha256(str(account_id).encode()).hexdigest()
+            ),
+            "web_sessions": select(web_sessions).where(
+                cast(web_sessions.c.data, Text).contains(str(account_id))
+            ),
+            "outbox": outbox_mentioning(metadata, [str(account_id), *order_ids]),
         },
     )
 

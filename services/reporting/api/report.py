@@ -24,6 +24,7 @@ from services.reporting.domain.figures import (
     governing,
     hidden_in_column,
     is_small,
+    rounded,
     suppress,
     suppress_row,
     suppress_table,
@@ -31,6 +32,9 @@ from services.reporting.domain.figures import (
 from services.reporting.domain.forecast import forecast_run_out
 from services.reporting.domain.progress import DIMENSIONS, LONDON, REVIEW, STAGES, WAITLIST
 from services.reporting.store import repository
+
+#: Stock figures that are sums of orders' badges (received is not: it is the warehouse's).
+ROUNDED_STOCK = frozenset({"stock_reserved", "stock_released", "stock_allocated"})
 
 DIMENSION_LABELS = {
     "region": "Region",
@@ -52,6 +56,8 @@ AGE_BANDS = (
 class Rules:
     threshold: int
     workforce_estimate: int
+    #: Every figure about orders (and the stock that follows them) is shown rounded to this.
+    rounding_base: int = 10
 
     @property
     def suppression(self) -> dict[str, Any]:
@@ -63,7 +69,16 @@ class Rules:
                 "cell of a column is suppressed, the next smallest is suppressed too, so no "
                 "hidden figure can be worked out from the total. Stock figures are not about "
                 "organisations and are always shown."
+                + (
+                    f" Every other figure about orders, and the stock reserved, allocated, "
+                    f"released and available, is rounded to the nearest {self.rounding_base}, "
+                    "so no hidden figure can be worked out by subtracting shown ones, within "
+                    "one table, across breakdowns or between the stages of the summary."
+                    if self.rounding_base > 1
+                    else ""
+                )
             ),
+            "rounding_base": self.rounding_base,
         }
 
 
@@ -72,7 +87,7 @@ def today() -> date:
 
 
 async def _waiting(
-    session: AsyncSession, kind: str, now: datetime, threshold: int
+    session: AsyncSession, kind: str, now: datetime, threshold: int, base: int
 ) -> dict[str, Any]:
     orders, badges, oldest, bands = await repository.waiting(
         session, kind, now, [(low, high) for _, low, high in AGE_BANDS]
@@ -81,12 +96,12 @@ async def _waiting(
         label: {"orders_waiting": o, "badges_waiting": b}
         for (label, _, _), (o, b) in zip(AGE_BANDS, bands, strict=True)
     }
-    shown = suppress_table(cells, threshold)
+    shown = suppress_table(cells, threshold, base)
     return {
-        "orders": suppress(orders, threshold),
-        "badges": suppress_row({"orders_waiting": orders, "badges_waiting": badges}, threshold)[
-            "badges_waiting"
-        ],
+        "orders": suppress(orders, threshold, base),
+        "badges": suppress_row(
+            {"orders_waiting": orders, "badges_waiting": badges}, threshold, base
+        )["badges_waiting"],
         "oldest_since": oldest.isoformat() if oldest else None,
         "oldest_wait": durations.in_units((now - oldest).total_seconds()) if oldest else None,
         "by_age": [
@@ -106,7 +121,8 @@ async def figures(
     """Everything on the summary: totals by stage, queues, times, stock, forecast, reach."""
     now = now or datetime.now(UTC)
     totals = await repository.totals(session)
-    shown = suppress_row({m: totals.get(m, 0) for m in ORDER_METRICS}, rules.threshold)
+    base = rules.rounding_base
+    shown = suppress_row({m: totals.get(m, 0) for m in ORDER_METRICS}, rules.threshold, base)
     stages = {
         stage: {"orders": shown[f"orders_{stage}"], "badges": shown[f"badges_{stage}"]}
         for stage in STAGES
@@ -124,7 +140,12 @@ async def figures(
     net: dict[date, int] = defaultdict(int)
     for day, metric, value in daily:
         net[day] += value if metric == "stock_reserved" else -value
-    forecast = forecast_run_out(available, net, now.astimezone(LONDON).date())
+    # From rounded figures only: a quiet day's rate could otherwise be one order's badges.
+    forecast = forecast_run_out(
+        rounded(available, base),
+        {day: rounded(value, base) for day, value in net.items()},
+        now.astimezone(LONDON).date(),
+    )
     placed_badges = totals.get("badges_placed", 0)
     delivered_badges = totals.get("badges_delivered", 0)
     dispatched_badges = totals.get("badges_dispatched", 0)
@@ -133,10 +154,10 @@ async def figures(
         "suppression": rules.suppression,
         "stages": stages,
         "parcels_dispatched": shown["parcels_dispatched"],
-        "review_backlog": await _waiting(session, REVIEW, now, rules.threshold),
-        "waitlist": await _waiting(session, WAITLIST, now, rules.threshold),
+        "review_backlog": await _waiting(session, REVIEW, now, rules.threshold, base),
+        "waitlist": await _waiting(session, WAITLIST, now, rules.threshold, base),
         "placed_to_dispatched": {
-            "orders": suppress(timed, rules.threshold),
+            "orders": suppress(timed, rules.threshold, base),
             "median": None
             if hidden_times
             else durations.in_units(durations.quantile(histogram, 0.5)),
@@ -147,12 +168,13 @@ async def figures(
             ],
             "method": DURATION_METHOD,
         },
+        # Reservations and allocations are sums of orders' badges: rounded like them.
         "stock": {
             "received": received,
-            "reserved": held,
-            "allocated": allocated,
-            "available": available,
-            "released": released,
+            "reserved": rounded(held, base),
+            "allocated": rounded(allocated, base),
+            "available": rounded(available, base),
+            "released": rounded(released, base),
         },
         "forecast": forecast.to_json(),
         "workforce": {
@@ -173,9 +195,10 @@ async def figures(
 
 
 def _share(badges: int, rules: Rules, shown: Shown) -> float | str:
+    """From the badges as shown (rounded), so the share tells no more than they do."""
     if isinstance(shown, str):
         return shown
-    return round(badges / rules.workforce_estimate, 5)
+    return round(shown / rules.workforce_estimate, 5)
 
 
 Series = dict[str, Any]
@@ -199,12 +222,16 @@ async def daily(
         values[metric][index[day]] = value
     totals = {m: list(accumulate(v)) for m, v in values.items()}
 
+    base = rules.rounding_base
+
     def shown(column: dict[str, list[int]], metric: str) -> list[Shown]:
         rule = governing(metric)
         if rule is None:
+            if metric in ROUNDED_STOCK:
+                return [rounded(v, base) for v in column[metric]]
             return list(column[metric])
         return [
-            SUPPRESSED if is_small(g, rules.threshold) else v
+            SUPPRESSED if is_small(g, rules.threshold) else rounded(v, base)
             for v, g in zip(column[metric], column[rule], strict=True)
         ]
 
@@ -218,7 +245,7 @@ async def breakdown(session: AsyncSession, rules: Rules, dimension: str) -> list
     """Totals to date for each value of a dimension, suppressed as one table."""
     cells = await repository.breakdown(session, dimension)
     full = {value: {m: row.get(m, 0) for m in ORDER_METRICS} for value, row in cells.items()}
-    shown = suppress_table(full, rules.threshold)
+    shown = suppress_table(full, rules.threshold, rules.rounding_base)
     order = sorted(shown, key=lambda v: (v == NOT_KNOWN, v))
     return [{"value": value, "figures": shown[value]} for value in order]
 
@@ -256,7 +283,7 @@ async def breakdown_daily(
     threshold = rules.threshold
 
     def shown(figures: list[list[int]], counts: list[list[int]]) -> list[list[Shown]]:
-        out: list[list[Shown]] = [list(row) for row in figures]
+        out: list[list[Shown]] = [[rounded(n, rules.rounding_base) for n in row] for row in figures]
         small_days = {i for row in counts for i, n in enumerate(row) if 0 < n < threshold}
         for i in small_days:
             for c in hidden_in_column([row[i] for row in counts], threshold):
@@ -289,7 +316,7 @@ DURATION_METHOD = (
 def dispatch_bands(histogram: dict[int, int], rules: Rules) -> list[tuple[str, Shown]]:
     """Dispatched orders by how long they took from being placed, suppressed as one table."""
     cells = {label: {"orders_dispatched": n} for label, n in durations.by_band(histogram).items()}
-    shown = suppress_table(cells, rules.threshold)
+    shown = suppress_table(cells, rules.threshold, rules.rounding_base)
     return [(label, shown[label]["orders_dispatched"]) for label in cells]
 
 

@@ -19,12 +19,12 @@ from uuid import UUID
 
 from shared.events import (
     AccountKind,
-    AccountRegistered,
+    AccountRegisteredForReporting,
     EventPayload,
     OrderCancelled,
     OrderDelivered,
     OrderDispatched,
-    OrderPlaced,
+    OrderPlacedForReporting,
     OrderReferred,
     OrderRejected,
     OrderVerified,
@@ -33,33 +33,36 @@ from shared.events import (
     StockReserved,
     StockWaitlisted,
 )
+from shared.events.reporting import (
+    LOCAL_AUTHORITY_TYPE as LOCAL_AUTHORITY,
+)
+from shared.events.reporting import (
+    NON_CQC_PROVIDER,
+    NOT_KNOWN,
+    ORGANISATION_TYPES,
+    OTHER_CQC,
+    organisation_type,
+    organisation_type_of_category,
+)
 
-#: What a figure is filed under when the event that would tell has not arrived (or never says).
-NOT_KNOWN = "Not known"
+__all__ = [
+    "CQC_REGISTERED",
+    "FACT_KEYS",
+    "LOCAL_AUTHORITY",
+    "NON_CQC_PROVIDER",
+    "NOT_CQC_REGISTERED",
+    "NOT_KNOWN",
+    "ORGANISATION_TYPES",
+    "OTHER_CQC",
+    "EventFact",
+    "Fact",
+    "organisation_type",
+    "organisation_type_of_category",
+    "reduce",
+]
 
 CQC_REGISTERED = "CQC-registered"
 NOT_CQC_REGISTERED = "Not CQC-registered"
-
-#: Organisation types reported, from CQC's primary inspection category (folded, by prefix)
-#: for registered locations and from the kind of account for the others. A bounded set: a
-#: category CQC adds later is reported as "Other CQC-registered" until it is named here.
-_CQC_TYPES = (
-    ("residential social care", "Residential care"),
-    ("community based adult social care", "Community-based care"),
-    ("hospice", "Hospice"),
-    ("residential substance misuse", "Substance misuse service"),
-    ("community substance misuse", "Substance misuse service"),
-    ("mental health", "Mental health service"),
-)
-OTHER_CQC = "Other CQC-registered"
-LOCAL_AUTHORITY = "Local authority"
-NON_CQC_PROVIDER = "Provider not registered with CQC"
-ORGANISATION_TYPES = (
-    *dict.fromkeys(label for _, label in _CQC_TYPES),
-    OTHER_CQC,
-    NON_CQC_PROVIDER,
-    LOCAL_AUTHORITY,
-)
 
 #: Longest text kept for a region or local authority name (the register's own values).
 _MAX_AREA = 100
@@ -77,27 +80,6 @@ class EventFact:
     fact: Fact
 
 
-def organisation_type_of_category(inspection_category: str) -> str:
-    """The reported organisation type of a CQC location, from its primary inspection category."""
-    folded = " ".join(inspection_category.lower().split())
-    for prefix, label in _CQC_TYPES:
-        if folded.startswith(prefix):
-            return label
-    return OTHER_CQC
-
-
-def organisation_type(kind: AccountKind, location_types: list[str]) -> str:
-    """The type an order is reported under: its largest location's for a CQC provider (the
-    caller passes the known types of the order's locations, largest first)."""
-    if kind is AccountKind.LOCAL_AUTHORITY:
-        return LOCAL_AUTHORITY
-    if kind is AccountKind.NON_CQC:
-        return NON_CQC_PROVIDER
-    if kind is AccountKind.CQC:
-        return location_types[0] if location_types else OTHER_CQC
-    return NOT_KNOWN
-
-
 def _area(value: str) -> str:
     cleaned = " ".join(value.split())[:_MAX_AREA]
     return cleaned or NOT_KNOWN
@@ -107,25 +89,31 @@ def _at(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def reduce(
-    payload: EventPayload, occurred_at: datetime, org_type: str = NOT_KNOWN
-) -> EventFact | None:
-    """The fact kept of one event, or None for an event no figure depends on.
+#: The log keeps the step's name, whichever event told it: a log written before reporting's
+#: own feed (ADR 0026) replays the same way.
+PLACED = "OrderPlaced"
+REGISTERED = "AccountRegistered"
 
-    ``org_type`` is the organisation type of a placed order, which the caller looks up from the
-    locations it has been told about.
-    """
+
+def _org_type(value: str) -> str:
+    if value in ORGANISATION_TYPES or value == NOT_KNOWN:
+        return value
+    return OTHER_CQC if value else NOT_KNOWN
+
+
+def reduce(payload: EventPayload, occurred_at: datetime) -> EventFact | None:
+    """The fact kept of one event, or None for an event no figure depends on."""
     match payload:
-        case OrderPlaced():
+        case OrderPlacedForReporting():
             return EventFact(
-                payload.TYPE,
+                PLACED,
                 payload.order_id,
                 {
                     "at": _at(payload.placed_at),
                     "quantity": payload.quantity,
                     "region": _area(payload.region),
                     "local_authority": _area(payload.local_authority),
-                    "org_type": org_type,
+                    "org_type": _org_type(payload.organisation_type),
                     "cqc": payload.account_kind is AccountKind.CQC,
                 },
             )
@@ -153,10 +141,8 @@ def reduce(
             return EventFact(
                 payload.TYPE, None, {"at": _at(occurred_at), "quantity": payload.quantity}
             )
-        case AccountRegistered():
-            return EventFact(
-                payload.TYPE, None, {"at": _at(occurred_at), "kind": payload.kind.value}
-            )
+        case AccountRegisteredForReporting():
+            return EventFact(REGISTERED, None, {"at": _at(occurred_at), "kind": payload.kind.value})
     return None
 
 

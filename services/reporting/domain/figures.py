@@ -57,20 +57,32 @@ def is_small(count: int, threshold: int) -> bool:
     return 0 < count < threshold
 
 
-def suppress(value: int, threshold: int) -> Shown:
-    """Small non-zero counts could identify an organisation: show them as suppressed."""
-    return SUPPRESSED if is_small(value, threshold) else value
+def rounded(value: int, base: int) -> int:
+    """``value`` to the nearest multiple of ``base`` (halves up), as ONS rounds published
+    counts: no figure shown is exact, so no hidden one is the difference of shown ones
+    (ADR 0028). Zero stays zero."""
+    if base <= 1:
+        return value
+    sign = -1 if value < 0 else 1
+    return sign * ((abs(value) + base // 2) // base) * base
 
 
-def suppress_row(row: Mapping[str, int], threshold: int) -> dict[str, Shown]:
-    """One cell's figures, each hidden when the order count governing it is small."""
+def suppress(value: int, threshold: int, base: int = 1) -> Shown:
+    """Small non-zero counts could identify an organisation: show them as suppressed; the
+    others rounded to ``base``."""
+    return SUPPRESSED if is_small(value, threshold) else rounded(value, base)
+
+
+def suppress_row(row: Mapping[str, int], threshold: int, base: int = 1) -> dict[str, Shown]:
+    """One cell's figures, each hidden when the order count governing it is small, and each
+    figure about orders rounded to ``base``."""
     out: dict[str, Shown] = {}
     for metric, value in row.items():
         rule = governing(metric)
         hide = rule is not None and is_small(
             row.get(rule, value if rule == metric else 0), threshold
         )
-        out[metric] = SUPPRESSED if hide else value
+        out[metric] = SUPPRESSED if hide else rounded(value, base) if rule else value
     return out
 
 
@@ -89,10 +101,11 @@ def hidden_in_column(counts: Sequence[int], threshold: int) -> set[int]:
 
 
 def suppress_table(
-    cells: Mapping[str, Mapping[str, int]], threshold: int
+    cells: Mapping[str, Mapping[str, int]], threshold: int, base: int = 1
 ) -> dict[str, dict[str, Shown]]:
     """A breakdown (cell -> metric -> count) with primary and complementary suppression of
-    each order count (:func:`hidden_in_column`), and the badges and parcels that go with it."""
+    each order count (:func:`hidden_in_column`), and the badges and parcels that go with it;
+    every figure shown rounded to ``base``."""
     names = list(cells)
     hidden: dict[str, set[str]] = {cell: set() for cell in names}
     counts = sorted({m for row in cells.values() for m in row if governing(m) == m})
@@ -101,7 +114,7 @@ def suppress_table(
             hidden[names[i]].add(metric)
     return {
         cell: {
-            metric: SUPPRESSED if governing(metric) in hidden[cell] else value
+            metric: SUPPRESSED if governing(metric) in hidden[cell] else rounded(value, base)
             for metric, value in row.items()
         }
         for cell, row in cells.items()

@@ -1,4 +1,5 @@
-"""Reporting listens to every domain event and turns it into anonymous figures.
+"""Reporting listens to its own feed and the later steps of orders, and turns them into
+anonymous figures. It subscribes to no event that carries personal data (ADR 0026).
 
 For each event: reduce it to its anonymised fact (or nothing), append the fact to the log,
 and move the counters by what the event changes. For an event about an order, that is the
@@ -17,12 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.domain.facts import (
-    EventFact,
-    organisation_type,
-    organisation_type_of_category,
-    reduce,
-)
+from services.reporting.domain.facts import EventFact, reduce
 from services.reporting.domain.progress import (
     Figures,
     change,
@@ -31,7 +27,7 @@ from services.reporting.domain.progress import (
     merge,
 )
 from services.reporting.store import repository
-from shared.events import Envelope, LocationsAuthorised, OrderPlaced
+from shared.events import Envelope
 from shared.messaging.topology import SUBSCRIPTIONS
 from shared.metrics import EVENT_LAG, ORDER_STEP
 from shared.runtime import Service
@@ -42,30 +38,9 @@ _PENDING = "reporting.figures"
 
 async def record(session: AsyncSession, event: Envelope[Any], service: str = "reporting") -> None:
     """Handle one event inside the consumer's transaction (after the inbox claim)."""
-    payload = event.payload
-    if isinstance(payload, LocationsAuthorised):
-        await repository.save_location_types(
-            session,
-            {
-                loc.location_id: organisation_type_of_category(loc.inspection_category)
-                for loc in payload.locations
-            },
-        )
-        return
-    org_type = (
-        await _organisation_type(session, payload) if isinstance(payload, OrderPlaced) else ""
-    )
-    reduced = reduce(payload, event.occurred_at, org_type)
+    reduced = reduce(event.payload, event.occurred_at)
     if reduced is not None:
         await _apply(session, event, reduced, service)
-
-
-async def _organisation_type(session: AsyncSession, order: OrderPlaced) -> str:
-    """The order's type: its largest known location's, for a CQC provider."""
-    lines = sorted(order.lines, key=lambda line: -line.staff_count)
-    ids = [line.location_id for line in lines if line.location_id]
-    known = await repository.location_types_of(session, ids)
-    return organisation_type(order.account_kind, [known[i] for i in ids if i in known])
 
 
 async def _apply(

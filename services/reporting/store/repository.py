@@ -8,12 +8,15 @@ concurrent consumers queue rather than deadlock.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table, and_, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -27,7 +30,7 @@ from services.reporting.store.tables import (
     daily_figures,
     dispatch_durations,
     event_log,
-    location_types,
+    link_key,
     open_items,
     order_progress,
 )
@@ -38,31 +41,54 @@ _CHUNK = 2000
 # --- the log and the orders in progress ---------------------------------------------------------
 
 
+async def _secret(session: AsyncSession) -> bytes:
+    engine = session.bind
+    secret = _SECRETS.get(engine)
+    if secret is None:
+        stored = await session.scalar(select(link_key.c.secret).where(link_key.c.id == 1))
+        if stored is None:
+            raise RuntimeError("reporting's link key is missing (migration 0004 makes it)")
+        secret = bytes(stored)
+        _SECRETS[engine] = secret
+    return secret
+
+
+_SECRETS: WeakKeyDictionary[Any, bytes] = WeakKeyDictionary()
+
+
+async def keyed(session: AsyncSession, identifier: UUID) -> bytes:
+    """Reporting's own key for an order or event id: HMAC-SHA256 under the database's link
+    key. The same id always gives the same key; the key gives nothing back."""
+    return hmac.new(await _secret(session), identifier.bytes, hashlib.sha256).digest()
+
+
 async def append_fact(
     session: AsyncSession, event_id: UUID, event_type: str, order_ref: int | None, fact: Fact
 ) -> bool:
     """Add a fact to the log; False if this event is there already."""
     result = await session.execute(
         insert(event_log)
-        .values(event_id=event_id, event_type=event_type, order_ref=order_ref, fact=fact)
-        .on_conflict_do_nothing(index_elements=["event_id"])
+        .values(
+            event_key=await keyed(session, event_id),
+            event_type=event_type,
+            order_ref=order_ref,
+            fact=fact,
+        )
+        .on_conflict_do_nothing(index_elements=["event_key"])
         .returning(event_log.c.id)
     )
     return result.first() is not None
 
 
 async def lock_order(session: AsyncSession, order_id: UUID) -> tuple[int, OrderState]:
-    """The order's reference and state, locked for this transaction (created if new)."""
-    await session.execute(
-        insert(order_progress)
-        .values(order_id=order_id, state={})
-        .on_conflict_do_nothing(index_elements=["order_id"])
-    )
+    """The order's reference and state, locked for this transaction (created if new): one
+    statement, which inserts the row or locks the one there (the no-op update takes the lock)."""
+    stmt = insert(order_progress).values(order_key=await keyed(session, order_id), state={})
     row = (
         await session.execute(
-            select(order_progress.c.order_ref, order_progress.c.state)
-            .where(order_progress.c.order_id == order_id)
-            .with_for_update()
+            stmt.on_conflict_do_update(
+                index_elements=["order_key"], set_={"state": order_progress.c.state}
+            ).returning(order_progress.c.order_ref, order_progress.c.state)
         )
     ).one()
     return int(row.order_ref), OrderState.from_json(row.state)
@@ -82,41 +108,18 @@ async def save_order(session: AsyncSession, order_ref: int, state: OrderState) -
 
 
 async def forget_settled_order_ids(session: AsyncSession, settled_before: datetime) -> int:
-    """Erase the link to the order id of orders settled before the cut-off; returns how many."""
+    """Erase the link to the orders settled before the cut-off; returns how many."""
     result = await session.execute(
         update(order_progress)
         .where(
             and_(
-                order_progress.c.order_id.is_not(None), order_progress.c.settled_at < settled_before
+                order_progress.c.order_key.is_not(None),
+                order_progress.c.settled_at < settled_before,
             )
         )
-        .values(order_id=None)
+        .values(order_key=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def save_location_types(session: AsyncSession, types: dict[str, str]) -> None:
-    if not types:
-        return
-    stmt = insert(location_types).values(
-        [{"location_id": k, "org_type": v} for k, v in sorted(types.items())]
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["location_id"], set_={"org_type": stmt.excluded.org_type}
-        )
-    )
-
-
-async def location_types_of(session: AsyncSession, location_ids: Sequence[str]) -> dict[str, str]:
-    if not location_ids:
-        return {}
-    rows = await session.execute(
-        select(location_types.c.location_id, location_types.c.org_type).where(
-            location_types.c.location_id.in_(location_ids)
-        )
-    )
-    return {loc: kind for loc, kind in rows.tuples()}
 
 
 # --- moving the counters ------------------------------------------------------------------------

@@ -3,21 +3,23 @@
 No column here can hold personal data: figures are numbers filed under a day and an
 organisation-level category (region, local authority, organisation type, CQC registration);
 the log holds the anonymised facts of :mod:`services.reporting.domain.facts`; an order in
-progress is linked to its id only until it has settled (then the id is erased).
+progress is linked to a keyed hash of its id only until it has settled (then the hash is
+erased). No row holds an order id, an account id or a CQC location id (ADR 0027).
 """
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
-    Uuid,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -84,12 +86,13 @@ open_items = Table(
 # --- what the counters are rebuilt from ---------------------------------------------------------
 
 #: Append-only: one row per consumed event that moves a figure, its anonymised fact only.
-#: ``order_ref`` is reporting's own number for the order, meaningless outside this database.
+#: ``order_ref`` is reporting's own number for the order, meaningless outside this database;
+#: ``event_key`` a keyed hash of the event's id (a redelivery is logged once), not the id.
 event_log = Table(
     "event_log",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("event_key", LargeBinary, nullable=False, unique=True),
     Column("event_type", String(64), nullable=False),
     Column("order_ref", BigInteger),
     Column("fact", JSONB, nullable=False),
@@ -97,25 +100,29 @@ event_log = Table(
     Index("ix_event_log_order_ref", "order_ref", "id"),
 )
 
-#: Each order's merged state. ``order_id`` links events to it while it is in progress and is
-#: erased a while after the order settles (see ReportingSettings.order_id_retention_days).
+#: Each order's merged state, under reporting's own number for it (``order_ref``).
+#: ``order_key`` links the order's later events to it while it is in progress: a keyed hash of
+#: the order id (HMAC-SHA256 under ``link_key``), never the id itself, so nothing here can be
+#: looked up by an order id without that key. It is erased a while after the order settles
+#: (ReportingSettings.order_id_retention_days); then nothing links the row to any order.
 order_progress = Table(
     "order_progress",
     metadata,
     Column("order_ref", BigInteger, primary_key=True, autoincrement=True),
-    Column("order_id", Uuid, unique=True),
+    Column("order_key", LargeBinary, unique=True),
     Column("state", JSONB, nullable=False),
     Column("settled_at", DateTime(timezone=True)),
-    Index("ix_order_progress_settled", "settled_at", postgresql_where="order_id IS NOT NULL"),
+    Index("ix_order_progress_settled", "settled_at", postgresql_where="order_key IS NOT NULL"),
 )
 
-#: A CQC location's reported organisation type (from LocationsAuthorised): public register
-#: categories, no name or address.
-location_types = Table(
-    "location_types",
+#: The key of the hashes above: random, made by migration 0004, one row. It never leaves this
+#: database (not in settings, logs or backups' manifests); dropping it unlinks every order.
+link_key = Table(
+    "link_key",
     metadata,
-    Column("location_id", String(32), primary_key=True),
-    Column("org_type", String(64), nullable=False),
+    Column("id", SmallInteger, primary_key=True),
+    Column("secret", LargeBinary, nullable=False),
+    CheckConstraint("id = 1", name="link_key_one_row"),
 )
 
 #: The staff page sessions of analysts and operations (shared/web/sessions.py): identity's

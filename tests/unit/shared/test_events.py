@@ -36,5 +36,72 @@ def test_malformed_events_are_refused() -> None:
 
 def test_every_event_has_a_unique_routing_key_and_a_version() -> None:
     keys = [cls.ROUTING_KEY for cls in payload_types().values()]
-    assert len(keys) == len(set(keys)) == 25
+    assert len(keys) == len(set(keys)) == 27
     assert all(cls.VERSION >= 1 for cls in payload_types().values())
+
+
+def test_reporting_receives_no_event_that_carries_personal_data() -> None:
+    """ADR 0026: reporting's subscriptions are its own anonymised feed and the later steps of
+    an order; none declares a personal field, none has a field that names or locates anyone,
+    and none carries a CQC location id or an account id."""
+    from shared.messaging.topology import SUBSCRIPTIONS
+
+    forbidden = {
+        "email",
+        "phone",
+        "postcode",
+        "contact_name",
+        "recipient_name",
+        "address",
+        "address_line_1",
+        "address_line_2",
+        "city",
+        "delivery",
+        "data",
+        "account_id",
+        "location_id",
+        "lines",
+        "reference",
+    }
+    received = SUBSCRIPTIONS["reporting"]
+    for event in received:
+        assert not event.PERSONAL_FIELDS, event.TYPE
+        assert not forbidden & set(event.model_fields), (
+            event.TYPE,
+            forbidden & set(event.model_fields),
+        )
+    names = {event.TYPE for event in received}
+    for personal in (
+        "AccountRegistered",
+        "OrderPlaced",
+        "AccountDetailsCorrected",
+        "SubjectDataProvided",
+        "LocationsAuthorised",
+        "DeliveryAddressChanged",
+    ):
+        assert personal not in names
+
+
+def test_reporting_feed_carries_categories_not_people() -> None:
+    from shared.events import AccountKind, OrderPlacedForReporting
+    from shared.events.reporting import organisation_type_of_order
+
+    locations = {
+        "1-1": {"inspection_category": "Hospice services"},
+        "1-2": {"inspection_category": "Residential social care"},
+    }
+    assert organisation_type_of_order(AccountKind.CQC, [("1-1", 3), ("1-2", 9)], locations) == (
+        "Residential care"
+    )
+    assert organisation_type_of_order(AccountKind.CQC, [("9-9", 3)], locations) == (
+        "Other CQC-registered"
+    )
+    assert set(OrderPlacedForReporting.model_fields) == {
+        "order_id",
+        "placed_at",
+        "quantity",
+        "account_kind",
+        "organisation_type",
+        "region",
+        "local_authority",
+    }

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
@@ -33,8 +34,10 @@ from sqlalchemy import Column, Integer, MetaData, Table  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
 from bench import raw_hop  # noqa: E402
+from shared import tracing  # noqa: E402
 from shared.events import Envelope, EventPayload  # noqa: E402
 from shared.events.envelope import register  # noqa: E402
+from shared.logging import configure_logging  # noqa: E402
 from shared.runtime import Service  # noqa: E402
 from shared.settings import ServiceSettings  # noqa: E402
 from tests.support.private_infra import PrivatePostgres, PrivateRabbit, private_root  # noqa: E402
@@ -119,7 +122,23 @@ async def main() -> None:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--out", default="platform-hop.json")
+    parser.add_argument(
+        "--trace-export",
+        action="store_true",
+        help="record every span into an in-process exporter (the cost when tracing exports)",
+    )
     args = parser.parse_args()
+    # The services' logging, written to /dev/null: each handled event's log line is part of
+    # the cost per hop (docs/adr/0072-tracing.md).
+    configure_logging("hopbench", "INFO")
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w"))  # noqa: ASYNC230 - once, for the run
+    if args.trace_export:
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        tracing.use_processor(BatchSpanProcessor(InMemorySpanExporter()), "hopbench")
     root = private_root()
     rabbit, postgres = PrivateRabbit(root), PrivatePostgres(root)
     try:

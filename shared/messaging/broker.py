@@ -44,5 +44,13 @@ def publish_options(row: Any) -> dict[str, Any]:
         "correlation_id": row.correlation_id,
         "content_type": "application/json",
         "message_type": row.event_type,
-        "headers": {"event-type": row.event_type},
+        "headers": _headers(row),
     }
+
+
+def _headers(row: Any) -> dict[str, str]:
+    """The event type, and the emitting span's W3C ``traceparent`` when it was in a trace."""
+    traceparent = getattr(row, "traceparent", None)
+    if traceparent:
+        return {"event-type": row.event_type, "traceparent": traceparent}
+    return {"event-type": row.event_type}

@@ -51,7 +51,12 @@ SERVICE_ONLY_SECRETS = {
     "identity": "CARE_IDENTITY_TOKEN_PRIVATE_KEY",
     "dispatch": "CARE_DISPATCH_COURIER_HMAC_SECRET",
 }
-COMMON_ENV = {"CARE_AMQP_URL", "CARE_TOKEN_PUBLIC_KEY", "CARE_LOG_LEVEL"}
+COMMON_ENV = {
+    "CARE_AMQP_URL",
+    "CARE_TOKEN_PUBLIC_KEY",
+    "CARE_LOG_LEVEL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+}
 #: Settings (not secrets) a service needs beyond the common ones in compose.
 SERVICE_ENV = {
     "identity": {
@@ -167,6 +172,8 @@ def test_compose_has_infrastructure_apps_and_observability(compose: dict[str, An
         "prometheus",
         "alertmanager",
         "grafana",
+        "otel-collector",
+        "jaeger",
     } <= set(services)
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
     assert services["postgres"]["image"].split(":")[0] == "postgres"

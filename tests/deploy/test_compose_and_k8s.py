@@ -582,7 +582,8 @@ AGREED_DASHBOARDS = {
         "rabbitmq_detailed_queue_messages",
         "rabbitmq_detailed_queue_consumers",
         "care_messages_dead_lettered_total",
-        # Where orders wait now: every step's own gauge.
+        # Where orders wait now: every step's own gauge, and orders in each state.
+        "care_orders",
         "care_review_queue_orders",
         "care_waitlist_orders",
         "care_dispatch_placements_undecided",

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
 
 from shared import tracing
 from shared.events import OrderPlaced
@@ -161,3 +162,21 @@ async def test_an_invalid_message_is_parked_with_its_reason_logged(
     assert line["correlation_id"] == "bad-cid" and len(line["trace_id"]) == 32
     assert "ValidationError" in line["error"] and "not-an-id" not in json.dumps(found)
 
+
+async def test_orders_in_each_open_state_are_a_gauge(platform: Platform) -> None:
+    """care_orders{state}: the "orders in each state now" panel (issue 18, section 4)."""
+    from services.orders.store import state_gauge
+    from shared.metrics import REGISTRY
+
+    service = platform.service("orders")
+    async with service.db.transaction() as session:
+        rows = (
+            await session.execute(text("SELECT status, count(*) FROM orders GROUP BY status"))
+        ).all()
+    expected = {str(s.value): 0 for s in state_gauge.OPEN_STATES}
+    expected.update({status: n for status, n in rows if status in expected})
+    counts = await state_gauge.refresh(service)
+    assert counts == expected
+    for state, count in counts.items():
+        labels = {"service": service.name, "state": state}
+        assert REGISTRY.get_sample_value("care_orders", labels) == count

@@ -52,7 +52,12 @@ from tests.support.private_platform import PrivatePlatform
 from tests.support.reconcile import reconcile
 
 OFFSET = 760
-COUNTERS = ("care_messages_published_total", "care_messages_consumed_total")
+#: The services' counters of messages moving, each with the outcome that means it moved.
+COUNTERS = {
+    "care_messages_published_total": 'outcome="confirmed"',
+    "care_messages_consumed_total": 'outcome="ok"',
+}
+PUBLISHED, CONSUMED = COUNTERS
 
 
 class Cluster:
@@ -134,8 +139,8 @@ class Flow:
                     if isinstance(response, BaseException) or response.status_code != 200:
                         continue
                     for line in response.text.splitlines():
-                        for name in COUNTERS:
-                            if line.startswith(name + "{") and 'outcome="ok"' in line:
+                        for name, outcome in COUNTERS.items():
+                            if line.startswith(name + "{") and outcome in line:
                                 totals[name] += float(line.rsplit(" ", 1)[1])
                 now = time.perf_counter()
                 for name, value in totals.items():
@@ -229,8 +234,20 @@ async def run(
         for entry in fault_log:
             if "began" in entry:
                 began = entry.pop("began")
-                entry["publishing_paused_seconds"] = flow.pause_after(COUNTERS[0], began)
-                entry["consuming_paused_seconds"] = flow.pause_after(COUNTERS[1], began)
+                entry["publishing_paused_seconds"] = flow.pause_after(PUBLISHED, began)
+                entry["consuming_paused_seconds"] = flow.pause_after(CONSUMED, began)
+        # The same measure over the calm before the first fault: the load's own gaps.
+        first = started + 0.25 * window
+        calm = {
+            "from_seconds": 10.0,
+            "to_seconds": round(0.25 * window, 1),
+            "publishing_longest_gap_seconds": flow.pause_after(
+                PUBLISHED, started + 10, first - started - 10
+            ),
+            "consuming_longest_gap_seconds": flow.pause_after(
+                CONSUMED, started + 10, first - started - 10
+            ),
+        }
         outcome = await reconcile(urls, cluster.nodes[0].url, tally.placed_at)
         print(outcome.report(), flush=True)
     finally:
@@ -255,6 +272,7 @@ async def run(
         "orders_accepted": len(tally.placed_at),
         "load_seconds": round(load_seconds, 1),
         "drained_seconds_after_load": round(final_at - started - load_seconds, 1),
+        "before_the_faults": calm,
         "faults": fault_log,
         "client_retries_and_errors": dict(tally.errors),
         "request_ms": {kind: percentiles(v) for kind, v in sorted(tally.latency.items())},

@@ -154,3 +154,12 @@ WAITING_ROOM_WAIT = Histogram(
     buckets=(1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0),
     registry=REGISTRY,
 )
+
+ORDERS_BY_STATE = Gauge(
+    "care_orders",
+    "Orders in each open state now (placed, waitlisted, in_review, verified, dispatched), "
+    "read from orders' database every 30 s: where orders are stuck. Every replica reports "
+    "the same figures: take max.",
+    ["service", "state"],
+    registry=REGISTRY,
+)

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.events import Envelope, EventPayload, payload_types
 from shared.http import problems
 from shared.http.auth import TokenVerifier
@@ -132,7 +133,18 @@ class Service:
 
     async def _publish_row(self, row: Any) -> None:
         publisher = self._publishers[row.event_type]
-        await publisher.publish(row.body.encode(), **publish_options(row))
+        options = publish_options(row)
+        if tracing.recording() and row.traceparent:  # a producer span only when recorded
+            with tracing.span(
+                f"{row.routing_key} publish",
+                kind=tracing.SpanKind.PRODUCER,
+                parent=tracing.context_from_traceparent(row.traceparent),
+                attributes=_messaging_attributes(row, self.name),
+            ) as span:
+                options["headers"]["traceparent"] = tracing.traceparent_of(span.get_span_context())
+                await publisher.publish(row.body.encode(), **options)
+            return
+        await publisher.publish(row.body.encode(), **options)
 
     # --- auth ------------------------------------------------------------------------------
 
@@ -155,6 +167,7 @@ class Service:
         return component
 
     async def start(self) -> None:
+        tracing.configure_tracing(self.name)
         url = self.settings.resolved_database_url()
         if self.settings.migrate_on_start:
             await ensure_database(url)
@@ -180,6 +193,7 @@ class Service:
         await self.broker.stop()
         await self.consumers.close()
         await self.db.dispose()
+        tracing.shutdown()
 
     @cached_property
     def _not_ready_log(self) -> NotReadyLog:
@@ -281,3 +295,15 @@ class Service:
             return self.asyncapi()
 
         return router
+
+
+def _messaging_attributes(row: Any, service: str) -> dict[str, Any]:
+    return {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": row.exchange,
+        "messaging.rabbitmq.destination.routing_key": row.routing_key,
+        "messaging.message.id": str(row.event_id),
+        "messaging.message.conversation_id": row.correlation_id,
+        "care.service": service,
+    }

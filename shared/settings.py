@@ -18,6 +18,8 @@ class ServiceSettings(BaseSettings):
 
     service: str = "service"
     database_url: str = ""
+    #: One broker address, or several separated by commas (one per node of a RabbitMQ
+    #: cluster): the connection fails over between them (shared/messaging/failover.py).
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/",
         validation_alias=AliasChoices("CARE_AMQP_URL"),

@@ -9,6 +9,7 @@ from services.orders.api import corrections
 from services.orders.api import orders as orders_api
 from services.orders.handlers import accounts, events, privacy
 from services.orders.settings import OrdersSettings
+from services.orders.store import state_gauge
 from services.orders.store.tables import email_outbox, metadata, web_sessions
 from services.orders.web import site as web_site
 from services.orders.web import waiting_room
@@ -73,6 +74,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         secure_cookies=settings.secure_cookies,
     )
     service.attach(ExpiredSessionPurger(store))
+    state_gauge.install(app, service)  # care_orders{state}, every 30 s
     return app
 
 

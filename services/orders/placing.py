@@ -27,6 +27,7 @@ from services.orders.domain.own_address import (
 from services.orders.domain.placed import awaiting_delivery, delivery_to_site
 from services.orders.store import accounts, awaiting, privacy, repository
 from services.orders.store.tables import email_outbox
+from shared import tracing
 from shared.email import queue_email
 from shared.events import (
     AccountKind,
@@ -140,6 +141,7 @@ async def place_order(
         staff_count=staff_count,
     )
     order_id = uuid.uuid4()
+    tracing.follow_order(order_id)
     reference = new_reference()
     placed_at = datetime.now(UTC)
     async with service.db.transaction() as session:

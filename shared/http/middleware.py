@@ -11,9 +11,16 @@ import structlog
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
+from shared.logging import get_logger
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
+log = get_logger(__name__)
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Probes and scrapes: no span (a trace per scrape would bury the orders' traces).
+_UNTRACED = frozenset({"/metrics", "/healthz", "/readyz", "/favicon.ico"})
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
@@ -56,16 +63,57 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
-            try:
-                await self.app(scope, receive, send_wrapper)
-            finally:
-                route = _route_template(scope)
-                method = scope.get("method", "GET")
-                HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-                HTTP_LATENCY.labels(self.service, method, route).observe(
-                    time.perf_counter() - started
-                )
+        if scope.get("path") in _UNTRACED:
+            with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                finally:
+                    self._measure(scope, status, started)
+            return
+        # The request's server span continues the caller's trace (W3C traceparent) or
+        # starts one; its trace id goes on every line logged meanwhile (shared.tracing).
+        method = scope.get("method", "GET")
+        with tracing.span(
+            f"HTTP {method}",
+            kind=tracing.SpanKind.SERVER,
+            parent=tracing.context_from_traceparent(headers.get(b"traceparent")),
+        ) as span:
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=correlation_id,
+                trace_id=tracing.trace_id_of(span),
+                service=self.service,
+            ):
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                finally:
+                    route = self._measure(scope, status, started)
+                    if method not in _READS:  # one line per change (an order placed, ...)
+                        log.info(
+                            "request handled",
+                            method=method,
+                            route=route,
+                            status=status,
+                            ms=round((time.perf_counter() - started) * 1000, 1),
+                        )
+                    structlog.contextvars.unbind_contextvars("order_id")  # tracing.follow_order
+                    if span.is_recording():
+                        span.update_name(f"{method} {route}")
+                        span.set_attributes(
+                            {
+                                "http.request.method": method,
+                                "http.route": route,
+                                "http.response.status_code": status,
+                                "care.service": self.service,
+                                "care.correlation_id": correlation_id,
+                            }
+                        )
+
+    def _measure(self, scope: Scope, status: int, started: float) -> str:
+        route = _route_template(scope)
+        method = scope.get("method", "GET")
+        HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+        HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
+        return route
 
 
 def _route_template(scope: Scope) -> str:

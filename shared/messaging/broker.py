@@ -7,6 +7,7 @@ from typing import Any
 
 from faststream.rabbit import Channel, RabbitBroker
 
+from shared.messaging.failover import failover_connection_class, split_urls
 from shared.settings import ServiceSettings
 
 
@@ -18,9 +19,13 @@ def safe_channel(prefetch: int) -> Channel:
 def make_broker(settings: ServiceSettings) -> RabbitBroker:
     """No FastStream Prometheus middleware: our consumer and relay count what they handle and
     publish (shared.metrics), and the middleware's per-message histograms and context cost
-    more CPU per message than the handling it measured (docs/adr/0053)."""
-    return RabbitBroker(
-        settings.amqp_url,
+    more CPU per message than the handling it measured (docs/adr/0053).
+
+    ``CARE_AMQP_URL`` may list several nodes (comma-separated): the connection then fails
+    over between them (shared.messaging.failover, docs/adr/0073-broker-cluster.md)."""
+    urls = split_urls(settings.amqp_url)
+    broker = RabbitBroker(
+        urls[0],
         default_channel=safe_channel(settings.prefetch),
         graceful_timeout=settings.graceful_timeout_seconds,
         app_id=f"care-{settings.service}",
@@ -33,6 +38,11 @@ def make_broker(settings: ServiceSettings) -> RabbitBroker:
         # the message instead (shared.messaging.consumer._the_message).
         apply_types=False,
     )
+    if len(urls) > 1:
+        # No public way to choose aio-pika's connection class through faststream 0.7: its
+        # connection keyword arguments are handed to aio_pika.connect_robust as they are.
+        broker._connection_kwargs["connection_class"] = failover_connection_class(urls)
+    return broker
 
 
 def publish_options(row: Any) -> dict[str, Any]:
@@ -44,5 +54,13 @@ def publish_options(row: Any) -> dict[str, Any]:
         "correlation_id": row.correlation_id,
         "content_type": "application/json",
         "message_type": row.event_type,
-        "headers": {"event-type": row.event_type},
+        "headers": _headers(row),
     }
+
+
+def _headers(row: Any) -> dict[str, str]:
+    """The event type, and the emitting span's W3C ``traceparent`` when it was in a trace."""
+    traceparent = getattr(row, "traceparent", None)
+    if traceparent:
+        return {"event-type": row.event_type, "traceparent": traceparent}
+    return {"event-type": row.event_type}

@@ -24,9 +24,10 @@ from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.events import Envelope, EventPayload
 from shared.events.envelope import parse_as
-from shared.logging import get_logger, log_context
+from shared.logging import get_logger, info_line, log_context
 from shared.messaging.broker import safe_channel
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
 from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, Subscription
@@ -100,24 +101,55 @@ class Consumers:
         self, sub: Subscription, handler: Handler
     ) -> Callable[[RabbitMessage], Awaitable[None]]:
         event_type = sub.event.TYPE
+        process = f"{sub.queue_name} process"
 
         async def consume(message: RabbitMessage) -> None:
             started = time.perf_counter()
-            try:
-                envelope = parse_as(message.body, sub.event)
-            except (ValueError, ValidationError) as exc:
-                MESSAGES_CONSUMED.labels(self.service, event_type, "invalid").inc()
-                await self.park(message, sub, "invalid", _describe(exc))
-                return
-            payload = envelope.payload
-            with log_context(
-                correlation_id=envelope.correlation_id,
-                order_id=getattr(payload, "order_id", None),
-                event_type=event_type,
-                event_id=envelope.event_id,
-            ):
-                await self._handle(message, sub, handler, envelope)
-            MESSAGE_HANDLING.labels(self.service, event_type).observe(time.perf_counter() - started)
+            raw = message.raw_message
+            # The consumer span continues the emitting span's trace (traceparent header).
+            with tracing.span(
+                process,
+                kind=tracing.SpanKind.CONSUMER,
+                parent=tracing.context_from_traceparent((raw.headers or {}).get("traceparent")),
+            ) as span:
+                trace_id = tracing.trace_id_of(span)
+                try:
+                    envelope = parse_as(message.body, sub.event)
+                except (ValueError, ValidationError) as exc:
+                    MESSAGES_CONSUMED.labels(self.service, event_type, "invalid").inc()
+                    reason = _describe(exc)
+                    # Field names and the validator's words only, never the values.
+                    log.warning(
+                        "invalid message, parking it",
+                        service=self.service,
+                        queue=sub.queue_name,
+                        message_id=raw.message_id,
+                        correlation_id=raw.correlation_id,
+                        trace_id=trace_id,
+                        reason="invalid",
+                        error=reason,
+                    )
+                    await self.park(message, sub, "invalid", reason)
+                    return
+                payload = envelope.payload
+                order_id = getattr(payload, "order_id", None)
+                if span.is_recording():
+                    span.set_attributes(_consumer_attributes(sub, envelope, self.service))
+                with log_context(
+                    service=self.service,
+                    trace_id=trace_id,
+                    correlation_id=envelope.correlation_id,
+                    order_id=order_id,
+                    event_type=event_type,
+                    event_id=envelope.event_id,
+                ):
+                    outcome = await self._handle(message, sub, handler, envelope)
+                    elapsed = time.perf_counter() - started
+                    if outcome is not None:  # failures logged their own line
+                        info_line(
+                            __name__, "event handled", outcome=outcome, ms=round(elapsed * 1000, 1)
+                        )
+            MESSAGE_HANDLING.labels(self.service, event_type).observe(elapsed)
 
         consume.__name__ = f"consume_{sub.queue_name.replace('.', '_').replace('-', '_')}"
         return consume
@@ -128,7 +160,8 @@ class Consumers:
         sub: Subscription,
         handler: Handler,
         envelope: Envelope[Any],
-    ) -> None:
+    ) -> str | None:
+        """Handle, then ack; returns "ok" or "duplicate", or None when it failed."""
         event_type = sub.event.TYPE
         try:
             fresh = await self._run_in_transaction(sub, handler, envelope)
@@ -138,17 +171,18 @@ class Consumers:
                 MESSAGES_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
                 log.error("handler failed, parking message", error=_describe(exc), attempt=attempt)
                 await self.park(message, sub, "handler_failed", _describe(exc))
-                return
+                return None
             MESSAGES_CONSUMED.labels(self.service, event_type, "retried").inc()
             log.warning("handler failed, will retry", error=_describe(exc), attempt=attempt)
             await asyncio.sleep(min(0.1 * 2**attempt, 3.0))
             await message.nack(requeue=True)
-            return
+            return None
         outcome = "ok" if fresh else "duplicate"
         if not fresh:
             INBOX_DUPLICATES.labels(self.service, event_type).inc()
         MESSAGES_CONSUMED.labels(self.service, event_type, outcome).inc()
         await self.acknowledge(message)
+        return outcome
 
     async def _run_in_transaction(
         self, sub: Subscription, handler: Handler, envelope: Envelope[Any]
@@ -236,3 +270,22 @@ def _describe(exc: BaseException) -> str:
         return f"ValidationError: {fields}"
     first = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {first}"[:500]
+
+
+def _consumer_attributes(
+    sub: Subscription, envelope: Envelope[Any], service: str
+) -> dict[str, Any]:
+    """Ids only on a span, as in the logs: no payload field that could be personal data."""
+    attributes: dict[str, Any] = {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": sub.queue_name,
+        "messaging.message.id": str(envelope.event_id),
+        "messaging.message.conversation_id": envelope.correlation_id,
+        "care.service": service,
+        "care.event_type": envelope.type,
+    }
+    order_id = getattr(envelope.payload, "order_id", None)
+    if order_id is not None:
+        attributes["care.order_id"] = str(order_id)
+    return attributes

@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.events import Envelope
 from shared.logging import get_logger
 from shared.metrics import GROUP_COMMIT_SIZE
@@ -55,6 +58,8 @@ class _Delivery:
     envelope: Envelope[Any]
     #: The delivering task's log fields (correlation id, order id), bound again in the worker.
     log_fields: dict[str, Any]
+    #: The delivering task's OpenTelemetry context (its consumer span), the handler's parent.
+    trace_context: otel_context.Context
     done: asyncio.Future[bool] = field(default_factory=lambda: _loop().create_future())
 
 
@@ -94,7 +99,13 @@ class GroupCommit:
         shared transaction failed (call again with ``alone=True``), or the handler's own
         exception when it ran alone.
         """
-        delivery = _Delivery(consumer, handler, envelope, structlog.contextvars.get_contextvars())
+        delivery = _Delivery(
+            consumer,
+            handler,
+            envelope,
+            structlog.contextvars.get_contextvars(),
+            otel_context.get_current(),
+        )
         (self._alone if alone else self._shared).append(delivery)
         self._wake()
         return await delivery.done
@@ -168,12 +179,25 @@ class GroupCommit:
                 delivery.done.set_result(is_fresh)
 
     async def _transaction(self, batch: list[_Delivery]) -> list[bool]:
-        async with self._db.transaction() as session:
-            fresh = await self._claim(session, batch)
-            for delivery, is_fresh in zip(batch, fresh, strict=True):
-                if is_fresh:
-                    with structlog.contextvars.bound_contextvars(**delivery.log_fields):
-                        await delivery.handler(session, delivery.envelope)
+        # The transaction's span is a child of the first delivery's trace and links the
+        # others' (shared.store.db opens it); each handler's span is in its own trace.
+        token = otel_context.attach(batch[0].trace_context)
+        try:
+            async with self._db.transaction() as session:
+                if len(batch) > 1 and tracing.recording():
+                    _link_batch(batch)
+                fresh = await self._claim(session, batch)
+                for delivery, is_fresh in zip(batch, fresh, strict=True):
+                    if is_fresh:
+                        with (
+                            structlog.contextvars.bound_contextvars(**delivery.log_fields),
+                            tracing.span(
+                                f"handle {delivery.envelope.type}", parent=delivery.trace_context
+                            ),
+                        ):
+                            await delivery.handler(session, delivery.envelope)
+        finally:
+            otel_context.detach(token)
         return fresh
 
     async def _claim(self, session: AsyncSession, batch: list[_Delivery]) -> list[bool]:
@@ -185,3 +209,10 @@ class GroupCommit:
             fresh.append(key in claimed)
             claimed.discard(key)
         return fresh
+
+
+def _link_batch(batch: list[_Delivery]) -> None:
+    current = trace.get_current_span()
+    current.set_attribute("care.deliveries", len(batch))
+    for delivery in batch[1:]:
+        current.add_link(trace.get_current_span(delivery.trace_context).get_span_context())

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared import tracing
+
 OUTBOX_DIRTY = "outbox_dirty"
 _BEFORE_COMMIT = "before_commit"
 
@@ -67,7 +69,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: commit on success, roll back on any exception."""
+        """A session inside one transaction: commit on success, roll back on any exception.
+
+        Inside a trace (a request, a handler) the transaction is a span of it.
+        """
+        with tracing.child_span("db.transaction", **{"db.system.name": "postgresql"}):
+            async with self._transaction() as session:
+                yield session
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             async with session.begin():
                 yield session

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.events import Envelope, EventPayload, wrap
 from shared.logging import get_logger
 from shared.metrics import MESSAGES_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
@@ -60,6 +61,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("routing_key", String(128), nullable=False),
         Column("correlation_id", String(64), nullable=False),
         Column("body", Text, nullable=False),
+        # The W3C traceparent of the span that emitted the event (shared.tracing).
+        Column("traceparent", String(55)),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Index(
@@ -79,6 +82,7 @@ def _row(payload: EventPayload, correlation_id: str) -> tuple[Envelope[Any], dic
         "routing_key": payload.ROUTING_KEY,
         "correlation_id": correlation_id,
         "body": envelope.model_dump_json(),
+        "traceparent": tracing.current_traceparent(),
     }
 
 

@@ -53,7 +53,12 @@ SERVICE_ONLY_SECRETS = {
     "identity": "CARE_IDENTITY_TOKEN_PRIVATE_KEY",
     "dispatch": "CARE_DISPATCH_COURIER_HMAC_SECRET",
 }
-COMMON_ENV = {"CARE_AMQP_URL", "CARE_TOKEN_PUBLIC_KEY", "CARE_LOG_LEVEL"}
+COMMON_ENV = {
+    "CARE_AMQP_URL",
+    "CARE_TOKEN_PUBLIC_KEY",
+    "CARE_LOG_LEVEL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+}
 #: Settings (not secrets) a service needs beyond the common ones in compose.
 SERVICE_ENV = {
     "identity": {
@@ -169,6 +174,8 @@ def test_compose_has_infrastructure_apps_and_observability(compose: dict[str, An
         "prometheus",
         "alertmanager",
         "grafana",
+        "otel-collector",
+        "jaeger",
     } <= set(services)
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
     assert services["postgres"]["image"].split(":")[0] == "postgres"
@@ -577,7 +584,8 @@ AGREED_DASHBOARDS = {
         "rabbitmq_detailed_queue_messages",
         "rabbitmq_detailed_queue_consumers",
         "care_messages_dead_lettered_total",
-        # Where orders wait now: every step's own gauge.
+        # Where orders wait now: every step's own gauge, and orders in each state.
+        "care_orders",
         "care_review_queue_orders",
         "care_waitlist_orders",
         "care_dispatch_placements_undecided",

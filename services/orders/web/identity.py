@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from shared import tracing
+
 
 @dataclass(frozen=True)
 class Refused(Exception):
@@ -55,6 +57,7 @@ class IdentityClient:
             headers["Authorization"] = f"Bearer {token}"
         if client_ip:
             headers["X-Forwarded-For"] = client_ip
+        tracing.inject(headers)  # identity's span joins the visitor's request's trace
         response = await self._http.post(path, json=body, headers=headers)
         if response.status_code >= 400:
             try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
 #: Public files that hold no personal data and are served with their own caching rules.
 CACHEABLE = ("/assets/",)
 

@@ -1,7 +1,7 @@
 """traceparent in the outbox: the emitting span's W3C traceparent, sent with the message
 
-Revision ID: otel_traceparent
-Revises: 0005
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02 23:55:00.000000
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = 'otel_traceparent'
-down_revision: str | None = '0005'
+revision: str = '0005'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

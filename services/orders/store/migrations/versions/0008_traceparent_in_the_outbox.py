@@ -1,7 +1,7 @@
 """traceparent in the outbox: the emitting span's W3C traceparent, sent with the message
 
-Revision ID: otel_traceparent
-Revises: 0003
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 23:55:00.000000
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = 'otel_traceparent'
-down_revision: str | None = '0003'
+revision: str = '0008'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

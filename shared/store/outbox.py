@@ -89,9 +89,10 @@ def _row(payload: EventPayload, correlation_id: str) -> tuple[Envelope[Any], dic
 #: Every emit runs it, so it runs on asyncpg's prepared statement (shared/store/prepared.py);
 #: any number of events is one statement, its arrays the only parameters.
 _ADD_MANY = (
-    "INSERT INTO {table} (event_id, event_type, exchange, routing_key, correlation_id, body) "
+    "INSERT INTO {table} "
+    "(event_id, event_type, exchange, routing_key, correlation_id, body, traceparent) "
     "SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], "
-    "$5::varchar[], $6::text[])"
+    "$5::varchar[], $6::text[], $7::varchar[])"
 )
 
 
@@ -104,7 +105,15 @@ async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, 
     session.info[OUTBOX_DIRTY] = True
 
 
-_COLUMNS = ("event_id", "event_type", "exchange", "routing_key", "correlation_id", "body")
+_COLUMNS = (
+    "event_id",
+    "event_type",
+    "exchange",
+    "routing_key",
+    "correlation_id",
+    "body",
+    "traceparent",
+)
 
 
 async def add(

@@ -64,6 +64,7 @@ class PrivatePlatform:
             postgres_url=self.postgres.url,
             register=register,
             initial_stock=stock,
+            forwarded_allow_ips="",  # nothing in front of it: proxy headers are not believed
         )
         self.env = run_platform.prepare_environment(self.args)
         self.env.update(settings)

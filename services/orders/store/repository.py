@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ARRAY, DateTime, String, bindparam, case, delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,67 +112,36 @@ async def insert_order(
     return seq
 
 
-def _record_status() -> Any:
-    """Move the order's status forward and add the step to its timeline, in one statement.
-
-    The UPDATE locks the row as ``SELECT ... FOR UPDATE`` did and decides on its latest
-    version, so two steps arriving together cannot both move it from the same status; the
-    statuses an incoming step moves the order from (``advance``) are worked out beforehand.
-    Returns the order's reference and confirmation address, or no row for an unknown order.
-    """
-    movable = orders.c.status == func.any(bindparam("movable", type_=ARRAY(String)))
-    occurred_at = bindparam("occurred_at", type_=DateTime(timezone=True))
-    moved = (
-        update(orders)
-        .where(orders.c.id == bindparam("order_id"))
-        .values(
-            status=case((movable, bindparam("incoming", type_=String)), else_=orders.c.status),
-            updated_at=case((movable, occurred_at), else_=orders.c.updated_at),
-        )
-        .returning(orders.c.id, orders.c.reference, orders.c.notify_email)
-        .cte("moved")
-    )
-    logged = (
-        insert(status_history)
-        .from_select(
-            ["order_id", "status", "detail", "occurred_at"],
-            select(
-                moved.c.id,
-                bindparam("incoming", type_=String),
-                bindparam("detail", type_=String),
-                occurred_at,
-            ),
-        )
-        .cte("logged")
-    )
-    return select(moved.c.reference, moved.c.notify_email).add_cte(logged)
-
-
-_RECORD_STATUS = _record_status()
-#: For each incoming step, the statuses it moves an order from.
-_MOVABLE_FROM = {
-    incoming: [current.value for current in Status if advance(current, incoming) != current]
-    for incoming in Status
-}
-
-
 async def record_status(
     session: AsyncSession, order_id: UUID, incoming: Status, occurred_at: datetime, detail: str = ""
 ) -> Any:
     """Add a step to the order's timeline and move its status forward; None if the order is
-    unknown, else its reference and confirmation address."""
-    return (
+    unknown, else its reference and confirmation address.
+
+    The row is locked and read first, and ``advance`` decides in Python. A single
+    UPDATE ... CASE statement was tried for cost (ADR 0054); with it a browser test under load
+    saw a dispatched order still shown as approved, so this form stays until that is understood.
+    """
+    current = (
         await session.execute(
-            _RECORD_STATUS,
-            {
-                "order_id": order_id,
-                "incoming": incoming.value,
-                "movable": _MOVABLE_FROM[incoming],
-                "occurred_at": occurred_at,
-                "detail": detail,
-            },
+            select(orders.c.status, orders.c.reference, orders.c.notify_email)
+            .where(orders.c.id == order_id)
+            .with_for_update()
         )
     ).first()
+    if current is None:
+        return None
+    await session.execute(
+        status_history.insert().values(
+            order_id=order_id, status=incoming, detail=detail, occurred_at=occurred_at
+        )
+    )
+    new = advance(Status(current.status), incoming)
+    if new != current.status:
+        await session.execute(
+            update(orders).where(orders.c.id == order_id).values(status=new, updated_at=occurred_at)
+        )
+    return current
 
 
 async def lock_order(session: AsyncSession, order_id: UUID) -> None:

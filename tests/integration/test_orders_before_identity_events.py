@@ -9,13 +9,13 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from services.orders.store.tables import awaiting_details, email_outbox, orders
 from shared.events import AccountKind, AccountRegistered, Location, LocationsAuthorised
 from tests.support.journeys import sign_in, single_location_rows
 from tests.support.keys import bearer, mint
-from tests.support.platform import Platform, eventually
+from tests.support.platform import Platform, blocked_on_a_lock, eventually
 
 
 def body(location: str, staff: int = 6) -> dict[str, Any]:
@@ -169,18 +169,6 @@ async def test_an_api_order_placed_straight_after_a_first_sign_in_is_taken_and_c
     assert await eventually(sent_on)
 
 
-async def waiting_on_a_lock(platform: Platform) -> bool:
-    """True once some other transaction in orders' database is blocked on a row lock."""
-    async with platform.service("orders").db.transaction() as s:
-        blocked = await s.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-        return bool(blocked.scalar_one())
-
-
 async def test_a_correction_committed_while_the_address_arrives_is_not_overwritten(
     platform: Platform,
 ) -> None:
@@ -202,7 +190,7 @@ async def test_a_correction_committed_while_the_address_arrives_is_not_overwritt
         await platform.publish(
             LocationsAuthorised(account_id=account_id, locations=[location(location_id)])
         )
-        assert await eventually(lambda: waiting_on_a_lock(platform))
+        assert await eventually(lambda: blocked_on_a_lock(platform.service("orders").db))
 
     event = await announced_once(platform, order_id)
     assert event["delivery"]["postcode"] == "LS6 1AA"

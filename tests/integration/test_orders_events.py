@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
+from services.orders.domain.order import Status
+from services.orders.store import repository
 from services.orders.store.tables import authorised_locations, orders
 from shared.events import (
     AccountAnonymised,
@@ -16,7 +20,7 @@ from shared.events import (
     SubjectAccessRequested,
 )
 from tests.support.journeys import place_order, sign_in, single_location_rows
-from tests.support.platform import Platform, eventually
+from tests.support.platform import Platform, blocked_on_a_lock, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +114,30 @@ async def test_anonymising_the_account_scrubs_the_order_and_its_locations(
 
     assert await eventually(scrubbed)
     assert "Robin Example" not in str(await delivery(platform, placed["order_id"]))
+
+
+async def test_an_order_and_its_timeline_are_read_as_of_one_moment(
+    platform: Platform, placed: dict[str, Any]
+) -> None:
+    """A step committed between the read of the order and the read of its timeline must not
+    show in one and not the other (a page showed "Dispatched" in the timeline beside the
+    status "Checked and approved")."""
+    db = platform.service("orders").db
+    order_id = placed["order_id"]
+    before = await repository.read_order(db, order_id)
+    assert before is not None
+    async with db.transaction() as blocker:
+        # Holds the reader between its first statement (the order) and its second (the lines).
+        await blocker.execute(text("LOCK TABLE order_lines IN ACCESS EXCLUSIVE MODE"))
+        reading = asyncio.create_task(repository.read_order(db, order_id))
+        assert await eventually(lambda: blocked_on_a_lock(db))
+        async with db.transaction() as step:
+            await repository.record_status(
+                step, order_id, Status.DELIVERED, datetime.now(UTC), "a step mid-read"
+            )
+    seen = await reading
+    assert seen is not None
+    steps = [h["status"] for h in seen["history"]]
+    assert seen["status"] == before["status"] and "delivered" not in steps
+    after = await repository.read_order(db, order_id)
+    assert after is not None and after["status"] == "delivered"

@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 import aio_pika
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from scripts.run_platform import SERVICES as PORTS
 from shared.events import EventPayload, wrap
 from shared.runtime import Service
+from shared.store.db import Database
 from tests.support import infra
 from tests.support.keys import keypair
 
@@ -218,3 +220,16 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0) -
             return last
         await asyncio.sleep(0.05)
     raise AssertionError(f"condition not met within {timeout}s; last value {last!r}")
+
+
+async def blocked_on_a_lock(db: Database) -> bool:
+    """True once some transaction in ``db``'s database waits on a lock: the barrier a test
+    uses to hold one transaction at a known point while another commits."""
+    async with db.transaction() as session:
+        blocked = await session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        return bool(blocked.scalar_one())

@@ -193,8 +193,7 @@ def router(service: Service) -> APIRouter:
     @api.get("/{order_id}", response_model=OrderView)
     async def get_order(order_id: uuid.UUID, principal: Principal = provider) -> OrderView:
         """One of the caller's orders with its timeline; another account's is 'not found'."""
-        async with service.db.transaction() as session:
-            order = await repository.get_order(session, order_id)
+        order = await repository.read_order(service.db, order_id)
         if order is None or order["account_id"] != principal.account_id:
             raise _not_found()
         return OrderView(

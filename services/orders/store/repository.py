@@ -1,4 +1,5 @@
-"""Queries orders runs; every function takes the caller's session (its unit of work)."""
+"""Queries orders runs; every function takes the caller's session (its unit of work), but
+:func:`read_order`, which opens its own read-only snapshot."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from services.orders.store.tables import (
     orders,
     status_history,
 )
+from shared.store.db import Database
 
 
 class LocationAlreadyOrdered(Exception):
@@ -147,6 +149,13 @@ async def record_status(
 async def lock_order(session: AsyncSession, order_id: UUID) -> None:
     """Hold the order's row until the transaction ends, so no other change passes this one."""
     await session.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())
+
+
+async def read_order(db: Database, order_id: UUID) -> dict[str, Any] | None:
+    """:func:`get_order` for a page or the API: its three reads in one snapshot, so the status
+    and the timeline shown agree even when a step commits between them."""
+    async with db.snapshot() as session:
+        return await get_order(session, order_id)
 
 
 async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:

@@ -442,8 +442,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     async def confirmation(
         request: Request, order_id: uuid.UUID, principal: Principal = signed_in
     ) -> HTMLResponse:
-        async with service.db.transaction() as session:
-            order = await repository.get_order(session, order_id)
+        order = await repository.read_order(service.db, order_id)
         if order is None or order["account_id"] != principal.account_id:
             raise HTTPException(404)
         return pages.render(

@@ -43,8 +43,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     signed_in = Depends(auth.principal)
 
     async def own_order(order_id: uuid.UUID, principal: Principal) -> dict[str, Any]:
-        async with service.db.transaction() as session:
-            order = await repository.get_order(session, order_id)
+        order = await repository.read_order(service.db, order_id)
         if order is None or order["account_id"] != principal.account_id:
             raise HTTPException(404)
         return order

@@ -32,6 +32,7 @@ import random
 import shutil
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from bench.harness import commit, machine, write_results
 from bench.launch import Journeys, Tally, percentiles, wait_until_final
 from bench.launch_register import Provider, launch_providers
 from scripts.run_platform import SERVICES
+from shared.periodic import Periodic
 from tests.support.private_infra import (
     PrivatePostgres,
     PrivateRabbit,
@@ -111,41 +113,39 @@ class ClusterPlatform(PrivatePlatform):
 
 
 class Flow:
-    """Reads the services' message counters every ``every`` seconds; keeps when they moved."""
+    """Reads the services' message counters every ``every`` seconds; keeps when they moved.
+    Sampled by a :class:`shared.periodic.Periodic`, as the services run their own chores."""
 
     def __init__(self, platform: PrivatePlatform, every: float = 0.2) -> None:
-        self.platform, self.every = platform, every
+        self.platform = platform
         self.samples: dict[str, list[tuple[float, float]]] = {name: [] for name in COUNTERS}
-        self._task: asyncio.Task[None] | None = None
+        self._http = httpx.AsyncClient(timeout=2)
+        self._sampler = Periodic("counter-sampler", timedelta(seconds=every), self._sample)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._sampler.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._sampler.stop()
+        await self._http.aclose()
 
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=2) as http:
-            while True:
-                totals = dict.fromkeys(COUNTERS, 0.0)
-                answered = await asyncio.gather(
-                    *(http.get(self.platform.url(name, "/metrics")) for name in SERVICES),
-                    return_exceptions=True,
-                )
-                for response in answered:
-                    if isinstance(response, BaseException) or response.status_code != 200:
-                        continue
-                    for line in response.text.splitlines():
-                        for name, outcome in COUNTERS.items():
-                            if line.startswith(name + "{") and outcome in line:
-                                totals[name] += float(line.rsplit(" ", 1)[1])
-                now = time.perf_counter()
-                for name, value in totals.items():
-                    self.samples[name].append((now, value))
-                await asyncio.sleep(self.every)
+    async def _sample(self) -> int:
+        totals = dict.fromkeys(COUNTERS, 0.0)
+        answered = await asyncio.gather(
+            *(self._http.get(self.platform.url(name, "/metrics")) for name in SERVICES),
+            return_exceptions=True,
+        )
+        for response in answered:
+            if isinstance(response, BaseException) or response.status_code != 200:
+                continue
+            for line in response.text.splitlines():
+                for name, outcome in COUNTERS.items():
+                    if line.startswith(name + "{") and outcome in line:
+                        totals[name] += float(line.rsplit(" ", 1)[1])
+        now = time.perf_counter()
+        for name, value in totals.items():
+            self.samples[name].append((now, value))
+        return 0
 
     def pause_after(self, name: str, at: float, horizon: float = 60.0) -> float:
         """The longest time ``name`` did not grow, between ``at`` and ``at + horizon``."""

@@ -74,7 +74,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         secure_cookies=settings.secure_cookies,
     )
     service.attach(ExpiredSessionPurger(store))
-    state_gauge.install(app, service)  # care_orders{state}, every 30 s
+    service.attach(state_gauge.refresher(service))  # care_orders{state}, every 30 s
     return app
 
 

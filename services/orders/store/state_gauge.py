@@ -10,22 +10,15 @@ state is always reported (0 when empty), so the panel shows 0 rather than "No da
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from datetime import timedelta
 
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from services.orders.domain.order import Status
 from services.orders.store.tables import orders
-from shared.logging import get_logger
 from shared.metrics import ORDERS_BY_STATE
+from shared.periodic import Periodic
 from shared.runtime import Service
-
-log = get_logger(__name__)
 
 OPEN_STATES = (
     Status.PLACED,
@@ -53,30 +46,12 @@ async def refresh(service: Service) -> dict[str, int]:
     return counts
 
 
-async def _poll(service: Service, interval: float) -> None:
-    while True:
-        try:
-            await refresh(service)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database is away: keep the last figures, try again
-            log.warning("orders-by-state gauge not refreshed", error=type(exc).__name__)
-        await asyncio.sleep(interval)
+def refresher(service: Service, every: timedelta = timedelta(seconds=30)) -> Periodic:
+    """The chore that keeps the gauge fresh, for ``service.attach`` (a failed round is logged
+    by :class:`Periodic`, and the gauge keeps its last figures until the next)."""
 
+    async def job() -> int:
+        await refresh(service)
+        return 0  # nothing removed: Periodic logs only chores that remove rows
 
-def install(app: FastAPI, service: Service, interval: float = 30.0) -> None:
-    """Refresh the gauge in the background for as long as the app's lifespan runs."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            task = asyncio.create_task(_poll(service, interval), name="orders-by-state-gauge")
-            try:
-                yield state
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    app.router.lifespan_context = lifespan
+    return Periodic("orders-by-state-gauge", every, job)

@@ -6,10 +6,14 @@ need them (an integration or e2e test), so their boot overlaps the tests that co
 they stop when the session finishes, whether it passed, failed or was interrupted.
 """
 
+import io
+from collections.abc import Iterator
+
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.logging import configure_logging
-from tests.support import infra
+from tests.support import captured, infra
 from tests.support import platform as _platform  # noqa: F401 - sets the test environment
 
 #: Tests with these marks run on a broker and a database.
@@ -29,3 +33,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:
     configure_logging("tests", "WARNING")
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Every line the services' logging configuration writes, as it would reach stdout."""
+    yield from captured.capture_logs()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span the code under test records."""
+    yield from captured.capture_spans()

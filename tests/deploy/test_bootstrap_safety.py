@@ -13,12 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = [ROOT / "scripts" / name for name in ("bootstrap.sh", "run.sh", "test.sh")]
 
-#: What a script must never do to a broker or database it does not own.
+#: What a script must never do to a broker or database it does not own. The bracketed letters
+#: keep each pattern from matching its own text when the repository is searched for them.
 FORBIDDEN = [
-    r"\bpkill\b",
-    r"\bkillall\b",
+    r"\bp[k]ill\b",
+    r"\bkill[a]ll\b",
     r"\bkill\b.*beam",
-    r"force_reset",
+    r"force[_]reset",
     r"\breset\b",
     r"stop_app",
     r"rabbitmqctl\s+(-\w+\s+)*stop\b",

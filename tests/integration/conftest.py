@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.support.mail import SmtpSink
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.integration
@@ -16,3 +17,10 @@ async def platform() -> AsyncIterator[Platform]:
         await p.load_register()
         await p.receive_stock(100_000)
         yield p
+
+
+@pytest.fixture(scope="module")
+async def mail() -> AsyncIterator[SmtpSink]:
+    """A real SMTP server the module's services send to (tests read what arrived)."""
+    with SmtpSink() as sink:
+        yield sink

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
-from shared import tracing
 from shared.events import OrderPlaced
-from shared.logging import configure_logging
+from tests.support.captured import lines
 from tests.support.journeys import order_status, single_location_rows
 from tests.support.keys import bearer
 from tests.support.platform import Platform, eventually
@@ -33,29 +29,6 @@ from tests.support.platform import Platform, eventually
 pytestmark = pytest.mark.integration
 
 SERVICES = {"identity", "orders", "verification", "dispatch", "reporting"}
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    configure_logging("tests", "INFO")
-    captured = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(captured)
-    yield captured
-    configure_logging("tests", "WARNING")
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.use_processor(SimpleSpanProcessor(exporter), "tests")
-    yield exporter
-    tracing.reset()
-
-
-def lines(logs: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")]
 
 
 async def test_an_orders_trace_id_is_in_all_five_services_logs_and_its_spans_are_one_trace(

@@ -32,12 +32,6 @@ NEW_PASSWORD = "fern kettle orbit 42"
 
 
 @pytest.fixture(scope="module")
-async def mail() -> AsyncIterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
     async with identity_platform(mail, REGISTER) as p:
         yield p

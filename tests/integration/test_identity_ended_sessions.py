@@ -21,12 +21,6 @@ REGISTER = [location(f"1-E{i}", f"ended{i}@elm.example", f"VE{i:03d}") for i in 
 
 
 @pytest.fixture(scope="module")
-async def mail() -> AsyncIterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
     async with identity_platform(mail, REGISTER) as p:
         yield p

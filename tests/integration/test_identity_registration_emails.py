@@ -18,12 +18,6 @@ LIMIT = 3
 
 
 @pytest.fixture(scope="module")
-async def mail() -> AsyncIterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
     async with identity_platform(mail, [location("1-H1", "home@hilltop.example", "VH001")]) as p:
         yield p

@@ -54,12 +54,6 @@ REGISTER = [
 
 
 @pytest.fixture(scope="module")
-async def mail() -> AsyncIterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
     async with identity_platform(mail, REGISTER) as p:
         yield p

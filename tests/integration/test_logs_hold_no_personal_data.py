@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import BaseModel, ValidationError, field_validator
@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from shared.logging import configure_logging, get_logger
+from shared.logging import get_logger
 from shared.store.db import Database
 from tests.support import infra
 
@@ -39,18 +39,6 @@ async def database() -> AsyncIterator[str]:
     await admin.dispose()
     yield f"{infra.PG}/{name}"
     await infra.drop_databases([name])
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    """Every line the services' logging configuration writes, as it would reach stdout."""
-    configure_logging("tests", "INFO")
-    captured = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(captured)
-    yield captured
-    configure_logging("tests", "WARNING")
 
 
 async def duplicate_and_nul(engine: AsyncEngine) -> list[DBAPIError]:

@@ -29,12 +29,6 @@ PASSWORD = "quiet lantern meadow"
 
 
 @pytest.fixture(scope="module")
-async def mail() -> AsyncIterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
     email = EmailSettings(smtp_port=mail.port, relay_poll_seconds=0.1)
     async with Platform() as p:

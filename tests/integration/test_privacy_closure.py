@@ -33,12 +33,6 @@ SHIPPED_TO, WAITING = "Harper Lindqvist", "Quinn Abernathy"
 
 
 @pytest.fixture(scope="module")
-async def mail() -> AsyncIterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 async def platform(mail: SmtpSink) -> AsyncIterator[Platform]:
     async with Platform() as p:
         for name in SERVICES:

@@ -6,43 +6,20 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
-import pytest
 import yaml
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.orders.app import create_app
 from shared import tracing
-from shared.logging import configure_logging, get_logger, info_line, log_context
+from shared.logging import get_logger, info_line, log_context
 from shared.messaging.broker import publish_options
 
 ROOT = Path(__file__).resolve().parents[3]
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    configure_logging("tests", "INFO")
-    captured = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(captured)
-    yield captured
-    configure_logging("tests", "WARNING")
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    tracing.use_processor(SimpleSpanProcessor(exporter), "tests")
-    yield exporter
-    tracing.reset()
 
 
 def test_a_traceparent_is_parsed_and_a_bad_one_ignored() -> None:

@@ -27,7 +27,13 @@ from tests.support.platform import Platform, eventually
 
 pytestmark = pytest.mark.integration
 
-ANALYST = staff("dhsc_analyst")
+
+def analyst() -> dict[str, str]:
+    """A fresh analyst token per request: one minted at import expires before a full suite
+    reaches this file."""
+    return staff("dhsc_analyst")
+
+
 COUNTERS = (
     "daily_figures, daily_breakdown, breakdown_totals, dispatch_durations, open_items, "
     "order_progress, event_log"
@@ -68,15 +74,15 @@ async def drive(platform: Platform, delays: list[float]) -> dict[str, Any]:
     async with platform.client("reporting") as reporting:
 
         async def counted() -> dict[str, Any] | None:
-            figures = (await reporting.get("/api/mi/figures", headers=ANALYST)).json()
+            figures = (await reporting.get("/api/mi/figures", headers=analyst())).json()
             done = figures["placed_to_dispatched"]["orders"] == len(delays)
             return figures if done and figures["review_backlog"]["oldest_wait"] else None
 
         figures = await eventually(counted)
         rows = csv.reader(
-            io.StringIO((await reporting.get("/api/mi/figures.csv", headers=ANALYST)).text)
+            io.StringIO((await reporting.get("/api/mi/figures.csv", headers=analyst())).text)
         )
-        page = (await reporting.get("/mi", headers=ANALYST)).text
+        page = (await reporting.get("/mi", headers=analyst())).text
     return {"json": figures, "csv": dict(rows), "page": page}
 
 

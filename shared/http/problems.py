@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
+from shared.usecases import Conflict, Invalid, NotAllowed, NotFound, Refused, Unavailable
 
 log = get_logger(__name__)
 
@@ -125,6 +126,11 @@ def install(app: FastAPI) -> None:
             **exc.extra,
         )
 
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        # A use case's refusal that the route did not word itself.
+        return await _problem(request, problem_from(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 401: "Sign in required"}
@@ -148,3 +154,25 @@ def install(app: FastAPI) -> None:
             "contact customer services.",
             request.url.path,
         )
+
+
+_STATUS_OF_REFUSAL: dict[type[Refused], int] = {
+    Invalid: 422,
+    NotFound: 404,
+    Conflict: 409,
+    NotAllowed: 403,
+    Unavailable: 503,
+}
+
+
+def problem_from(refusal: Refused, **extra: Any) -> Problem:
+    """The API's answer to a use case's refusal: its kind decides the status."""
+    status = next(
+        (code for kind, code in _STATUS_OF_REFUSAL.items() if isinstance(refusal, kind)), 422
+    )
+    details = {**refusal.extra, **extra}
+    if refusal.field is not None:
+        details.setdefault("errors", [{"field": refusal.field, "message": refusal.message}])
+    retry = details.pop("retry_after", None)
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return Problem(status, refusal.code, refusal.title, refusal.message, headers=headers, **details)

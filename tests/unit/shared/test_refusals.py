@@ -1,0 +1,39 @@
+"""A use case's refusal reads the same from the API whichever route raised it."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from shared.http import problems
+from shared.usecases import Conflict, Invalid, NotAllowed, NotFound, Refused, Unavailable
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status"),
+    [
+        (Invalid("too-many", "Order 10,000 or fewer.", field="quantity"), 422),
+        (NotFound("order-not-found", "There is no order with that id."), 404),
+        (Conflict("already-dispatched", "The parcels are with the courier."), 409),
+        (NotAllowed("restricted", "Your account's data is restricted."), 403),
+        (Unavailable("busy", "Try again in a minute.", retry_after=60), 503),
+    ],
+)
+def test_each_kind_of_refusal_answers_with_its_status(refusal: Refused, status: int) -> None:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/x")
+    async def refuse() -> None:
+        raise refusal
+
+    answer = TestClient(app).get("/x")
+    body = answer.json()
+    assert answer.status_code == status == body["status"]
+    assert answer.headers["content-type"] == problems.PROBLEM_JSON
+    assert body["type"].endswith(refusal.code) and body["detail"] == refusal.message
+    if refusal.field:
+        assert body["errors"] == [{"field": refusal.field, "message": refusal.message}]
+    if status == 503:
+        assert answer.headers["retry-after"] == "60" and "retry_after" not in body

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
 from shared.events import Envelope, EventPayload
-from shared.events.envelope import parse_as
+from shared.events.envelope import UnknownEventVersion, parse_as
 from shared.logging import get_logger, info_line, log_context
 from shared.messaging.broker import safe_channel
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
@@ -116,7 +116,10 @@ class Consumers:
                 try:
                     envelope = parse_as(message.body, sub.event)
                 except (ValueError, ValidationError) as exc:
-                    MESSAGES_CONSUMED.labels(self.service, event_type, "invalid").inc()
+                    # A version newer than this consumer reads is not broken: it waits in the
+                    # dead-letter queue for the upgraded consumer (replayed by the operator).
+                    kind = "unknown_version" if isinstance(exc, UnknownEventVersion) else "invalid"
+                    MESSAGES_CONSUMED.labels(self.service, event_type, kind).inc()
                     reason = _describe(exc)
                     # Field names and the validator's words only, never the values.
                     log.warning(
@@ -126,10 +129,10 @@ class Consumers:
                         message_id=raw.message_id,
                         correlation_id=raw.correlation_id,
                         trace_id=trace_id,
-                        reason="invalid",
+                        reason=kind,
                         error=reason,
                     )
-                    await self.park(message, sub, "invalid", reason)
+                    await self.park(message, sub, kind, reason)
                     return
                 payload = envelope.payload
                 order_id = getattr(payload, "order_id", None)

@@ -117,9 +117,7 @@ async def test_fifty_concurrent_arrivals_are_let_in_in_ticket_order(platform: Pl
     while len(order) < 50:
         # Two visitors leave at once on different replicas; both replicas try to admit.
         leaving, inside = inside[:2], inside[2:]
-        await asyncio.gather(
-            *(replicas[i % 2].leave(by_seq[seq]) for i, seq in enumerate(leaving))
-        )
+        await asyncio.gather(*(replicas[i % 2].leave(by_seq[seq]) for i, seq in enumerate(leaving)))
         await asyncio.gather(*(r.tick() for r in replicas))
         rows = dict(await queue_rows(replicas[0]))
         assert sum(1 for state in rows.values() if state == queue.ADMITTED) <= 5
@@ -236,7 +234,10 @@ async def test_the_order_api_answers_503_with_retry_after_and_keeps_callers_plac
         assert (await api.post("/api/orders", json={})).status_code == 401
         assert (await api.get("/api/orders")).status_code == 401  # only placing waits
     assert [state for _, state in await queue_rows(app)] == [
-        queue.ADMITTED, queue.WAITING, queue.WAITING, queue.WAITING
+        queue.ADMITTED,
+        queue.WAITING,
+        queue.WAITING,
+        queue.WAITING,
     ]
 
     # The visitor inside leaves: the site visitor is next, then the first API caller.

@@ -105,3 +105,32 @@ def test_reporting_feed_carries_categories_not_people() -> None:
         "region",
         "local_authority",
     }
+
+
+def test_a_consumer_on_v2_reads_v1_through_its_upcaster_and_v2_as_is() -> None:
+    from shared.events import UnknownEventVersion
+    from shared.events.envelope import parse_as
+    from tests.support.rollout import Probe, ProbeV1, ProbeV3, registered
+
+    order = uuid.uuid4()
+    old = wrap(ProbeV1(order_id=order, badges=40), "c-1")
+    new = wrap(Probe(order_id=order, quantity=40, parcels=2), "c-2")
+    with registered(ProbeV1, Probe, ProbeV3):
+        read_old = parse_as(old.model_dump_json().encode(), Probe)
+        read_new = parse_as(new.model_dump_json().encode(), Probe)
+        assert parse(old.model_dump_json()).payload == ProbeV1(order_id=order, badges=40)
+        with pytest.raises(UnknownEventVersion):
+            parse_as(wrap(ProbeV3(order_id=order), "c-3").model_dump_json().encode(), Probe)
+    assert read_old.payload == Probe(order_id=order, quantity=40, parcels=1)
+    assert read_old.event_id == old.event_id and read_old.correlation_id == "c-1"
+    assert read_new.payload == Probe(order_id=order, quantity=40, parcels=2)
+    assert "RolloutProbe" not in payload_types()  # gone once the test is over
+
+
+def test_two_versions_of_one_event_are_both_known_and_the_newest_is_the_contract() -> None:
+    from shared.events import contract
+    from tests.support.rollout import Probe, ProbeV1, registered
+
+    with registered(ProbeV1, Probe):
+        assert contract("RolloutProbe", 1) is ProbeV1 and contract("RolloutProbe", 2) is Probe
+        assert payload_types()["RolloutProbe"] is Probe

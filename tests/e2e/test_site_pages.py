@@ -56,11 +56,11 @@ async def test_an_unpaid_carer_is_told_they_cannot_use_the_service(page: Page) -
 
 
 async def test_someone_outside_england_by_keyboard_without_javascript(
-    browser: Browser, site: str
+    browser: Browser, site_url: str
 ) -> None:
     """Keyboard only, JavaScript off (axe cannot run there: the test above checks these
     pages with it)."""
-    context = await browser.new_context(base_url=site, java_script_enabled=False)
+    context = await browser.new_context(base_url=site_url, java_script_enabled=False)
     page = await context.new_page()
     try:
         await page.goto("/eligibility/who")

@@ -16,9 +16,12 @@ RUN groupadd --system --gid 10001 care \
     && useradd --system --uid 10001 --gid care --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin care
 
-# Dependencies first: this layer is rebuilt only when requirements.txt changes.
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+# Dependencies first: this layer is rebuilt only when the lock changes. requirements.lock names
+# every package the services need, transitive ones included, at an exact version with its
+# hashes (scripts/lock.sh makes it from requirements.txt); --require-hashes refuses anything
+# else, so the image holds exactly the reviewed files.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 
 COPY shared/ ./shared/
 COPY services/ ./services/

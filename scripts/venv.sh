@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install the pinned requirements; a stamp of the
-# requirements files' hash skips the install when nothing changed. Sourced by run.sh/test.sh.
+# Create .venv with Python 3.11 and install requirements-dev.lock into it: every package at the
+# locked version, each file checked against the lock's hashes (--require-hashes), so a changed
+# or unlisted package stops the install instead of entering it. A stamp of the lock files' hash
+# skips the install when nothing changed. Run by run.sh/test.sh. CARE_VENV names another
+# folder for the venv (a throwaway one, to try the install from scratch).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+venv=${CARE_VENV:-.venv}
 
 python_bin=""
 for candidate in python3.11 python3; do
@@ -20,15 +25,16 @@ if [ -z "$python_bin" ]; then
   fi
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  echo "==> creating .venv"
-  "$python_bin" -m venv .venv
+if [ ! -x "$venv/bin/python" ]; then
+  echo "==> creating $venv"
+  "$python_bin" -m venv "$venv"
 fi
-stamp=.venv/.requirements-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+stamp=$venv/.requirements-$(cat requirements.lock requirements-dev.lock | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "==> installing pinned Python packages"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-  rm -f .venv/.requirements-* && touch "$stamp"
+  echo "==> installing the locked Python packages (requirements-dev.lock, hashes checked)"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+    -r requirements-dev.lock
+  rm -f "$venv"/.requirements-* && touch "$stamp"
 fi
 
 bash scripts/assets.sh

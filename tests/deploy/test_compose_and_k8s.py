@@ -345,7 +345,7 @@ def test_dockerfile_builds_one_non_root_image_for_all_services() -> None:
     ]
     froms = [args for op, args in instructions if op == "FROM"]
     assert froms == ["python:3.11-slim"]
-    assert "pip install --no-cache-dir -r requirements.txt" in text
+    assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in text
     copies = [args for op, args in instructions if op == "COPY"]
     assert "shared/ ./shared/" in copies and "services/ ./services/" in copies
     users = [args for op, args in instructions if op == "USER"]

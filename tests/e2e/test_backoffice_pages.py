@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 from sqlalchemy import text
 
 from services.identity.domain.accounts import Role
 from shared.events import AccountKind, AccountRegistered, OrderPlaced
-from tests.support.browser import check_page, chromium
+from tests.e2e.steps import STAFF_PASSWORD as PASSWORD
+from tests.e2e.steps import accept_invitation, staff_sign_in
+from tests.support.browser import check_page
 from tests.support.events import order_placed
 from tests.support.identity import invite_staff, staff_account
 from tests.support.mail import free_port
@@ -23,7 +25,6 @@ from tests.support.platform import Platform, eventually
 from tests.support.serve import serving
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery staple 7"
 
 
 @dataclass
@@ -57,16 +58,8 @@ async def back_office() -> AsyncIterator[BackOffice]:
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def page(browser: Browser, back_office: BackOffice) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=back_office.url)
-    yield await context.new_page()
-    await context.close()
+def site_url(back_office: BackOffice) -> str:
+    return back_office.url
 
 
 async def referred(
@@ -93,12 +86,7 @@ async def referred(
 
 
 async def sign_in(page: Page, email: str) -> None:
-    await page.goto("/")
-    await page.wait_for_url("**/sign-in?next=%2F")
-    await check_page(page, "backoffice-sign-in")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await staff_sign_in(page, email, "/", shot="backoffice-sign-in")
 
 
 async def audit_rows(page: Page) -> list[str]:
@@ -268,15 +256,7 @@ async def test_a_new_reviewer_sets_their_password_on_the_back_office_and_lands_t
     assert link.startswith(back_office.url + "/reset-password")
     assert f"sign in at {back_office.url}/sign-in" in body
 
-    await page.goto(link)
-    await check_page(page, "backoffice-choose-password")
-    await page.get_by_label("New password").fill(PASSWORD)
-    await page.get_by_role("button", name="Set password").click()
-    await page.wait_for_url("**/sign-in?password=set")
-    assert "Your password is set" in await page.locator("main").inner_text()
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await accept_invitation(page, link, email, "backoffice-choose-password")
     await page.wait_for_url(back_office.url + "/")
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from services.identity.domain.accounts import Role
 from shared.events import (
@@ -21,7 +21,9 @@ from shared.events import (
     StockReserved,
 )
 from shared.events.reporting import NON_CQC_PROVIDER
-from tests.support.browser import check_page, chromium
+from tests.e2e.steps import STAFF_PASSWORD as PASSWORD
+from tests.e2e.steps import accept_invitation, staff_sign_in
+from tests.support.browser import check_page
 from tests.support.events import order_placed
 from tests.support.identity import invite_staff, staff_account
 from tests.support.keys import staff as staff_headers
@@ -30,7 +32,6 @@ from tests.support.platform import Platform, eventually
 from tests.support.serve import serving
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery staple 7"
 
 
 @dataclass
@@ -78,26 +79,12 @@ async def reporting() -> AsyncIterator[Reporting]:
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def page(browser: Browser, reporting: Reporting) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=reporting.url)
-    yield await context.new_page()
-    await context.close()
+def site_url(reporting: Reporting) -> str:
+    return reporting.url
 
 
 async def sign_in(page: Page, email: str, check: bool = False) -> None:
-    await page.goto("/mi")
-    await page.wait_for_url("**/sign-in?next=%2Fmi")
-    if check:
-        await check_page(page, "mi-sign-in")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await staff_sign_in(page, email, "/mi", shot="mi-sign-in" if check else "")
 
 
 async def test_an_analyst_signs_in_and_reads_the_figures_in_the_sites_layout(
@@ -164,13 +151,5 @@ async def test_a_new_analyst_sets_their_password_on_the_mi_pages_and_lands_there
     email, link, _ = await invite_staff(reporting.platform, Role.DHSC_ANALYST, reporting.url)
     assert link.startswith(reporting.url + "/reset-password")
 
-    await page.goto(link)
-    await check_page(page, "mi-choose-password")
-    await page.get_by_label("New password").fill(PASSWORD)
-    await page.get_by_role("button", name="Set password").click()
-    await page.wait_for_url("**/sign-in?password=set")
-    assert "Your password is set" in await page.locator("main").inner_text()
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await accept_invitation(page, link, email, "mi-choose-password")
     await page.wait_for_url(reporting.url + "/mi")

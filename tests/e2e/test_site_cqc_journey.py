@@ -7,53 +7,26 @@ and no way into another account's order. Every page: 0 axe violations and a scre
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
-from tests.support.browser import check_page, chromium
+from tests.e2e import steps
+from tests.e2e.steps import continue_
+from tests.support.browser import check_page
 from tests.support.journeys import RegisterRow, single_location_rows
 from tests.support.platform import eventually
-from tests.support.site import SitePlatform, csrf_from, site_platform
+from tests.support.site import SitePlatform, csrf_from
 
 pytestmark = pytest.mark.e2e
 
 ROWS = single_location_rows()
-
-
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[SitePlatform]:
-    async with site_platform(stock=0) as s:  # no stock yet: orders wait, so can be cancelled
-        yield s
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def context(browser: Browser, site: SitePlatform) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(base_url=site.site_url)
-    yield context
-    await context.close()
-
-
-async def continue_(page: Page) -> None:
-    await page.get_by_role("button", name="Continue").click()
+SITE_STOCK = 0  # no stock yet: orders wait, so can be cancelled
 
 
 async def sign_in(page: Page, row: RegisterRow, shots: str = "") -> None:
-    await page.goto("/sign-in")
-    if shots:
-        await check_page(page, f"{shots}sign-in")
-    await page.get_by_label("Email address").fill(row.email)
-    await page.get_by_label("Password, ODS code or postcode").fill(row.ods_code)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/order/locations")
+    await steps.sign_in(page, row.email, row.ods_code, f"{shots}sign-in" if shots else "")
 
 
 async def order(page: Page, staff: str, contact: str, shots: str = "") -> str:

@@ -5,46 +5,23 @@ closed (this one runs last: it closes the portal)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Page
 
+from tests.e2e import steps
 from tests.support import journeys
-from tests.support.browser import check_page, chromium
+from tests.support.browser import check_page
 from tests.support.journeys import RegisterRow, single_location_rows
 from tests.support.keys import bearer, mint
-from tests.support.site import SitePlatform, site_platform
+from tests.support.site import SitePlatform
 
 pytestmark = pytest.mark.e2e
 
 ROWS = single_location_rows()
 
 
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[SitePlatform]:
-    async with site_platform() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def page(browser: Browser, site: SitePlatform) -> AsyncIterator[Page]:
-    context: BrowserContext = await browser.new_context(base_url=site.site_url)
-    yield await context.new_page()
-    await context.close()
-
-
 async def sign_in(page: Page, row: RegisterRow) -> None:
-    await page.goto("/sign-in")
-    await page.get_by_label("Email address").fill(row.email)
-    await page.get_by_label("Password, ODS code or postcode").fill(row.ods_code)
-    await page.get_by_role("button", name="Sign in").click()
+    await steps.sign_in(page, row.email, row.ods_code, lands_on=None)
 
 
 async def test_more_than_ten_thousand_staff_says_how_to_order_anyway(page: Page) -> None:

@@ -8,60 +8,17 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import AsyncIterator
-from email.message import EmailMessage
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import BrowserContext
 
-from tests.support.browser import check_page, chromium
+from tests.e2e.steps import continue_, mail_to, past_setting_up, sign_in
+from tests.support.browser import check_page
 from tests.support.journeys import register_rows
-from tests.support.platform import REGISTER_SAMPLE, eventually
-from tests.support.site import SitePlatform, site_platform
+from tests.support.platform import REGISTER_SAMPLE
+from tests.support.site import SitePlatform
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[SitePlatform]:
-    async with site_platform() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def context(browser: Browser, site: SitePlatform) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(base_url=site.site_url)
-    yield context
-    await context.close()
-
-
-async def continue_(page: Page) -> None:
-    await page.get_by_role("button", name="Continue").click()
-
-
-async def sign_in(page: Page, email: str, password: str) -> None:
-    await page.goto("/sign-in")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password, ODS code or postcode").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/order/locations")
-
-
-async def mail_to(site: SitePlatform, address: str, subject_part: str) -> EmailMessage:
-    async def arrived() -> EmailMessage | None:
-        for message in site.mail.messages:
-            if message["To"] == address and subject_part in str(message["Subject"]):
-                return message
-        return None
-
-    found: EmailMessage = await eventually(arrived, timeout=60)
-    return found
 
 
 async def test_one_email_orders_for_three_locations_in_one_go(
@@ -269,7 +226,7 @@ async def test_a_provider_not_on_the_cqc_register_creates_an_account(
     await sign_in(page, email, password)
 
     # Not on CQC's register: the badges go to the address given above.
-    await past_setting_up(page)
+    await past_setting_up(page, shot="own-address-not-ready")
     await check_page(page, "own-address")
     main = await page.locator("main").inner_text()
     assert "Willow Home Support" in main and "1 Market Street" in main and "LS1 4AP" in main
@@ -303,16 +260,3 @@ async def test_a_provider_not_on_the_cqc_register_creates_an_account(
     assert "A member of our team will check your order" in main
     placed = await mail_to(site, email, f"{reference.group(0)} received")
     assert "A member of our team will check your order" in placed.get_body(("plain",)).get_content()
-
-
-async def past_setting_up(page: Page) -> None:
-    """Orders hears of a new account within seconds; until then the page says to wait."""
-
-    async def ready() -> bool:
-        if await page.locator("h1").inner_text() == "We are still setting up your account":
-            await check_page(page, "own-address-not-ready")
-            await page.get_by_role("link", name="Try again").click()
-            return False
-        return True
-
-    await eventually(ready)

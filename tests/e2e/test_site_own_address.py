@@ -5,81 +5,26 @@ and not taken, even when two browsers race to place it. 0 axe violations on each
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from email.message import EmailMessage
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
-from tests.support.browser import check_page, chromium
+from tests.e2e.steps import continue_, mail_to, past_setting_up, sign_in
+from tests.support.browser import check_page
 from tests.support.identity import registration
 from tests.support.journeys import order_status
 from tests.support.journeys import sign_in as api_sign_in
 from tests.support.own_address import approve, create_account, order_when_ready
 from tests.support.platform import eventually
-from tests.support.site import SitePlatform, site_platform
+from tests.support.site import SitePlatform
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "amber kettle orchard lighthouse"
 
 
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[SitePlatform]:
-    async with site_platform() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def context(browser: Browser, site: SitePlatform) -> AsyncIterator[BrowserContext]:
-    context = await browser.new_context(base_url=site.site_url)
-    yield context
-    await context.close()
-
-
-async def continue_(page: Page) -> None:
-    await page.get_by_role("button", name="Continue").click()
-
-
-async def sign_in(page: Page, email: str, password: str) -> None:
-    await page.goto("/sign-in")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_label("Password, ODS code or postcode").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/order/locations")
-
-
 async def heading(page: Page) -> str:
     return await page.locator("h1").inner_text()
-
-
-async def past_setting_up(page: Page) -> None:
-    """Orders hears of a new account within seconds; until then the page says to wait."""
-
-    async def ready() -> bool:
-        if await heading(page) == "We are still setting up your account":
-            await page.get_by_role("link", name="Try again").click()
-            return False
-        return True
-
-    await eventually(ready)
-
-
-async def mail_to(site: SitePlatform, address: str, subject_part: str) -> EmailMessage:
-    async def arrived() -> EmailMessage | None:
-        for message in site.mail.messages:
-            if message["To"] == address and subject_part in str(message["Subject"]):
-                return message
-        return None
-
-    found: EmailMessage = await eventually(arrived, timeout=60)
-    return found
 
 
 async def test_a_local_authority_tops_up_once_its_first_order_has_been_sent(

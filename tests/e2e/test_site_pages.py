@@ -9,32 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.support.browser import check_page, chromium, screenshot
-from tests.support.platform import Platform
-from tests.support.serve import serving
+from tests.e2e.steps import orders_alone
+from tests.support.browser import check_page, screenshot
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-async def site() -> AsyncIterator[str]:
-    async with Platform() as platform:
-        await platform.start("orders")
-        async with serving(platform.apps["orders"][0]) as url:
-            yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def page(browser: Browser, site: str) -> AsyncIterator[Page]:
-    context = await browser.new_context(base_url=site)
-    yield await context.new_page()
-    await context.close()
+async def site_url() -> AsyncIterator[str]:
+    async with orders_alone() as url:
+        yield url
 
 
 async def test_the_start_and_footer_pages_are_accessible(page: Page) -> None:
@@ -72,11 +56,11 @@ async def test_an_unpaid_carer_is_told_they_cannot_use_the_service(page: Page) -
 
 
 async def test_someone_outside_england_by_keyboard_without_javascript(
-    browser: Browser, site: str
+    browser: Browser, site_url: str
 ) -> None:
     """Keyboard only, JavaScript off (axe cannot run there: the test above checks these
     pages with it)."""
-    context = await browser.new_context(base_url=site, java_script_enabled=False)
+    context = await browser.new_context(base_url=site_url, java_script_enabled=False)
     page = await context.new_page()
     try:
         await page.goto("/eligibility/who")

@@ -9,30 +9,23 @@ identity's API already takes it as typed (the site's registration sends it so).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
+from tests.e2e.steps import site_client
 from tests.support.identity import registration
 from tests.support.own_address import create_account
-from tests.support.site import SitePlatform, site_platform, submit
+from tests.support.site import SitePlatform, submit
 
 pytestmark = pytest.mark.e2e
 
 EMAIL = "spaces@hilltop-example.org"
 PASSWORD = "  quiet lantern meadow  "
-
-
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[SitePlatform]:
-    async with site_platform(stock=0) as s:
-        yield s
+SITE_STOCK = 0  # nothing here orders
 
 
 async def sign_in(site: SitePlatform, password: str) -> httpx.Response:
-    transport = httpx.ASGITransport(app=site.platform.apps["orders"][0])
-    async with httpx.AsyncClient(transport=transport, base_url="https://orders.test") as client:
+    async with site_client(site) as client:
         return await submit(client, "/sign-in", {"email": EMAIL, "password": password})
 
 

@@ -7,14 +7,14 @@ Each page's own form is read from its HTML, so a field added later is covered to
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 
 import httpx
 import pytest
 
+from tests.e2e.steps import site_client
 from tests.support.journeys import register_rows
-from tests.support.site import SitePlatform, csrf_from, site_platform, submit
+from tests.support.site import SitePlatform, csrf_from, submit
 
 pytestmark = pytest.mark.e2e
 
@@ -78,18 +78,6 @@ async def every_field_refused(client: httpx.AsyncClient, path: str) -> list[str]
         if kind in TEXT_TYPES and f'href="#{name}"' not in answer.text:
             problems.append(f"{path}: the error summary does not name {name}")
     return problems
-
-
-def site_client(site: SitePlatform) -> httpx.AsyncClient:
-    """The site over HTTPS, as its ``__Host-`` cookies require (identity over real HTTP)."""
-    transport = httpx.ASGITransport(app=site.platform.apps["orders"][0])
-    return httpx.AsyncClient(transport=transport, base_url="https://orders.test")
-
-
-@pytest.fixture(scope="module")
-async def site() -> AsyncIterator[SitePlatform]:
-    async with site_platform() as s:
-        yield s
 
 
 async def test_every_public_form_refuses_a_nul_in_every_field_by_name(site: SitePlatform) -> None:

@@ -10,30 +10,18 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser
 
-from tests.support.browser import check_page, chromium, screenshot
-from tests.support.platform import Platform
-from tests.support.serve import serving
+from tests.e2e.steps import orders_alone
+from tests.support.browser import check_page, screenshot
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 async def site() -> AsyncIterator[str]:
-    async with Platform() as platform:
-        await platform.start(
-            "orders",
-            waiting_room_limit=1,
-            waiting_room_admit_per_second=0.0,
-            waiting_room_tick_seconds=0.5,
-        )
-        async with serving(platform.apps["orders"][0]) as url:
-            yield url
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
+    async with orders_alone(
+        waiting_room_limit=1, waiting_room_admit_per_second=0.0, waiting_room_tick_seconds=0.5
+    ) as url:
+        yield url
 
 
 async def test_the_next_visitor_waits_with_a_place_and_goes_in_when_one_leaves(

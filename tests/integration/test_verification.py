@@ -22,7 +22,7 @@ from shared.events import (
 )
 from tests.support.events import order_placed
 from tests.support.keys import bearer, mint
-from tests.support.platform import Platform, eventually
+from tests.support.platform import Platform, blocked_on_a_lock, eventually
 
 pytestmark = pytest.mark.integration
 REVIEWER = uuid.uuid4()
@@ -64,7 +64,9 @@ async def decide(platform: Platform, order_id: uuid.UUID, token: str, **body: An
 async def referred(platform: Platform, quantity: int = 30) -> dict[str, Any]:
     event = order_placed(quantity=quantity, kind=AccountKind.NON_CQC)
     await platform.publish(event)
-    return await eventually(lambda: in_state(platform, event.order_id, "referred"))
+    order = await eventually(lambda: in_state(platform, event.order_id, "referred"))
+    assert order is not None
+    return order
 
 
 async def test_a_non_cqc_order_is_referred_with_its_reasons_and_queued_oldest_first(
@@ -180,7 +182,7 @@ async def test_an_order_that_arrives_before_its_locations_waits_then_is_verified
         )
     )
     verified = await eventually(lambda: in_state(platform, event.order_id, "verified"))
-    assert verified["decided_by"] == "automatic"
+    assert verified is not None and verified["decided_by"] == "automatic"
 
 
 async def test_an_order_and_its_locations_handled_at_the_same_moment_do_not_miss_each_other(
@@ -188,8 +190,12 @@ async def test_an_order_and_its_locations_handled_at_the_same_moment_do_not_miss
 ) -> None:
     """The order's transaction has not committed when the locations' transaction looks for
     waiting orders: without the account lock the locations' handler finds none, the order's
-    found no locations, and the order waits for ever."""
+    found no locations, and the order waits for ever.
+
+    Staged without timing: the order's transaction stays open, having looked for locations,
+    until the locations' transaction waits on a lock (or, with no lock to wait on, is done)."""
     verification = platform.service("verification")
+    db = verification.db
     handlers = verification.consumers.handlers
     event = order_placed(quantity=10, kind=AccountKind.CQC)
     location_id = f"1-T{uuid.uuid4().hex[:8]}"
@@ -210,23 +216,26 @@ async def test_an_order_and_its_locations_handled_at_the_same_moment_do_not_miss
             )
         ],
     )
-    order_committed = asyncio.Event()
-
-    async def place_then_hold() -> None:
-        async with verification.db.transaction() as session:
-            await handlers["verification.order.placed"](session, wrap(event, "race"))
-            await asyncio.sleep(0.5)  # the locations' transaction runs meanwhile
-        order_committed.set()
+    order_handled = asyncio.Event()
 
     async def learn_locations() -> None:
-        await asyncio.sleep(0.1)  # after the order's handler has looked for locations
-        async with verification.db.transaction() as session:
+        await order_handled.wait()  # the order's handler has looked for locations: none yet
+        async with db.transaction() as session:
             await handlers["verification.account.locations-authorised"](
                 session, wrap(locations, "race")
             )
 
-    await asyncio.gather(place_then_hold(), learn_locations())
-    assert order_committed.is_set()
+    learning = asyncio.create_task(learn_locations())
+
+    async def locations_waiting_or_done() -> bool:
+        return learning.done() or await blocked_on_a_lock(db)
+
+    async with db.transaction() as session:
+        await handlers["verification.order.placed"](session, wrap(event, "race"))
+        order_handled.set()
+        assert await eventually(locations_waiting_or_done)
+        assert not learning.done(), "the locations' transaction did not wait for the order's"
+    await learning
     assert await in_state(platform, event.order_id, "verified")
 
 

@@ -14,7 +14,7 @@ import contextlib
 from prometheus_client import Gauge
 
 from services.dispatch.domain.stock import LEAFLETS
-from services.dispatch.store import repository
+from services.dispatch.store import ledger, placements
 from shared.logging import get_logger
 from shared.metrics import REGISTRY
 from shared.store.db import Database
@@ -62,10 +62,10 @@ PLACEMENTS_UNDECIDED = Gauge(
 async def refresh(db: Database, service: str) -> None:
     """Read the balance and the waitlist once and set the gauges."""
     async with db.transaction() as session:
-        balance = await repository.read_stock(session)
-        waiting = await repository.waitlist_size(session)
-        undecided = await repository.undecided_count(session)
-        leaflets = {item: await repository.read_stock(session, item) for item in LEAFLETS}
+        balance = await ledger.read_stock(session)
+        waiting = await placements.waitlist_size(session)
+        undecided = await placements.undecided_count(session)
+        leaflets = {item: await ledger.read_stock(session, item) for item in LEAFLETS}
     figures = {
         "received": balance.received,
         "reserved": balance.reserved,

@@ -1,5 +1,7 @@
 """Dispatch's wiring: settings, runtime, handlers, routes. ``uvicorn services.dispatch.app:app``."""
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.dispatch.api import courier as courier_api
@@ -7,9 +9,8 @@ from services.dispatch.api import shipments as shipments_api
 from services.dispatch.api import stock as stock_api
 from services.dispatch.handlers import closure, events, privacy
 from services.dispatch.handlers.allocator import Allocator
-from services.dispatch.metrics import GaugeRefresher
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.store import MIGRATIONS
+from services.dispatch.store import MIGRATIONS, gauges
 from services.dispatch.store.tables import metadata
 from services.dispatch.usecases import EMITS
 from services.dispatch.usecases.placements import Placements
@@ -40,7 +41,8 @@ def build(settings: DispatchSettings | None = None) -> DispatchService:
     # Background work runs with the service: started in this order, stopped in reverse.
     service.attach(purge)
     service.attach(service.allocator)
-    service.attach(GaugeRefresher(service.db, service.name, settings.metrics_refresh_seconds))
+    every = timedelta(seconds=settings.metrics_refresh_seconds)
+    service.attach(gauges.refresher(service.db, service.name, every))
     return service
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.dispatch.metrics import (
+from services.dispatch.store import placements as dispatch_placements
+from services.dispatch.store.gauges import (
     LEAFLET_UNITS,
     PLACEMENTS_UNDECIDED,
     STOCK_UNITS,
@@ -21,7 +22,6 @@ from services.dispatch.metrics import (
     WAITLIST_ORDERS,
     refresh,
 )
-from services.dispatch.store import placements as dispatch_placements
 from services.dispatch.usecases.placements import Placements
 from shared.events import OrderCancelled, OrderRejected
 from tests.support.dispatch import (

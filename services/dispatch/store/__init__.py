@@ -3,7 +3,7 @@
 Modules: ``ledger`` (the stock balance and its ledger), ``orders`` (an order as dispatch sees
 it), ``placements`` (placements in placement order: recorded, undecided, waiting for stock),
 ``shipments`` (shipments and the courier's reports), ``privacy`` and ``closure`` (what the
-holder's rights and the portal's closure need).
+holder's rights and the portal's closure need), ``gauges`` (the business gauges).
 
 Lock order (the one place it is written down; every module above follows it): a transaction
 that may move stock locks the badge stock row first (:func:`ledger.lock_stock`), then order

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.store import privacy as held
+from services.dispatch.store.privacy import held_about
 from services.dispatch.usecases.privacy import Privacy
 from shared.events import AccountRestricted, AccountRestrictionLifted, Envelope
 from shared.runtime import Service
@@ -14,7 +14,7 @@ from shared.subject_access import answer_requests
 
 def register(service: Service) -> None:
     """Subscribe dispatch's privacy handlers on ``service``."""
-    answer_requests(service, held.held_about)
+    answer_requests(service, held_about)
     privacy = Privacy(service)
 
     @service.handles(AccountRestricted)

@@ -1,7 +1,6 @@
 """Dispatch's wiring: settings, runtime, handlers, routes. ``uvicorn services.dispatch.app:app``."""
 
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -10,78 +9,40 @@ from services.dispatch.api import shipments as shipments_api
 from services.dispatch.api import stock as stock_api
 from services.dispatch.handlers import closure, events, privacy
 from services.dispatch.handlers.allocator import Allocator
-from services.dispatch.handlers.fulfilment import Fulfilment
-from services.dispatch.metrics import GaugeRefresher
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.store import MIGRATIONS, gauges
 from services.dispatch.store.tables import metadata
-from shared.events import (
-    CourierHandoff,
-    DeliveryAddressChangeRefused,
-    OrderDelivered,
-    OrderDispatched,
-    ParcelReturned,
-    StockReceived,
-    StockReleased,
-    StockReserved,
-    StockWaitlisted,
-    SubjectDataProvided,
-)
+from services.dispatch.usecases import EMITS
+from services.dispatch.usecases.placements import Placements
 from shared.runtime import Service
 
 
 class DispatchService(Service):
-    """The shared runtime plus dispatch's own background work: the allocator, which decides
-    recorded placements in placement order, and the business gauges."""
+    """The shared runtime, holding dispatch's allocator so it can be woken from outside (after
+    an operator clears a parked placement's attempts, say)."""
 
     settings: DispatchSettings
-
-    def __init__(self, settings: DispatchSettings, **kwargs: Any) -> None:
-        super().__init__(settings, **kwargs)
-        self.allocator = Allocator(
-            Fulfilment(self),
-            batch=settings.allocator_batch,
-            idle_seconds=settings.allocator_idle_seconds,
-        )
-        self.gauges = GaugeRefresher(self.db, self.name, settings.metrics_refresh_seconds)
-
-    async def start(self) -> None:
-        await super().start()
-        self.allocator.start()
-        self.gauges.start()
-
-    async def stop(self) -> None:
-        await self.gauges.stop()
-        await self.allocator.stop()
-        await super().stop()
+    allocator: Allocator
 
 
 def build(settings: DispatchSettings | None = None) -> DispatchService:
-    service = DispatchService(
-        settings or DispatchSettings(),
-        metadata=metadata,
-        migrations_dir=Path(__file__).parent / "store" / "migrations",
-        emits=(
-            StockReceived,
-            StockReserved,
-            StockWaitlisted,
-            StockReleased,
-            OrderDispatched,
-            OrderDelivered,
-            ParcelReturned,
-            DeliveryAddressChangeRefused,
-            CourierHandoff,
-            SubjectDataProvided,
-        ),
+    settings = settings or DispatchSettings()
+    service = DispatchService(settings, metadata=metadata, migrations_dir=MIGRATIONS, emits=EMITS)
+    service.allocator = Allocator(
+        Placements(service),
+        batch=settings.allocator_batch,
+        idle_seconds=settings.allocator_idle_seconds,
     )
     events.register(service, service.allocator.kick)
-    privacy.register(service, Fulfilment(service))
-    service.attach(
-        closure.register(
-            service,
-            service.settings.courier_data_days_after_closure,
-            service.settings.courier_data_check_seconds,
-        )
+    privacy.register(service)
+    purge = closure.register(
+        service, settings.courier_data_days_after_closure, settings.courier_data_check_seconds
     )
+    # Background work runs with the service: started in this order, stopped in reverse.
+    service.attach(purge)
+    service.attach(service.allocator)
+    every = timedelta(seconds=settings.metrics_refresh_seconds)
+    service.attach(gauges.refresher(service.db, service.name, every))
     return service
 
 

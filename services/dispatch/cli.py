@@ -19,6 +19,14 @@ from pathlib import Path
 
 from services.dispatch.domain.courier_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from services.dispatch.domain.stock import BADGE, ITEMS
+from services.dispatch.settings import DispatchSettings
+from services.dispatch.store import MIGRATIONS
+from services.dispatch.store.tables import metadata
+from services.dispatch.usecases import EMITS
+from services.dispatch.usecases.stock import Stock
+from shared.logging import configure_logging
+from shared.runtime import Service
+from shared.store.migrations import ensure_database, upgrade
 
 
 def _positive(text: str) -> int:
@@ -54,21 +62,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def receive_stock(quantity: int, item: str = BADGE) -> None:
-    # Imported here: building the service needs dispatch's settings, which signing does not.
-    from services.dispatch.app import build
-
-    service = build()
-    from services.dispatch.handlers.fulfilment import Fulfilment
-    from shared.logging import configure_logging
-    from shared.store.migrations import ensure_database, upgrade
-
+    # Built here: dispatch's settings (the courier secret among them) are needed to record
+    # stock, not to sign a callback.
+    service = Service(DispatchSettings(), metadata, MIGRATIONS, emits=EMITS)
     configure_logging(service.name, service.settings.log_level)
     url = service.settings.resolved_database_url()
     await ensure_database(url)
     await upgrade(service.migrations_dir, url)
     try:
         async with service.db.transaction() as session:
-            balance = await Fulfilment(service).receive_stock(
+            balance = await Stock(service).receive(
                 session, quantity, f"cli-{uuid.uuid4()}", item=item, actor="cli"
             )
     finally:

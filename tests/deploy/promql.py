@@ -12,7 +12,7 @@ from prometheus_client.metrics_core import Metric
 
 # Modules that register their own metrics on the shared registry when imported: dispatch's
 # stock, waitlist and placements, identity's sign-in attempts, the email outbox's.
-import services.dispatch.metrics
+import services.dispatch.store.gauges
 import services.identity.metrics  # noqa: F401
 import shared.email.outbox  # noqa: F401
 from shared.metrics import REGISTRY

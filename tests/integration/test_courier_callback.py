@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.dispatch.store import repository
+from services.dispatch.store import shipments
 from tests.support.events import order_placed, verified
 from tests.support.platform import Platform, courier_headers, eventually
 
@@ -24,7 +24,7 @@ async def shipment_of(platform: Platform) -> tuple[uuid.UUID, str]:
 
     async def reference() -> str | None:
         async with platform.service("dispatch").db.transaction() as s:
-            shipment = await repository.shipment_for_order(s, event.order_id)
+            shipment = await shipments.shipment_for_order(s, event.order_id)
         return shipment.reference if shipment else None
 
     return event.order_id, await eventually(reference)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from services.dispatch.handlers.fulfilment import Fulfilment
-from services.dispatch.store import repository as dispatch_repository
+from services.dispatch.store import orders as dispatch_orders
 from services.dispatch.store.tables import shipments, stock_ledger
+from services.dispatch.usecases.placements import Placements
 from services.orders.store.tables import metadata as orders_metadata
 from shared.events import OrderPlacedForReporting
 from shared.events.reporting import NON_CQC_PROVIDER
@@ -51,7 +51,7 @@ async def shipment_count(platform: Platform, order_id: uuid.UUID) -> int:
 
 async def dispatch_knows_verified(platform: Platform, order_id: uuid.UUID) -> bool:
     async with platform.service("dispatch").db.transaction() as s:
-        order = await dispatch_repository.get_order(s, order_id)
+        order = await dispatch_orders.get_order(s, order_id)
     return order is not None and order.facts.verified
 
 
@@ -121,15 +121,15 @@ async def test_a_handler_that_always_fails_is_parked_after_the_delivery_limit(
 ) -> None:
     poison = order_placed(quantity=4)
     attempts: list[int] = []
-    original = Fulfilment.order_placed
+    original = Placements.order_placed
 
-    async def failing(self: Fulfilment, session: Any, event: Any, correlation_id: str) -> None:
+    async def failing(self: Placements, session: Any, event: Any, correlation_id: str) -> None:
         if event.order_id == poison.order_id:
             attempts.append(1)
             raise RuntimeError("simulated bug in the reservation code")
         await original(self, session, event, correlation_id)
 
-    monkeypatch.setattr(Fulfilment, "order_placed", failing)
+    monkeypatch.setattr(Placements, "order_placed", failing)
     await platform.publish(poison)
     dead = DeadLetters(platform, "dispatch.order.placed.dlq")
     parked = await eventually(lambda: dead.at_least(1), timeout=30)
@@ -151,15 +151,15 @@ async def test_a_database_outage_longer_than_the_delivery_limit_does_not_park_th
     event = order_placed(quantity=8)
     failures = DELIVERY_LIMIT + 1
     calls: list[int] = []
-    original = Fulfilment.order_placed
+    original = Placements.order_placed
 
-    async def flaky(self: Fulfilment, session: Any, placed: Any, correlation_id: str) -> None:
+    async def flaky(self: Placements, session: Any, placed: Any, correlation_id: str) -> None:
         if placed.order_id == event.order_id and len(calls) < failures:
             calls.append(1)
             raise OperationalError("SELECT", {}, ConnectionRefusedError("database restarting"))
         await original(self, session, placed, correlation_id)
 
-    monkeypatch.setattr(Fulfilment, "order_placed", flaky)
+    monkeypatch.setattr(Placements, "order_placed", flaky)
     dead = DeadLetters(platform, "dispatch.order.placed.dlq")
     await platform.publish(event)
     assert await eventually(lambda: ledger_entries(platform, event.order_id, "reservation"))

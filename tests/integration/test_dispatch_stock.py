@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.dispatch.handlers.fulfilment import Fulfilment
-from services.dispatch.metrics import (
+from services.dispatch.store import placements as dispatch_placements
+from services.dispatch.store.gauges import (
     LEAFLET_UNITS,
     PLACEMENTS_UNDECIDED,
     STOCK_UNITS,
@@ -22,7 +22,7 @@ from services.dispatch.metrics import (
     WAITLIST_ORDERS,
     refresh,
 )
-from services.dispatch.store import repository
+from services.dispatch.usecases.placements import Placements
 from shared.events import OrderCancelled, OrderRejected
 from tests.support.dispatch import (
     Dispatch,
@@ -387,27 +387,27 @@ async def test_a_placement_that_cannot_be_decided_is_parked_and_does_not_block_t
 ) -> None:
     await receive(platform, 100)
     poison, *healthy = placements([5, 1, 2, 3], first_seq=50)
-    plain, decide = Fulfilment._plain_step, Fulfilment._decide
+    plain, decide = Placements._plain_step, Placements._decide
 
-    def never_plain(self: Fulfilment, placement: Any, *args: Any) -> Any:
+    def never_plain(self: Placements, placement: Any, *args: Any) -> Any:
         if placement.order.order_id == poison.order_id:
             return None
         return plain(self, placement, *args)
 
-    async def failing(self: Fulfilment, session: Any, placement: Any) -> None:
+    async def failing(self: Placements, session: Any, placement: Any) -> None:
         if placement.order.order_id == poison.order_id:
             raise RuntimeError("simulated bug in the allocator")
         await decide(self, session, placement)
 
-    monkeypatch.setattr(Fulfilment, "_plain_step", never_plain)
-    monkeypatch.setattr(Fulfilment, "_decide", failing)
+    monkeypatch.setattr(Placements, "_plain_step", never_plain)
+    monkeypatch.setattr(Placements, "_decide", failing)
     await dispatch.send(poison, *healthy)
     for order in healthy:  # placed after the poison, decided all the same
         await dispatch.until_state(order.order_id, "reserved")
 
     async def parked() -> bool:
         async with dispatch.db.transaction() as s:
-            return (await repository.undecided_count(s)).parked == 1
+            return (await dispatch_placements.undecided_count(s)).parked == 1
 
     await eventually(parked, timeout=30)
     await refresh(dispatch.db, "dispatch")

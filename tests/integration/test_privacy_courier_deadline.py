@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.dispatch.store import closure
+from services.dispatch.usecases.closure import purge_courier_data
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform, eventually
@@ -63,12 +64,12 @@ async def test_courier_data_goes_at_the_deadline_after_closure_whatever_the_cour
     # The courier has said nothing. A day before the deadline the parcel's data is still kept
     # (a failed attempt or a return would need it) ...
     just_before = closed_at + timedelta(days=DAYS) - timedelta(seconds=1)
-    assert await closure.purge_courier_data(db, just_before, DAYS) == 0
+    assert await purge_courier_data(db, just_before, DAYS) == 0
     assert set(await held()) == {"dispatch_orders", "outbox"}  # the order, the handoff sent
 
     # ... and at the deadline it goes, whatever the courier reports.
     at_deadline = closed_at + timedelta(days=DAYS)
-    assert await closure.purge_courier_data(db, at_deadline, DAYS) >= 2
+    assert await purge_courier_data(db, at_deadline, DAYS) >= 2
     assert await held() == {}
     async with db.transaction() as s:
         handoffs = await s.scalar(
@@ -80,4 +81,4 @@ async def test_courier_data_goes_at_the_deadline_after_closure_whatever_the_cour
         )
     assert handoffs == 0 and delivery == '{"anonymised": true}'
     # Again: nothing more to do.
-    assert await closure.purge_courier_data(db, at_deadline + timedelta(days=1), DAYS) == 0
+    assert await purge_courier_data(db, at_deadline + timedelta(days=1), DAYS) == 0

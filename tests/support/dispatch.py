@@ -24,8 +24,12 @@ from typing import Any
 import aio_pika
 from sqlalchemy import text
 
-from services.dispatch.store import repository
-from services.dispatch.store.repository import OrderRow, ShipmentRow
+from services.dispatch.store import ledger
+from services.dispatch.store import orders as dispatch_orders
+from services.dispatch.store import placements as dispatch_placements
+from services.dispatch.store import shipments as dispatch_shipments
+from services.dispatch.store.orders import OrderRow
+from services.dispatch.store.shipments import ShipmentRow
 from shared.events import (
     AccountKind,
     Delivery,
@@ -191,7 +195,7 @@ class Dispatch:
 
         async def decided() -> bool:
             async with self.db.transaction() as s:
-                return (await repository.undecided_count(s)).pending == 0
+                return (await dispatch_placements.undecided_count(s)).pending == 0
 
         await eventually(decided, timeout)
 
@@ -222,7 +226,7 @@ class Dispatch:
 
     async def order(self, order_id: uuid.UUID) -> OrderRow | None:
         async with self.db.transaction() as s:
-            return await repository.get_order(s, order_id)
+            return await dispatch_orders.get_order(s, order_id)
 
     async def state(self, order_id: uuid.UUID) -> str | None:
         order = await self.order(order_id)
@@ -246,7 +250,7 @@ class Dispatch:
 
     async def shipment(self, order_id: uuid.UUID) -> ShipmentRow | None:
         async with self.db.transaction() as s:
-            return await repository.shipment_for_order(s, order_id)
+            return await dispatch_shipments.shipment_for_order(s, order_id)
 
     async def until_shipped(self, order_id: uuid.UUID, timeout: float = 20) -> ShipmentRow:
         return await eventually(lambda: self.shipment(order_id), timeout)
@@ -300,8 +304,8 @@ class StockPicture:
 
 
 async def stock_picture(session: Any) -> StockPicture:
-    balance = await repository.read_stock(session)
-    check = await repository.check_ledger(session)
+    balance = await ledger.read_stock(session)
+    check = await ledger.check_ledger(session)
 
     async def seqs(state: str) -> list[int]:
         rows = await session.execute(
@@ -313,7 +317,7 @@ async def stock_picture(session: Any) -> StockPicture:
         )
         return [int(r[0]) for r in rows]
 
-    served = [w.placement_seq for w in await repository.waitlist(session)]
+    served = [w.placement_seq for w in await dispatch_placements.waitlist(session)]
     return StockPicture(
         received=balance.received,
         reserved=balance.reserved,

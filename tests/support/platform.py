@@ -123,11 +123,11 @@ class Platform:
             await replace_register(session, extract.locations)
 
     async def receive_stock(self, quantity: int) -> None:
-        from services.dispatch.handlers.fulfilment import Fulfilment
+        from services.dispatch.usecases.stock import Stock
 
         service = self.service("dispatch")
         async with service.db.transaction() as session:
-            await Fulfilment(service).receive_stock(session, quantity, "test-stock")
+            await Stock(service).receive(session, quantity, "test-stock")
 
     # --- raw broker access ---------------------------------------------------------------
 

@@ -21,7 +21,8 @@ from services.dispatch.domain.courier_signature import (
     SignatureRejected,
 )
 from services.dispatch.domain.shipment import ShipmentStatus
-from services.dispatch.handlers.fulfilment import CallbackOutcome, Fulfilment
+from services.dispatch.usecases import settings_of
+from services.dispatch.usecases.courier import CallbackOutcome, CourierReports
 from shared.http.problems import Problem
 from shared.logging import get_logger, log_context
 from shared.runtime import Service
@@ -61,8 +62,8 @@ _BODY_SCHEMA = {
 
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api/courier", tags=["courier"])
-    steps = Fulfilment(service)
-    settings = steps.settings
+    reports = CourierReports(service)
+    settings = settings_of(service)
 
     @api.post("/status", response_model=CourierStatusOut, openapi_extra=_BODY_SCHEMA)
     async def courier_status(request: Request) -> CourierStatusOut:
@@ -94,7 +95,7 @@ def router(service: Service) -> APIRouter:
         reference = report.shipment_reference
         with log_context(shipment_reference=reference):
             async with service.db.transaction() as session:
-                result = await steps.courier_reported(
+                result = await reports.apply_report(
                     session,
                     signature_digest=digest,
                     shipment_reference=reference,

@@ -15,10 +15,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from services.dispatch.domain.shipment import ShipmentStatus
-from services.dispatch.store import repository
-from services.dispatch.store.repository import CallbackRow, ShipmentRow
+from services.dispatch.store.shipments import CallbackRow, ShipmentRow
+from services.dispatch.usecases import shipments
 from shared.http.auth import require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
 
 #: Module level, not inside router(): with postponed annotations FastAPI resolves the name
@@ -77,24 +76,14 @@ def router(service: Service) -> APIRouter:
         """Shipments in one status, longest waiting first: ``?status=returned`` is the list
         of parcels the courier brought back, for customer services to act on."""
         async with service.db.transaction() as session:
-            rows = await repository.shipments_with_status(session, status, limit)
+            rows = await shipments.in_status(session, status, limit)
         return [_view(r) for r in rows]
 
-    @api.get(
-        "/api/shipments/{reference}", response_model=ShipmentDetail, dependencies=back_office
-    )
+    @api.get("/api/shipments/{reference}", response_model=ShipmentDetail, dependencies=back_office)
     async def one(reference: str) -> ShipmentDetail:
         """A shipment and every report the courier sent about it, newest first."""
         async with service.db.transaction() as session:
-            row = await repository.get_shipment(session, reference.strip().upper())
-            if row is None:
-                raise Problem(
-                    404,
-                    "shipment-not-found",
-                    "Shipment not found",
-                    f"There is no shipment {reference}: check the reference on the parcel label.",
-                )
-            reports = await repository.callbacks(session, reference=row.reference, limit=100)
+            row, reports = await shipments.with_reports(session, reference)
         return ShipmentDetail(
             **_view(row).model_dump(), courier_reports=[_report(r) for r in reports]
         )
@@ -107,7 +96,7 @@ def router(service: Service) -> APIRouter:
     async def unmatched(limit: Limit = 200) -> list[CourierReportView]:
         """Authenticated courier reports naming a shipment we do not know, newest first."""
         async with service.db.transaction() as session:
-            rows = await repository.callbacks(session, known=False, limit=limit)
+            rows = await shipments.unmatched_reports(session, limit)
         return [_report(r) for r in rows]
 
     return api

@@ -12,14 +12,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.domain.stock import BADGE, ITEMS, LEAFLETS
-from services.dispatch.handlers.fulfilment import Fulfilment
-from services.dispatch.store import repository
-from services.dispatch.store.repository import StockConflict
+from services.dispatch.domain.stock import BADGE, LEAFLETS
+from services.dispatch.usecases import stock
+from services.dispatch.usecases.stock import Stock, StockReport
 from shared.http.auth import Principal, require_role
-from shared.http.problems import Problem
 from shared.logging import get_logger
 from shared.runtime import Service
 
@@ -74,18 +71,8 @@ class StockView(BaseModel):
     ledger_balanced: bool
 
 
-async def _view(session: AsyncSession) -> StockView:
-    checks = {item: await repository.check_ledger(session, item) for item in ITEMS}
-    waiting = await repository.waitlist_size(session)
-    for item, check in checks.items():
-        if not check.consistent:
-            log.error(
-                "stock balance disagrees with the ledger",
-                item=item,
-                balance=str(check.balance),
-                ledger=str(check.ledger),
-                orders_out_of_step=check.orders_out_of_step,
-            )
+def _view(report: StockReport) -> StockView:
+    checks = report.checks
     badges = checks[BADGE].balance
     return StockView(
         item=BADGE,
@@ -93,8 +80,8 @@ async def _view(session: AsyncSession) -> StockView:
         reserved=badges.reserved,
         allocated=badges.allocated,
         available=badges.available,
-        waitlisted_orders=waiting.orders,
-        waitlisted_badges=waiting.badges,
+        waitlisted_orders=report.waiting.orders,
+        waitlisted_badges=report.waiting.badges,
         leaflets=[
             LeafletView(
                 item=item,
@@ -104,14 +91,14 @@ async def _view(session: AsyncSession) -> StockView:
             )
             for item in LEAFLETS
         ],
-        ledger_balanced=all(check.consistent for check in checks.values()),
+        ledger_balanced=report.consistent,
     )
 
 
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api/stock", tags=["stock"])
     operations = Depends(require_role(service.verifier, "operations"))
-    steps = Fulfilment(service)
+    stocktaking = Stock(service)
 
     @api.post("/receipts", status_code=201, response_model=StockView)
     async def receive(
@@ -119,7 +106,7 @@ def router(service: Service) -> APIRouter:
     ) -> StockView:
         """Record badges or leaflets received; waiting orders are served badges at once."""
         async with service.db.transaction() as session:
-            await steps.receive_stock(
+            await stocktaking.receive(
                 session,
                 body.quantity,
                 request.state.correlation_id,
@@ -127,7 +114,7 @@ def router(service: Service) -> APIRouter:
                 actor=str(principal.account_id),
                 note=body.note,
             )
-            view = await _view(session)
+            view = _view(await stock.report(session))
         log.info(
             "stock received",
             item=body.item,
@@ -142,34 +129,16 @@ def router(service: Service) -> APIRouter:
     ) -> StockView:
         """Correct the count after a stock-take. Badges found serve the waitlist at once;
         badges missing are refused if they are already promised to orders."""
-        if body.quantity == 0:
-            raise Problem(
-                422,
-                "adjustment-is-zero",
-                "Nothing to adjust",
-                "Send the difference the stock-take found: a positive number for badges found, "
-                "a negative one for badges missing.",
+        async with service.db.transaction() as session:
+            await stocktaking.adjust(
+                session,
+                body.quantity,
+                request.state.correlation_id,
+                actor=str(principal.account_id),
+                note=body.reason,
+                item=body.item,
             )
-        try:
-            async with service.db.transaction() as session:
-                await steps.adjust_stock(
-                    session,
-                    body.quantity,
-                    request.state.correlation_id,
-                    actor=str(principal.account_id),
-                    note=body.reason,
-                    item=body.item,
-                )
-                view = await _view(session)
-        except StockConflict:
-            raise Problem(
-                409,
-                "adjustment-exceeds-available",
-                "Those badges are already promised",
-                f"Removing {-body.quantity} would take stock reserved for orders or count "
-                "below zero; at most the available figure can be removed. Check the count, "
-                "or release orders through customer services first.",
-            ) from None
+            view = _view(await stock.report(session))
         log.info(
             "stock adjusted",
             item=body.item,
@@ -183,6 +152,6 @@ def router(service: Service) -> APIRouter:
         """Badges (and how many orders and badges wait for them), leaflets, and whether every
         balance agrees with the ledger."""
         async with service.db.transaction() as session:
-            return await _view(session)
+            return _view(await stock.report(session))
 
     return api

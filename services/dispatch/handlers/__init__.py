@@ -1,1 +1,1 @@
-"""What dispatch does when events arrive, and the stock steps its API and CLI share."""
+"""What sets dispatch's use cases going on its own: events arriving, and the allocator waking."""

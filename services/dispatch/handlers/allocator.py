@@ -1,16 +1,11 @@
-"""The allocator: decides recorded placements, a batch at a time, in placement order.
+"""The allocator: runs :meth:`Placements.decide_all` whenever placements may be waiting.
 
-Every decision moves the one stock row, so decisions are serial whatever happens. Taking the
-stock lock once per placement made that lock the bottleneck: each holder paid its round trips
-and its commit, and waited for its process to be scheduled between them, while every other
-placement queued. Consumers now only record placements (in parallel), and whichever replica's
-allocator holds the lock decides every placement recorded so far, in placement order, in one
-transaction (ADR 0011).
-
-It wakes when a placement it recorded commits, and at least every ``idle_seconds`` (to pick up
-what another process recorded, or what a crash left). A placement whose decision fails (a
-bug, not a passing database fault) is tried alone and, after ``DECISION_ATTEMPTS`` failures,
-left aside and counted, as a consumer parks a poison message: it never blocks the others.
+Consumers only record placements (in parallel); whichever replica's allocator holds the stock
+lock decides every placement recorded so far, in placement order (ADR 0011). It wakes when a
+placement its process recorded commits, and at least every ``idle_seconds`` (to pick up what
+another process recorded, or what a crash left). It runs with the service
+(``service.attach``) like any other background work, and stops between transactions:
+cancelling a batch mid-way could leave its connection holding the stock lock.
 """
 
 from __future__ import annotations
@@ -18,18 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services.dispatch.handlers.fulfilment import Fulfilment
-from services.dispatch.store import repository
+from services.dispatch.usecases.placements import Placements
 from shared.logging import get_logger
-from shared.store.errors import is_transient
 
 log = get_logger(__name__)
 
 
 class Allocator:
-    def __init__(self, steps: Fulfilment, *, batch: int, idle_seconds: float = 1.0) -> None:
-        self._steps = steps
-        self._db = steps.service.db
+    def __init__(self, placements: Placements, *, batch: int, idle_seconds: float = 1.0) -> None:
+        self._placements = placements
         self._batch = batch
         self._idle = idle_seconds
         self._wake = asyncio.Event()
@@ -69,7 +61,7 @@ class Allocator:
             if self._stopping:
                 return
             try:
-                await self.decide_all()
+                await self._placements.decide_all(self._batch)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -79,47 +71,3 @@ class Allocator:
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 self._wake.set()
         log.debug("allocator stopped")
-
-    async def decide_all(self) -> int:
-        """Decide batches until none is left; returns how many placements were decided."""
-        decided = 0
-        while True:
-            try:
-                async with self._db.transaction() as session:
-                    # Look before taking the stock lock: most idle wake-ups find nothing to
-                    # do. In the same transaction as the decisions: a transaction of its own
-                    # was one more per order at launch load (docs/adr/0053).
-                    if not await repository.any_undecided(session):
-                        return decided
-                    done = await self._steps.decide_placements(session, self._batch)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                log.error("a batch of placements failed; deciding one by one", error=repr(exc))
-                done = await self._one_by_one()
-            decided += done
-            if done < self._batch:
-                return decided
-
-    async def _one_by_one(self) -> int:
-        """Decide the next batch's placements alone, setting aside any that fail."""
-        async with self._db.transaction() as session:
-            order_ids = await repository.undecided_ids(session, self._batch)
-        decided = 0
-        for order_id in order_ids:
-            try:
-                async with self._db.transaction() as session:
-                    decided += await self._steps.decide_placements(session, 1, only=order_id)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                async with self._db.transaction() as session:
-                    attempts = await repository.note_failed_decision(session, order_id)
-                log.error(
-                    "placement could not be decided",
-                    order_id=str(order_id),
-                    attempts=attempts,
-                    parked=attempts >= repository.DECISION_ATTEMPTS,
-                    error=repr(exc),
-                )
-        return decided

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.store import closure
+from services.dispatch.usecases import closure
 from shared.events import Envelope, PortalClosed
 from shared.periodic import Periodic
 from shared.runtime import Service
@@ -19,7 +19,7 @@ def register(service: Service, days: float, every_seconds: float) -> Periodic:
     @service.handles(PortalClosed)
     async def portal_closed(session: AsyncSession, event: Envelope[PortalClosed]) -> None:
         """Note when the portal closed: courier data goes ``days`` after it."""
-        await closure.record_closure(session, event.payload.closed_at)
+        await closure.portal_closed(session, event.payload.closed_at)
 
     async def purge() -> int:
         return await closure.purge_courier_data(service.db, datetime.now(UTC), days)

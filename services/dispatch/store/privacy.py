@@ -9,7 +9,7 @@ from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.store.repository import packed_note
+from services.dispatch.store.ledger import packed_note
 from services.dispatch.store.tables import (
     anonymised_accounts,
     courier_callbacks,
@@ -103,6 +103,12 @@ async def is_anonymised(session: AsyncSession, account_id: UUID | None) -> bool:
 async def is_restricted(session: AsyncSession, account_id: UUID | None) -> bool:
     """Whether the holder restricted the use of their data (nothing may be handed over)."""
     return await _listed(session, restricted_accounts, account_id)
+
+
+async def remember_anonymised(session: AsyncSession, account_id: UUID) -> None:
+    await session.execute(
+        insert(anonymised_accounts).values(account_id=account_id).on_conflict_do_nothing()
+    )
 
 
 async def restrict(session: AsyncSession, account_id: UUID) -> None:

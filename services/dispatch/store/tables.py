@@ -2,7 +2,7 @@
 shipments and the courier's callbacks.
 
 The stock row is both the fast check and the lock every stock movement takes first; the ledger
-is the history the balance must always add up to (``repository.check_ledger``).
+is the history the balance must always add up to (``ledger.check_ledger``).
 """
 
 from sqlalchemy import (

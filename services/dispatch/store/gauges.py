@@ -2,24 +2,21 @@
 
 Every replica reads the same database, so every replica reports the same figures: dashboards
 take ``max`` across instances, never ``sum``. Labels are the service name and the four stock
-states only (bounded). The figures are refreshed every ``metrics_refresh_seconds`` by a task
-each replica runs, so a scrape never waits on the database.
+states only (bounded). The figures are refreshed every ``metrics_refresh_seconds`` by a chore
+each replica runs (:func:`refresher`), so a scrape never waits on the database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+from datetime import timedelta
 
 from prometheus_client import Gauge
 
 from services.dispatch.domain.stock import LEAFLETS
-from services.dispatch.store import repository
-from shared.logging import get_logger
+from services.dispatch.store import ledger, placements
 from shared.metrics import REGISTRY
+from shared.periodic import Periodic
 from shared.store.db import Database
-
-log = get_logger(__name__)
 
 STOCK_STATES = ("received", "reserved", "allocated", "available")
 
@@ -62,10 +59,10 @@ PLACEMENTS_UNDECIDED = Gauge(
 async def refresh(db: Database, service: str) -> None:
     """Read the balance and the waitlist once and set the gauges."""
     async with db.transaction() as session:
-        balance = await repository.read_stock(session)
-        waiting = await repository.waitlist_size(session)
-        undecided = await repository.undecided_count(session)
-        leaflets = {item: await repository.read_stock(session, item) for item in LEAFLETS}
+        balance = await ledger.read_stock(session)
+        waiting = await placements.waitlist_size(session)
+        undecided = await placements.undecided_count(session)
+        leaflets = {item: await ledger.read_stock(session, item) for item in LEAFLETS}
     figures = {
         "received": balance.received,
         "reserved": balance.reserved,
@@ -84,38 +81,12 @@ async def refresh(db: Database, service: str) -> None:
     PLACEMENTS_UNDECIDED.labels(service, "parked").set(undecided.parked)
 
 
-class GaugeRefresher:
-    """Refreshes the gauges in the background until stopped; a failed read is logged and
-    retried at the next tick (the gauges keep their last values meanwhile)."""
+def refresher(db: Database, service: str, every: timedelta) -> Periodic:
+    """The chore that keeps the gauges fresh, for ``service.attach``: a failed read is logged
+    by :class:`Periodic`, and the gauges keep their last values until the next round."""
 
-    def __init__(self, db: Database, service: str, interval_seconds: float) -> None:
-        self._db = db
-        self._service = service
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+    async def job() -> int:
+        await refresh(db, service)
+        return 0  # nothing removed: Periodic logs only chores that remove rows
 
-    def start(self) -> None:
-        self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name=f"{self._service}-business-gauges")
-
-    async def stop(self) -> None:
-        """Stop between reads, never in the middle of one (its connection must go back)."""
-        if self._task:
-            self._stopping.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), 5)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await refresh(self._db, self._service)
-            except Exception as exc:
-                log.warning("business gauges not refreshed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+    return Periodic(f"{service}-business-gauges", every, job)

@@ -1,0 +1,286 @@
+"""The badge and leaflet stock: the balance rows, the ledger they must add up to, and every
+movement between them.
+
+The stock row is the lock every stock movement takes first (the lock order is in
+:mod:`services.dispatch.store`), and each movement is one statement that updates the balance
+only if it allows the movement and records it in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import TextClause, Uuid, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.domain.stock import BADGE, Balance, LedgerKind, balance_from_ledger
+from services.dispatch.store.tables import stock, stock_ledger
+
+
+class StockConflict(Exception):
+    """A stock movement the balance does not allow: a bug upstream, never a normal outcome."""
+
+
+# The statements on the reservation path are built once and run with parameters: every
+# placement takes the stock row's lock, so what it costs is paid by every placement queued
+# behind it (bench/reservations.py measures it).
+
+_LOCK_STOCK = select(stock).where(stock.c.item == bindparam("item")).with_for_update()
+
+
+def balance_of(row: Any) -> Balance:
+    """The balance in a row holding ``received``, ``reserved`` and ``allocated``."""
+    return Balance(int(row.received), int(row.reserved), int(row.allocated))
+
+
+async def lock_stock(session: AsyncSession, item: str = BADGE) -> Balance:
+    """Lock the item's balance row for this transaction (creating it at zero if new)."""
+    row = (await session.execute(_LOCK_STOCK, {"item": item})).first()
+    if row is None:
+        await session.execute(insert(stock).values(item=item).on_conflict_do_nothing())
+        row = (await session.execute(_LOCK_STOCK, {"item": item})).one()
+    return balance_of(row)
+
+
+async def read_stock(session: AsyncSession, item: str = BADGE) -> Balance:
+    """The balance as last committed, without waiting for anyone's lock."""
+    row = (await session.execute(select(stock).where(stock.c.item == item))).first()
+    return balance_of(row) if row else Balance()
+
+
+def _movement(kind: LedgerKind, change: str, allowed: str) -> TextClause:
+    """One statement that moves the balance, if ``allowed`` holds, and records it in the ledger.
+
+    The round is the order's releases so far plus one (see ``stock_ledger.round``); no row
+    comes back when the balance refuses the movement.
+    """
+    return text(
+        f"""
+        WITH moved AS (
+            UPDATE stock SET {change}
+            WHERE item = :item AND ({allowed})
+            RETURNING item
+        )
+        INSERT INTO stock_ledger (item, kind, quantity, order_id, actor, note, round)
+        SELECT moved.item, '{kind.value}', :quantity, :order_id, :actor, :note,
+               CASE WHEN CAST(:order_id AS uuid) IS NULL THEN 1 ELSE (
+                   SELECT count(*) + 1 FROM stock_ledger AS l
+                   WHERE l.order_id = :order_id AND l.kind = 'release'
+               ) END
+        FROM moved
+        RETURNING id
+        """  # noqa: S608 - fixed fragments from this module, never input
+    ).bindparams(bindparam("order_id", type_=Uuid()))
+
+
+#: What a balance row has available, in SQL (the placement queries share it).
+AVAILABLE = "received - reserved - allocated"
+_MOVEMENTS = {
+    LedgerKind.RECEIPT: _movement(LedgerKind.RECEIPT, "received = received + :quantity", "true"),
+    LedgerKind.RESERVATION: _movement(
+        LedgerKind.RESERVATION,
+        "reserved = reserved + :quantity",
+        f"{AVAILABLE} >= :quantity",
+    ),
+    LedgerKind.RELEASE: _movement(
+        LedgerKind.RELEASE, "reserved = reserved - :quantity", "reserved >= :quantity"
+    ),
+    LedgerKind.ALLOCATION: _movement(
+        LedgerKind.ALLOCATION,
+        "reserved = reserved - :quantity, allocated = allocated + :quantity",
+        "reserved >= :quantity",
+    ),
+    # A stock-take correction of what was received; may not make promised stock disappear.
+    LedgerKind.ADJUSTMENT: _movement(
+        LedgerKind.ADJUSTMENT,
+        "received = received + :quantity",
+        f"{AVAILABLE} + :quantity >= 0",
+    ),
+}
+
+
+async def _move(
+    session: AsyncSession,
+    kind: LedgerKind,
+    quantity: int,
+    order_id: UUID | None,
+    item: str,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
+    params = {
+        "item": item,
+        "quantity": quantity,
+        "order_id": order_id,
+        "actor": actor,
+        "note": note,
+    }
+    if (await session.execute(_MOVEMENTS[kind], params)).first() is None:
+        raise StockConflict(f"{kind} of {quantity} {item} refused by the balance")
+
+
+async def receive(
+    session: AsyncSession,
+    quantity: int,
+    item: str = BADGE,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Stock arrived at the warehouse."""
+    await lock_stock(session, item)
+    await _move(session, LedgerKind.RECEIPT, quantity, None, item, actor=actor, note=note)
+
+
+async def adjust(
+    session: AsyncSession, quantity: int, *, actor: str, note: str, item: str = BADGE
+) -> None:
+    """A stock-take found ``quantity`` more (or, negative, fewer) than was recorded received.
+
+    Refused (:class:`StockConflict`) if it would take away stock already promised to orders.
+    """
+    await lock_stock(session, item)
+    await _move(session, LedgerKind.ADJUSTMENT, quantity, None, item, actor=actor, note=note)
+
+
+_RESERVE_TOTAL = text(
+    f"""
+    UPDATE stock SET reserved = reserved + :total
+    WHERE item = :item AND {AVAILABLE} >= :total
+    RETURNING item
+    """  # noqa: S608 - a fixed fragment from this module
+)
+_LEDGER_RESERVATION = text(
+    """
+    INSERT INTO stock_ledger (item, kind, quantity, order_id, round)
+    VALUES (:item, 'reservation', :quantity, :order_id, (
+        SELECT count(*) + 1 FROM stock_ledger AS l
+        WHERE l.order_id = :order_id AND l.kind = 'release'
+    ))
+    """
+).bindparams(bindparam("order_id", type_=Uuid()))
+
+
+_PACK_LEAFLETS = text(
+    """
+    WITH moved AS (
+        INSERT INTO stock (item, allocated) VALUES (:item, :quantity)
+        ON CONFLICT (item) DO UPDATE SET allocated = stock.allocated + excluded.allocated
+        RETURNING item
+    )
+    INSERT INTO stock_ledger (item, kind, quantity, note)
+    SELECT moved.item, 'allocation', :quantity, :note FROM moved
+    """
+)
+
+
+def packed_note(shipment_reference: str) -> str:
+    """How a leaflet entry names the shipment that took the leaflets."""
+    return f"shipment {shipment_reference}"
+
+
+async def pack_leaflets(
+    session: AsyncSession, shipment_reference: str, packed: dict[str, int]
+) -> None:
+    """Leaflets leave with a shipment's parcels: counted, never refused (ADR 0013).
+
+    The entries name the shipment, not the order: leaflets are never held for an order, and
+    a shipment is made once per order (``shipments.order_id`` is unique), so the per-order
+    ledger (reserved, released, allocated badges) stays exactly what it was. Locks the
+    leaflet rows after the badge row, as every allocation does, in a fixed order.
+    """
+    for item in sorted(packed):
+        if packed[item] > 0:
+            await session.execute(
+                _PACK_LEAFLETS,
+                {
+                    "item": item,
+                    "quantity": packed[item],
+                    "note": packed_note(shipment_reference),
+                },
+            )
+
+
+async def reserve_many(
+    session: AsyncSession, reservations: Sequence[tuple[UUID, int]], item: str = BADGE
+) -> None:
+    """Reserve for several orders at once: one balance update, one ledger entry each.
+
+    Refused as a whole (:class:`StockConflict`) unless their total is available."""
+    total = sum(quantity for _, quantity in reservations)
+    moved = await session.execute(_RESERVE_TOTAL, {"item": item, "total": total})
+    if moved.first() is None:
+        raise StockConflict(f"reservation of {total} {item} refused by the balance")
+    await session.execute(
+        _LEDGER_RESERVATION,
+        [{"item": item, "quantity": q, "order_id": order_id} for order_id, q in reservations],
+    )
+
+
+async def reserve(session: AsyncSession, order_id: UUID, quantity: int, item: str = BADGE) -> None:
+    """Set stock aside for an order; refused unless that much is available."""
+    await _move(session, LedgerKind.RESERVATION, quantity, order_id, item)
+
+
+async def release(session: AsyncSession, order_id: UUID, quantity: int, item: str = BADGE) -> None:
+    """Give an order's reservation back."""
+    await _move(session, LedgerKind.RELEASE, quantity, order_id, item)
+
+
+async def allocate(session: AsyncSession, order_id: UUID, quantity: int, item: str = BADGE) -> None:
+    """Turn an order's reservation into stock that has left for the courier."""
+    await _move(session, LedgerKind.ALLOCATION, quantity, order_id, item)
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    balance: Balance
+    ledger: Balance
+    #: Orders whose own ledger entries disagree with their state (held stock while waiting,
+    #: allocated twice, ...): always 0.
+    orders_out_of_step: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return self.balance == self.ledger and self.orders_out_of_step == 0
+
+
+_ORDERS_OUT_OF_STEP = text(
+    """
+    SELECT count(*) FROM (
+        SELECT o.state, o.quantity,
+               coalesce(sum(l.quantity) FILTER (WHERE l.kind = 'reservation'), 0)
+             - coalesce(sum(l.quantity) FILTER (WHERE l.kind = 'release'), 0)
+             - coalesce(sum(l.quantity) FILTER (WHERE l.kind = 'allocation'), 0) AS held,
+               coalesce(sum(l.quantity) FILTER (WHERE l.kind = 'allocation'), 0) AS sent
+        FROM dispatch_orders AS o
+        LEFT JOIN stock_ledger AS l ON l.order_id = o.order_id AND l.item = :item
+        GROUP BY o.order_id
+    ) AS per_order
+    WHERE held <> CASE WHEN state = 'reserved' THEN quantity ELSE 0 END
+       OR sent <> CASE WHEN state = 'allocated' THEN quantity ELSE 0 END
+    """
+)
+
+
+async def check_ledger(session: AsyncSession, item: str = BADGE) -> LedgerCheck:
+    """Compare the balance row (and, for badges, every order's state) with the ledger."""
+    totals = await session.execute(
+        select(stock_ledger.c.kind, func.sum(stock_ledger.c.quantity))
+        .where(stock_ledger.c.item == item)
+        .group_by(stock_ledger.c.kind)
+    )
+    ledger = balance_from_ledger(
+        {LedgerKind(kind): int(total) for kind, total in totals}, rationed=item == BADGE
+    )
+    out_of_step = await session.scalar(_ORDERS_OUT_OF_STEP, {"item": item}) if item == BADGE else 0
+    return LedgerCheck(
+        balance=await read_stock(session, item),
+        ledger=ledger,
+        orders_out_of_step=int(out_of_step or 0),
+    )

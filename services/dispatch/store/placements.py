@@ -1,0 +1,278 @@
+"""Placements in placement order: recorded for the allocator, decided a batch at a time,
+waiting for stock, or holding a reservation an earlier-placed order may take back (ADR 0010,
+ADR 0011).
+
+Recording a placement takes no stock lock; the queries that decide placements or serve the
+waitlist are only meaningful under it (the lock order is in :mod:`services.dispatch.store`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Uuid, and_, bindparam, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.domain.order_state import State
+from services.dispatch.domain.stock import BADGE, Balance
+from services.dispatch.domain.waitlist import Waiting
+from services.dispatch.store.ledger import AVAILABLE, balance_of
+from services.dispatch.store.orders import OrderRow, order_of
+from services.dispatch.store.tables import anonymised_accounts, dispatch_orders
+
+_RECORD_PLACEMENT = text(
+    """
+    INSERT INTO dispatch_orders AS o
+        (order_id, account_id, placement_seq, quantity, delivery, correlation_id)
+    VALUES (:order_id, :account_id, :placement_seq, :quantity, :delivery, :correlation_id)
+    ON CONFLICT (order_id) DO UPDATE SET
+        account_id = excluded.account_id,
+        placement_seq = excluded.placement_seq,
+        quantity = excluded.quantity,
+        delivery = coalesce(o.delivery, excluded.delivery),
+        correlation_id = excluded.correlation_id,
+        updated_at = now()
+    WHERE o.placement_seq IS NULL
+    RETURNING o.order_id
+    """
+).bindparams(
+    bindparam("order_id", type_=Uuid()),
+    bindparam("account_id", type_=Uuid()),
+    bindparam("delivery", type_=JSONB()),
+)
+
+
+async def record_placement(
+    session: AsyncSession,
+    order_id: UUID,
+    *,
+    account_id: UUID,
+    placement_seq: int,
+    quantity: int,
+    delivery: dict[str, Any],
+    correlation_id: str,
+) -> bool:
+    """Store what OrderPlaced says, for the allocator to decide; False if it was stored
+    before. A delivery already corrected by customer services stays. Takes no stock lock."""
+    row = (
+        await session.execute(
+            _RECORD_PLACEMENT,
+            {
+                "order_id": order_id,
+                "account_id": account_id,
+                "placement_seq": placement_seq,
+                "quantity": quantity,
+                "delivery": delivery,
+                "correlation_id": correlation_id[:64],
+            },
+        )
+    ).first()
+    return row is not None
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """A recorded placement the allocator has not decided yet."""
+
+    order: OrderRow
+    #: Its account was anonymised (before or after the placement arrived).
+    anonymised: bool
+
+
+#: Failed decisions after which the allocator leaves a placement aside (see the gauge).
+DECISION_ATTEMPTS = 5
+
+_UNDECIDED = and_(
+    dispatch_orders.c.placement_seq.is_not(None),
+    ~dispatch_orders.c.placed,
+)
+
+
+async def lock_undecided(
+    session: AsyncSession, limit: int, *, only: UUID | None = None
+) -> list[Undecided]:
+    """The earliest-placed undecided placements, locked; call it holding the stock lock."""
+    anonymised = (
+        select(anonymised_accounts.c.account_id)
+        .where(anonymised_accounts.c.account_id == dispatch_orders.c.account_id)
+        .exists()
+        .label("anonymised")
+    )
+    query = (
+        select(dispatch_orders, anonymised)
+        .where(_UNDECIDED, dispatch_orders.c.decision_attempts < DECISION_ATTEMPTS)
+        .order_by(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
+        .limit(limit)
+        .with_for_update(of=dispatch_orders)
+    )
+    if only is not None:
+        query = query.where(dispatch_orders.c.order_id == only)
+    return [Undecided(order_of(r), bool(r.anonymised)) for r in await session.execute(query)]
+
+
+async def any_undecided(session: AsyncSession) -> bool:
+    """Whether any placement waits for the allocator (no lock: a cheap look before taking one)."""
+    query = select(dispatch_orders.c.order_id).where(
+        _UNDECIDED, dispatch_orders.c.decision_attempts < DECISION_ATTEMPTS
+    )
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def undecided_ids(session: AsyncSession, limit: int) -> list[UUID]:
+    """Ids of the earliest undecided placements, without locking (to retry one by one)."""
+    rows = await session.execute(
+        select(dispatch_orders.c.order_id)
+        .where(_UNDECIDED, dispatch_orders.c.decision_attempts < DECISION_ATTEMPTS)
+        .order_by(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
+        .limit(limit)
+    )
+    return [r.order_id for r in rows]
+
+
+async def note_failed_decision(session: AsyncSession, order_id: UUID) -> int:
+    """Count a failed attempt to decide a placement; returns the attempts so far."""
+    attempts = await session.scalar(
+        update(dispatch_orders)
+        .where(dispatch_orders.c.order_id == order_id)
+        .values(decision_attempts=dispatch_orders.c.decision_attempts + 1)
+        .returning(dispatch_orders.c.decision_attempts)
+    )
+    return int(attempts or 0)
+
+
+@dataclass(frozen=True)
+class UndecidedCount:
+    #: Recorded, waiting for the allocator.
+    pending: int
+    #: Left aside after repeated failures: a bug to investigate, like a dead letter.
+    parked: int
+
+
+async def undecided_count(session: AsyncSession) -> UndecidedCount:
+    parked = dispatch_orders.c.decision_attempts >= DECISION_ATTEMPTS
+    pending, stuck = (
+        await session.execute(
+            select(
+                func.count().filter(~parked),
+                func.count().filter(parked),
+            ).where(_UNDECIDED)
+        )
+    ).one()
+    return UndecidedCount(int(pending), int(stuck))
+
+
+_PLACEMENT_CONTEXT = text(
+    """
+    SELECT s.received, s.reserved, s.allocated,
+        EXISTS (
+            SELECT 1 FROM dispatch_orders AS w
+            WHERE w.state = 'waitlisted' AND NOT w.closed AND w.placement_seq < :placement_seq
+        ) AS earlier_waiting
+    FROM stock AS s WHERE s.item = :item
+    """
+)
+
+
+_DECISION_CONTEXT = text(
+    f"""
+    SELECT {AVAILABLE} AS available,
+        (SELECT min(w.placement_seq) FROM dispatch_orders AS w
+         WHERE w.state = 'waitlisted' AND NOT w.closed) AS first_waiting
+    FROM stock WHERE item = :item
+    """  # noqa: S608 - a fixed fragment from this module
+)
+
+
+async def decision_context(session: AsyncSession, item: str = BADGE) -> tuple[int, int | None]:
+    """What is available, and the placement_seq at the head of the waitlist (None if empty).
+
+    Only meaningful under the stock lock (:func:`services.dispatch.store.ledger.lock_stock`),
+    which this transaction holds.
+    """
+    row = (await session.execute(_DECISION_CONTEXT, {"item": item})).one()
+    return int(row.available), row.first_waiting
+
+
+async def placement_context(
+    session: AsyncSession, placement_seq: int, item: str = BADGE
+) -> tuple[Balance, bool]:
+    """The balance, and whether an order placed before ``placement_seq`` waits for stock.
+
+    Only meaningful under the stock lock (:func:`services.dispatch.store.ledger.lock_stock`),
+    which this transaction holds.
+    """
+    row = (
+        await session.execute(_PLACEMENT_CONTEXT, {"placement_seq": placement_seq, "item": item})
+    ).one()
+    return balance_of(row), bool(row.earlier_waiting)
+
+
+_WAITING = and_(dispatch_orders.c.state == State.WAITLISTED, ~dispatch_orders.c.closed)
+_RESERVED = and_(dispatch_orders.c.state == State.RESERVED, ~dispatch_orders.c.closed)
+
+
+_WAITLIST_COLUMNS = (
+    dispatch_orders.c.order_id,
+    dispatch_orders.c.quantity,
+    dispatch_orders.c.placement_seq,
+)
+
+
+def _waiting(row: Any) -> Waiting:
+    return Waiting(order_id=row.order_id, quantity=row.quantity, placement_seq=row.placement_seq)
+
+
+async def waitlist(
+    session: AsyncSession, *, after: tuple[int, UUID] | None = None, limit: int | None = None
+) -> list[Waiting]:
+    """Waiting orders in placement order (the order they are served in).
+
+    ``after`` (a placement_seq and order id) and ``limit`` read it a page at a time: a long
+    waitlist is served from its head, and in strict mode reading stops at the first order
+    that does not fit.
+    """
+    query = (
+        select(*_WAITLIST_COLUMNS)
+        .where(_WAITING)
+        .order_by(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
+            > tuple_(literal(after[0]), literal(after[1], Uuid()))
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    return [_waiting(r) for r in await session.execute(query)]
+
+
+async def lock_later_reservations(session: AsyncSession, placement_seq: int) -> list[Waiting]:
+    """Reservations not yet allocated of orders placed after ``placement_seq``, locked, in
+    placement order: the stock a late-arriving earlier order may take back (ADR 0010)."""
+    rows = await session.execute(
+        select(*_WAITLIST_COLUMNS)
+        .where(_RESERVED, dispatch_orders.c.placement_seq > placement_seq)
+        .order_by(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
+        .with_for_update()
+    )
+    return [_waiting(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class WaitlistSize:
+    orders: int
+    badges: int
+
+
+async def waitlist_size(session: AsyncSession) -> WaitlistSize:
+    orders, badges = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(dispatch_orders.c.quantity), 0)).where(
+                _WAITING
+            )
+        )
+    ).one()
+    return WaitlistSize(int(orders), int(badges))

@@ -1,0 +1,278 @@
+"""Placements: recorded as OrderPlaced arrives, decided a batch at a time in placement order.
+
+OrderPlaced's handler only records the placement (no stock lock), so replicas consume side by
+side; the allocator decides recorded placements in batches, in placement order, under one
+stock lock (ADR 0011). Every decision moves the one stock row, so decisions are serial
+whatever happens; deciding a batch in one transaction pays the lock's round trips and commit
+once, not once per placement.
+
+A placement whose decision fails (a bug, not a passing database fault) is tried alone and,
+after ``DECISION_ATTEMPTS`` failures, left aside and counted, as a consumer parks a poison
+message: it never blocks the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.domain import order_state, waitlist
+from services.dispatch.domain.order_state import Action, OrderFacts, Transition
+from services.dispatch.domain.stock import Balance
+from services.dispatch.store import ledger, orders, placements
+from services.dispatch.store.orders import OrderRow
+from services.dispatch.store.placements import DECISION_ATTEMPTS, Undecided
+from services.dispatch.usecases.fulfilment import Fulfilment
+from shared.events import EventPayload, OrderPlaced, StockReserved, StockWaitlisted
+from shared.logging import get_logger, log_context
+from shared.runtime import Service
+from shared.store import outbox
+from shared.store.errors import is_transient
+
+log = get_logger(__name__)
+
+#: Correlation id of the allocator's events when the placement carried none.
+ALLOCATOR_CORRELATION = "dispatch-allocator"
+
+
+class Placements:
+    """Recording placements and deciding them, over one service's database and outbox."""
+
+    def __init__(self, service: Service, placement_waker: Callable[[], None] | None = None) -> None:
+        self.fulfilment = Fulfilment(service)
+        self.service = service
+        self.settings = self.fulfilment.settings
+        #: Called after a transaction that recorded a placement commits (wakes the allocator).
+        self.placement_waker = placement_waker
+        # Plain decisions go to the outbox in one statement, past service.emit's check.
+        emitted = set(service.emitted_routing_keys())
+        for event in (StockReserved, StockWaitlisted):
+            if event.ROUTING_KEY not in emitted:
+                raise TypeError(f"the service does not declare that it emits {event.TYPE}")
+
+    async def order_placed(
+        self, session: AsyncSession, event: OrderPlaced, correlation_id: str
+    ) -> None:
+        """Record a new order for the allocator, which decides placements in placement order.
+
+        No stock lock here: replicas record placements side by side, and the allocator
+        decides them a batch at a time under one lock (ADR 0011).
+        """
+        recorded = await placements.record_placement(
+            session,
+            event.order_id,
+            account_id=event.account_id,
+            placement_seq=event.placement_seq,
+            quantity=event.quantity,
+            delivery=event.delivery.model_dump(),
+            correlation_id=correlation_id,
+        )
+        if not recorded:
+            log.info("placement already seen")
+            return
+        waker = self.placement_waker
+        if waker is not None:
+            sqlalchemy_event.listen(
+                session.sync_session, "after_commit", lambda _session: waker(), once=True
+            )
+
+    async def decide_all(self, batch: int) -> int:
+        """Decide batches of ``batch`` until none is left; returns how many were decided.
+
+        Each batch is its own transaction. A batch that fails with a real error (not a
+        passing database fault, which is raised for the caller to retry) is decided again one
+        placement at a time, setting aside those that fail.
+        """
+        db = self.service.db
+        decided = 0
+        while True:
+            try:
+                async with db.transaction() as session:
+                    # Look before taking the stock lock: most idle wake-ups find nothing to
+                    # do. In the same transaction as the decisions: a transaction of its own
+                    # was one more per order at launch load (docs/adr/0053).
+                    if not await placements.any_undecided(session):
+                        return decided
+                    done = await self.decide_placements(session, batch)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.error("a batch of placements failed; deciding one by one", error=repr(exc))
+                done = await self._one_by_one(batch)
+            decided += done
+            if done < batch:
+                return decided
+
+    async def _one_by_one(self, batch: int) -> int:
+        """Decide the next batch's placements alone, setting aside any that fail."""
+        db = self.service.db
+        async with db.transaction() as session:
+            order_ids = await placements.undecided_ids(session, batch)
+        decided = 0
+        for order_id in order_ids:
+            try:
+                async with db.transaction() as session:
+                    decided += await self.decide_placements(session, 1, only=order_id)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                async with db.transaction() as session:
+                    attempts = await placements.note_failed_decision(session, order_id)
+                log.error(
+                    "placement could not be decided",
+                    order_id=str(order_id),
+                    attempts=attempts,
+                    parked=attempts >= DECISION_ATTEMPTS,
+                    error=repr(exc),
+                )
+        return decided
+
+    async def decide_placements(
+        self, session: AsyncSession, limit: int, *, only: UUID | None = None
+    ) -> int:
+        """Reserve or waitlist the earliest recorded placements, in placement order.
+
+        Returns how many were decided. The stock lock is taken once for the whole batch. The
+        common decisions (reserve it, or queue it behind an earlier waiting order) are
+        written together in a handful of statements; anything else (a verified order that
+        ships at once, an anonymised account, a late order that takes stock back) is
+        decided on its own, in its turn, by :meth:`_decide`.
+        """
+        await ledger.lock_stock(session)
+        undecided = await placements.lock_undecided(session, limit, only=only)
+        if not undecided:
+            return 0
+        plain = _PlainDecisions()
+        available, first_waiting = await placements.decision_context(session)
+        for placement in undecided:
+            order = placement.order
+            step = self._plain_step(placement, available, first_waiting)
+            if step is None:
+                await self._write_plain(session, plain)
+                await self._decide(session, placement)
+                available, first_waiting = await placements.decision_context(session)
+                continue
+            quantity, seq = order.quantity or 0, order.placement_seq or 0
+            plain.add(order, step, quantity)
+            if Action.RESERVE in step.actions:
+                available -= quantity
+            elif first_waiting is None or seq < first_waiting:
+                first_waiting = seq
+        await self._write_plain(session, plain)
+        log.debug("placements decided", orders=len(undecided))
+        return len(undecided)
+
+    def _plain_step(
+        self, placement: Undecided, available: int, first_waiting: int | None
+    ) -> Transition | None:
+        """The placement's transition if it is a plain reserve or waitlist, else None."""
+        order = placement.order
+        if placement.anonymised or order.facts.closed or order.facts.verified:
+            return None
+        seq, quantity = order.placement_seq, order.quantity
+        if seq is None or quantity is None:
+            return None
+        earlier_waiting = first_waiting is not None and first_waiting < seq
+        skip_ahead = self.settings.waitlist_partial_fills
+        can_reserve = waitlist.can_reserve_on_arrival(
+            quantity, available, earlier_waiting=earlier_waiting, skip_ahead=skip_ahead
+        )
+        if not can_reserve and (skip_ahead or not earlier_waiting):
+            return None  # it may take stock back from later orders: decided on its own
+        step = order_state.placed(order.facts, can_reserve=can_reserve)
+        return step if step.actions in ((Action.RESERVE,), (Action.WAITLIST,)) else None
+
+    async def _write_plain(self, session: AsyncSession, plain: _PlainDecisions) -> None:
+        if not plain.orders:
+            return
+        await orders.save_facts_many(session, plain.facts)
+        if plain.reserved:
+            await ledger.reserve_many(session, plain.reserved)
+        await outbox.add_many(session, self.service.outbox_table, plain.events)
+        plain.clear()
+
+    async def _decide(self, session: AsyncSession, placement: Undecided) -> None:
+        order = placement.order
+        correlation_id = order.correlation_id or ALLOCATOR_CORRELATION
+        seq, quantity = order.placement_seq, order.quantity
+        if seq is None or quantity is None:
+            raise RuntimeError("an undecided placement without its sequence or quantity")
+        apply = self.fulfilment.apply
+        with log_context(order_id=str(order.order_id), correlation_id=correlation_id):
+            if placement.anonymised and not order.facts.closed:
+                # AccountAnonymised came first: the order is closed and scrubbed, not served.
+                order = await apply(
+                    session, order, order_state.anonymised(order.facts), correlation_id
+                )
+            balance, earlier_waiting = await placements.placement_context(session, seq)
+            skip_ahead = self.settings.waitlist_partial_fills
+            can_reserve = waitlist.can_reserve_on_arrival(
+                quantity,
+                balance.available,
+                earlier_waiting=earlier_waiting,
+                skip_ahead=skip_ahead,
+            )
+            if not can_reserve and not order.facts.closed and (skip_ahead or not earlier_waiting):
+                # Nobody placed earlier is waiting, yet it does not fit: orders placed after
+                # it may have been decided first and taken the stock.
+                late = waitlist.Waiting(order.order_id, quantity, seq)
+                can_reserve = await self._make_room(session, late, balance, correlation_id)
+            step = order_state.placed(order.facts, can_reserve=can_reserve)
+            await apply(session, order, step, correlation_id)
+
+    async def _make_room(
+        self,
+        session: AsyncSession,
+        late: waitlist.Waiting,
+        balance: Balance,
+        correlation_id: str,
+    ) -> bool:
+        """Take stock back from later-placed orders not yet allocated, as far as the rule
+        says (ADR 0010); returns whether the late order can now be reserved."""
+        later = await placements.lock_later_reservations(session, late.placement_seq)
+        if not later:
+            return False
+        room = waitlist.make_room(
+            late, later, balance.available, skip_ahead=self.settings.waitlist_partial_fills
+        )
+        for order_id in room.requeue:
+            order = await orders.lock_order(session, order_id)
+            await self.fulfilment.apply(
+                session, order, order_state.requeued(order.facts), correlation_id
+            )
+        if room.requeue:
+            log.info(
+                "reservations of later orders requeued for an order placed before them",
+                requeued_orders=len(room.requeue),
+            )
+        return room.reserve
+
+
+class _PlainDecisions:
+    """Plain placement decisions of one batch, written together by ``_write_plain``."""
+
+    def __init__(self) -> None:
+        self.orders: list[UUID] = []
+        self.facts: list[tuple[UUID, OrderFacts]] = []
+        self.reserved: list[tuple[UUID, int]] = []
+        self.events: list[tuple[EventPayload, str]] = []
+
+    def add(self, order: OrderRow, step: Transition, quantity: int) -> None:
+        correlation_id = order.correlation_id or ALLOCATOR_CORRELATION
+        self.orders.append(order.order_id)
+        self.facts.append((order.order_id, step.after))
+        if Action.RESERVE in step.actions:
+            self.reserved.append((order.order_id, quantity))
+            event: EventPayload = StockReserved(order_id=order.order_id, quantity=quantity)
+        else:
+            event = StockWaitlisted(order_id=order.order_id, quantity=quantity)
+        self.events.append((event, correlation_id))
+
+    def clear(self) -> None:
+        self.orders.clear()
+        self.facts.clear()
+        self.reserved.clear()
+        self.events.clear()

@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from shared import identity as tokens_kept
 from shared.http.auth import Principal, TokenVerifier
 from shared.http.problems import Problem
 from shared.identity import (
@@ -30,7 +29,9 @@ from shared.identity import (
     IdentityRefused,
     IdentityUnavailable,
     TooManyAttempts,
+    signed_in_tokens,
 )
+from shared.identity import remember as remember_tokens
 from shared.web.devices import device_tokens, keep_device
 from shared.web.forms import FormErrors
 from shared.web.sessions import web_session
@@ -105,7 +106,7 @@ class SignedIn:
 
 def remember(request: Request, tokens: dict[str, Any]) -> None:
     """Keep a member of staff's fresh tokens, in a new session id (no fixation)."""
-    tokens_kept.remember(web_session(request), tokens)
+    remember_tokens(web_session(request), tokens)
 
 
 def signed_in(request: Request) -> bool:
@@ -139,7 +140,7 @@ class StaffPages:
             token = header[7:].strip()
             return self._allowed(SignedIn(self.verifier().verify(token), token))
         session = web_session(request)
-        kept = await _answered(tokens_kept.signed_in_tokens(session, self.identity))
+        kept = await _answered(signed_in_tokens(session, self.identity))
         if kept is None:
             raise SignInNeeded(_back_to(request))
         try:

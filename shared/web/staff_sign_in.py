@@ -1,10 +1,10 @@
 """Staff sign-in for every service's staff pages: the back office, the MI page, operations.
 
 Identity checks the password; the page session keeps identity's tokens (never sent to the
-browser) and every page checks the role. Identity's access tokens last five minutes, so a page
-request with an expired one swaps the refresh token for new ones: someone working all day is
-not thrown out. One :class:`IdentityClient` per app keeps a pool of connections to identity
-rather than opening one per request.
+browser) and every page checks the role. Tokens are kept and renewed as on every site
+(:mod:`shared.identity`): a page renews an access token about to expire, so someone working
+all day is not thrown out. One :class:`IdentityClient` per app keeps a pool of connections to
+identity rather than opening one per request.
 
 A service adds :func:`add_sign_in_pages` to a CSRF-protected router, guards its pages with a
 :class:`StaffPages` dependency for the roles allowed, and calls :func:`handle_sign_in_errors`.
@@ -12,165 +12,78 @@ A service adds :func:`add_sign_in_pages` to a CSRF-protected router, guards its 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared.http.auth import Principal, TokenVerifier
 from shared.http.problems import Problem
+from shared.identity import (
+    ACCESS_TOKEN,
+    AUTH_KEY,
+    IdentityClient,
+    IdentityRefused,
+    IdentityUnavailable,
+    TooManyAttempts,
+    signed_in_tokens,
+)
+from shared.identity import remember as remember_tokens
 from shared.web.devices import device_tokens, keep_device
 from shared.web.forms import FormErrors
 from shared.web.sessions import web_session
 from shared.web.site import Site
 
-AUTH_KEY = "auth"
+__all__ = [
+    "AUTH_KEY",
+    "IdentityClient",
+    "IdentityUnavailable",
+    "NotPermitted",
+    "SignInNeeded",
+    "SignedIn",
+    "StaffPages",
+    "TooManyAttempts",
+    "add_password_pages",
+    "add_sign_in_pages",
+    "handle_sign_in_errors",
+    "remember",
+    "safe_next",
+    "signed_in",
+    "staff_sign_in",
+]
+
+T = TypeVar("T")
 
 
-class IdentityUnavailable(Exception):
-    """Identity did not answer (down, or too slow)."""
-
-
-class TooManyAttempts(Exception):
-    """Identity is refusing sign-ins for this account or address for ``retry_after`` seconds."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
-    def message(self) -> str:
-        minutes = max(1, (self.retry_after + 59) // 60)
-        return (
-            f"You have tried to sign in too many times. Wait {minutes} "
-            f"minute{'s' if minutes != 1 else ''} and try again"
-        )
-
-
-class IdentityClient:
-    """Identity's API over one pooled HTTP client, made on first use and closed with the
-    service (it is a :class:`shared.runtime.Component`). Tests that run identity in process
-    set ``transport`` to reach it there."""
-
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self.base_url = base_url
-        self.timeout = timeout
-        self._transport: httpx.AsyncBaseTransport | None = None
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def transport(self) -> httpx.AsyncBaseTransport | None:
-        return self._transport
-
-    @transport.setter
-    def transport(self, value: httpx.AsyncBaseTransport | None) -> None:
-        self._transport = value
-        self._client = None  # the next request builds a client over the new transport
-
-    def http(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout, transport=self._transport
-            )
-        return self._client
-
-    async def post(
-        self,
-        path: str,
-        body: dict[str, Any] | None = None,
-        token: str | None = None,
-        client_ip: str = "",
-    ) -> httpx.Response:
-        """POST to identity; :class:`IdentityUnavailable` when it does not answer.
-
-        ``client_ip`` is the browser's address, which identity counts sign-in failures by; it
-        believes the header only from the proxies it is configured to trust (ADR 0065)."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if client_ip:
-            headers["X-Forwarded-For"] = client_ip
-        try:
-            return await self.http().post(path, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise IdentityUnavailable from exc
-
-    async def sign_in(
-        self,
-        email: str,
-        password: str,
-        client_ip: str = "",
-        device_tokens: list[str] | None = None,
-    ) -> dict[str, Any] | None:
-        """Staff sign in with a password: identity's tokens, or None if it said no;
-        :class:`TooManyAttempts` when identity is refusing attempts for a while."""
-        body = {"email": email, "password": password, "device_tokens": device_tokens or []}
-        return await self._tokens("/api/sign-in", body, client_ip)
-
-    async def refresh(self, refresh_token: str) -> dict[str, Any] | None:
-        """New tokens for a page session whose 5-minute access token has expired."""
-        return await self._tokens("/api/token", {"refresh_token": refresh_token})
-
-    async def sign_out(self, access_token: str) -> None:
-        """End the identity session (best effort: the page session is deleted regardless)."""
-        try:
-            await self.post("/api/sign-out", token=access_token)
-        except IdentityUnavailable:
-            return
-
-    async def choose_password(self, token: str, password: str) -> str | None:
-        """Set a staff member's password from their emailed link: None when done, else what to
-        tell them (the password's problem, or that the link no longer works)."""
-        try:
-            answer = await self.post(
-                "/api/password-reset/confirm", {"token": token, "password": password}
-            )
-        except IdentityUnavailable as exc:
-            raise Problem(
-                503, "identity-unavailable", "The sign-in service did not answer", "Try again."
-            ) from exc
-        if answer.status_code < 300:
-            return None
-        problem = answer.json() if answer.content else {}
-        for error in problem.get("errors", []):
-            if error.get("field") == "password":
-                return f"Password {error.get('message', 'is not allowed')}"
-        return "This link has expired or has already been used: ask for a new one"
-
-    async def _tokens(
-        self, path: str, body: dict[str, Any], client_ip: str = ""
-    ) -> dict[str, Any] | None:
-        try:
-            answer = await self.post(path, body, client_ip=client_ip)
-        except IdentityUnavailable as exc:
-            raise Problem(
-                503,
-                "identity-unavailable",
-                "The sign-in service did not answer",
-                "Try again in a minute.",
-            ) from exc
-        if answer.status_code == 429:
-            raise TooManyAttempts(_retry_after(answer))
-        if answer.status_code != 200:
-            return None
-        tokens: dict[str, Any] = answer.json()
-        return tokens
-
-    def start(self) -> None:
-        """Nothing to start: the client is made on first use."""
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-
-def _retry_after(answer: httpx.Response) -> int:
+async def _answered(call: Awaitable[T], detail: str = "Try again in a minute.") -> T:
+    """Identity's answer; a page that cannot go on without it says identity did not answer."""
     try:
-        return max(1, int(answer.headers.get("retry-after", "60")))
-    except ValueError:
-        return 60
+        return await call
+    except IdentityUnavailable as exc:
+        raise Problem(
+            503, "identity-unavailable", "The sign-in service did not answer", detail
+        ) from exc
+
+
+async def staff_sign_in(
+    identity: IdentityClient,
+    email: str,
+    password: str,
+    client_ip: str = "",
+    device_tokens: list[str] | None = None,
+) -> dict[str, Any] | None:
+    """A member of staff's tokens, or None if identity said no; :class:`TooManyAttempts`
+    while identity is refusing attempts for a while. ``client_ip`` is the browser's, so each
+    member of staff is their own source at identity (ADR 0065)."""
+    try:
+        return await _answered(identity.sign_in(email, password, client_ip, device_tokens))
+    except TooManyAttempts:
+        raise
+    except IdentityRefused:
+        return None
 
 
 class NotPermitted(Exception):
@@ -192,9 +105,8 @@ class SignedIn:
 
 
 def remember(request: Request, tokens: dict[str, Any]) -> None:
-    session = web_session(request)
-    session.rotate()  # a new session id at sign-in: no fixation
-    session[AUTH_KEY] = {"access": tokens["access_token"], "refresh": tokens["refresh_token"]}
+    """Keep a member of staff's fresh tokens, in a new session id (no fixation)."""
+    remember_tokens(web_session(request), tokens)
 
 
 def signed_in(request: Request) -> bool:
@@ -228,22 +140,15 @@ class StaffPages:
             token = header[7:].strip()
             return self._allowed(SignedIn(self.verifier().verify(token), token))
         session = web_session(request)
-        auth = session.get(AUTH_KEY)
-        if not isinstance(auth, dict):
+        kept = await _answered(signed_in_tokens(session, self.identity))
+        if kept is None:
             raise SignInNeeded(_back_to(request))
         try:
-            principal = self.verifier().verify(auth["access"])
+            principal = self.verifier().verify(kept[ACCESS_TOKEN])
         except Problem:
-            tokens = await self.identity.refresh(auth["refresh"])
-            if tokens is None:
-                session.pop(AUTH_KEY)
-                raise SignInNeeded(_back_to(request)) from None
-            session[AUTH_KEY] = {
-                "access": tokens["access_token"],
-                "refresh": tokens["refresh_token"],
-            }
-            principal = self.verifier().verify(tokens["access_token"])
-        return self._allowed(SignedIn(principal, session[AUTH_KEY]["access"]))
+            session.pop(AUTH_KEY)
+            raise SignInNeeded(_back_to(request)) from None
+        return self._allowed(SignedIn(principal, kept[ACCESS_TOKEN]))
 
     def _allowed(self, who: SignedIn) -> SignedIn:
         if who.principal.role not in self.roles:
@@ -303,7 +208,8 @@ def add_sign_in_pages(
         tokens = None
         if not errors:
             try:
-                tokens = await identity.sign_in(
+                tokens = await staff_sign_in(
+                    identity,
                     email,
                     password,
                     request.client.host if request.client else "",
@@ -324,8 +230,8 @@ def add_sign_in_pages(
     async def sign_out(request: Request) -> Response:
         session = web_session(request)
         auth = session.get(AUTH_KEY)
-        if isinstance(auth, dict):
-            await identity.sign_out(auth["access"])
+        if isinstance(auth, dict) and ACCESS_TOKEN in auth:
+            await identity.sign_out(auth[ACCESS_TOKEN])
         session.end()
         return RedirectResponse("/sign-in", status_code=303)
 
@@ -357,11 +263,24 @@ def add_password_pages(web: APIRouter, pages: Site, identity: IdentityClient) ->
         if not password:
             errors.add("password", "Enter a password")
             return show(request, token, errors)
-        refused = await identity.choose_password(token, password)
+        refused = await _choose_password(identity, token, password)
         if refused:
             errors.add("password", refused)
             return show(request, token, errors)
         return RedirectResponse("/sign-in?password=set", status_code=303)
+
+
+async def _choose_password(identity: IdentityClient, token: str, password: str) -> str | None:
+    """None when the password is set from the emailed link, else what to tell the member of
+    staff (the password's problem, or that the link no longer works)."""
+    try:
+        await _answered(identity.confirm_reset(token, password), "Try again.")
+    except IdentityRefused as refused:
+        problem = refused.field_errors().get("password")
+        if problem is not None:
+            return f"Password {problem}"
+        return "This link has expired or has already been used: ask for a new one"
+    return None
 
 
 def handle_sign_in_errors(app: FastAPI, pages: Site, forbidden_title: str, who_may: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 
 from services.orders.store import waiting_room as queue
 from services.orders.store.tables import waiting_room as tickets
-from services.orders.web.waiting_room import WaitingRoom
+from services.orders.usecases.waiting_room import WaitingRoom
 from shared.metrics import REGISTRY
 from shared.web import WebSession
 from shared.web.sessions import COOKIE

@@ -1,9 +1,5 @@
-"""Correcting an order's delivery details before it is sent (privacy policy, right 2).
-
-The holder may change who receives the parcel until it is handed to the courier; the
-address of a CQC order is the location's address on CQC's register and is changed only by
-customer services (SECURITY.md). The change goes to dispatch as DeliveryAddressChanged,
-which uses it unless the parcel has already left (then it says so).
+"""Correcting an order's delivery details before it is sent (privacy policy, right 2): who
+receives the parcel, until it is with the courier (:mod:`services.orders.usecases.recipient`).
 """
 
 from __future__ import annotations
@@ -14,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.orders.store import privacy
-from shared.events import Delivery, DeliveryAddressChanged
+from services.orders.api.refusals import problem
+from services.orders.usecases import recipient
 from shared.http.auth import Principal, require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
+from shared.usecases import Refused
 
 
 class RecipientIn(BaseModel):
@@ -43,41 +39,12 @@ def router(service: Service) -> APIRouter:
         order_id: uuid.UUID, body: RecipientIn, request: Request, principal: Principal = provider
     ) -> DeliveryOut:
         """Correct who receives the parcel, until it has been sent."""
-        async with service.db.transaction() as session:
-            order = await privacy.lock_own_order(session, order_id, principal.account_id)
-            if order is None:
-                raise Problem(
-                    404,
-                    "order-not-found",
-                    "Order not found",
-                    "There is no order with that id on your account.",
-                )
-            if order["status"] not in privacy.NOT_DISPATCHED:
-                raise Problem(
-                    409,
-                    "already-sent",
-                    "This order has already been sent",
-                    "The parcel is with the courier (or the order is closed), so who receives "
-                    "it can no longer be changed. Contact customer services.",
-                    field="contact_name",
-                )
-            if order["delivery"].get("awaiting"):
-                # Taken before the location's address reached orders (ADR 0061): nothing has
-                # gone to dispatch yet, and OrderPlaced will carry the new name when it does.
-                waiting = {**order["delivery"], "recipient_name": body.contact_name}
-                await privacy.set_delivery(session, order_id, waiting)
-                return DeliveryOut(order_id=order_id, delivery=waiting)
-            delivery = Delivery.model_validate(order["delivery"]).model_copy(
-                update={"recipient_name": body.contact_name}
+        try:
+            delivery = await recipient.change_recipient(
+                service, principal, order_id, body.contact_name, request.state.correlation_id
             )
-            await privacy.set_delivery(session, order_id, delivery.model_dump())
-            await service.emit(
-                session,
-                DeliveryAddressChanged(
-                    order_id=order_id, changed_by=principal.account_id, delivery=delivery
-                ),
-                request.state.correlation_id,
-            )
-        return DeliveryOut(order_id=order_id, delivery=delivery.model_dump())
+        except Refused as refused:
+            raise problem(refused) from refused
+        return DeliveryOut(order_id=order_id, delivery=delivery)
 
     return api

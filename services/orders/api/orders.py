@@ -9,14 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from services.orders import placing
-from services.orders.domain import own_address
+from services.orders.api.refusals import problem
 from services.orders.domain.answers import MAX_STAFF, OVER_THE_ONLINE_LIMIT
-from services.orders.domain.order import OrderRefused
-from services.orders.store import accounts, repository
+from services.orders.usecases import cancelling, placing, reading
 from shared.http.auth import Principal, require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
+from shared.usecases import Refused
 
 LocationId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
@@ -139,47 +137,8 @@ def router(service: Service) -> APIRouter:
                 deliver_to=body.deliver_to_location_id,
                 staff_count=body.staff_count,
             )
-        except OrderRefused as refused:
-            raise _problem(refused) from refused
-        except placing.OrderingHeld as held:
-            raise Problem(403, held.code, held.title, held.detail) from held
-        except placing.AccountNotReady as exc:
-            raise Problem(
-                409,
-                "account-not-ready",
-                "Your account is still being set up",
-                "We are still loading your organisation's details. Try again in a few seconds.",
-                headers={"Retry-After": "2"},
-            ) from exc
-        except repository.LocationAlreadyOrdered as exc:
-            raise Problem(
-                409,
-                "location-already-ordered",
-                "An order already exists for this location",
-                "Badges have already been ordered for one of these locations. One order "
-                "covers all the staff at a location; contact customer services if you "
-                "need to change it.",
-                field="lines",
-            ) from exc
-        except accounts.OrganisationAlreadyOrdered as exc:
-            raise Problem(
-                409,
-                "organisation-already-ordered",
-                "Your organisation has already ordered badges",
-                "One order covers all your organisation's staff, so this one has not been "
-                "taken. See your orders; contact customer services if it needs changing.",
-                field="staff_count",
-            ) from exc
-        except own_address.EarlierOrderWaiting as waiting:
-            raise Problem(
-                409,
-                "earlier-order-waiting",
-                "Your earlier order has not been sent yet",
-                f"Order {waiting.reference} has not been sent yet. Order more once it has been "
-                "sent, for the badges you need on top of it; or cancel it and place one order "
-                "for the total.",
-                field="staff_count",
-            ) from waiting
+        except Refused as refused:
+            raise problem(refused) from refused
         order_id = placed.order_id
         response.headers["Location"] = f"/api/orders/{order_id}"
         return OrderCreated(
@@ -193,9 +152,10 @@ def router(service: Service) -> APIRouter:
     @api.get("/{order_id}", response_model=OrderView)
     async def get_order(order_id: uuid.UUID, principal: Principal = provider) -> OrderView:
         """One of the caller's orders with its timeline; another account's is 'not found'."""
-        order = await repository.read_order(service.db, order_id)
-        if order is None or order["account_id"] != principal.account_id:
-            raise _not_found()
+        try:
+            order = await reading.your_order(service, principal, order_id)
+        except Refused as refused:
+            raise problem(refused) from refused
         return OrderView(
             order_id=order["id"],
             reference=order["reference"],
@@ -212,22 +172,16 @@ def router(service: Service) -> APIRouter:
     ) -> Response:
         """Cancel one of the caller's orders before it is dispatched."""
         try:
-            await placing.cancel_order(service, principal, order_id, request.state.correlation_id)
-        except placing.NotYours as exc:
-            raise _not_found() from exc
-        except placing.TooLateToCancel as exc:
-            raise Problem(
-                409,
-                "too-late-to-cancel",
-                "This order can no longer be cancelled",
-                "The order has been dispatched, delivered, rejected or cancelled already.",
-            ) from exc
+            await cancelling.cancel_order(
+                service, principal, order_id, request.state.correlation_id
+            )
+        except Refused as refused:
+            raise problem(refused) from refused
         return Response(status_code=204)
 
     @api.get("", response_model=list[OrderCreated])
     async def list_orders(principal: Principal = provider) -> list[OrderCreated]:
-        async with service.db.transaction() as session:
-            rows = await repository.list_orders(session, principal.account_id)
+        rows = await reading.your_orders(service, principal)
         return [
             OrderCreated(
                 order_id=r["id"],
@@ -240,19 +194,3 @@ def router(service: Service) -> APIRouter:
         ]
 
     return api
-
-
-def _problem(refused: OrderRefused) -> Problem:
-    return Problem(
-        refused.status,
-        refused.slug,
-        "This order cannot be placed",
-        refused.message,
-        errors=[{"field": refused.field, "message": refused.message}],
-    )
-
-
-def _not_found() -> Problem:
-    return Problem(
-        404, "order-not-found", "Order not found", "There is no order with that id on your account."
-    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 
+from shared.usecases import Invalid, NotAllowed
+
 
 class Status(StrEnum):
     PLACED = "placed"
@@ -51,15 +53,27 @@ def new_reference() -> str:
     return f"CB-{chars[:4]}-{chars[4:]}"
 
 
-class OrderRefused(Exception):
+#: What every refusal of an order's own content is titled.
+CANNOT_BE_PLACED = "This order cannot be placed"
+
+
+class OrderRefused(Invalid):
     """The order breaks a rule; ``field`` names what the user must change."""
 
-    def __init__(self, slug: str, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.slug = slug
-        self.field = field
-        self.message = message
-        self.status = status
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(code, message, field=field, title=CANNOT_BE_PLACED)
+
+
+class LocationNotAuthorised(NotAllowed):
+    """The order names a location the account has not signed in for."""
+
+    def __init__(self, location_id: str) -> None:
+        super().__init__(
+            "location-not-authorised",
+            f"You have not signed in for location {location_id}: sign in with its ODS code first.",
+            field="lines",
+            title=CANNOT_BE_PLACED,
+        )
 
 
 def check_locations(requested: list[str], authorised: frozenset[str], deliver_to: str) -> None:
@@ -68,13 +82,7 @@ def check_locations(requested: list[str], authorised: frozenset[str], deliver_to
         raise OrderRefused("duplicate-location", "lines", "Each location can appear only once.")
     unauthorised = [loc for loc in requested if loc not in authorised]
     if unauthorised:
-        raise OrderRefused(
-            "location-not-authorised",
-            "lines",
-            f"You have not signed in for location {unauthorised[0]}: sign in with its "
-            "ODS code first.",
-            status=403,
-        )
+        raise LocationNotAuthorised(unauthorised[0])
     if deliver_to not in requested:
         raise OrderRefused(
             "delivery-location-not-in-order",

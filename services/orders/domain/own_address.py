@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from services.orders.domain.order import OrderRefused, Status
 from shared.events import AccountKind
+from shared.usecases import Conflict
 
 #: Accounts whose badges go to the address they registered rather than a CQC location.
 OWN_ADDRESS = frozenset(
@@ -49,11 +50,17 @@ class EarlierOrder:
     quantity: int
 
 
-class EarlierOrderWaiting(Exception):
+class EarlierOrderWaiting(Conflict):
     """A local authority asked for a top-up while its earlier order is still to be sent."""
 
     def __init__(self, reference: str) -> None:
-        super().__init__(reference)
+        super().__init__(
+            "earlier-order-waiting",
+            f"Order {reference} has not been sent yet. Order more once it has been sent, for "
+            "the badges you need on top of it; or cancel it and place one order for the total.",
+            field="staff_count",
+            title="Your earlier order has not been sent yet",
+        )
         self.reference = reference
 
 

@@ -189,5 +189,28 @@ async def lock_own_order(
     return None if row is None else dict(row._mapping)
 
 
+#: What an anonymised account's orders keep of their delivery.
+ANONYMISED_DELIVERY = {"recipient_name": "[anonymised]", "anonymised": True}
+
+
+async def scrub_orders(session: AsyncSession, account_id: UUID) -> None:
+    """Remove the personal data the account's orders hold: who receives them and where, the
+    address their emails went to, the words beside their steps (a refusal's reason may name
+    someone), and the details of the locations it ordered for."""
+    await session.execute(
+        update(orders)
+        .where(orders.c.account_id == account_id)
+        .values(delivery=ANONYMISED_DELIVERY, notify_email=None)
+    )
+    await session.execute(
+        update(status_history)
+        .where(status_history.c.order_id.in_(account_orders(account_id)))
+        .values(detail="")
+    )
+    await session.execute(
+        delete(authorised_locations).where(authorised_locations.c.account_id == account_id)
+    )
+
+
 async def set_delivery(session: AsyncSession, order_id: UUID, delivery: dict[str, Any]) -> None:
     await session.execute(update(orders).where(orders.c.id == order_id).values(delivery=delivery))

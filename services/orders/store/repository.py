@@ -146,6 +146,11 @@ async def record_status(
     return current
 
 
+async def set_notify_email(session: AsyncSession, order_id: UUID, email: str) -> None:
+    """Where the order's emails go, once the account's registration has said."""
+    await session.execute(update(orders).where(orders.c.id == order_id).values(notify_email=email))
+
+
 async def lock_order(session: AsyncSession, order_id: UUID) -> None:
     """Hold the order's row until the transaction ends, so no other change passes this one."""
     await session.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.orders.web.identity import IdentityClient, Refused
+from shared.identity import IdentityClient, IdentityRefused
 from shared.web import FormErrors, Site
 
 #: Field, and what to say when it is left empty (GOV.UK's "Enter ..." wording).
@@ -79,7 +79,7 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
         if not errors:
             try:
                 await identity.create_account(values, request.state.correlation_id)
-            except Refused as refused:
+            except IdentityRefused as refused:
                 for name, message in refused.field_errors().items():
                     errors.add(name if name in FIELDS else "email", _sentence(name, message))
                 if not errors:
@@ -105,7 +105,7 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
         token = str((await request.form()).get("token", ""))
         try:
             await identity.confirm_account(token)  # identity refuses a NUL in it as invalid
-        except Refused as refused:
+        except IdentityRefused as refused:
             errors = FormErrors()
             errors.add(
                 "confirm",

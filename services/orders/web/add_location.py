@@ -7,10 +7,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.orders.web.auth import AUTH, SiteAuth
-from services.orders.web.identity import Refused
-from services.orders.web.sign_in import wait_minutes
+from services.orders.web.auth import SiteAuth
 from shared.http.auth import Principal
+from shared.identity import ACCESS_TOKEN, AUTH_KEY, IdentityRefused, TooManyAttempts
 from shared.web import FormErrors, Site, web_session
 
 PATH = "/order/add-location"
@@ -48,23 +47,23 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
         session = web_session(request)
         try:
             signed_in_again = await auth.identity.add_location(
-                session[AUTH]["access_token"],
+                session[AUTH_KEY][ACCESS_TOKEN],
                 code,
                 request.state.correlation_id,
                 request.client.host if request.client else "",
             )
-        except Refused as refused:
+        except IdentityRefused as refused:
             errors.add("code", _refusal_message(refused))
             return form(request, code, errors)
-        auth.keep(request, signed_in_again, str(session[AUTH].get("email") or ""))
+        auth.keep(request, signed_in_again, str(session[AUTH_KEY].get("email") or ""))
         return RedirectResponse("/order/locations", status_code=303)
 
     return web
 
 
-def _refusal_message(refused: Refused) -> str:
-    if refused.status == 429:
-        return f"You have tried too many codes. {wait_minutes(refused)} and try again"
+def _refusal_message(refused: IdentityRefused) -> str:
+    if isinstance(refused, TooManyAttempts):
+        return f"You have tried too many codes. {refused.wait()} and try again"
     if refused.status == 403:
         return str(refused.problem.get("title", "You cannot add a location")).rstrip(".")
     return (

@@ -15,13 +15,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.orders import placing
 from services.orders.domain.answers import badges_needed, contact_name, staff_count
-from services.orders.domain.order import OrderRefused
+from services.orders.domain.order import LocationNotAuthorised, OrderRefused
 from services.orders.domain.own_address import EarlierOrderWaiting, orders_to_own_address
-from services.orders.store import accounts, repository
+from services.orders.usecases import placing, reading
+from services.orders.usecases.orderable import (
+    Orderable,
+    OwnAddressPlan,
+    orderable,
+    own_address_plan,
+)
 from services.orders.web.auth import SiteAuth
-from services.orders.web.orderable import Orderable, orderable
 from shared.http.auth import Principal
 from shared.runtime import Service
 from shared.web import FormErrors, Site, web_session
@@ -72,9 +76,9 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
 
     async def own_address_start(
         request: Request, principal: Principal
-    ) -> tuple[placing.OwnAddressPlan, HTMLResponse | None]:
+    ) -> tuple[OwnAddressPlan, HTMLResponse | None]:
         """The account's next order, and the page that stops it before it starts, if any."""
-        plan = await placing.own_address_plan(service, principal)
+        plan = await own_address_plan(service, principal)
         if plan.registered is None:
             return plan, not_ready(request)
         if plan.already_ordered:
@@ -163,7 +167,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     async def locations(request: Request, principal: Principal = signed_in) -> HTMLResponse:
         if orders_to_own_address(principal.kind):
             return await address_page(request, principal)
-        can = await orderable(service, auth, request, principal)
+        can = await orderable(service, principal, auth.locations(request))
         if not can.anything:
             return nothing_to_order(request, can.why_not)
         return locations_page(request, can)
@@ -185,7 +189,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
                 or "",
             )
             return _go("/order/staff")
-        can = await orderable(service, auth, request, principal)
+        can = await orderable(service, principal, auth.locations(request))
         if not can.anything:
             return nothing_to_order(request, can.why_not)
         known = can.locations
@@ -361,7 +365,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         if missing:
             return _go(missing)
         if answers.get("own_address"):
-            plan = await placing.own_address_plan(service, principal)
+            plan = await own_address_plan(service, principal)
             if plan.registered is None:
                 return not_ready(request)
             return pages.render(
@@ -423,14 +427,14 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
                     deliver_to=answers["deliver_to"],
                     notify_email=auth.email(request),
                 )
-        except (repository.LocationAlreadyOrdered, accounts.OrganisationAlreadyOrdered):
+        except placing.AlreadyOrdered:
             return already_ordered(request, principal)
         except EarlierOrderWaiting as waiting:
             return earlier_waiting(request, waiting.reference)
-        except OrderRefused as refusal:
+        except (OrderRefused, LocationNotAuthorised) as refusal:
             return await refused(refusal.message)
         except placing.OrderingHeld as held:
-            return await refused(f"{held.title}. {held.detail}")
+            return await refused(f"{held.title}. {held.message}")
         except placing.AccountNotReady:
             return await refused(
                 "We are still setting up your account. Wait a few seconds and try again"
@@ -442,9 +446,10 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     async def confirmation(
         request: Request, order_id: uuid.UUID, principal: Principal = signed_in
     ) -> HTMLResponse:
-        order = await repository.read_order(service.db, order_id)
-        if order is None or order["account_id"] != principal.account_id:
-            raise HTTPException(404)
+        try:
+            order = await reading.your_order(service, principal, order_id)
+        except reading.NotYours:
+            raise HTTPException(404) from None
         return pages.render(
             request,
             "order_confirmation.html",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.orders.web.identity import IdentityClient, Refused
+from shared.identity import IdentityClient, IdentityRefused
 from shared.web import FormErrors, Site
 
 LINK_NOT_VALID = "This link has expired or has been used. Ask for a new one"
@@ -52,7 +52,7 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
             return ask_page(request, email, errors)
         try:
             await identity.request_reset(email, request.state.correlation_id)
-        except Refused as refused:
+        except IdentityRefused as refused:
             errors = FormErrors()
             errors.add("email", refused.field_errors().get("email") or "Try again in a few minutes")
             return ask_page(request, email, errors)
@@ -83,7 +83,7 @@ def router(pages: Site, identity: IdentityClient) -> APIRouter:
             return choose_page(request, token, errors)
         try:
             await identity.confirm_reset(token, password)
-        except Refused as refused:
+        except IdentityRefused as refused:
             if refused.status == 422:
                 errors.add(
                     "password",

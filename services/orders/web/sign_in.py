@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.orders.domain.answers import sign_in_problems
 from services.orders.web.auth import SiteAuth
-from services.orders.web.identity import Refused
+from shared.identity import IdentityRefused, TooManyAttempts
 from shared.web import FormErrors, Site
 from shared.web.devices import device_tokens, keep_device
 
@@ -52,11 +50,11 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
                 # password (NIST SP 800-63B 5.1.1.2, OWASP Authentication Cheat Sheet), and
                 # identity itself ignores spaces in an ODS code or postcode.
                 password,
-                request.state.correlation_id,
                 request.client.host if request.client else "",
                 device_tokens(request),
+                request.state.correlation_id,
             )
-        except Refused as refused:
+        except IdentityRefused as refused:
             errors.add("email", _refusal_message(refused))
             return form(request, email, errors)
         auth.keep(request, signed_in, email.strip())
@@ -80,18 +78,9 @@ def router(pages: Site, auth: SiteAuth) -> APIRouter:
     return web
 
 
-def wait_minutes(refused: Refused) -> str:
-    """ "Wait 2 minutes", from identity's Retry-After."""
-    minutes = max(1, math.ceil(refused.retry_after_seconds / 60))
-    return f"Wait {minutes} minute{'s' if minutes != 1 else ''}"
-
-
-def _refusal_message(refused: Refused) -> str:
-    if refused.status == 429:
-        return (
-            f"You have tried to sign in too many times. {wait_minutes(refused)} and try again, "
-            "or reset your password"
-        )
-    if str(refused.problem.get("type", "")).endswith("/portal-closed"):
+def _refusal_message(refused: IdentityRefused) -> str:
+    if isinstance(refused, TooManyAttempts):
+        return f"{refused.message()}, or reset your password"
+    if refused.is_a("portal-closed"):
         return f"{refused.problem['title']}. {refused.problem['detail']}".rstrip(".")
     return NOT_RIGHT

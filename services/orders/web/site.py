@@ -17,7 +17,7 @@ from services.orders.web import (
     your_orders,
 )
 from services.orders.web.auth import SiteAuth
-from services.orders.web.identity import IdentityClient
+from shared.identity import IdentityClient
 from shared.runtime import Service
 from shared.web.csrf import require_csrf
 

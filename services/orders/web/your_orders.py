@@ -12,11 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.orders import placing
 from services.orders.domain.order import Status
-from services.orders.store import repository
+from services.orders.usecases import cancelling, reading
+from services.orders.usecases.orderable import orderable
 from services.orders.web.auth import SiteAuth
-from services.orders.web.orderable import orderable
 from shared.http.auth import Principal
 from shared.runtime import Service
 from shared.web import Site
@@ -43,16 +42,15 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
     signed_in = Depends(auth.principal)
 
     async def own_order(order_id: uuid.UUID, principal: Principal) -> dict[str, Any]:
-        order = await repository.read_order(service.db, order_id)
-        if order is None or order["account_id"] != principal.account_id:
-            raise HTTPException(404)
-        return order
+        try:
+            return await reading.your_order(service, principal, order_id)
+        except reading.NotYours:
+            raise HTTPException(404) from None
 
     @web.get("")
     async def list_orders(request: Request, principal: Principal = signed_in) -> HTMLResponse:
-        async with service.db.transaction() as session:
-            orders = await repository.list_orders(session, principal.account_id)
-        can = await orderable(service, auth, request, principal)
+        orders = await reading.your_orders(service, principal)
+        can = await orderable(service, principal, auth.locations(request))
         return pages.render(
             request,
             "orders.html",
@@ -73,7 +71,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
             title=f"Order {order['reference']}",
             order=order,
             steps=STEPS,
-            cancellable=order["status"] in placing.CANCELLABLE,
+            cancellable=order["status"] in cancelling.CANCELLABLE,
             back_url="/orders",
         )
 
@@ -82,7 +80,7 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         request: Request, order_id: uuid.UUID, principal: Principal = signed_in
     ) -> Response:
         order = await own_order(order_id, principal)
-        if order["status"] not in placing.CANCELLABLE:
+        if order["status"] not in cancelling.CANCELLABLE:
             return RedirectResponse(f"/orders/{order_id}", status_code=303)
         return pages.render(
             request,
@@ -97,10 +95,12 @@ def router(service: Service, pages: Site, auth: SiteAuth) -> APIRouter:
         request: Request, order_id: uuid.UUID, principal: Principal = signed_in
     ) -> Response:
         try:
-            await placing.cancel_order(service, principal, order_id, request.state.correlation_id)
-        except placing.NotYours:
+            await cancelling.cancel_order(
+                service, principal, order_id, request.state.correlation_id
+            )
+        except reading.NotYours:
             raise HTTPException(404) from None
-        except placing.TooLateToCancel:
+        except cancelling.TooLateToCancel:
             pass  # the order page says why there is no cancel button any more
         return RedirectResponse(f"/orders/{order_id}", status_code=303)
 

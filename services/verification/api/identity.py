@@ -7,11 +7,11 @@ own token goes with the request, so identity checks the role itself and records 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from shared.http.problems import Problem
-from shared.web.staff_sign_in import IdentityClient, IdentityUnavailable
+from shared.identity import IdentityClient, IdentityUnavailable
+from shared.web.staff_sign_in import staff_sign_in
 
 #: Identity keeps an account action's reason to 200 characters; the back office takes no more,
 #: so a longer one is refused here, by field, instead of by identity as a 502.
@@ -23,7 +23,7 @@ class AccountAction(StrEnum):
     ANONYMISE = "anonymise"
 
 
-#: Where identity is, over one pooled HTTP client (the shared staff sign-in's client).
+#: Where identity is: the one pooled client every site uses (shared/identity.py).
 IdentityLink = IdentityClient
 
 
@@ -69,23 +69,11 @@ async def act_on_account(
         )
 
 
-async def sign_in(
-    link: IdentityLink,
-    email: str,
-    password: str,
-    client_ip: str = "",
-    device_tokens: list[str] | None = None,
-) -> dict[str, Any] | None:
-    """Staff sign in with a password: identity's tokens, or None if it said no; raises
-    :class:`shared.web.staff_sign_in.TooManyAttempts` while identity refuses attempts.
-    ``client_ip`` is the browser's, so each member of staff is their own source at identity,
-    and ``device_tokens`` what the browser's device cookie holds (ADR 0064, 0065)."""
-    return await link.sign_in(email, password, client_ip, device_tokens)
-
-
-async def refresh(link: IdentityLink, refresh_token: str) -> dict[str, Any] | None:
-    """New tokens for a page session whose 5-minute access token has expired."""
-    return await link.refresh(refresh_token)
+#: Staff sign in with a password: identity's tokens, or None if it said no; raises
+#: :class:`shared.identity.TooManyAttempts` while identity refuses attempts. The browser's
+#: address goes with it, so each member of staff is their own source at identity, and its
+#: device cookie's tokens (ADR 0064, 0065).
+sign_in = staff_sign_in
 
 
 async def sign_out(link: IdentityLink, access_token: str) -> None:

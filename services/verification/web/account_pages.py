@@ -74,7 +74,7 @@ def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> Non
         session = web_session(request)
         signed_in = session.get(auth.AUTH_KEY)
         if isinstance(signed_in, dict):
-            await identity.sign_out(link, signed_in["access"])
+            await identity.sign_out(link, signed_in[auth.ACCESS_TOKEN])
         session.end()
         return RedirectResponse("/sign-in", status_code=303)
 

@@ -7,9 +7,9 @@ The names the back office's pages use are kept here, so they read as before.
 from __future__ import annotations
 
 from services.verification.api import identity
+from shared.identity import ACCESS_TOKEN, AUTH_KEY
 from shared.runtime import Service
 from shared.web.staff_sign_in import (
-    AUTH_KEY,
     NotPermitted,
     SignedIn,
     SignInNeeded,
@@ -22,7 +22,16 @@ ROLE = "customer_service"
 #: Signed in, but not with the customer services role: 403, deny by default.
 NotAReviewer = NotPermitted
 
-__all__ = ["AUTH_KEY", "ROLE", "NotAReviewer", "Reviewers", "SignInNeeded", "SignedIn", "remember"]
+__all__ = [
+    "ACCESS_TOKEN",
+    "AUTH_KEY",
+    "ROLE",
+    "NotAReviewer",
+    "Reviewers",
+    "SignInNeeded",
+    "SignedIn",
+    "remember",
+]
 
 
 class Reviewers(StaffPages):

@@ -18,6 +18,7 @@ from services.orders.domain.own_address import (
     orders_to_own_address,
 )
 from shared.events import AccountKind
+from shared.usecases import Invalid
 
 
 def earlier(*statuses: Status, quantity: int = 10) -> list[EarlierOrder]:
@@ -94,7 +95,7 @@ def test_the_request_must_fit_the_kind_of_account(
     } | request_
     with pytest.raises(OrderRefused) as refused:
         check_order_shape(kind, **shape)  # type: ignore[arg-type]
-    assert refused.value.field == field and refused.value.status == 422
+    assert refused.value.field == field and isinstance(refused.value, Invalid)  # the API's 422
 
 
 def test_requests_that_fit_are_accepted() -> None:

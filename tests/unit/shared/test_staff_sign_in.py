@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from shared.web.staff_sign_in import IdentityClient, safe_next
+from shared.identity import IdentityClient
+from shared.web.staff_sign_in import safe_next
 
 
 async def test_every_request_goes_through_one_pooled_client() -> None:

@@ -2,8 +2,9 @@
 (ADR 0061): the account's locations give the delivery its address, and OrderPlaced goes out;
 its registration gives the confirmation email its address.
 
-Each runs inside the handler that saved what it needs, after the account's lock, so an order
-placed at the same moment is either seen here or saw the saved details itself.
+Each runs inside the use case that saved what it needs (:mod:`.accounts`), in the handler's
+transaction after the account's lock, so an order placed at the same moment is either seen here
+or saw the saved details itself.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain import emails
 from services.orders.domain.order import Status
 from services.orders.domain.placed import delivery_to_site, order_placed
-from services.orders.store import awaiting, repository
-from services.orders.store.tables import email_outbox, orders
+from services.orders.store import awaiting, privacy, repository
+from services.orders.store.tables import email_outbox
 from shared.email import queue_email
 from shared.events import AccountKind, Delivery, OrderPlacedForReporting
 from shared.events.reporting import organisation_type_of_order
@@ -43,11 +43,7 @@ async def deliveries_known(
             delivery = delivery_to_site(
                 site, order["delivery"]["recipient_name"], waiting["deliver_to"]
             )
-            await session.execute(
-                update(orders)
-                .where(orders.c.id == order["id"])
-                .values(delivery=delivery.model_dump())
-            )
+            await privacy.set_delivery(session, order["id"], delivery.model_dump())
         else:  # customer services already gave it an address: that one stands
             delivery = Delivery.model_validate(order["delivery"])
         if order["status"] != Status.CANCELLED:
@@ -68,9 +64,7 @@ async def email_known(session: AsyncSession, account_id: UUID, email: str) -> No
     for waiting in await awaiting.waiting_for_email(session, account_id):
         order = await repository.get_order(session, waiting["order_id"])
         assert order is not None
-        await session.execute(
-            update(orders).where(orders.c.id == order["id"]).values(notify_email=email)
-        )
+        await repository.set_notify_email(session, order["id"], email)
         if order["status"] != Status.CANCELLED:
             reviewed = order["account_kind"] != AccountKind.CQC
             await queue_email(

@@ -1,8 +1,8 @@
-"""Placing and cancelling an order: the one use case both the JSON API and the site's pages
-call, so a rule cannot hold on one and not the other.
+"""Placing an order: the one use case both the JSON API and the site's pages call, so a rule
+cannot hold on one and not the other.
 
-Each outcome that is the user's to fix is an exception the caller turns into its own kind of
-answer (a problem document, or an error on the page).
+Each outcome that is the user's to fix is a refusal (:mod:`shared.usecases`) the caller turns
+into its own kind of answer (a problem document, or an error on the page).
 """
 
 from __future__ import annotations
@@ -15,15 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.domain import emails
-from services.orders.domain.order import Status, check_locations, new_reference
-from services.orders.domain.own_address import (
-    EarlierOrder,
-    EarlierOrderWaiting,
-    badges_sent,
-    check_order_shape,
-    is_top_up,
-    one_order_only,
-)
+from services.orders.domain.order import check_locations, new_reference
+from services.orders.domain.own_address import check_order_shape, is_top_up, one_order_only
 from services.orders.domain.placed import awaiting_delivery, delivery_to_site
 from services.orders.store import accounts, awaiting, privacy, repository
 from services.orders.store.tables import email_outbox
@@ -32,7 +25,6 @@ from shared.email import queue_email
 from shared.events import (
     AccountKind,
     Delivery,
-    OrderCancelled,
     OrderLine,
     OrderPlaced,
     OrderPlacedForReporting,
@@ -40,25 +32,55 @@ from shared.events import (
 from shared.events.reporting import organisation_type, organisation_type_of_order
 from shared.http.auth import Principal
 from shared.runtime import Service
-
-#: Before the parcels are with the courier an order can still be cancelled.
-CANCELLABLE = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED})
+from shared.usecases import Conflict, NotAllowed
 
 
-class AccountNotReady(Exception):
+class AccountNotReady(Conflict):
     """Orders has not yet heard identity's AccountRegistered for the account (seconds)."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            "account-not-ready",
+            "We are still loading your organisation's details. Try again in a few seconds.",
+            title="Your account is still being set up",
+            retry_after=2,
+        )
 
-class OrderingHeld(Exception):
+
+class OrderingHeld(NotAllowed):
     """No new order may use this account's data: the portal has closed, or the holder has
     restricted its use, or the account was anonymised (privacy policy)."""
 
     def __init__(self, code: str, title: str, detail: str) -> None:
-        super().__init__(title)
-        self.code, self.title, self.detail = code, title, detail
+        super().__init__(code, detail, title=title)
 
 
-PORTAL_CLOSED = OrderingHeld(
+class AlreadyOrdered(Conflict):
+    """An order already covers one of the locations, or the organisation that may order once;
+    ``field`` names what the caller asked for that the earlier order covers."""
+
+    @classmethod
+    def location(cls) -> AlreadyOrdered:
+        return cls(
+            "location-already-ordered",
+            "Badges have already been ordered for one of these locations. One order covers all "
+            "the staff at a location; contact customer services if you need to change it.",
+            field="lines",
+            title="An order already exists for this location",
+        )
+
+    @classmethod
+    def organisation(cls) -> AlreadyOrdered:
+        return cls(
+            "organisation-already-ordered",
+            "One order covers all your organisation's staff, so this one has not been taken. "
+            "See your orders; contact customer services if it needs changing.",
+            field="staff_count",
+            title="Your organisation has already ordered badges",
+        )
+
+
+PORTAL_CLOSED = (
     "portal-closed",
     "The CARE badges portal has closed",
     "Badges can no longer be ordered. Orders already placed are shown on your account.",
@@ -77,14 +99,6 @@ HELD_FOR = {
         "The account was disabled and its details removed at its holder's request.",
     ),
 }
-
-
-class NotYours(Exception):
-    """No such order on the caller's account (another account's is answered the same)."""
-
-
-class TooLateToCancel(Exception):
-    """The order is already with the courier, delivered, rejected or cancelled."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +145,8 @@ async def place_order(
     even before identity's events about the account have reached orders: it is numbered now,
     and its OrderPlaced (or confirmation email) follows when they arrive (ADR 0061).
 
-    Raises OrderRefused, OrderingHeld, AccountNotReady, repository.LocationAlreadyOrdered,
-    accounts.OrganisationAlreadyOrdered or own_address.EarlierOrderWaiting.
+    Raises OrderRefused or LocationNotAuthorised (the order's content), OrderingHeld,
+    AccountNotReady, AlreadyOrdered or EarlierOrderWaiting.
     """
     check_order_shape(
         principal.kind,
@@ -156,25 +170,31 @@ async def place_order(
         notify_email = notify_email or await accounts.registered_email(
             session, principal.account_id
         )
-        seq = await repository.insert_order(
-            session,
-            order_id=order_id,
-            reference=reference,
-            account_id=principal.account_id,
-            account_kind=principal.kind,
-            quantity=quantity,
-            delivery=(
-                built.delivery.model_dump()
-                if built.delivery
-                else awaiting_delivery(contact_name, str(deliver_to))
-            ),
-            lines=built.lines,
-            placed_at=placed_at,
-            notify_email=notify_email,
-            top_up=built.top_up,
-        )
+        try:
+            seq = await repository.insert_order(
+                session,
+                order_id=order_id,
+                reference=reference,
+                account_id=principal.account_id,
+                account_kind=principal.kind,
+                quantity=quantity,
+                delivery=(
+                    built.delivery.model_dump()
+                    if built.delivery
+                    else awaiting_delivery(contact_name, str(deliver_to))
+                ),
+                lines=built.lines,
+                placed_at=placed_at,
+                notify_email=notify_email,
+                top_up=built.top_up,
+            )
+        except repository.LocationAlreadyOrdered as exc:
+            raise AlreadyOrdered.location() from exc
         if one_order_only(principal.kind):
-            await accounts.claim_organisation(session, principal.account_id, order_id)
+            try:
+                await accounts.claim_organisation(session, principal.account_id, order_id)
+            except accounts.OrganisationAlreadyOrdered as exc:
+                raise AlreadyOrdered.organisation() from exc
         if notify_email:
             reviewed = principal.kind != AccountKind.CQC
             await queue_email(
@@ -253,7 +273,7 @@ async def _own_address_order(
     """
     registered = await accounts.lock_registration(session, principal.account_id)
     if not ready_to_order(registered):
-        raise AccountNotReady
+        raise AccountNotReady()
     assert registered is not None
     earlier = await accounts.earlier_orders(session, principal.account_id)
     top_up = is_top_up(principal.kind, earlier)
@@ -290,60 +310,6 @@ async def _refuse_if_held(session: AsyncSession, account_id: uuid.UUID) -> None:
     and one being applied waits for this order (ADR 0061)."""
     closed, reason = await awaiting.ordering_hold(session, account_id)
     if closed:
-        raise PORTAL_CLOSED
+        raise OrderingHeld(*PORTAL_CLOSED)
     if reason in HELD_FOR:
         raise OrderingHeld(*HELD_FOR[reason])
-
-
-async def cancel_order(
-    service: Service, principal: Principal, order_id: uuid.UUID, correlation_id: str
-) -> None:
-    """Cancel one of the caller's orders before dispatch; its locations (or, for an account
-    not on CQC's register, the account) may order again.
-
-    Raises NotYours or TooLateToCancel.
-    """
-    async with service.db.transaction() as session:
-        status = await repository.lock_status(session, order_id, principal.account_id)
-        if status is None:
-            raise NotYours
-        if status not in CANCELLABLE:
-            raise TooLateToCancel
-        await repository.record_status(session, order_id, Status.CANCELLED, datetime.now(UTC))
-        await repository.release_locations(session, order_id)
-        await accounts.release_organisation(session, order_id)
-        await service.emit(session, OrderCancelled(order_id=order_id), correlation_id)
-
-
-@dataclass(frozen=True)
-class OwnAddressPlan:
-    """What the site's pages need before an account not on CQC's register orders: where the
-    badges go, and whether this order is its first, a top-up, or one it cannot place."""
-
-    #: The account's registered organisation and address; None until orders has heard it.
-    registered: dict[str, Any] | None
-    #: An account that may order once already has an order.
-    already_ordered: bool = False
-    #: A local authority's earlier order that has not been sent yet.
-    waiting: EarlierOrder | None = None
-    top_up: bool = False
-    #: Badges already sent to the account (what a top-up adds to).
-    badges_sent: int = 0
-
-
-async def own_address_plan(service: Service, principal: Principal) -> OwnAddressPlan:
-    """The account's next order as the pages will present it (placing checks it all again)."""
-    async with service.db.transaction() as session:
-        registered = await accounts.registration(session, principal.account_id)
-        if not ready_to_order(registered):
-            return OwnAddressPlan(None)
-        earlier = await accounts.earlier_orders(session, principal.account_id)
-        claimed = await accounts.has_claim(session, principal.account_id)
-    if one_order_only(principal.kind):
-        return OwnAddressPlan(registered, already_ordered=claimed)
-    try:
-        top_up = is_top_up(principal.kind, earlier)
-    except EarlierOrderWaiting as waiting:
-        found = next(o for o in earlier if o.reference == waiting.reference)
-        return OwnAddressPlan(registered, waiting=found, badges_sent=badges_sent(earlier))
-    return OwnAddressPlan(registered, top_up=top_up, badges_sent=badges_sent(earlier))

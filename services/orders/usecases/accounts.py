@@ -1,0 +1,67 @@
+"""What identity tells orders about accounts: who registered (with the address a non-CQC
+account's badges go to and the email every account's order emails go to), corrections, and
+the CQC locations an account may order for.
+
+Each runs in the consumer's transaction (the handler's session). An anonymised account's
+details are never stored again, even if a registration or correction for it arrives late
+(events on different queues keep no order between them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.orders.store import accounts, awaiting, privacy, repository
+from services.orders.usecases import awaiting as awaiting_orders
+from shared.events import AccountDetailsCorrected, AccountRegistered, LocationsAuthorised
+from shared.runtime import Service
+
+#: The details a correction replaces.
+CORRECTED = {*accounts.DETAILS, "postcode"}
+
+
+async def account_registered(session: AsyncSession, registered: AccountRegistered) -> None:
+    """Keep the account's kind and email, and its organisation and address; confirm the
+    orders taken before it arrived."""
+    await awaiting.lock_for_change(session, registered.account_id)
+    if await privacy.hold_on(session, registered.account_id) == privacy.ANONYMISED:
+        return
+    await accounts.save_registration(
+        session,
+        registered.account_id,
+        {
+            "kind": registered.kind.value,
+            "email": registered.email,
+            "organisation_name": registered.organisation_name,
+            "contact_name": registered.contact_name,
+            "address_line_1": registered.address_line_1,
+            "address_line_2": registered.address_line_2,
+            "city": registered.city,
+            "postcode": registered.postcode,
+        },
+    )
+    if registered.email:
+        await awaiting_orders.email_known(session, registered.account_id, registered.email)
+
+
+async def details_corrected(session: AsyncSession, corrected: AccountDetailsCorrected) -> None:
+    """The holder corrected their organisation, name or address: later orders use it
+    (orders already placed keep theirs; customer services correct those)."""
+    if await privacy.hold_on(session, corrected.account_id) == privacy.ANONYMISED:
+        return
+    await accounts.save_correction(
+        session, corrected.account_id, corrected.model_dump(include=CORRECTED)
+    )
+
+
+async def locations_authorised(
+    service: Service, session: AsyncSession, authorised: LocationsAuthorised
+) -> None:
+    """Keep the register details of each location an account may order for, and send on the
+    orders that were waiting for them (each with the correlation id it was placed with)."""
+    account_id = authorised.account_id
+    await awaiting.lock_for_change(session, account_id)
+    details = [loc.model_dump() for loc in authorised.locations]
+    await repository.save_authorised_locations(session, account_id, details)
+    known = {loc["location_id"]: loc for loc in details}
+    await awaiting_orders.deliveries_known(service, session, account_id, known)

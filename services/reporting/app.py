@@ -6,11 +6,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.reporting.api import mi
-from services.reporting.api.report import Rules
 from services.reporting.handlers import events
 from services.reporting.settings import ReportingSettings
 from services.reporting.store import housekeeping
 from services.reporting.store.tables import metadata, web_sessions
+from services.reporting.usecases.report import Rules
 from services.reporting.web import site as web_site
 from shared.runtime import Service
 from shared.web import install

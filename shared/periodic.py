@@ -23,6 +23,18 @@ class Periodic:
         self.name, self._every, self._job = name, every, job
         self._task: asyncio.Task[None] | None = None
 
+    @classmethod
+    def keeping_fresh(
+        cls, name: str, every: timedelta, refresh: Callable[[], Awaitable[object]]
+    ) -> Periodic:
+        """A chore that removes nothing but keeps something current (a gauge's figures)."""
+
+        async def job() -> int:
+            await refresh()
+            return 0
+
+        return cls(name, every, job)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
 

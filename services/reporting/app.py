@@ -6,11 +6,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.reporting.api import mi
-from services.reporting.api.report import Rules
 from services.reporting.handlers import events
 from services.reporting.settings import ReportingSettings
-from services.reporting.store import housekeeping
 from services.reporting.store.tables import metadata, web_sessions
+from services.reporting.usecases import retention
+from services.reporting.usecases.report import Rules
 from services.reporting.web import site as web_site
 from shared.runtime import Service
 from shared.web import install
@@ -47,8 +47,12 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     web_site.handle_errors(app, pages)
     service.attach(ExpiredSessionPurger(store))
-    housekeeping.install(
-        app, service.db, settings.order_id_retention_days, settings.housekeeping_interval_seconds
+    service.attach(
+        retention.eraser(
+            service.db,
+            settings.order_id_retention_days,
+            timedelta(seconds=settings.housekeeping_interval_seconds),
+        )
     )
     return app
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from services.reporting.settings import ReportingSettings
-from services.reporting.store.housekeeping import forget_order_ids
-from services.reporting.store.rebuild import rebuild
+from services.reporting.usecases.rebuilding import rebuild
+from services.reporting.usecases.retention import forget_order_ids
 from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
 

@@ -63,7 +63,7 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
     )
     web_site.handle_auth_errors(app, pages)
     service.attach(ExpiredSessionPurger(store))
-    review_gauge.install(app, service)
+    service.attach(review_gauge.refresher(service))
     return app
 
 

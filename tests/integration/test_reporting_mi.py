@@ -25,7 +25,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from services.reporting.store.rebuild import COUNTERS, rebuild
+from services.reporting.store.rebuild import COUNTERS
+from services.reporting.usecases.rebuilding import rebuild
 from shared.events import (
     AccountKind,
     AccountRegistered,

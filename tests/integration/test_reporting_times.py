@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.reporting.store.rebuild import rebuild
+from services.reporting.usecases.rebuilding import rebuild
 from shared.events import OrderDispatched, OrderPlacedForReporting, OrderReferred, wrap
 from shared.events.reporting import NON_CQC_PROVIDER
 from tests.support.events import order_placed

@@ -11,24 +11,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from services.reporting.api import report
-from services.reporting.domain.figures import METRICS, suppress_row
-from services.reporting.store import repository
+from services.reporting.usecases import downloads, report
+from services.reporting.usecases.downloads import CsvFile
 from shared.http.auth import Principal, require_role
 from shared.http.problems import Problem
 from shared.runtime import Service
-
-#: Who may read the figures: DHSC's analysts, and operations (who watch stock and queues).
-READERS = ("dhsc_analyst", "operations")
 
 Dimension = Literal["region", "local_authority", "org_type", "cqc"]
 MetricQuery = Annotated[list[str] | None, Query(description="Figures to include (default: all).")]
@@ -39,115 +34,40 @@ def json_response(data: Any) -> Response:
     return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
 
 
-def csv_response(header: list[str], rows: Iterable[Iterable[Any]], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+def attachment(file: CsvFile) -> Response:
+    """A CSV file as a download, under its own name."""
     return Response(
-        out.getvalue(),
+        file.text,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{file.name}"'},
     )
-
-
-def csv_field(value: object) -> str:
-    """One CSV field, quoted when it must be (a local authority's name may hold a comma)."""
-    text = str(value)
-    if any(c in text for c in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 def series_csv(
     header: list[str], data: dict[str, Any], by_series_first: bool, filename: str
 ) -> Response:
-    """Columns of per-day figures as CSV rows, written directly (27,000 rows for local
-    authorities by day: the csv module's per-row cost would be most of the answer's time)."""
-    days: list[str] = data["days"]
-    lines = [",".join(header)]
-    if by_series_first:
-        for name, columns in data["series"].items():
-            label = csv_field(name)
-            lines += [
-                f"{label},{day},{value},{running}"
-                for day, value, running in zip(
-                    days, columns["value"], columns["cumulative"], strict=True
-                )
-            ]
-    else:
-        series = [(csv_field(n), c["value"], c["cumulative"]) for n, c in data["series"].items()]
-        for i, day in enumerate(days):
-            lines += [f"{day},{label},{value[i]},{running[i]}" for label, value, running in series]
-    return Response(
-        "\n".join(lines) + "\n",
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    """Columns of per-day figures as a CSV download (see :func:`downloads.series_file`)."""
+    return attachment(downloads.series_file(header, data, by_series_first, filename))
 
 
-def _check_metrics(metrics: list[str] | None) -> list[str] | None:
-    unknown = sorted(set(metrics or []) - set(METRICS))
-    if unknown:
-        raise Problem(
-            400,
-            "unknown-metric",
-            "Unknown figure",
-            f"There is no figure called {', '.join(unknown)}. Known: {', '.join(METRICS)}.",
-        )
-    return metrics
-
-
-#: The key that names each item of a list in the figures (an age band, a time band, a day).
-_LIST_LABELS = ("age", "time", "day")
-
-
-def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, Any]]:
-    """Nested figures as (dotted.name[label], value) rows for the summary CSV."""
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _flatten(f"{prefix}.{key}" if prefix else str(key), inner)
-    elif isinstance(value, list):
-        for item in value:
-            key = next(k for k in _LIST_LABELS if k in item)
-            rest = {k: v for k, v in item.items() if k != key}
-            yield from _flatten(f"{prefix}[{item[key]}]", rest)
-    else:
-        yield prefix, "" if value is None else value
-
-
-def figures_csv_file(data: dict[str, Any]) -> Response:
-    """The summary's figures as (figure, value) rows: the same names and values as the JSON."""
-    return csv_response(["figure", "value"], _flatten("", data), "care-badges-figures.csv")
-
-
-def daily_csv_file(data: dict[str, Any]) -> Response:
-    return series_csv(
-        ["day", "metric", "value", "cumulative"], data, False, "care-badges-daily.csv"
-    )
-
-
-def breakdown_csv_file(dimension: str, rows: list[dict[str, Any]]) -> Response:
-    metrics = list(rows[0]["figures"]) if rows else []
-    return csv_response(
-        [dimension, *metrics],
-        ([r["value"], *(r["figures"][m] for m in metrics)] for r in rows),
-        f"care-badges-by-{dimension.replace('_', '-')}.csv",
-    )
+@contextmanager
+def known_figures() -> Iterator[None]:
+    """An unknown figure's name is a bad request (400), as it always was here."""
+    try:
+        yield
+    except report.UnknownFigure as refusal:
+        raise Problem(400, refusal.code, refusal.title, refusal.message) from refusal
 
 
 def router(service: Service, rules: report.Rules) -> APIRouter:
     api = APIRouter(prefix="/api/mi", tags=["management information"])
-    analyst = Depends(require_role(service.verifier, *READERS))
+    analyst = Depends(require_role(service.verifier, *report.READERS))
 
     @api.get("/summary")
     async def summary(principal: Principal = analyst) -> dict[str, int | str]:
         """Totals to date for every figure, small counts suppressed."""
         async with service.db.transaction() as session:
-            totals = await repository.totals(session)
-        full = {m: totals.get(m, 0) for m in sorted(set(totals) | set(METRICS))}
-        shown = suppress_row(full, rules.threshold)
-        return {m: v for m, v in shown.items() if m in totals or v == 0}
+            return await report.summary(session, rules)
 
     @api.get("/figures")
     async def figures(principal: Principal = analyst) -> dict[str, Any]:
@@ -160,26 +80,29 @@ def router(service: Service, rules: report.Rules) -> APIRouter:
     async def figures_csv(principal: Principal = analyst) -> Response:
         """The summary's figures as (figure, value) rows."""
         async with service.db.transaction() as session:
-            return figures_csv_file(await report.figures(session, rules))
+            return attachment(downloads.figures_file(await report.figures(session, rules)))
 
     @api.get("/daily")
     async def daily(principal: Principal = analyst, metric: MetricQuery = None) -> dict[str, Any]:
         """National figures per day (England's calendar) with running totals."""
-        async with service.db.transaction() as session:
-            series = await report.daily(session, rules, _check_metrics(metric))
+        with known_figures():
+            async with service.db.transaction() as session:
+                series = await report.daily(session, rules, metric)
         return {"suppression": rules.suppression, "series": series}
 
     @api.get("/daily.csv")
     async def daily_csv(principal: Principal = analyst, metric: MetricQuery = None) -> Response:
         """Each day's figures as CSV for spreadsheets, small counts suppressed."""
-        async with service.db.transaction() as session:
-            return daily_csv_file(await report.daily(session, rules, _check_metrics(metric)))
+        with known_figures():
+            async with service.db.transaction() as session:
+                return attachment(downloads.daily_file(await report.daily(session, rules, metric)))
 
     @api.get("/breakdowns/{dimension}.csv")
     async def breakdown_csv(dimension: Dimension, principal: Principal = analyst) -> Response:
         """Totals to date for every value of a dimension, as CSV."""
         async with service.db.transaction() as session:
-            return breakdown_csv_file(dimension, await report.breakdown(session, rules, dimension))
+            rows = await report.breakdown(session, rules, dimension)
+        return attachment(downloads.breakdown_file(dimension, rows))
 
     @api.get("/breakdowns/{dimension}")
     async def breakdown(dimension: Dimension, principal: Principal = analyst) -> Response:
@@ -202,9 +125,9 @@ def router(service: Service, rules: report.Rules) -> APIRouter:
         metric: Annotated[str, Query()] = "orders_placed",
     ) -> Response:
         """One figure per day for every value of a dimension, as CSV."""
-        _check_metrics([metric])
-        async with service.db.transaction() as session:
-            data = await report.breakdown_daily(session, rules, dimension, metric)
+        with known_figures():
+            async with service.db.transaction() as session:
+                data = await report.breakdown_daily(session, rules, dimension, metric)
         return series_csv(
             [dimension, "day", metric, "cumulative"],
             data,
@@ -220,9 +143,9 @@ def router(service: Service, rules: report.Rules) -> APIRouter:
     ) -> Response:
         """One figure per day for every value of a dimension, with running totals, as columns
         (``days``, and for each value its ``value`` and ``cumulative`` on those days)."""
-        _check_metrics([metric])
-        async with service.db.transaction() as session:
-            data = await report.breakdown_daily(session, rules, dimension, metric)
+        with known_figures():
+            async with service.db.transaction() as session:
+                data = await report.breakdown_daily(session, rules, dimension, metric)
         return json_response(
             {"dimension": dimension, "metric": metric, "suppression": rules.suppression, **data}
         )

@@ -1,15 +1,14 @@
-"""Recomputing every counter from the event log (``python -m services.reporting.cli rebuild``).
+"""Recomputing every counter from the event log, and writing the result over the counters
+(the rebuild itself is usecases/rebuilding.py).
 
 The log holds each consumed event's anonymised fact with reporting's own number for its order.
-A rebuild folds the facts of each order into its state, in log order, and sums what every
+Recomputing folds the facts of each order into its state, in log order, and sums what every
 order and every other event contributes: the same functions the live handlers use, so the
-counters come out identical. It runs in one transaction that holds off new events (they wait
-and then carry on from the rebuilt counters); readers see the old figures until it commits.
+counters come out identical.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, text, update
@@ -33,16 +32,9 @@ from services.reporting.store.tables import (
     open_items,
     order_progress,
 )
-from shared.store.db import Database
 
 COUNTERS = (daily_figures, daily_breakdown, breakdown_totals, dispatch_durations, open_items)
 _BATCH = 5000
-
-
-@dataclass(frozen=True)
-class RebuildReport:
-    facts: int
-    orders: int
 
 
 async def recompute(session: AsyncSession) -> tuple[Figures, dict[int, OrderState], int]:
@@ -74,23 +66,24 @@ async def recompute(session: AsyncSession) -> tuple[Figures, dict[int, OrderStat
     return total.pruned(), states, facts
 
 
-async def rebuild(db: Database) -> RebuildReport:
-    """Replace every counter (and each order's state) with what the log implies."""
-    async with db.transaction() as session:
-        # New events wait; readers carry on with the figures as they were until the commit.
-        await session.execute(text("LOCK TABLE event_log, order_progress IN EXCLUSIVE MODE"))
-        figures, states, facts = await recompute(session)
-        for table in COUNTERS:
-            await session.execute(delete(table))
-        await repository.apply(session, figures, empty=True)
-        stmt = (
-            update(order_progress)
-            .where(order_progress.c.order_ref == bindparam("ref"))
-            .values(state=bindparam("new_state", type_=JSONB))
-        )
-        rows: list[dict[str, Any]] = [
-            {"ref": ref, "new_state": state.to_json()} for ref, state in states.items()
-        ]
-        for start in range(0, len(rows), _BATCH):
-            await session.execute(stmt, rows[start : start + _BATCH])
-    return RebuildReport(facts=facts, orders=len(states))
+async def hold_off_events(session: AsyncSession) -> None:
+    """New events wait until the transaction ends; readers carry on with the figures as they
+    were until it commits."""
+    await session.execute(text("LOCK TABLE event_log, order_progress IN EXCLUSIVE MODE"))
+
+
+async def replace(session: AsyncSession, figures: Figures, states: dict[int, OrderState]) -> None:
+    """Every counter, and each order's state, as recomputed."""
+    for table in COUNTERS:
+        await session.execute(delete(table))
+    await repository.apply(session, figures, empty=True)
+    stmt = (
+        update(order_progress)
+        .where(order_progress.c.order_ref == bindparam("ref"))
+        .values(state=bindparam("new_state", type_=JSONB))
+    )
+    rows: list[dict[str, Any]] = [
+        {"ref": ref, "new_state": state.to_json()} for ref, state in states.items()
+    ]
+    for start in range(0, len(rows), _BATCH):
+        await session.execute(stmt, rows[start : start + _BATCH])

@@ -1,9 +1,9 @@
 """The MI page's content: cards, server-drawn charts, and the data table under each chart.
 
-Every number comes from :mod:`services.reporting.api.report`, exactly as the JSON and CSV give
-it (suppression included), and every time is the ``text`` those carry, so the page, the JSON
-and the CSV say the same thing in the same unit. The template (templates/mi.html) lays it out
-with govuk-frontend's components.
+Every number comes from :mod:`services.reporting.usecases.report`, exactly as the JSON and
+CSV give it (suppression included), and every time is the ``text`` those carry, so the page,
+the JSON and the CSV say the same thing in the same unit. The template (templates/mi.html)
+lays it out with govuk-frontend's components.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from services.reporting.api import report
+from services.reporting.usecases import report
 from services.reporting.web import charts
 from services.reporting.web.charts import BLUE, GREEN, GREY, ORANGE, PURPLE, RED, Point, fmt
 

@@ -2,7 +2,8 @@
 
 Sign-in is the shared staff sign-in (shared/web/staff_sign_in.py), as the back office uses:
 the page session keeps identity's tokens and every page checks the role. The downloads are
-the API's CSV files served behind the same session, so a signed-in analyst's links work.
+the API's CSV files (usecases/downloads.py) served behind the same session, so a signed-in
+analyst's links work.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.reporting.api import mi, report
+from services.reporting.usecases import downloads, report
+from services.reporting.usecases.downloads import CsvFile
 from services.reporting.web import mi_page
 from shared.runtime import Service
 from shared.web import Site
@@ -51,11 +53,19 @@ def build() -> Site:
     return Site(SERVICE_NAME, TEMPLATES, service_url="/mi", navigation=navigation)
 
 
+def attachment(file: CsvFile) -> Response:
+    return Response(
+        file.text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{file.name}"'},
+    )
+
+
 def routers(
     service: Service, identity: IdentityClient, rules: report.Rules, pages: Site
 ) -> list[APIRouter]:
     """The sign-in pages, and the figures behind the analyst or operations role."""
-    readers = StaffPages(service.verifier, identity, mi.READERS, bearer_too=True)
+    readers = StaffPages(service.verifier, identity, report.READERS, bearer_too=True)
     public = APIRouter(dependencies=[Depends(require_csrf)], include_in_schema=False)
     add_sign_in_pages(
         public,
@@ -101,13 +111,12 @@ def routers(
     async def download(name: Download, who: SignedIn = Depends(readers)) -> Response:
         async with service.db.transaction() as session:
             if name == "figures.csv":
-                return mi.figures_csv_file(await report.figures(session, rules))
+                return attachment(downloads.figures_file(await report.figures(session, rules)))
             if name == "daily.csv":
-                return mi.daily_csv_file(await report.daily(session, rules))
+                return attachment(downloads.daily_file(await report.daily(session, rules)))
             dimension = name.removesuffix(".csv")
-            return mi.breakdown_csv_file(
-                dimension, await report.breakdown(session, rules, dimension)
-            )
+            rows = await report.breakdown(session, rules, dimension)
+        return attachment(downloads.breakdown_file(dimension, rows))
 
     return [public, private]
 

@@ -11,13 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.verification.api import actions, identity
+from services.verification.api import identity
+from services.verification.api.refusals import answering
 from services.verification.api.reviews import QueuedOrder, Text, queued, reviewer_of
-from services.verification.domain.queue import UnsearchableQuery
-from services.verification.store import backoffice
+from services.verification.usecases import casework, follow_ups
 from shared.events import Delivery
 from shared.http.auth import Principal, bearer_token, require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
 
 Line = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -124,49 +123,38 @@ def router(service: Service, identity_link: identity.IdentityLink) -> APIRouter:
         principal: Principal = reviewer,
     ) -> list[QueuedOrder]:
         """Find orders for a caller on the phone, by reference, account email or postcode."""
-        try:
-            async with service.db.transaction() as session:
-                rows = await backoffice.search(session, q)
-        except UnsearchableQuery as exc:
-            raise Problem(
-                422,
-                "invalid-request",
-                "Your request has fields that need correcting",
-                f"q {exc}",
-                errors=[{"field": "q", "message": str(exc)}],
-            ) from exc
+        with answering():
+            rows = await casework.find_orders(service, q)
         now = datetime.now(UTC)
         return [queued(row, now) for row in rows]
 
     @api.get("/orders/{order_id}", response_model=OrderDetail)
     async def detail(order_id: uuid.UUID, principal: Principal = reviewer) -> dict[str, Any]:
         """What was ordered, by whom, the checks and their results, and everything since."""
-        async with service.db.transaction() as session:
-            order = await backoffice.order_detail(session, order_id)
-        if order is None:
-            raise Problem(
-                404, "order-not-found", "Order not found", "There is no order with that id."
-            )
-        return order
+        with answering():
+            return await casework.order_story(service, order_id)
 
     @api.put("/orders/{order_id}/delivery-address", status_code=204)
     async def correct_address(
         order_id: uuid.UUID, body: AddressIn, request: Request, principal: Principal = reviewer
     ) -> None:
         """Correct where the parcel goes before it is dispatched (FAQ 13)."""
-        await actions.correct_address(
-            service, order_id, body.version, body.delivery(), reviewer_of(principal, request)
-        )
+        with answering():
+            await casework.correct_address(
+                service, order_id, body.version, body.delivery(), reviewer_of(principal, request)
+            )
 
     @api.get("/follow-ups", response_model=list[FollowUpOut])
     async def open_follow_ups(principal: Principal = reviewer) -> list[dict[str, Any]]:
         """Returned parcels and refused address corrections waiting for a person, oldest first."""
-        async with service.db.transaction() as session:
-            return await backoffice.open_follow_ups(session)
+        return await follow_ups.open_follow_ups(service)
 
     @api.post("/follow-ups/{follow_up_id}/resolve", status_code=204)
     async def resolve(follow_up_id: int, request: Request, principal: Principal = reviewer) -> None:
-        await actions.resolve_follow_up(service, follow_up_id, reviewer_of(principal, request))
+        with answering():
+            await follow_ups.resolve_follow_up(
+                service, follow_up_id, reviewer_of(principal, request)
+            )
 
     @api.post("/accounts/{account_id}/{action}", status_code=204)
     async def account_action(
@@ -180,7 +168,7 @@ def router(service: Service, identity_link: identity.IdentityLink) -> APIRouter:
         await identity.act_on_account(
             identity_link, action, account_id, body.reason, bearer_token(request)
         )
-        await actions.record_account_action(
+        await casework.record_account_action(
             service, account_id, action.value, body.reason, reviewer_of(principal, request)
         )
 

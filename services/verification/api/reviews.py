@@ -1,7 +1,8 @@
 """The review queue's API: the customer services team approves, rejects, or asks for more.
 
 Every route needs a signed-in customer services account (deny by default: any other role
-gets 403). The work itself is in :mod:`actions`, shared with the back-office pages.
+gets 403). The work itself is in :mod:`services.verification.usecases.reviews`, shared with
+the back-office pages.
 """
 
 import uuid
@@ -11,10 +12,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from services.verification.api import actions
+from services.verification.api.refusals import answering
 from services.verification.domain.checks import Check
 from services.verification.domain.queue import QueueFilter, SizeBand
-from services.verification.store import backoffice
+from services.verification.usecases import reviews
+from services.verification.usecases.reviewers import Reviewer
 from shared.events import AccountKind
 from shared.http.auth import Principal, require_role
 from shared.runtime import Service
@@ -57,8 +59,8 @@ class NoteIn(BaseModel):
     version: int = Field(description="The order's version the reviewer was looking at.")
 
 
-def reviewer_of(principal: Principal, request: Request) -> actions.Reviewer:
-    return actions.Reviewer(principal.account_id, request.state.correlation_id, principal.name)
+def reviewer_of(principal: Principal, request: Request) -> Reviewer:
+    return Reviewer(principal.account_id, request.state.correlation_id, principal.name)
 
 
 def queued(row: dict[str, Any], now: datetime) -> QueuedOrder:
@@ -83,8 +85,7 @@ def router(service: Service) -> APIRouter:
             kind=kind.value if kind else None,
             size=size,
         )
-        async with service.db.transaction() as session:
-            rows = await backoffice.review_queue(session, wanted)
+        rows = await reviews.review_queue(service, wanted)
         now = datetime.now(UTC)
         return [queued(row, now) for row in rows]
 
@@ -94,18 +95,20 @@ def router(service: Service) -> APIRouter:
     ) -> None:
         """Approve or reject a referred order; refused if someone else decided it first."""
         who = reviewer_of(principal, request)
-        if body.decision == "approve":
-            await actions.approve(service, order_id, body.version, who)
-        else:
-            await actions.reject(service, order_id, body.version, body.reason, who)
+        with answering():
+            if body.decision == "approve":
+                await reviews.approve(service, order_id, body.version, who)
+            else:
+                await reviews.reject(service, order_id, body.version, body.reason, who)
 
     @api.post("/{order_id}/notes", status_code=204)
     async def ask_for_information(
         order_id: uuid.UUID, body: NoteIn, request: Request, principal: Principal = reviewer
     ) -> None:
         """Ask for more information: the note is kept and the order stays in the queue."""
-        await actions.ask_for_information(
-            service, order_id, body.version, body.note, reviewer_of(principal, request)
-        )
+        with answering():
+            await reviews.ask_for_information(
+                service, order_id, body.version, body.note, reviewer_of(principal, request)
+            )
 
     return api

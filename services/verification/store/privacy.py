@@ -1,13 +1,16 @@
-"""What verification holds about an account, table by table, for a copy of its data."""
+"""What verification holds about an account: table by table for a copy of its data, and the
+writes that correct it or anonymise it."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.verification.store import audit
+from services.verification.store.backoffice import account_order_ids
 from services.verification.store.tables import (
     accounts,
     audit_personal,
@@ -21,6 +24,8 @@ from services.verification.store.tables import (
 )
 from shared.store.rows import rows_by_table
 from shared.subject_access import TRANSPORT_NOT_IN_THE_COPY, outbox_mentioning
+
+ANONYMISED_NOTE = "(removed when the account was anonymised)"
 
 #: The tables a copy reads (item 11 of the privacy audit: notes and follow-ups were missing).
 COPIED = frozenset(
@@ -77,3 +82,46 @@ async def held_about(session: AsyncSession, account_id: UUID) -> dict[str, list[
             "outbox": outbox_mentioning(metadata, [str(account_id), *order_ids]),
         },
     )
+
+
+async def correct_account(
+    session: AsyncSession,
+    account_id: UUID,
+    *,
+    organisation_name: str,
+    postcode: str,
+    phone: str,
+) -> None:
+    """The holder's corrected details, for an account not already anonymised (no email); an
+    empty phone leaves the one held."""
+    await session.execute(
+        update(accounts)
+        .where(accounts.c.account_id == account_id, accounts.c.email.is_not(None))
+        .values(
+            organisation_name=organisation_name,
+            postcode=postcode,
+            **({"phone": phone} if phone else {}),
+        )
+    )
+
+
+async def anonymise(session: AsyncSession, account_id: UUID) -> None:
+    """Drop what identifies the person from the account, its orders, their notes, the audit
+    trail's personal values and its locations; the decisions and the trail stay."""
+    await session.execute(
+        update(accounts)
+        .where(accounts.c.account_id == account_id)
+        .values(email=None, organisation_name=None, postcode=None, phone=None)
+    )
+    await session.execute(
+        update(orders)
+        .where(orders.c.account_id == account_id)
+        .values(delivery={"anonymised": True}, names=[], postcode_key="")
+    )
+    await session.execute(
+        update(notes)
+        .where(notes.c.order_id.in_(account_order_ids(account_id)))
+        .values(note=ANONYMISED_NOTE)
+    )
+    await audit.forget_personal(session, account_id)
+    await session.execute(delete(authorisations).where(authorisations.c.account_id == account_id))

@@ -1,1 +1,1 @@
-"""The customer-services back office: GOV.UK pages over the same actions as the API."""
+"""The customer-services back office: GOV.UK pages over the same use cases as the API."""

@@ -7,7 +7,9 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.verification.api import actions, identity
+from services.verification.api import identity
+from services.verification.usecases import casework
+from services.verification.usecases.reviewers import Reviewer
 from services.verification.web import auth
 from shared.http.problems import Problem
 from shared.runtime import Service
@@ -129,8 +131,8 @@ def add_account_actions(
         except Problem as problem:
             errors.add("action", problem.detail)
             return show(request, account_id, errors)
-        reviewer = actions.Reviewer(
+        reviewer = Reviewer(
             who.principal.account_id, request.state.correlation_id, who.principal.name
         )
-        await actions.record_account_action(service, account_id, action.value, reason, reviewer)
+        await casework.record_account_action(service, account_id, action.value, reason, reviewer)
         return show(request, account_id, done=action.value)

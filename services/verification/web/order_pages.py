@@ -1,7 +1,7 @@
 """An order's page and what a reviewer does there: decide, ask for more, correct the address.
 
 Each form carries the order's version, so a reviewer acting on a page someone else has since
-changed is told so instead of overwriting; the rules are the same actions the API uses.
+changed is told so instead of overwriting; the rules are the same use cases the API calls.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
-from services.verification.api import actions
-from services.verification.store import backoffice
+from services.verification.usecases import casework, reviews
+from services.verification.usecases.reviewers import Reviewer
 from services.verification.web import auth
 from services.verification.web.queue_pages import KIND_NAMES, REASON_NAMES
 from shared.events import Delivery
-from shared.http.problems import Problem
+from shared.http.problems import problem_from
 from shared.runtime import Service
+from shared.usecases import NotFound, Refused
 from shared.web import FormErrors, Site
 
 ADDRESS_FIELDS = (
@@ -47,11 +48,10 @@ def _version(form: FormData) -> int:
 
 def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers) -> None:
     async def load(order_id: uuid.UUID) -> dict[str, Any]:
-        async with service.db.transaction() as session:
-            order = await backoffice.order_detail(session, order_id)
-        if order is None:
-            raise HTTPException(404, "There is no such order.")  # the HTML "not found" page
-        return order
+        try:
+            return await casework.order_story(service, order_id)
+        except NotFound as exc:
+            raise HTTPException(404, "There is no such order.") from exc  # the HTML "not found"
 
     async def show(
         request: Request,
@@ -74,18 +74,17 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
             done=request.query_params.get("done", ""),
         )
 
-    def reviewer(request: Request, who: auth.SignedIn) -> actions.Reviewer:
-        return actions.Reviewer(
-            who.principal.account_id, request.state.correlation_id, who.principal.name
-        )
+    def reviewer(request: Request, who: auth.SignedIn) -> Reviewer:
+        return Reviewer(who.principal.account_id, request.state.correlation_id, who.principal.name)
 
-    def refused(problem: Problem, field: str) -> FormErrors:
+    async def refused(
+        request: Request, order_id: uuid.UUID, refusal: Refused, field: str, **form: Any
+    ) -> HTMLResponse:
+        """The order's page again, the refusal in its error summary, with the status the API
+        would answer."""
         errors = FormErrors()
-        for item in problem.extra.get("errors", []):
-            errors.add(item["field"], item["message"])
-        if not errors:
-            errors.add(field, problem.detail)
-        return errors
+        errors.add(refusal.field or field, refusal.message)
+        return await show(request, order_id, errors, problem_from(refusal).status, **form)
 
     @web.get("/orders/{order_id}")
     async def order_page(
@@ -108,14 +107,13 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
             return await show(request, order_id, errors, 400, decision=decision, reason=reason)
         try:
             if decision == "approve":
-                await actions.approve(service, order_id, _version(form), reviewer(request, who))
+                await reviews.approve(service, order_id, _version(form), reviewer(request, who))
             else:
-                await actions.reject(
+                await reviews.reject(
                     service, order_id, _version(form), reason, reviewer(request, who)
                 )
-        except Problem as problem:
-            errors = refused(problem, "decision")
-            return await show(request, order_id, errors, problem.status, reason=reason)
+        except Refused as refusal:
+            return await refused(request, order_id, refusal, "decision", reason=reason)
         done = "approved" if decision == "approve" else "rejected"
         return RedirectResponse(f"/orders/{order_id}?done={done}", status_code=303)
 
@@ -130,13 +128,11 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
             errors.add("note", "Enter what information is needed")
             return await show(request, order_id, errors, 400)
         try:
-            await actions.ask_for_information(
+            await reviews.ask_for_information(
                 service, order_id, _version(form), note, reviewer(request, who)
             )
-        except Problem as problem:
-            return await show(
-                request, order_id, refused(problem, "note"), problem.status, note=note
-            )
+        except Refused as refusal:
+            return await refused(request, order_id, refusal, "note", note=note)
         return RedirectResponse(f"/orders/{order_id}?done=note", status_code=303)
 
     async def address_page(
@@ -185,15 +181,14 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
             return await address_page(request, order_id, values, errors, 400)
         try:
             delivery = Delivery(**values)
-            await actions.correct_address(
+            await casework.correct_address(
                 service, order_id, _version(form), delivery, reviewer(request, who)
             )
         except ValidationError:
             errors.add("postcode", "Check the address: a field is too long")
             return await address_page(request, order_id, values, errors, 400)
-        except Problem as problem:
-            status = problem.status
-            return await address_page(
-                request, order_id, values, refused(problem, "postcode"), status
-            )
+        except Refused as refusal:
+            errors.add(refusal.field or "postcode", refusal.message)
+            status = problem_from(refusal).status
+            return await address_page(request, order_id, values, errors, status)
         return RedirectResponse(f"/orders/{order_id}?done=address", status_code=303)

@@ -8,14 +8,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.verification.api import actions
 from services.verification.domain.checks import Check
-from services.verification.domain.queue import QueueFilter, SizeBand, UnsearchableQuery
-from services.verification.store import backoffice
+from services.verification.domain.queue import QueueFilter, SizeBand
+from services.verification.usecases import casework, reviews
+from services.verification.usecases.follow_ups import open_follow_ups, resolve_follow_up
+from services.verification.usecases.reviewers import Reviewer
 from services.verification.web import auth
 from shared.events import AccountKind
-from shared.http.problems import Problem
 from shared.runtime import Service
+from shared.usecases import Refused
 from shared.web import FormErrors, Site
 
 REASON_NAMES = {
@@ -79,8 +80,7 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
         wanted = QueueFilter(
             reason=reason.value if reason else None, kind=kind.value if kind else None, size=size
         )
-        async with service.db.transaction() as session:
-            rows = await backoffice.review_queue(session, wanted)
+        rows = await reviews.review_queue(service, wanted)
         now = datetime.now(UTC)
         return pages.render(
             request,
@@ -100,10 +100,9 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
         errors, results = FormErrors(), None
         if q is not None:
             try:
-                async with service.db.transaction() as session:
-                    results = await backoffice.search(session, q)
-            except UnsearchableQuery as exc:
-                errors.add("q", str(exc))
+                results = await casework.find_orders(service, q)
+            except Refused as refusal:
+                errors.add(refusal.field or "q", refusal.message)
         return pages.render(
             request,
             "search.html",
@@ -117,8 +116,7 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
 
     @web.get("/follow-ups")
     async def follow_ups(request: Request, who: auth.SignedIn = Depends(reviewers)) -> HTMLResponse:
-        async with service.db.transaction() as session:
-            items = await backoffice.open_follow_ups(session)
+        items = await open_follow_ups(service)
         return pages.render(
             request,
             "follow_ups.html",
@@ -130,11 +128,11 @@ def add(web: APIRouter, pages: Site, service: Service, reviewers: auth.Reviewers
     async def resolve(
         follow_up_id: int, request: Request, who: auth.SignedIn = Depends(reviewers)
     ) -> Response:
-        reviewer = actions.Reviewer(
+        reviewer = Reviewer(
             who.principal.account_id, request.state.correlation_id, who.principal.name
         )
         try:
-            await actions.resolve_follow_up(service, follow_up_id, reviewer)
-        except Problem:
+            await resolve_follow_up(service, follow_up_id, reviewer)
+        except Refused:
             pass  # already dealt with by someone else: the list no longer shows it either way
         return RedirectResponse("/follow-ups", status_code=303)

@@ -8,11 +8,12 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from services.reporting.api.mi import csv_field, series_csv
+from services.reporting.api.mi import series_csv
 from services.reporting.domain.durations import in_units
 from services.reporting.domain.figures import SUPPRESSED
 from services.reporting.domain.forecast import forecast_run_out
 from services.reporting.store.repository import series_literal
+from services.reporting.usecases.downloads import csv_field
 from services.reporting.web import charts, mi_page
 from services.reporting.web import site as web_site
 from shared.web import FormErrors

@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from services.reporting.api import report
-from services.reporting.api.report import Rules
 from services.reporting.domain.figures import SUPPRESSED
 from services.reporting.domain.progress import DIMENSIONS
+from services.reporting.usecases import report
+from services.reporting.usecases.report import Rules
 
 THRESHOLD = 5
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -183,10 +183,10 @@ def test_automation_has_no_way_to_reject() -> None:
     ]
     # Only the reviewers' reject action names OrderRejected, and it takes the named reviewer
     # whose id the event carries; its callers need a customer-services token.
-    assert emitting == [("verification/api/actions.py", "reject")]
+    assert emitting == [("verification/usecases/reviews.py", "reject")]
     reject = next(
         f
-        for f in ast.walk(ast.parse((root / "verification/api/actions.py").read_text()))
+        for f in ast.walk(ast.parse((root / "verification/usecases/reviews.py").read_text()))
         if isinstance(f, ast.AsyncFunctionDef) and f.name == "reject"
     )
     assert "reviewer" in [a.arg for a in reject.args.args]

@@ -32,6 +32,10 @@ from services.reporting.domain.figures import (
 from services.reporting.domain.forecast import forecast_run_out
 from services.reporting.domain.progress import DIMENSIONS, LONDON, REVIEW, STAGES, WAITLIST
 from services.reporting.store import repository
+from shared.usecases import Invalid
+
+#: Who may read the figures: DHSC's analysts, and operations (who watch stock and queues).
+READERS = ("dhsc_analyst", "operations")
 
 #: Stock figures that are sums of orders' badges (received is not: it is the warehouse's).
 ROUNDED_STOCK = frozenset({"stock_reserved", "stock_released", "stock_allocated"})
@@ -84,6 +88,31 @@ class Rules:
 
 def today() -> date:
     return datetime.now(LONDON).date()
+
+
+class UnknownFigure(Invalid):
+    """A figure asked for by a name the report does not have."""
+
+
+def known(metrics: list[str] | None) -> list[str] | None:
+    """The figures asked for, when the report has every one of them."""
+    unknown = sorted(set(metrics or []) - set(METRICS))
+    if unknown:
+        raise UnknownFigure(
+            "unknown-metric",
+            f"There is no figure called {', '.join(unknown)}. Known: {', '.join(METRICS)}.",
+            title="Unknown figure",
+        )
+    return metrics
+
+
+async def summary(session: AsyncSession, rules: Rules) -> dict[str, int | str]:
+    """Totals to date for every figure, flat, small counts suppressed: a figure no event has
+    touched is left out unless it shows as 0."""
+    totals = await repository.totals(session)
+    full = {m: totals.get(m, 0) for m in sorted(set(totals) | set(METRICS))}
+    shown = suppress_row(full, rules.threshold)
+    return {m: v for m, v in shown.items() if m in totals or v == 0}
 
 
 async def _waiting(
@@ -212,7 +241,7 @@ async def daily(
 
     A badge or parcel figure is hidden on a day (or in a running total) whose order count is.
     """
-    wanted = metrics or list(METRICS)
+    wanted = known(metrics) or list(METRICS)
     needed = set(wanted) | {g for m in wanted if (g := governing(m))}
     rows = await repository.national_daily(session, needed)
     days = sorted({day for day, _, _ in rows})
@@ -258,6 +287,7 @@ async def breakdown_daily(
 
     Each day's column (and each day's running totals) is suppressed as one table.
     """
+    known([metric])
     rule = governing(metric) or metric
     rows = await repository.breakdown_daily(session, dimension, metric)
     governed = (
@@ -325,11 +355,14 @@ __all__ = [
     "DIMENSIONS",
     "DIMENSION_LABELS",
     "LABELS",
+    "READERS",
     "Rules",
     "breakdown",
     "breakdown_daily",
     "daily",
     "dispatch_bands",
     "figures",
+    "known",
+    "summary",
     "today",
 ]

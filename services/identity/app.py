@@ -12,17 +12,18 @@ from services.identity.api import (
     corrections,
     passwords,
     portal,
+    refusals,
     restriction,
     sign_in,
     subject_access,
 )
-from services.identity.api.context import Identity
 from services.identity.api.live_sessions import EndedSessionsRefused
 from services.identity.handlers import events
-from services.identity.handlers.housekeeping import Housekeeping
 from services.identity.settings import IdentitySettings
 from services.identity.store import MIGRATIONS
 from services.identity.store.tables import email_outbox, metadata
+from services.identity.usecases.context import Identity
+from services.identity.usecases.housekeeping import Housekeeping
 from shared.email import EmailRelay, sender_from_settings
 from shared.events import (
     AccountAnonymised,
@@ -87,6 +88,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         description="Sign in, create an account, reset a password; tokens for every service.",
     )
     app.state.identity = context
+    refusals.install(app)
     # A token whose session has ended (sign-out, reset, disabling) is refused here at once.
     app.add_middleware(EndedSessionsRefused, service=service)
     # The client address the brute-force limits count by: X-Forwarded-For is believed only

@@ -17,11 +17,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-from services.identity.domain import emails
 from services.identity.domain.accounts import STAFF_ROLES, Role
 from services.identity.domain.contact import checked_email
 from services.identity.domain.register import (
@@ -30,25 +28,16 @@ from services.identity.domain.register import (
     parse_register,
 )
 from services.identity.domain.register_files import UnsupportedFormat, reader_for
-from services.identity.domain.secrets import new_secret
 from services.identity.domain.tokens import generate_key_pair
 from services.identity.settings import IdentitySettings
-from services.identity.store import MIGRATIONS, audit, links, repository
-from services.identity.store.register import (
-    ImportCounts,
-    WouldDeactivateTooMany,
-    register_holds_locations,
-    replace_register,
-)
-from services.identity.store.tables import email_outbox
-from shared.email import queue_email
-from shared.events import AccountKind
+from services.identity.store import MIGRATIONS
+from services.identity.store.register import ImportCounts
+from services.identity.usecases import register, staff
+from services.identity.usecases.register import MAX_DEACTIVATED_SHARE, DeactivatesTooMany
 from shared.store.db import Database
 from shared.store.migrations import ensure_database, upgrade
+from shared.usecases import Conflict
 
-#: An import that would deactivate more of the active register than this needs confirming: a
-#: month's real changes are a few percent; a sample or partial extract is far more.
-MAX_DEACTIVATED_SHARE = 0.05
 PRIVATE_KEY_FILE = "token-private.pem"
 PUBLIC_KEY_FILE = "token-public.pem"
 
@@ -59,8 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     groups = parser.add_subparsers(dest="group", required=True)
 
-    register = groups.add_parser("register", help="the copy of CQC's register used to sign in")
-    register_commands = register.add_subparsers(dest="command", required=True)
+    register_group = groups.add_parser(
+        "register", help="the copy of CQC's register used to sign in"
+    )
+    register_commands = register_group.add_subparsers(dest="command", required=True)
     load = register_commands.add_parser(
         "import", help="replace the register with a CQC extract (CSV or XLSX)"
     )
@@ -89,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     generate.set_defaults(run=_keys_generate)
 
-    staff = groups.add_parser("staff", help="accounts for DHSC, customer services, operations")
-    staff_commands = staff.add_subparsers(dest="command", required=True)
+    staff_group = groups.add_parser(
+        "staff", help="accounts for DHSC, customer services, operations"
+    )
+    staff_commands = staff_group.add_subparsers(dest="command", required=True)
     create = staff_commands.add_parser(
         "create", help="make a staff account and email its holder a link to choose a password"
     )
@@ -118,12 +111,13 @@ def _register_import(args: argparse.Namespace) -> int:
             "The extract has no adult social care locations to import. Nothing was imported, "
             "so the register is unchanged."
         )
-    share = None if args.confirm_deactivation else MAX_DEACTIVATED_SHARE
     try:
         counts = asyncio.run(
-            _store(IdentitySettings(), extract.locations, share, args.only_if_empty)
+            _store(
+                IdentitySettings(), extract.locations, args.confirm_deactivation, args.only_if_empty
+            )
         )
-    except WouldDeactivateTooMany as exc:
+    except DeactivatesTooMany as exc:
         return _fail(
             f"{path.name} would deactivate {exc.deactivating:,} of the {exc.active:,} active "
             f"locations ({exc.deactivating / exc.active:.0%}): those providers could no longer "
@@ -147,21 +141,18 @@ def _register_import(args: argparse.Namespace) -> int:
 async def _store(
     settings: IdentitySettings,
     locations: Sequence[RegisterLocation],
-    max_deactivated_share: float | None,
+    confirmed: bool,
     only_if_empty: bool,
 ) -> ImportCounts | None:
-    """Import in one transaction; None if ``only_if_empty`` and the register holds locations
-    (checked under the import's lock, so two runs cannot both find it empty)."""
+    """Import in one transaction (see :func:`register.import_extract`)."""
     url = settings.resolved_database_url()
     await ensure_database(url)
     await upgrade(MIGRATIONS, url)
     db = Database(url, pool_size=1)
     try:
         async with db.transaction() as session:
-            if only_if_empty and await register_holds_locations(session):
-                return None
-            return await replace_register(
-                session, locations, max_deactivated_share=max_deactivated_share
+            return await register.import_extract(
+                session, locations, confirmed=confirmed, only_if_empty=only_if_empty
             )
     finally:
         await db.dispose()
@@ -190,28 +181,12 @@ async def _create_staff(settings: IdentitySettings, email: str, role: Role) -> b
     await ensure_database(url)
     await upgrade(MIGRATIONS, url)
     db = Database(url, pool_size=1)
-    now = datetime.now(UTC)
     try:
         async with db.transaction() as session:
-            account = await repository.create_account(session, email, AccountKind.STAFF, role)
-            if account is None:
-                return False
-            token, token_hash = new_secret()
-            minutes = settings.reset_link_minutes
-            await links.add_reset_token(
-                session, token_hash, email=email, expires_at=now + timedelta(minutes=minutes)
-            )
-            base = settings.site_for(role)
-            link = f"{base}/reset-password?{urlencode({'token': token})}"
-            await queue_email(
-                session,
-                email_outbox,
-                emails.staff_invitation(email, link, minutes, role, f"{base}/sign-in"),
-            )
-            await audit.record(
-                session, audit.Action.STAFF_CREATED, account_id=account.id, role=role
-            )
+            await staff.invite(session, settings, email, role, datetime.now(UTC))
         return True
+    except Conflict:
+        return False
     finally:
         await db.dispose()
 

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import text
 
 from services.identity.domain.throttle import Window
+from shared.http.auth import TokenVerifier
 from tests.support.identity import Clock, context, identity_platform, location, scalar
-from tests.support.keys import mint
+from tests.support.keys import keypair, mint
 from tests.support.mail import SmtpSink
 from tests.support.platform import Platform
 
@@ -78,6 +79,17 @@ async def sign_in(c: httpx.AsyncClient, email: str, password: str) -> httpx.Resp
     return await c.post("/api/sign-in", json={"email": email, "password": password})
 
 
+def authorised(response: httpx.Response) -> list[str]:
+    """The locations a successful sign-in authorised: those the answer lists, which must be
+    exactly those its token's ``loc`` claim lets the holder order for."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    listed = sorted(loc["location_id"] for loc in body["locations"])
+    verifier = TokenVerifier(keypair().public_pem, "care-identity")
+    assert sorted(verifier.verify(body["access_token"]).locations) == listed
+    return listed
+
+
 # --- register codes --------------------------------------------------------------------
 
 
@@ -85,11 +97,15 @@ async def test_one_email_signs_in_with_each_location_and_can_order_for_all(
     platform: Platform,
 ) -> None:
     async with client(platform) as c:
-        for ods in ("VW001", " vw 002 ", "VW003"):
-            response = await sign_in(c, "  Manager@Willow.EXAMPLE ", ods)
-            assert response.status_code == 200, response.text
-        body = response.json()
-        assert sorted(loc["location_id"] for loc in body["locations"]) == ["1-W1", "1-W2", "1-W3"]
+        grown = [
+            authorised(await sign_in(c, "  Manager@Willow.EXAMPLE ", ods))
+            for ods in ("VW001", " vw 002 ", "VW003")
+        ]
+        # Each code adds its own location to those already held, and only that one.
+        assert grown == [["1-W1"], ["1-W1", "1-W2"], ["1-W1", "1-W2", "1-W3"]]
+        again = await sign_in(c, MULTI, "VW002")
+        assert authorised(again) == ["1-W1", "1-W2", "1-W3"]
+        body = again.json()
         me = await c.get(
             "/api/account", headers={"Authorization": f"Bearer {body['access_token']}"}
         )
@@ -122,7 +138,7 @@ async def test_locations_are_announced_only_when_they_change(platform: Platform)
 
     async with client(platform) as c:
         for _ in range(3):
-            assert (await sign_in(c, "once@rose.example", "VO001")).status_code == 200
+            assert authorised(await sign_in(c, "once@rose.example", "VO001")) == ["1-ONCE"]
         assert len(await announced()) == 1
         async with identity.db.transaction() as session:
             await session.execute(
@@ -131,8 +147,8 @@ async def test_locations_are_announced_only_when_they_change(platform: Platform)
                     "WHERE location_id = '1-ONCE'"
                 )
             )
-        assert (await sign_in(c, "once@rose.example", "VO001")).status_code == 200
-        assert (await sign_in(c, "once@rose.example", "VO001")).status_code == 200
+        assert authorised(await sign_in(c, "once@rose.example", "VO001")) == ["1-ONCE"]
+        assert authorised(await sign_in(c, "once@rose.example", "VO001")) == ["1-ONCE"]
     bodies = await announced()
     assert len(bodies) == 2
     assert "Once House" in bodies[1]
@@ -145,6 +161,7 @@ async def test_the_four_categories_sign_in_with_the_postcode(
     async with client(platform, "203.0.113.2") as c:
         response = await sign_in(c, f"{location_id.lower()}@postcode.example", "dl87la")
     assert response.status_code == 200, (category, response.text)
+    assert authorised(response) == [location_id]
 
 
 async def test_other_categories_cannot_use_the_postcode(platform: Platform) -> None:
@@ -152,7 +169,7 @@ async def test_other_categories_cannot_use_the_postcode(platform: Platform) -> N
         refused = await sign_in(c, "solo@rose.example", "E18 2NS")
         allowed = await sign_in(c, "solo@rose.example", "vr001")
     assert refused.status_code == 401
-    assert allowed.status_code == 200
+    assert authorised(allowed) == ["1-SOLO"]
 
 
 # --- enumeration ---------------------------------------------------------------------------
@@ -196,11 +213,11 @@ async def test_lockout_after_five_failures_refuses_even_the_right_code_then_expi
         assert locked.headers["Retry-After"] == "60"
         assert "too many attempts" in locked.json()["detail"].lower()
         clock.advance(seconds=61)
-        assert (await sign_in(c, "lock1@rose.example", "VL001")).status_code == 200
+        assert authorised(await sign_in(c, "lock1@rose.example", "VL001")) == ["1-L1"]
         # the success cleared the count: five more failures are needed to lock again
         for i in range(4):
             assert (await sign_in(c, "lock1@rose.example", f"BAD{i}")).status_code == 401
-        assert (await sign_in(c, "lock1@rose.example", "VL001")).status_code == 200
+        assert authorised(await sign_in(c, "lock1@rose.example", "VL001")) == ["1-L1"]
     identity = platform.service("identity")
     assert (
         await scalar(identity, "SELECT count(*) FROM audit_events WHERE action = 'locked_out'") >= 1
@@ -242,16 +259,17 @@ async def test_one_source_address_is_limited_across_accounts(
         del ctx.__dict__["source_limit"]
     assert codes == [401] * 6 + [429]
     assert right.status_code == 429
-    assert elsewhere.status_code == 200
+    assert authorised(elsewhere) == ["1-L9"]
 
 
 # --- sessions ------------------------------------------------------------------------------
 
 
-async def _signed_in(platform: Platform, email: str, code: str) -> dict[str, Any]:
+async def _signed_in(platform: Platform, n: int) -> dict[str, Any]:
+    """Signed in as lock{n}@rose.example, holder of location 1-L{n} alone."""
     async with client(platform, "203.0.113.8") as c:
-        response = await sign_in(c, email, code)
-    assert response.status_code == 200, response.text
+        response = await sign_in(c, f"lock{n}@rose.example", f"VL{n:03d}")
+    assert authorised(response) == [f"1-L{n}"]
     body: dict[str, Any] = response.json()
     return body
 
@@ -259,10 +277,10 @@ async def _signed_in(platform: Platform, email: str, code: str) -> dict[str, Any
 async def test_refresh_rotates_and_a_replayed_token_ends_the_session(
     platform: Platform, clock: Clock
 ) -> None:
-    first = await _signed_in(platform, "lock10@rose.example", "VL010")
+    first = await _signed_in(platform, 10)
     async with client(platform) as c:
         renewed = await c.post("/api/token", json={"refresh_token": first["refresh_token"]})
-        assert renewed.status_code == 200
+        assert authorised(renewed) == ["1-L10"]  # a renewal keeps what the sign-in authorised
         second = renewed.json()
         assert second["refresh_token"] != first["refresh_token"]
         replay = await c.post("/api/token", json={"refresh_token": first["refresh_token"]})
@@ -272,8 +290,8 @@ async def test_refresh_rotates_and_a_replayed_token_ends_the_session(
 
 
 async def test_sign_out_and_idle_timeout_end_the_session(platform: Platform, clock: Clock) -> None:
-    one = await _signed_in(platform, "lock11@rose.example", "VL011")
-    two = await _signed_in(platform, "lock11@rose.example", "VL011")
+    one = await _signed_in(platform, 11)
+    two = await _signed_in(platform, 11)
     async with client(platform) as c:
         out = await c.post(
             "/api/sign-out", headers={"Authorization": f"Bearer {one['access_token']}"}
@@ -291,7 +309,7 @@ async def test_sign_out_and_idle_timeout_end_the_session(platform: Platform, clo
 async def test_disabling_an_account_ends_its_sessions_and_sign_in(
     platform: Platform, clock: Clock
 ) -> None:
-    session = await _signed_in(platform, "lock8@rose.example", "VL008")
+    session = await _signed_in(platform, 8)
     staff = mint("customer_service")
     provider = mint("provider")
     async with client(platform) as c:
@@ -322,7 +340,7 @@ async def test_disabling_an_account_ends_its_sessions_and_sign_in(
 async def test_anonymising_removes_the_holder_and_tells_every_service(
     platform: Platform, clock: Clock
 ) -> None:
-    session = await _signed_in(platform, "lock7@rose.example", "VL007")
+    session = await _signed_in(platform, 7)
     staff = mint("customer_service")
     async with client(platform) as c:
         done = await c.post(
@@ -361,9 +379,6 @@ async def test_a_provider_adds_its_other_locations_from_inside_the_account(
 ) -> None:
     """Issue 16, item 12: sign in once, then add each other location by its code, with the
     same checks, limits and audit as sign-in; the fresh token names the new location."""
-    from shared.http.auth import TokenVerifier
-    from tests.support.keys import keypair
-
     async with platform.client("identity") as client:
         first = await client.post("/api/sign-in", json={"email": MULTI, "password": "VW001"})
         assert first.status_code == 200, first.text
@@ -375,15 +390,12 @@ async def test_a_provider_adds_its_other_locations_from_inside_the_account(
         assert wrong.json()["errors"][0]["field"] == "code"
 
         added = await client.post("/api/account/locations", json={"code": "vw002"}, headers=headers)
-        assert added.status_code == 200, added.text
         body = added.json()
-    ids = sorted(loc["location_id"] for loc in body["locations"])
-    assert {"1-W1", "1-W2"} <= set(ids)
-    verifier = TokenVerifier(keypair().public_pem, "care-identity")
-    assert {"1-W1", "1-W2"} <= verifier.verify(body["access_token"]).locations
+    assert {"1-W1", "1-W2"} <= set(authorised(added))
     identity = platform.service("identity")
     account_id = uuid.UUID(body["account_id"])
     audited = "SELECT action, count(*) FROM audit_events WHERE account_id = :a GROUP BY action"
     async with identity.db.transaction() as session:
-        counts = dict((await session.execute(text(audited), {"a": account_id})).all())
+        rows = (await session.execute(text(audited), {"a": account_id})).all()
+    counts: dict[str, int] = {action: count for action, count in rows}
     assert counts["location_added"] == 1 and counts["location_add_failed"] == 1

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.identity.handlers.housekeeping import Housekeeping
+from services.identity.usecases.housekeeping import Housekeeping
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform, eventually

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.identity.api.context import Identity
 from services.identity.domain.accounts import Role
 from services.identity.domain.passwords import hash_password
 from services.identity.domain.register import RegisterLocation
 from services.identity.store import repository as identity_accounts
 from services.identity.store.register import replace_register
+from services.identity.usecases.context import Identity
 from shared.email import EmailSettings
 from shared.events import AccountKind
 from shared.runtime import Service

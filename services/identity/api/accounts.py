@@ -1,45 +1,28 @@
-"""Accounts for providers not on CQC's register: non-CQC care providers, self-employed
-personal assistants and local authorities create their own, proving their email address with
-a single-use link. Also: the signed-in holder's own details, and customer services disabling
-or anonymising an account on request.
+"""Accounts over HTTP: self-registration and its emailed link, the signed-in holder's own
+details, and customer services disabling or anonymising an account (the rules are in
+``services.identity.usecases.registration`` and ``.accounts``).
 
-Creating an account answers the same whether or not the email already has one; the owner of
-an existing account is told by email instead. Until the link is used nothing can sign in:
-the details wait in a pending registration that expires.
+Starting an account answers 202 with the same words whether or not the email already has
+one; a confirmation link that has expired or was used is 400.
 
 No ``from __future__ import annotations`` here: FastAPI reads these annotations at runtime.
 """
 
-import asyncio
-import time
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from services.identity.api.context import Identity, identity
-from services.identity.api.passwords import Accepted, password_refused
-from services.identity.api.portal import refuse_new_accounts
-from services.identity.domain import emails
-from services.identity.domain.accounts import AccountStatus, Role
+from services.identity.api.passwords import Accepted
+from services.identity.api.requests import client_host, correlation_id, identity
+from services.identity.domain.accounts import Role
 from services.identity.domain.contact import checked_email, checked_phone, checked_postcode
-from services.identity.domain.passwords import MAX_LENGTH, hash_password, password_problems
-from services.identity.domain.secrets import digest, new_secret
-from services.identity.domain.sessions import RevokedBecause
-from services.identity.metrics import REGISTRATIONS
-from services.identity.store import audit, erasure, links, repository, restrictions
-from services.identity.store import sessions as session_store
-from shared.events import (
-    AccountAnonymised,
-    AccountKind,
-    AccountRegistered,
-    AccountRegisteredForReporting,
-    Location,
-)
+from services.identity.domain.passwords import MAX_LENGTH
+from services.identity.usecases import accounts, registration
+from services.identity.usecases.context import Identity
+from shared.events import Location
 from shared.http.auth import Principal, require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -141,16 +124,6 @@ class ReasonIn(BaseModel):
     reason: Text = Field(description="Why, for the audit trail (for example 'asked by phone').")
 
 
-def _link_not_valid() -> Problem:
-    return Problem(
-        400,
-        "link-not-valid",
-        "This link has expired or has already been used",
-        "Confirmation links work once and for 24 hours. Create your account again to get a "
-        "new link.",
-    )
-
-
 def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["accounts"])
     anyone_signed_in = require_role(service.verifier, *sorted(r.value for r in Role))
@@ -164,54 +137,14 @@ def router(service: Service) -> APIRouter:
     ) -> Accepted:
         """Start an account: emails a confirmation link (or, if the address already has an
         account, tells its owner). The answer is the same either way."""
-        started = time.monotonic()
-        problems = password_problems(body.password, email=body.email)
-        if problems:
-            raise password_refused(problems)
-        password_hash = await asyncio.to_thread(hash_password, body.password)
-        now = ctx.clock()
-        async with service.db.transaction() as session:
-            await refuse_new_accounts(session)
-            subject = ctx.subject_key(body.email)
-            # Counted first, under the counter's row lock: parallel requests queue here, so no
-            # more than the limit are emailed whatever arrives at once.
-            admitted = await ctx.admit_registration_email(session, subject, now)
-            existing = await repository.find_account(session, body.email)
-            if not admitted:
-                message = None
-            elif existing is None:
-                token, token_hash = new_secret()
-                hours = ctx.settings.registration_link_hours
-                await links.add_registration(
-                    session,
-                    token_hash,
-                    email=body.email,
-                    kind=body.organisation_type,
-                    profile=body.profile(),
-                    password_hash=password_hash,
-                    expires_at=now + timedelta(hours=hours),
-                )
-                message = emails.confirm_email(
-                    body.email, ctx.link("/create-account/confirm", token=token), hours
-                )
-            else:
-                message = emails.already_registered(
-                    body.email, ctx.link("/sign-in"), ctx.link("/forgotten-password")
-                )
-            if message is not None:
-                await ctx.queue(session, message)
-            await audit.record(
-                session,
-                audit.Action.REGISTRATION_STARTED,
-                account_id=existing.id if existing else None,
-                subject_key=subject,
-                source_key=ctx.source_key(request),
-                sent=message is not None,
-            )
-        if message is not None:
-            ctx.email_queued()
-        REGISTRATIONS.labels(service.name, "started").inc()
-        await ctx.uniform_delay(started)
+        await registration.start(
+            ctx,
+            email=body.email,
+            kind=body.organisation_type,
+            profile=body.profile(),
+            password=body.password,
+            client_host=client_host(request),
+        )
         return Accepted(
             message=f"We have sent an email to {body.email}. Open the link in it to finish "
             "creating your account."
@@ -229,45 +162,9 @@ def router(service: Service) -> APIRouter:
         ctx: Identity = Depends(identity),
     ) -> Created:
         """Create the account the link confirms. Sign in afterwards with the password."""
-        now = ctx.clock()
-        correlation_id: str = request.state.correlation_id
-        async with service.db.transaction() as session:
-            await refuse_new_accounts(session)
-            pending = await links.take_registration(session, digest(body.token), now)
-            if pending is None:
-                raise _link_not_valid()
-            account = await repository.create_account(
-                session,
-                pending.email,
-                pending.kind,
-                Role.PROVIDER,
-                password_hash=pending.password_hash,
-                now=now,
-            )
-            if account is None:
-                raise Problem(
-                    409,
-                    "already-registered",
-                    "There is already an account for this email address",
-                    "Sign in with your email address and password, or reset your password.",
-                )
-            await repository.save_profile(session, account.id, pending.profile)
-            await service.emit(
-                session,
-                AccountRegistered(
-                    account_id=account.id,
-                    kind=AccountKind(pending.kind),
-                    email=pending.email,
-                    **pending.profile,
-                ),
-                correlation_id,
-            )
-            reported = AccountRegisteredForReporting(kind=AccountKind(pending.kind))
-            await service.emit(session, reported, correlation_id)
-            await audit.record(session, audit.Action.ACCOUNT_CREATED, account_id=account.id)
-        REGISTRATIONS.labels(service.name, "confirmed").inc()
+        account_id = await registration.confirm(ctx, body.token, correlation_id(request))
         return Created(
-            account_id=account.id,
+            account_id=account_id,
             message="Your account has been created. Sign in with your email address and password.",
         )
 
@@ -276,22 +173,17 @@ def router(service: Service) -> APIRouter:
         principal: Principal = Depends(anyone_signed_in),
     ) -> AccountOut:
         """The signed-in account's own details and the locations it may order for."""
-        async with service.db.transaction() as session:
-            account = await repository.account_by_id(session, principal.account_id)
-            if account is None or not account.active:
-                raise Problem(401, "session-ended", "You have been signed out", "Sign in again.")
-            profile = await repository.load_profile(session, account.id)
-            locations = await repository.authorised_locations(session, account.id)
-            restricted = await restrictions.restriction_of(session, account.id)
+        held = await accounts.held(service, principal.account_id)
+        account = held.account
         return AccountOut(
             account_id=account.id,
             email=account.email,
             kind=account.kind,
             role=account.role,
             has_password=account.password_hash is not None,
-            organisation=Organisation(**profile) if profile else None,
-            locations=[loc.as_event() for loc in locations],
-            restriction=_restriction_message(restricted),
+            organisation=Organisation(**held.profile) if held.profile else None,
+            locations=held.locations,
+            restriction=_restriction_message(held.restriction),
         )
 
     @api.post("/accounts/{account_id}/disable", status_code=204)
@@ -303,21 +195,7 @@ def router(service: Service) -> APIRouter:
     ) -> Response:
         """Stop an account signing in and end its sessions (for example at the holder's
         request, or while a concern is looked into)."""
-        now = ctx.clock()
-        async with service.db.transaction() as session:
-            if not await repository.set_status(session, account_id, AccountStatus.DISABLED):
-                raise _no_such_account()
-            ended = await session_store.revoke_all(
-                session, account_id, now, RevokedBecause.DISABLED
-            )
-            await audit.record(
-                session,
-                audit.Action.ACCOUNT_DISABLED,
-                account_id=account_id,
-                by=str(staff.account_id),
-                reason=body.reason,
-                sessions_ended=ended,
-            )
+        await accounts.disable(ctx, account_id, staff.account_id, body.reason)
         return Response(status_code=204)
 
     @api.post("/accounts/{account_id}/anonymise", status_code=204)
@@ -329,24 +207,9 @@ def router(service: Service) -> APIRouter:
         ctx: Identity = Depends(identity),
     ) -> Response:
         """Disable the account, remove who held it, and tell every service to do the same."""
-        now = ctx.clock()
-        async with service.db.transaction() as session:
-            erased = await erasure.erase_account(
-                session, account_id, outbox=service.outbox_table, email_outbox=ctx.email_outbox
-            )
-            if not erased:
-                raise _no_such_account()
-            await session_store.revoke_all(session, account_id, now, RevokedBecause.ANONYMISED)
-            await service.emit(
-                session, AccountAnonymised(account_id=account_id), request.state.correlation_id
-            )
-            await audit.record(
-                session,
-                audit.Action.ACCOUNT_ANONYMISED,
-                account_id=account_id,
-                by=str(staff.account_id),
-                reason=body.reason,
-            )
+        await accounts.anonymise(
+            ctx, account_id, staff.account_id, body.reason, correlation_id(request)
+        )
         return Response(status_code=204)
 
     return api
@@ -361,7 +224,3 @@ def _restriction_message(restricted: dict[str, Any] | None) -> str | None:
         "it but do not use it: you cannot place an order and nothing will be sent to you "
         "until you lift this."
     )
-
-
-def _no_such_account() -> Problem:
-    return Problem(404, "no-such-account", "Account not found", "Check the account ID.")

@@ -13,7 +13,9 @@ from uuid import UUID
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.identity.store import sessions as session_store
+from services.identity.api.refusals import problem_of
+from services.identity.usecases import sessions
+from services.identity.usecases.refusals import session_ended
 from shared.http.problems import Problem, problem_response
 from shared.runtime import Service
 
@@ -31,12 +33,12 @@ class EndedSessionsRefused:
             return
         token = _bearer(scope)
         if token and not await self._live(scope, token):
+            problem = problem_of(session_ended())
             ended = problem_response(
-                401,
-                "session-ended",
-                "You have been signed out",
-                "Your sign-in has ended (you signed out, were inactive for too long, or your "
-                "password changed). Sign in again.",
+                problem.status,
+                problem.slug,
+                problem.title,
+                problem.detail,
                 instance=scope.get("path", ""),
                 headers={"WWW-Authenticate": "Bearer"},
             )
@@ -53,8 +55,7 @@ class EndedSessionsRefused:
         if session_id is None:
             return True  # minted without a session (none is, outside tests)
         clock = scope["app"].state.identity.clock
-        async with self.service.db.transaction() as session:
-            return await session_store.is_live(session, session_id, clock())
+        return await sessions.is_live(self.service, session_id, clock())
 
 
 def _bearer(scope: Scope) -> str:

@@ -1,14 +1,12 @@
-"""A copy of their data for the signed-in holder, or for customer services on their behalf.
+"""A copy of their data over HTTP, for the signed-in holder or for customer services on
+their behalf (the rules are in ``services.identity.usecases.subject_access``).
 
-Asking starts a request (SubjectAccessRequested); every service answers on the bus and the
-copy is read from ``/api/subject-access/{request_id}`` as JSON, or as a page from
-``.../page``. Only the holder and customer services may read it; anyone else is told it
-does not exist.
+The copy is read from ``/api/subject-access/{request_id}`` as JSON, or as a page from
+``.../page``; anyone but the holder and customer services is told it does not exist (404).
 
 No ``from __future__ import annotations`` here: FastAPI reads these annotations at runtime.
 """
 
-import uuid
 from typing import Any
 from uuid import UUID
 
@@ -16,13 +14,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from services.identity.api.requests import correlation_id
 from services.identity.domain.accounts import Role
-from services.identity.domain.subject_access import assemble, render_html
-from services.identity.store import repository
-from services.identity.store import subject_access as store
-from shared.events import SubjectAccessRequested
+from services.identity.domain.subject_access import render_html
+from services.identity.usecases import subject_access
 from shared.http.auth import Principal, require_role
-from shared.http.problems import Problem
 from shared.runtime import Service
 
 
@@ -38,17 +34,8 @@ def router(service: Service) -> APIRouter:
     anyone_signed_in = require_role(service.verifier, *sorted(r.value for r in Role))
     customer_services = require_role(service.verifier, Role.CUSTOMER_SERVICE)
 
-    async def start(account_id: UUID, by: UUID, correlation_id: str) -> RequestStarted:
-        request_id = uuid.uuid4()
-        async with service.db.transaction() as session:
-            if await repository.account_by_id(session, account_id) is None:
-                raise Problem(404, "no-such-account", "Account not found", "Check the account ID.")
-            await store.add_request(session, request_id, account_id, by)
-            await service.emit(
-                session,
-                SubjectAccessRequested(request_id=request_id, account_id=account_id),
-                correlation_id,
-            )
+    async def start(account_id: UUID, by: UUID, request: Request) -> RequestStarted:
+        request_id = await subject_access.start(service, account_id, by, correlation_id(request))
         url = f"/api/subject-access/{request_id}"
         return RequestStarted(
             request_id=request_id,
@@ -63,7 +50,7 @@ def router(service: Service) -> APIRouter:
         request: Request, principal: Principal = Depends(anyone_signed_in)
     ) -> RequestStarted:
         """Ask for a copy of everything held about the signed-in account."""
-        return await start(principal.account_id, principal.account_id, _correlation(request))
+        return await start(principal.account_id, principal.account_id, request)
 
     @api.post(
         "/accounts/{account_id}/subject-access", status_code=202, response_model=RequestStarted
@@ -72,25 +59,10 @@ def router(service: Service) -> APIRouter:
         account_id: UUID, request: Request, staff: Principal = Depends(customer_services)
     ) -> RequestStarted:
         """Customer services ask for a holder's copy (they asked by phone or letter)."""
-        return await start(account_id, staff.account_id, _correlation(request))
+        return await start(account_id, staff.account_id, request)
 
-    async def document(request_id: UUID, principal: Principal) -> dict[str, Any]:
-        async with service.db.transaction() as session:
-            found = await store.find_request(session, request_id)
-            allowed = found is not None and (
-                principal.role == Role.CUSTOMER_SERVICE
-                or found["account_id"] == principal.account_id
-            )
-            if found is None or not allowed:
-                raise Problem(
-                    404,
-                    "no-such-request",
-                    "Request not found",
-                    "There is no copy with that ID for your account. Ask for a new one.",
-                )
-            own = await store.held_about(session, found["account_id"])
-            parts = await store.contributions(session, request_id)
-        return assemble(request_id, found["account_id"], found["requested_at"], own, parts)
+    async def document(request_id: UUID, reader: Principal) -> dict[str, Any]:
+        return await subject_access.read_copy(service, request_id, reader.account_id, reader.role)
 
     @api.get("/subject-access/{request_id}")
     async def copy(
@@ -105,8 +77,3 @@ def router(service: Service) -> APIRouter:
         return render_html(await document(request_id, principal))
 
     return api
-
-
-def _correlation(request: Request) -> str:
-    correlation_id: str = request.state.correlation_id
-    return correlation_id

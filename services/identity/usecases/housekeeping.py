@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from services.identity.api.context import ACCOUNT, DEVICE, REGISTRATION, RESET, SOURCE
 from services.identity.store import links, subject_access
 from services.identity.store import throttle as counters
+from services.identity.usecases.throttling import SCOPES
 from shared.periodic import Periodic
 from shared.store.db import Database
 
@@ -38,7 +38,7 @@ class Housekeeping(Periodic):
         now = self._clock()
         async with self._db.transaction() as session:
             removed = await links.forget_expired(session, now)
-            for scope in (ACCOUNT, SOURCE, RESET, REGISTRATION, DEVICE):
+            for scope in SCOPES:
                 removed += await counters.forget_quiet_counters(
                     session, scope, now - self._forget_after
                 )

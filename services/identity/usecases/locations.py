@@ -1,0 +1,128 @@
+"""The locations an account may order for: telling other services when they change, and a
+provider adding another of its locations from inside the account (issue 16, item 12).
+
+Adding a location has the same checks, limits and audit as sign-in: the code must be one of
+the register's codes for a location under the account's own email; every attempt passes the
+brute-force guard for that email and the caller's address, in the same transaction as its
+outcome; nothing changes once the portal has closed. The answer is a fresh token whose
+``loc`` names the new location, so an order for it can be placed at once (ADR 0061).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.domain.credentials import password_matches
+from services.identity.store import audit, portal, repository
+from services.identity.store import register as register_store
+from services.identity.store.repository import Account
+from services.identity.usecases import throttling
+from services.identity.usecases.context import Identity
+from services.identity.usecases.refusals import TooManyAttempts, service_closed
+from services.identity.usecases.sessions import Issued, issue
+from shared.events import AccountKind, Location, LocationsAuthorised
+from shared.runtime import Service
+from shared.usecases import Invalid, NotAllowed
+
+
+async def announce_locations(
+    service: Service,
+    session: AsyncSession,
+    account: Account,
+    locations: list[Location],
+    correlation_id: str,
+) -> None:
+    """Send LocationsAuthorised when the account's locations differ from the last one sent:
+    a first sign-in, a location added or gone, or register details changed since (consumers
+    upsert it). A repeat sign-in with nothing new sends nothing."""
+    event = LocationsAuthorised(account_id=account.id, locations=locations)
+    announced = hashlib.sha256(event.model_dump_json().encode()).digest()
+    if announced == account.locations_announced:
+        return
+    await service.emit(session, event, correlation_id)
+    await repository.mark_announced(session, account.id, announced)
+
+
+def code_not_recognised() -> Invalid:
+    return Invalid(
+        "location-code-not-recognised",
+        "Enter the ODS code of a location whose email address on the CQC register is the one "
+        "you signed in with (or its postcode, for a hospice, substance misuse or mental health "
+        "community & hospital location).",
+        field="code",
+        title="That code does not match a location under your email address",
+        errors=[{"field": "code", "message": "is not the code of a location under your email"}],
+    )
+
+
+async def add_location(
+    ctx: Identity,
+    account_id: UUID,
+    session_id: str,
+    code: str,
+    client_host: str,
+    correlation_id: str,
+) -> Issued:
+    """Add another of the account's locations by its code; fresh tokens that include it."""
+    started = time.monotonic()
+    now = ctx.clock()
+    source = ctx.source_key(client_host)
+    issued: Issued | None = None
+    closed = False
+    async with ctx.service.db.transaction() as session:
+        account = await repository.account_by_id(session, account_id)
+        if account is None or not account.active or account.kind != AccountKind.CQC:
+            raise NotAllowed(
+                "not-a-cqc-account",
+                "Your account orders to the address it registered.",
+                title="Only a CQC-registered provider adds locations",
+            )
+        subject = ctx.subject_key(account.email)
+        admission = await throttling.admit_sign_in(ctx, session, subject, source, now)
+        if not admission.decision.allowed:
+            await audit.record(
+                session, audit.Action.SIGN_IN_REFUSED, subject_key=subject, source_key=source
+            )
+        elif await portal.closure(session) is not None:
+            closed = True
+        else:
+            candidates = await register_store.active_locations_for_email(session, account.email)
+            matched = [loc.location_id for loc in candidates if password_matches(loc, code)]
+            if not matched:
+                await throttling.sign_in_failed(ctx, session, source, now)
+                await audit.record(
+                    session,
+                    audit.Action.LOCATION_ADD_FAILED,
+                    account_id=account.id,
+                    subject_key=subject,
+                    source_key=source,
+                    failures=admission.counted.count,
+                )
+            else:
+                added, held = await repository.authorise_and_list(session, account.id, matched)
+                locations = [loc.as_event() for loc in held]
+                await announce_locations(ctx.service, session, account, locations, correlation_id)
+                await throttling.sign_in_succeeded(session, subject)
+                await audit.record(
+                    session,
+                    audit.Action.LOCATION_ADDED,
+                    account_id=account.id,
+                    source_key=source,
+                    locations=sorted(added),
+                )
+                live = UUID(session_id) if session_id else None
+                issued = await issue(ctx, session, account, locations, now, session_id=live)
+    # Refused after the commit: the attempt stays counted and audited.
+    if not admission.decision.allowed:
+        await ctx.uniform_delay(started)
+        raise TooManyAttempts(admission.decision.retry_after)
+    if closed:
+        raise service_closed()
+    if issued is None:
+        await ctx.uniform_delay(started)
+        raise code_not_recognised()
+    return issued

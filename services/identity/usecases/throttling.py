@@ -1,0 +1,116 @@
+"""The brute-force guard: counters per account, per client address, per known device, and
+per address for reset and registration emails.
+
+Every attempt is counted in the same transaction as its outcome, under the counter's row
+lock, so parallel attempts queue and each one counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.domain import throttle as rules
+from services.identity.store import throttle as counters
+
+if TYPE_CHECKING:
+    from services.identity.usecases.context import Identity
+
+ACCOUNT = "account"
+SOURCE = "source"
+RESET = "reset"
+#: Registration emails per address (issue 17, item 7).
+REGISTRATION = "registration"
+#: Sign-ins from a browser holding a valid device token for the account (ADR 0064).
+DEVICE = "device"
+#: Every counter scope, for the chore that forgets quiet counters.
+SCOPES = (ACCOUNT, SOURCE, RESET, REGISTRATION, DEVICE)
+
+
+@dataclass(frozen=True)
+class Admission:
+    decision: rules.Decision
+    counted: rules.Counter = field(default_factory=rules.Counter)
+    #: The counter key of the known device this attempt came from, if any (ADR 0064).
+    device: bytes | None = None
+
+
+async def admit_sign_in(
+    ctx: Identity,
+    session: AsyncSession,
+    subject: bytes,
+    source: bytes,
+    now: datetime,
+    device: bytes | None = None,
+) -> Admission:
+    """Count this attempt against the account (locking its counter for the transaction)
+    unless the account is locked or the source is over its limit.
+
+    An attempt from a known device (``device``, the counter key of a valid device token
+    for this account) is counted on that device's own lockout instead: guesses from
+    elsewhere neither lock it out nor are helped by it (OWASP's device cookies, ADR 0064).
+    """
+    if device is not None:
+        counter = await counters.lock_counter(session, DEVICE, device)
+        counted, decision = ctx.lockout.attempt(counter, now)
+        if decision.allowed:
+            await counters.save_counter(session, DEVICE, device, counted)
+        return Admission(decision, counted, device)
+    source_count = await counters.read_counter(session, SOURCE, source)
+    decision = ctx.source_limit.check(source_count, now)
+    if not decision.allowed:
+        return Admission(decision)
+    counter = await counters.lock_counter(session, ACCOUNT, subject)
+    counted, decision = ctx.lockout.attempt(counter, now)
+    if decision.allowed:
+        await counters.save_counter(session, ACCOUNT, subject, counted)
+    return Admission(decision, counted)
+
+
+async def sign_in_failed(
+    ctx: Identity, session: AsyncSession, source: bytes, now: datetime
+) -> None:
+    counter = await counters.lock_counter(session, SOURCE, source)
+    await counters.save_counter(session, SOURCE, source, ctx.source_limit.record(counter, now))
+
+
+async def sign_in_succeeded(
+    session: AsyncSession, subject: bytes, device: bytes | None = None
+) -> None:
+    """Clear the counter the attempt was made on: a known device's success clears only
+    its own, so the owner signing in gives an attacker elsewhere no fresh guesses."""
+    if device is not None:
+        await counters.clear_counter(session, DEVICE, device)
+    else:
+        await counters.clear_counter(session, ACCOUNT, subject)
+
+
+async def lift_lock(session: AsyncSession, subject: bytes) -> None:
+    """A completed password reset lifts the account's lock (ADR 0064)."""
+    await counters.clear_counter(session, ACCOUNT, subject)
+
+
+async def admit_reset(ctx: Identity, session: AsyncSession, subject: bytes, now: datetime) -> bool:
+    """At most a few reset emails an hour per address, so the form cannot flood an inbox."""
+    return await _admit_email(session, RESET, ctx.reset_limit, subject, now)
+
+
+async def admit_registration_email(
+    ctx: Identity, session: AsyncSession, subject: bytes, now: datetime
+) -> bool:
+    """At most a few registration emails an hour per address, new or known alike (the
+    answer does not change, so the limit says nothing about whether an account exists)."""
+    return await _admit_email(session, REGISTRATION, ctx.registration_limit, subject, now)
+
+
+async def _admit_email(
+    session: AsyncSession, scope: str, limit: rules.Window, subject: bytes, now: datetime
+) -> bool:
+    counter = await counters.lock_counter(session, scope, subject)
+    if not limit.check(counter, now).allowed:
+        return False
+    await counters.save_counter(session, scope, subject, limit.record(counter, now))
+    return True

@@ -77,8 +77,7 @@ async def run(waiting: int, limit: int, repeats: int) -> dict[str, Any]:
         async with room.db.transaction() as tx:
             await tx.execute(
                 text(
-                    "INSERT INTO waiting_room (state) "
-                    "SELECT 'waiting' FROM generate_series(1, :n)"
+                    "INSERT INTO waiting_room (state) SELECT 'waiting' FROM generate_series(1, :n)"
                 ),
                 {"n": limit + waiting},
             )

@@ -6,7 +6,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.verification.api import casework, reviews
-from services.verification.api.identity import IdentityLink
 from services.verification.handlers import events, privacy
 from services.verification.settings import VerificationSettings
 from services.verification.store import review_gauge
@@ -19,6 +18,7 @@ from shared.events import (
     OrderVerified,
     SubjectDataProvided,
 )
+from shared.identity import IdentityClient
 from shared.runtime import Service
 from shared.web import install
 from shared.web.sessions import ExpiredSessionPurger
@@ -42,7 +42,7 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
     events.register(service, settings)
     privacy.register(service)
     identity = service.attach(
-        IdentityLink(settings.identity_url, settings.identity_timeout_seconds)
+        IdentityClient(settings.identity_url, settings.identity_timeout_seconds)
     )
     pages = web_site.build()
     app = service.http_app(

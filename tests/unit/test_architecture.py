@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,41 +16,50 @@ from tests.support.platform import SERVICES, _factory
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter over the packages under ``root`` with the project's contracts."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "lint-imports"),
+            "--no-cache",
+            "--config",
+            str(ROOT / ".importlinter"),
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_a_service_never_imports_another_service(service: str) -> None:
-    offenders = [
-        f"{path.relative_to(ROOT)} imports {module}"
-        for path in (ROOT / "services" / service).rglob("*.py")
-        for module in imported_modules(path)
-        if module.startswith("services.") and not module.startswith(f"services.{service}")
-    ]
-    assert offenders == []
+def test_the_import_contracts_hold() -> None:
+    """The rules of DEVELOPERS.md (services apart, layers pointing down, no I/O in domain,
+    no HTTP in use cases), as CI checks them."""
+    run = lint_imports(ROOT)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Contracts: 5 kept, 0 broken." in run.stdout
 
 
-def test_the_shared_package_imports_no_service() -> None:
-    offenders = [
-        str(path.relative_to(ROOT))
-        for path in (ROOT / "shared").rglob("*.py")
-        if any(m.startswith("services") for m in imported_modules(path))
-    ]
-    assert offenders == []
+def test_the_import_contracts_catch_a_use_case_reaching_up_into_the_api(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "services", tmp_path / "services")
+    shutil.copytree(ROOT / "shared", tmp_path / "shared")
+    (tmp_path / "services/orders/usecases/reaching_up.py").write_text(
+        "import services.orders.api.orders\n"
+    )
+    (tmp_path / "services/dispatch/domain/peeking.py").write_text(
+        "import services.reporting.domain\n"
+    )
+    run = lint_imports(tmp_path)
+    assert run.returncode == 1
+    assert "services.orders.usecases is not allowed to import services.orders.api" in run.stdout
+    assert "services.dispatch is not allowed to import services.reporting" in run.stdout
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_service_has_the_same_shape(service: str) -> None:
     folder = ROOT / "services" / service
-    for part in ("handlers", "domain", "store", "store/migrations/versions"):
+    for part in ("handlers", "usecases", "domain", "store", "store/migrations/versions"):
         assert (folder / part).is_dir(), f"{service} has no {part}/"
     assert (folder / "api").is_dir() or (folder / "web").is_dir()
     assert (folder / "app.py").is_file() and (folder / "settings.py").is_file()

@@ -43,9 +43,7 @@ def ends_journey(path: str, method: str) -> bool:
     return path.startswith(JOURNEY_END_PREFIX) or (path == SIGN_OUT_PATH and method == "POST")
 
 
-def free_places(
-    limit: int, admitted: int, admit_per_second: float, admitted_in_window: int
-) -> int:
+def free_places(limit: int, admitted: int, admit_per_second: float, admitted_in_window: int) -> int:
     """How many waiting visitors may come in now: room under the limit, and under the rate.
 
     ``admitted_in_window`` counts admissions in the last :data:`RATE_WINDOW_SECONDS`

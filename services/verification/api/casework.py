@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.verification.api import identity
 from services.verification.api.refusals import answering
 from services.verification.api.reviews import QueuedOrder, Text, queued, reviewer_of
 from services.verification.usecases import casework, follow_ups
+from services.verification.usecases import identity_accounts as identity
 from shared.events import Delivery
 from shared.http.auth import Principal, bearer_token, require_role
+from shared.identity import IdentityClient
 from shared.runtime import Service
 
 Line = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -113,7 +114,7 @@ class AccountActionIn(BaseModel):
     ] = Field(description="Why, for the audit trail (for example 'asked by phone').")
 
 
-def router(service: Service, identity_link: identity.IdentityLink) -> APIRouter:
+def router(service: Service, identity_link: IdentityClient) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["back office"])
     reviewer = Depends(require_role(service.verifier, "customer_service"))
 
@@ -165,9 +166,10 @@ def router(service: Service, identity_link: identity.IdentityLink) -> APIRouter:
         principal: Principal = reviewer,
     ) -> None:
         """Disable or anonymise an account at the holder's request, through identity."""
-        await identity.act_on_account(
-            identity_link, action, account_id, body.reason, bearer_token(request)
-        )
+        with answering():
+            await identity.act_on_account(
+                identity_link, action, account_id, body.reason, bearer_token(request)
+            )
         await casework.record_account_action(
             service, account_id, action.value, body.reason, reviewer_of(principal, request)
         )

@@ -7,15 +7,16 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.verification.api import identity
 from services.verification.usecases import casework
+from services.verification.usecases import identity_accounts as identity
 from services.verification.usecases.reviewers import Reviewer
 from services.verification.web import auth
-from shared.http.problems import Problem
+from shared.identity import IdentityClient
 from shared.runtime import Service
+from shared.usecases import Refused
 from shared.web import FormErrors, Site, web_session
 from shared.web.devices import device_tokens, keep_device
-from shared.web.staff_sign_in import TooManyAttempts
+from shared.web.staff_sign_in import TooManyAttempts, staff_sign_in
 
 
 def _safe_next(value: object) -> str:
@@ -24,7 +25,7 @@ def _safe_next(value: object) -> str:
     return text if text.startswith("/") and not text.startswith("//") else "/"
 
 
-def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> None:
+def add_sign_in(web: APIRouter, pages: Site, link: IdentityClient) -> None:
     def show(request: Request, errors: FormErrors | None = None, email: str = "") -> HTMLResponse:
         return pages.render(
             request,
@@ -53,7 +54,7 @@ def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> Non
         tokens = None
         if not errors:
             try:
-                tokens = await identity.sign_in(
+                tokens = await staff_sign_in(
                     link,
                     email,
                     password,
@@ -76,7 +77,7 @@ def add_sign_in(web: APIRouter, pages: Site, link: identity.IdentityLink) -> Non
         session = web_session(request)
         signed_in = session.get(auth.AUTH_KEY)
         if isinstance(signed_in, dict):
-            await identity.sign_out(link, signed_in[auth.ACCESS_TOKEN])
+            await link.sign_out(signed_in[auth.ACCESS_TOKEN])
         session.end()
         return RedirectResponse("/sign-in", status_code=303)
 
@@ -85,7 +86,7 @@ def add_account_actions(
     web: APIRouter,
     pages: Site,
     service: Service,
-    link: identity.IdentityLink,
+    link: IdentityClient,
     reviewers: auth.Reviewers,
 ) -> None:
     def show(
@@ -128,8 +129,8 @@ def add_account_actions(
         action = identity.AccountAction(chosen)
         try:
             await identity.act_on_account(link, action, account_id, reason, who.access_token)
-        except Problem as problem:
-            errors.add("action", problem.detail)
+        except Refused as refusal:
+            errors.add("action", refusal.message)
             return show(request, account_id, errors)
         reviewer = Reviewer(
             who.principal.account_id, request.state.correlation_id, who.principal.name

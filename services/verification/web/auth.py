@@ -6,8 +6,7 @@ The names the back office's pages use are kept here, so they read as before.
 
 from __future__ import annotations
 
-from services.verification.api import identity
-from shared.identity import ACCESS_TOKEN, AUTH_KEY
+from shared.identity import ACCESS_TOKEN, AUTH_KEY, IdentityClient
 from shared.runtime import Service
 from shared.web.staff_sign_in import (
     NotPermitted,
@@ -37,7 +36,7 @@ __all__ = [
 class Reviewers(StaffPages):
     """The dependency every back-office page uses to know who is signed in."""
 
-    def __init__(self, service: Service, link: identity.IdentityLink) -> None:
+    def __init__(self, service: Service, link: IdentityClient) -> None:
         super().__init__(service.verifier, link, {ROLE})
         self.service = service
         self.link = link

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.verification.api.identity import IdentityLink
 from services.verification.web import account_pages, auth, order_pages, queue_pages
+from shared.identity import IdentityClient
 from shared.runtime import Service
 from shared.web import Site, web_session
 from shared.web.csrf import require_csrf
@@ -40,7 +40,7 @@ def build() -> Site:
     return Site(SERVICE_NAME, TEMPLATES, navigation=navigation)
 
 
-def routers(service: Service, link: IdentityLink, pages: Site) -> list[APIRouter]:
+def routers(service: Service, link: IdentityClient, pages: Site) -> list[APIRouter]:
     """The sign-in pages, and the reviewer's pages behind the role check; CSRF on every form."""
     reviewers = auth.Reviewers(service, link)
     csrf = Depends(require_csrf)

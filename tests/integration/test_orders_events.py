@@ -141,3 +141,33 @@ async def test_an_order_and_its_timeline_are_read_as_of_one_moment(
     assert seen["status"] == before["status"] and "delivered" not in steps
     after = await repository.read_order(db, order_id)
     assert after is not None and after["status"] == "delivered"
+
+
+async def test_a_step_waiting_on_a_later_one_joins_the_timeline_but_never_moves_the_status_back(
+    platform: Platform,
+) -> None:
+    """Status steps decide on the order's latest version: a 'verified' that waited for the
+    row while 'dispatched' committed is recorded, and the order stays dispatched."""
+    site = single_location_rows()[21]
+    session = await sign_in(platform, site.email, site.ods_code)
+    placed = await place_order(
+        platform, session["access_token"], [(site.location_id, 4)], site.location_id
+    )
+    order_id = uuid.UUID(placed["order_id"])
+    db = platform.service("orders").db
+    async with db.transaction() as first:
+        await repository.record_status(first, order_id, Status.DISPATCHED, datetime.now(UTC))
+
+        async def late_verified() -> Any:
+            async with db.transaction() as second:
+                return await repository.record_status(
+                    second, order_id, Status.VERIFIED, datetime.now(UTC)
+                )
+
+        waiting = asyncio.create_task(late_verified())
+        assert await eventually(lambda: blocked_on_a_lock(db))
+    answered = await waiting
+    assert answered is not None and answered.reference == placed["reference"]
+    seen = await repository.read_order(db, order_id)
+    assert seen is not None and seen["status"] == "dispatched"
+    assert {"dispatched", "verified"} <= {h["status"] for h in seen["history"]}

@@ -275,3 +275,19 @@ async def signed_in_tokens(
         kept = {**kept, **kept_tokens(renewed, *fields)}
         session[AUTH_KEY] = kept
     return kept
+
+
+async def end_session(session: WebSession, identity: IdentityClient) -> None:
+    """Sign out at identity, then forget the page session.
+
+    The access token is renewed first when due: one kept past its five minutes would be
+    refused at sign-out and leave identity's session, and its refresh token, alive. Best
+    effort when identity does not answer; the page session ends either way.
+    """
+    try:
+        kept = await signed_in_tokens(session, identity)
+        if kept is not None:
+            await identity.sign_out(kept[ACCESS_TOKEN])
+    except IdentityUnavailable:
+        pass
+    session.end()

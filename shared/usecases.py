@@ -51,5 +51,9 @@ class NotAllowed(Refused):
     """The caller may not do this (their role, or a hold on their account)."""
 
 
+class UpstreamRefused(Refused):
+    """Another service this one asked refused or failed: nothing was changed here."""
+
+
 class Unavailable(Refused):
     """Not now: try again later (``retry_after`` seconds, when known)."""

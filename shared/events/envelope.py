@@ -37,7 +37,7 @@ class EventPayload(BaseModel):
         yet rolled out; each version from 2 up says how to read the one before, so handlers
         only ever see the newest shape.
         """
-        raise NotImplementedError(f"{cls.TYPE} v{cls.VERSION} cannot read v{previous.VERSION}")
+        raise UnknownEventVersion(f"{cls.TYPE} v{cls.VERSION} cannot read v{previous.VERSION}")
 
 
 P = TypeVar("P", bound=EventPayload)
@@ -97,9 +97,11 @@ def contract(event_type: str, version: int) -> type[EventPayload]:
     cls = _REGISTRY.get((event_type, version))
     if cls is not None:
         return cls
-    if any(name == event_type for name, _ in _REGISTRY):
-        raise UnknownEventVersion(f"{event_type!r} has no version {version} here")
-    raise UnknownEventType(f"unknown event type {event_type!r}")
+    known = [v for name, v in _REGISTRY if name == event_type]
+    if known and version > max(known):
+        raise UnknownEventVersion(f"{event_type!r} has no version {version} here yet")
+    # A type we never had, or a retired version: no upgrade will make it readable.
+    raise UnknownEventType(f"no contract for {event_type!r} version {version}")
 
 
 def wrap(payload: P, correlation_id: str) -> Envelope[P]:
@@ -169,6 +171,7 @@ def parse(body: bytes | str | dict[str, Any]) -> Envelope[EventPayload]:
     """Validate a body into the envelope of the version it names; raises ``ValueError`` if
     it is malformed and ``UnknownEventType`` if no contract answers to its type and version."""
     raw = body if isinstance(body, dict) else _json_object(body)
-    version = raw.get("version", 1)
-    cls = contract(str(raw.get("type")), version if isinstance(version, int) else 1)
+    version = raw.get("version")
+    # No whole-number version names no contract: refused as an unknown event.
+    cls = contract(str(raw.get("type")), version if isinstance(version, int) else 0)
     return Envelope[cls].model_validate(raw)  # type: ignore[valid-type]

@@ -6,6 +6,7 @@ list of fields at fault; never a stack trace.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
-from shared.usecases import Conflict, Invalid, NotAllowed, NotFound, Refused, Unavailable
+from shared.usecases import (
+    Conflict,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    Refused,
+    Unavailable,
+    UpstreamRefused,
+)
 
 log = get_logger(__name__)
 
@@ -129,7 +138,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
         # A use case's refusal that the route did not word itself.
-        return await _problem(request, problem_from(exc))
+        statuses = getattr(request.app.state, REFUSAL_STATUSES, None)
+        return await _problem(request, problem_from(exc, statuses))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -156,20 +166,35 @@ def install(app: FastAPI) -> None:
         )
 
 
+#: Where an app keeps its own kinds of refusal and their statuses (see ``answer_refusals``).
+REFUSAL_STATUSES = "refusal_statuses"
+
+
+def answer_refusals(app: FastAPI, statuses: Mapping[type[Refused], int]) -> None:
+    """Make ``app`` answer its own kinds of refusal with these statuses (the rest as shared)."""
+    setattr(app.state, REFUSAL_STATUSES, dict(statuses))
+
+
 _STATUS_OF_REFUSAL: dict[type[Refused], int] = {
     Invalid: 422,
     NotFound: 404,
     Conflict: 409,
     NotAllowed: 403,
     Unavailable: 503,
+    UpstreamRefused: 502,
 }
 
 
-def problem_from(refusal: Refused, **extra: Any) -> Problem:
-    """The API's answer to a use case's refusal: its kind decides the status."""
-    status = next(
-        (code for kind, code in _STATUS_OF_REFUSAL.items() if isinstance(refusal, kind)), 422
-    )
+def problem_from(
+    refusal: Refused, statuses: Mapping[type[Refused], int] | None = None, **extra: Any
+) -> Problem:
+    """The API's answer to a use case's refusal: its kind decides the status.
+
+    ``statuses`` adds a service's own kinds (identity's 401 and 429), looked up before the
+    shared ones, so a service states which status each of its kinds means and nothing else.
+    """
+    kinds = [*(statuses or {}).items(), *_STATUS_OF_REFUSAL.items()]
+    status = next((code for kind, code in kinds if isinstance(refusal, kind)), 422)
     details = {**refusal.extra, **extra}
     if refusal.field is not None:
         details.setdefault("errors", [{"field": refusal.field, "message": refusal.message}])

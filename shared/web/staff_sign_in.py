@@ -29,6 +29,7 @@ from shared.identity import (
     IdentityRefused,
     IdentityUnavailable,
     TooManyAttempts,
+    end_session,
     signed_in_tokens,
 )
 from shared.identity import remember as remember_tokens
@@ -228,11 +229,7 @@ def add_sign_in_pages(
 
     @web.get("/sign-out")
     async def sign_out(request: Request) -> Response:
-        session = web_session(request)
-        auth = session.get(AUTH_KEY)
-        if isinstance(auth, dict) and ACCESS_TOKEN in auth:
-            await identity.sign_out(auth[ACCESS_TOKEN])
-        session.end()
+        await end_session(web_session(request), identity)
         return RedirectResponse("/sign-in", status_code=303)
 
 

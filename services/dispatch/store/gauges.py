@@ -85,8 +85,4 @@ def refresher(db: Database, service: str, every: timedelta) -> Periodic:
     """The chore that keeps the gauges fresh, for ``service.attach``: a failed read is logged
     by :class:`Periodic`, and the gauges keep their last values until the next round."""
 
-    async def job() -> int:
-        await refresh(db, service)
-        return 0  # nothing removed: Periodic logs only chores that remove rows
-
-    return Periodic(f"{service}-business-gauges", every, job)
+    return Periodic.keeping_fresh(f"{service}-business-gauges", every, lambda: refresh(db, service))

@@ -53,7 +53,14 @@ class CourierReports:
         occurred_at: datetime,
         correlation_id: str,
     ) -> CallbackResult:
-        """Apply one authenticated courier report; every fresh one is kept, known or not."""
+        """Apply one authenticated courier report; every fresh one is kept, known or not.
+
+        The order row is locked before the shipment's, as the lock order says (store/): a
+        final report for an anonymised account rewrites the order's delivery. A shipment
+        never changes order, so finding it first without a lock is safe.
+        """
+        found = await shipments.get_shipment(session, shipment_reference)
+        order = await orders.lock_order(session, found.order_id) if found else None
         shipment = await shipments.lock_shipment(session, shipment_reference)
         fresh = await shipments.record_callback(
             session,
@@ -74,7 +81,6 @@ class CourierReports:
         after = next_status(shipment.status, status)
         if after is not shipment.status:
             await shipments.set_shipment_status(session, shipment_reference, after)
-            order = await orders.get_order(session, shipment.order_id)
             if after in FINAL and order and await privacy.is_anonymised(session, order.account_id):
                 await self.fulfilment.forget_delivery(session, shipment)
             if after is ShipmentStatus.DELIVERED:

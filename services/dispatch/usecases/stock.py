@@ -74,8 +74,6 @@ class Stock:
                 "a negative one for badges missing.",
                 title="Nothing to adjust",
             )
-        if item == BADGE:
-            await ledger.lock_stock(session)
         try:
             await ledger.adjust(session, quantity, actor=actor, note=note, item=item)
         except StockConflict:

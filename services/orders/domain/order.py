@@ -32,6 +32,9 @@ _RANK = {
     Status.DELIVERED: 5,
 }
 FINAL = frozenset({Status.DELIVERED, Status.REJECTED, Status.CANCELLED})
+#: Not yet with the courier: the order can still be cancelled, its recipient changed, and a
+#: top-up waits for it.
+NOT_YET_SENT = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED})
 
 
 def advance(current: Status, incoming: Status) -> Status:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.orders.domain.order import OrderRefused, Status
+from services.orders.domain.order import NOT_YET_SENT, OrderRefused, Status
 from shared.events import AccountKind
 from shared.usecases import Conflict
 
@@ -25,8 +25,6 @@ OWN_ADDRESS = frozenset(
 #: Accounts that may order again, for staff the first order did not cover.
 MAY_TOP_UP = frozenset({AccountKind.LOCAL_AUTHORITY})
 
-#: An earlier order in one of these states has not been sent yet.
-WAITING = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED})
 #: An earlier order in one of these states is with the courier or has arrived.
 SENT = frozenset({Status.DISPATCHED, Status.DELIVERED})
 
@@ -71,7 +69,7 @@ def badges_sent(earlier: Sequence[EarlierOrder]) -> int:
 
 def waiting_order(earlier: Sequence[EarlierOrder]) -> EarlierOrder | None:
     """The account's earliest order that has not been sent yet, if any."""
-    return next((order for order in earlier if order.status in WAITING), None)
+    return next((order for order in earlier if order.status in NOT_YET_SENT), None)
 
 
 def is_top_up(kind: str, earlier: Sequence[EarlierOrder]) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders.domain.order import Status
+from services.orders.domain.order import NOT_YET_SENT
 from services.orders.store.tables import (
     account_holds,
     authorised_locations,
@@ -161,14 +161,13 @@ async def portal_closed(session: AsyncSession) -> bool:
 
 
 #: Orders not yet with the courier: what closing the portal may cancel.
-NOT_DISPATCHED = (Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED)
 
 
 async def orders_in_flight(session: AsyncSession) -> list[UUID]:
     """Orders not yet handed to the courier, locked, in placement order."""
     rows = await session.execute(
         select(orders.c.id)
-        .where(orders.c.status.in_(NOT_DISPATCHED))
+        .where(orders.c.status.in_(NOT_YET_SENT))
         .order_by(orders.c.seq)
         .with_for_update()
     )

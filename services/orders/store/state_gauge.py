@@ -50,8 +50,4 @@ def refresher(service: Service, every: timedelta = timedelta(seconds=30)) -> Per
     """The chore that keeps the gauge fresh, for ``service.attach`` (a failed round is logged
     by :class:`Periodic`, and the gauge keeps its last figures until the next)."""
 
-    async def job() -> int:
-        await refresh(service)
-        return 0  # nothing removed: Periodic logs only chores that remove rows
-
-    return Periodic("orders-by-state-gauge", every, job)
+    return Periodic.keeping_fresh("orders-by-state-gauge", every, lambda: refresh(service))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from services.orders.domain.order import Status
+from services.orders.domain.order import NOT_YET_SENT, Status
 from services.orders.store import accounts, repository
 from services.orders.usecases.reading import NotYours
 from shared.events import OrderCancelled
@@ -15,7 +15,7 @@ from shared.runtime import Service
 from shared.usecases import Conflict
 
 #: Before the parcels are with the courier an order can still be cancelled.
-CANCELLABLE = frozenset({Status.PLACED, Status.WAITLISTED, Status.IN_REVIEW, Status.VERIFIED})
+CANCELLABLE = NOT_YET_SENT
 
 
 class TooLateToCancel(Conflict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.orders.domain.order import NOT_YET_SENT
 from services.orders.store import privacy
 from services.orders.usecases.reading import NotYours
 from shared.events import Delivery, DeliveryAddressChanged
@@ -46,7 +47,7 @@ async def change_recipient(
         order = await privacy.lock_own_order(session, order_id, principal.account_id)
         if order is None:
             raise NotYours()
-        if order["status"] not in privacy.NOT_DISPATCHED:
+        if order["status"] not in NOT_YET_SENT:
             raise AlreadySent()
         if order["delivery"].get("awaiting"):
             # Taken before the location's address reached orders (ADR 0061): nothing has

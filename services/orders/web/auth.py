@@ -14,6 +14,7 @@ from shared.identity import (
     ACCESS_TOKEN,
     AUTH_KEY,
     IdentityClient,
+    end_session,
     remember,
     signed_in_tokens,
 )
@@ -67,11 +68,4 @@ class SiteAuth:
 
     async def sign_out(self, request: Request) -> None:
         """End identity's session too (its refresh token stops working), then forget ours."""
-        session = web_session(request)
-        if session.get(AUTH_KEY):
-            try:
-                await self.principal(request)  # renews an expired access token first
-                await self.identity.sign_out(session[AUTH_KEY][ACCESS_TOKEN])
-            except HTTPException:
-                pass  # identity's session has ended already
-        session.end()
+        await end_session(web_session(request), self.identity)

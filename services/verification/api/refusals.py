@@ -9,14 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from services.verification.usecases.identity_accounts import IdentityRefusedChange
 from shared.http.problems import INVALID_TITLE, Problem, problem_from
 from shared.usecases import Invalid, Refused
 
 
 def problem(refusal: Refused) -> Problem:
-    if isinstance(refusal, IdentityRefusedChange):  # identity's answer, not ours: a bad gateway
-        return Problem(502, refusal.code, refusal.title, refusal.message)
     if isinstance(refusal, Invalid) and refusal.field is not None:
         return Problem(
             422,

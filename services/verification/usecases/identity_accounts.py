@@ -11,7 +11,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from shared.identity import IdentityClient, IdentityUnavailable
-from shared.usecases import Invalid, NotAllowed, NotFound, Refused, Unavailable
+from shared.usecases import Invalid, NotAllowed, NotFound, Unavailable, UpstreamRefused
 
 #: Identity keeps an account action's reason to 200 characters; the back office takes no more,
 #: so a longer one is refused here, by field, instead of by identity as a 502.
@@ -21,10 +21,6 @@ REASON_MAX_LENGTH = 200
 class AccountAction(StrEnum):
     DISABLE = "disable"
     ANONYMISE = "anonymise"
-
-
-class IdentityRefusedChange(Refused):
-    """Identity answered in a way the back office cannot act on: nothing was changed."""
 
 
 async def act_on_account(
@@ -58,7 +54,7 @@ async def act_on_account(
             errors=[{"field": "reason", "message": "was refused by the account service"}],
         )
     if answer.status_code >= 300:
-        raise IdentityRefusedChange(
+        raise UpstreamRefused(
             "identity-refused",
             f"Nothing was changed (the account service answered {answer.status_code}).",
             title="The account service refused the change",

@@ -134,3 +134,21 @@ def test_two_versions_of_one_event_are_both_known_and_the_newest_is_the_contract
     with registered(ProbeV1, Probe):
         assert contract("RolloutProbe", 1) is ProbeV1 and contract("RolloutProbe", 2) is Probe
         assert payload_types()["RolloutProbe"] is Probe
+
+
+def test_a_version_without_an_upcaster_or_a_retired_one_is_refused_not_crashed() -> None:
+    """Both must come out as ValueErrors the consumer parks: a v2 that forgot its upcaster
+    (waits for a fixed release), and a v1 no longer registered (never readable again)."""
+    from shared.events import UnknownEventVersion
+    from shared.events.envelope import parse_as
+    from tests.support.rollout import ProbeV1, ProbeV3, registered
+
+    class ProbeV2(ProbeV3):  # no from_previous of its own
+        VERSION = 2
+
+    old = wrap(ProbeV1(order_id=uuid.uuid4(), badges=1), "c").model_dump_json().encode()
+    with registered(ProbeV1, ProbeV2), pytest.raises(UnknownEventVersion):
+        parse_as(old, ProbeV2)
+    with registered(ProbeV2), pytest.raises(UnknownEventType) as retired:
+        parse_as(old, ProbeV2)
+    assert not isinstance(retired.value, UnknownEventVersion)

@@ -19,6 +19,7 @@ from shared.identity import (
     IdentityClient,
     IdentityRefused,
     TooManyAttempts,
+    end_session,
     remember,
     renewal_due,
     signed_in_tokens,
@@ -119,3 +120,24 @@ async def test_a_session_whose_renewal_is_refused_or_kept_otherwise_signs_in_aga
     kept[AUTH_KEY] = {"access": "a", "refresh": "r"}  # an earlier release's keys
     assert await signed_in_tokens(kept, identity) is None and AUTH_KEY not in kept.data
     assert await signed_in_tokens(session(), identity) is None
+
+
+async def test_signing_out_after_the_access_token_expired_ends_identitys_session() -> None:
+    """Staff sign-out sent the stored token as it was: after five idle minutes identity
+    refused it and its session, and refresh token, stayed alive."""
+    calls: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append((request.url.path, request.headers.get("authorization", "")))
+        return (
+            httpx.Response(200, json=tokens(2))
+            if "token" in request.url.path
+            else (httpx.Response(204))
+        )
+
+    identity, kept = client(answer), session()
+    remember(kept, tokens(1))
+    kept[AUTH_KEY] = {**kept[AUTH_KEY], EXPIRES_AT: time.time() - 60}  # expired a minute ago
+    await end_session(kept, identity)
+    assert calls == [("/api/token", ""), ("/api/sign-out", "Bearer a2")]
+    assert kept.ended and kept.get(AUTH_KEY) is None

@@ -37,3 +37,27 @@ def test_each_kind_of_refusal_answers_with_its_status(refusal: Refused, status: 
         assert body["errors"] == [{"field": refusal.field, "message": refusal.message}]
     if status == 503:
         assert answer.headers["retry-after"] == "60" and "retry_after" not in body
+
+
+class Throttled(Refused):
+    """A service's own kind, with a status of its own."""
+
+
+def test_a_service_states_the_status_of_its_own_kinds_and_the_rest_stay_shared() -> None:
+    app = FastAPI()
+    problems.install(app)
+    problems.answer_refusals(app, {Throttled: 429})
+
+    @app.get("/own")
+    async def own() -> None:
+        raise Throttled("too-many", "Wait a minute.", retry_after=60)
+
+    @app.get("/shared")
+    async def shared() -> None:
+        raise NotFound("nothing", "Nothing here.")
+
+    client = TestClient(app)
+    throttled = client.get("/own")
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60"
+    assert client.get("/shared").status_code == 404
+    assert problems.problem_from(Throttled("x", "y")).status == 422  # unknown elsewhere

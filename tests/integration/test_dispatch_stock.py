@@ -22,6 +22,7 @@ from services.dispatch.store.gauges import (
     WAITLIST_ORDERS,
     refresh,
 )
+from services.dispatch.usecases import fulfilment
 from services.dispatch.usecases.placements import Placements
 from shared.events import OrderCancelled, OrderRejected
 from tests.support.dispatch import (
@@ -420,3 +421,19 @@ async def test_a_placement_that_cannot_be_decided_is_parked_and_does_not_block_t
     platform.service("dispatch").allocator.kick()
     await dispatch.until_state(poison.order_id, "reserved")
     assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_a_waitlist_longer_than_a_page_is_served_past_its_first_page(
+    platform: Platform, dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waitlist is read a page at a time (500 on launch day); stock that covers more than
+    a page must reach every order on it, in placement order."""
+    monkeypatch.setattr(fulfilment, "WAITLIST_PAGE", 2)
+    orders = placements([1, 1, 1, 1, 1], first_seq=600)
+    await dispatch.send(*orders)
+    await dispatch.until_placed(len(orders))
+    await dispatch.handled()
+    assert (await dispatch.picture()).waitlist_in_service_order == [600, 601, 602, 603, 604]
+    await receive(platform, 5)
+    picture = await dispatch.picture()
+    assert picture.reserved_seqs == [600, 601, 602, 603, 604] and picture.waitlisted_seqs == []

@@ -51,7 +51,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import cpu, harness  # noqa: E402
+from bench import cpu, harness, statements  # noqa: E402
 from bench.harness import percentiles  # noqa: E402
 from bench.launch import Journeys, Tally, wait_until_final  # noqa: E402
 from bench.launch_register import Provider  # noqa: E402
@@ -102,14 +102,19 @@ class Snapshot:
     errors: Counter[str]
     not_ready_retries: int
     accepted: int
+    #: Statements each database ran so far, when they are counted (``--statements``).
+    census: statements.Census = field(default_factory=dict)
 
 
 class Meter:
     """Reads the counters: /proc, pg_stat_database, the broker's counters, the courier queue."""
 
-    def __init__(self, platform: PrivatePlatform, tally: StepTally) -> None:
+    def __init__(
+        self, platform: PrivatePlatform, tally: StepTally, count_statements: bool = False
+    ) -> None:
         self.platform = platform
         self.tally = tally
+        self.count_statements = count_statements
         self.connection: aio_pika.abc.AbstractConnection | None = None
 
     async def __aenter__(self) -> Meter:
@@ -143,8 +148,9 @@ class Meter:
         handed_off, transactions = await asyncio.gather(
             self.handed_off(), cpu.transactions(self.platform)
         )
+        census = await statements.read(self.platform.postgres.url) if self.count_statements else {}
         return Snapshot(
-            at, cpu_seconds, transactions, messages, handed_off, errors, not_ready, accepted
+            at, cpu_seconds, transactions, messages, handed_off, errors, not_ready, accepted, census
         )
 
 
@@ -196,6 +202,13 @@ def capacity(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(passed, key=lambda s: s["orders_handed_off_per_second"], default=None)
 
 
+def statement_figures(before: Snapshot, after: Snapshot, orders: int, top: int) -> dict[str, Any]:
+    """Statements per order, when they were counted."""
+    if not after.census:
+        return {}
+    return {"statements_per_order": statements.per_order(before.census, after.census, orders, top)}
+
+
 def step_figures(
     clients: int,
     before: Snapshot,
@@ -232,6 +245,7 @@ def step_figures(
             dict(before.transactions), dict(after.transactions), accepted, scale=1
         ),
         "messages_per_order": messages_per_order(before.messages, after.messages, accepted),
+        **statement_figures(before, after, accepted, top=0),
         "beyond_idle": beyond_idle(before, after, accepted, idle),
         "passed": not reason,
         "stopped_because": reason,
@@ -306,6 +320,7 @@ async def climb(
     limit_ms: float,
     profiler: Profiler | None,
     idle_seconds: float = 10,
+    count_statements: bool = False,
 ) -> dict[str, Any]:
     """Measure the platform idle; raise the clients step by step until a step fails; then
     drain, measure and reconcile."""
@@ -321,7 +336,7 @@ async def climb(
     figures: list[dict[str, Any]] = []
     async with (
         httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits) as http,
-        Meter(platform, tally) as meter,
+        Meter(platform, tally, count_statements) as meter,
     ):
         journeys = Journeys(platform, http, tally, think=0)
         clients: list[asyncio.Task[None]] = []
@@ -387,6 +402,7 @@ async def climb(
                 dict(first.transactions), dict(drained.transactions), whole, scale=1
             ),
             "messages_per_order": messages_per_order(first.messages, drained.messages, whole),
+            **statement_figures(first, drained, whole, top=12),
         },
         "reconciled": outcome.ok,
         "mismatches": outcome.mismatches,
@@ -427,12 +443,20 @@ async def main() -> None:
         "--providers", type=int, default=10_000, help="CQC providers in the pool (one order each)"
     )
     parser.add_argument("--stock-share", type=float, default=1.0, help="of the badges asked for")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="count each database's statements per order (pg_stat_statements; costs a little)",
+    )
     harness.add_platform_options(parser)
     args = parser.parse_args()
 
     settings = harness.settings_from(args)
     out = results_name(args.label)
-    async with harness.started(args.providers, 0, args.stock_share, settings, FIRST_OFFSET) as run:
+    extra = statements.POSTGRES_SETTINGS if args.statements else ()
+    async with harness.started(
+        args.providers, 0, args.stock_share, settings, FIRST_OFFSET, extra
+    ) as run:
         providers = list(run.providers)
         random.Random(3).shuffle(providers)
         ceiling = await harness.raw_ceiling(run.platform, args.raw_messages)
@@ -447,6 +471,7 @@ async def main() -> None:
             limit_ms=args.p99_ms,
             profiler=profiler,
             idle_seconds=args.idle_seconds,
+            count_statements=args.statements,
         )
     if profiler:
         figures["profile"] = profiler.summary()
@@ -459,6 +484,7 @@ async def main() -> None:
         "step_seconds": args.step_seconds,
         "warmup_seconds": args.warmup,
         "order_p99_limit_ms": args.p99_ms,
+        "statements_counted": args.statements,
         "providers_in_pool": Counter(p.kind for p in run.providers),
         "stock": run.stock,
         "capacity_orders_per_second": best["orders_handed_off_per_second"] if best else 0,

@@ -100,6 +100,7 @@ async def started(
     stock_share: float,
     settings: dict[str, str],
     first_offset: int = OFFSET,
+    postgres_settings: tuple[str, ...] = (),
 ) -> AsyncIterator[Run]:
     """A generated register for ``cqc_providers`` (and ``non_cqc`` sign-ups), the platform
     started on it with ``stock_share`` of the badges they will ask for, on ports free from
@@ -111,7 +112,9 @@ async def started(
     badges = sum(n for p in providers for _, n in p.lines)
     stock = int(badges * stock_share)
     print(f"==> {len(providers)} providers, {badges} badges asked for, {stock} in stock")
-    async with private_platform(state / "register.csv", stock, state, settings, offset) as platform:
+    async with private_platform(
+        state / "register.csv", stock, state, settings, offset, postgres_settings
+    ) as platform:
         await asyncio.sleep(1)
         exited = [name for name, proc in platform.processes.items() if proc.poll() is not None]
         if exited:  # e.g. a port taken after all: whatever answered was not ours

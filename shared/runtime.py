@@ -82,6 +82,7 @@ class Service:
             settings.prefetch,
             concurrency=settings.consumer_concurrency or settings.db_pool_size,
             batch=settings.consumer_batch,
+            linger=settings.consumer_linger_seconds,
         )
         self._publishers = {
             event.TYPE: self.broker.publisher(
@@ -102,6 +103,7 @@ class Service:
             service=self.name,
             batch=settings.outbox_batch,
             poll_seconds=settings.outbox_poll_seconds,
+            sweep_after=settings.outbox_sweep_after_seconds,
             retention=timedelta(hours=settings.outbox_retention_hours),
         )
         self._verifier: TokenVerifier | None = None

@@ -41,12 +41,19 @@ class ServiceSettings(BaseSettings):
     #: Deliveries one consumer transaction may carry when they wait together (group commit,
     #: shared/messaging/group_commit.py); 1 gives every delivery a transaction of its own.
     consumer_batch: int = 50
+    #: How long an idle consumer worker waits after the first delivery arrives before it
+    #: opens the transaction, so deliveries published together (a sign-in's account and
+    #: location events reach orders and verification within a millisecond) share it.
+    consumer_linger_seconds: float = 0.002
     outbox_batch: int = 200
-    #: The outbox relay is woken by every commit that writes an outbox row in its own process;
-    #: the poll only finds rows another process wrote (a CLI, a replica that died before
-    #: relaying). At 0.5 s the five relays' polls were most of an idle platform's 14
-    #: transactions a second (docs/adr/0053-cost-per-order.md).
+    #: The outbox relay publishes what its own process commits as it commits; the poll (the
+    #: sweep) only finds rows another process wrote (a CLI, a replica that died before
+    #: relaying) or a refused publish left. At 0.5 s the five relays' polls were most of an
+    #: idle platform's 14 transactions a second (docs/adr/0053-cost-per-order.md).
     outbox_poll_seconds: float = 2.0
+    #: The sweep sends rows left unpublished this long: younger ones are being published
+    #: from memory by the process that committed them (docs/adr/0081).
+    outbox_sweep_after_seconds: float = 5.0
     #: Published outbox rows (which may hold personal data) are deleted after this long.
     outbox_retention_hours: float = 24.0
     #: Inbox rows (ids only) are deleted after this long: longer than any redelivery or

@@ -4,13 +4,15 @@
 email and a crash after commit never loses it. :class:`EmailRelay` sends committed rows and
 deletes each once sent: the row holds personal data, so nothing is kept after delivery.
 
-Emails are sent a batch per transaction: claim up to ``batch`` due rows (``FOR UPDATE SKIP
-LOCKED``, so several replicas' relays share the work and never send one email at the same
-time), send each while holding the row locks, delete the sent ones, commit. If the process
-dies, or the database is lost, after a send but before the commit, the rows come back and are
-sent again: delivery is **at least once**, with at most one batch of duplicates per such
-crash. Holding the locks over the sends (each at most the sender's timeout) is what keeps two
-relays from both sending one.
+Once the transaction that queued an email commits, the process that queued it sends it from
+memory and deletes the sent rows in one statement (docs/adr/0081: no transaction to read back
+what it had just written). Rows that path misses (the process died, the send failed, a relay
+was stopped) are swept once they are ``sweep_after`` seconds old: claim up to ``batch`` due
+rows (``FOR UPDATE SKIP LOCKED``, so several replicas' relays share the work and never send
+one email at the same time), send each while holding the row locks, delete the sent ones,
+commit. Only the process that queued a younger row sends it, so two relays never send one
+email at once. If the process dies, or the database is lost, after a send but before the
+delete, the email is sent again: delivery is **at least once**.
 
 A transient failure (:class:`EmailDeliveryError`, or any unexpected error) puts the row back
 with ``next_attempt_at`` pushed out by :func:`retry_delay` (5 s, 10 s, 20 s ... capped at
@@ -29,6 +31,7 @@ why (an error code, never a server's text). Parked rows are counted by
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -63,14 +66,34 @@ from shared.email.message import (
 )
 from shared.logging import get_logger
 from shared.metrics import REGISTRY
-from shared.store.db import OUTBOX_DIRTY, Database
-from shared.store.relay import Relay
+from shared.store import prepared
+from shared.store.db import Database
+from shared.store.relay import SWEEP_SOON, Relay
 
 log = get_logger(__name__)
 
+#: Set in a transaction's session info to the emails it queued: its commit hands them over.
+EMAILS_QUEUED = "emails_queued"
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    """An email as queued, kept in memory from the queueing to the commit."""
+
+    email_id: UUID
+    message: EmailMessage
+
+
+_DELETE_SENT = "DELETE FROM {table} WHERE id = ANY($1::uuid[])"
+_ANY_DUE = (
+    "SELECT EXISTS (SELECT 1 FROM {table} WHERE next_attempt_at <= now()"
+    " AND (attempts > 0 OR created_at < now() - make_interval(secs => $1)))"
+)
+
 EMAILS_SENT = Counter(
     "care_emails_sent_total",
-    "Emails the email relay handled, by outcome (sent, retried, rejected, gave_up).",
+    "Emails the email relay handled, by outcome (sent, retried, rejected, gave_up; deferred:"
+    " a send from memory failed and the retries take it over).",
     ["service", "outcome"],
     registry=REGISTRY,
 )
@@ -126,13 +149,15 @@ def email_outbox_table(metadata: MetaData) -> Table:
 async def queue_email(session: AsyncSession, table: Table, message: EmailMessage) -> UUID:
     """Queue ``message`` to be sent once the surrounding transaction commits; returns its id.
 
-    In a :meth:`Database.transaction`, the commit wakes every relay on that database; with a
-    session of your own, call :meth:`EmailRelay.kick` after committing (or wait one poll).
+    In a :meth:`Database.transaction`, the commit wakes the email relays on that database; with
+    a session of your own, call :meth:`EmailRelay.kick` after committing (or wait one poll).
     """
     email_id = uuid4()
     await session.execute(
         table.insert().values(
             id=email_id,
+            # The moment it was queued, not the transaction's start (see the sweep).
+            created_at=func.clock_timestamp(),
             recipient=message.to,
             subject=message.subject,
             body=message.body,
@@ -146,7 +171,10 @@ async def queue_email(session: AsyncSession, table: Table, message: EmailMessage
             ],
         )
     )
-    session.info[OUTBOX_DIRTY] = True
+    queued: list[QueuedEmail] = session.info.setdefault(EMAILS_QUEUED, [])
+    # A savepoint may still roll back what it wrote: such an email is left to the sweep.
+    nested = session.in_nested_transaction()
+    queued.append(SWEEP_SOON if nested else QueuedEmail(email_id, message))
     return email_id
 
 
@@ -180,32 +208,67 @@ class EmailRelay(Relay):
         max_attempts: int = 8,
         batch: int = 20,
         stop_grace_seconds: float = 15.0,
+        sweep_after: float = 10.0,
     ) -> None:
         if max_attempts < 1 or batch < 1:
             raise ValueError("max_attempts and batch must be at least 1")
         super().__init__(
             db,
             name=f"{service}-email-relay",
+            wake_on=EMAILS_QUEUED,
             poll_seconds=poll_seconds,
+            sweep_after=sweep_after,
+            batch=batch,
+            due_sql=_ANY_DUE.format(table=table.name),
             stop_grace_seconds=stop_grace_seconds,
         )
-        self._db = db
         self._table = table
         self._sender = sender
         self._service = service
         self._max_attempts = max_attempts
-        self._batch = batch
 
-    async def _round(self) -> bool:
-        claimed, _ = await self._drain()
+    async def _from_memory(self, written: list[QueuedEmail]) -> None:
+        await self.send_queued(written)
+
+    async def _sweep(self) -> bool:
+        claimed, _ = await self._drain(self._sweep_after)
         return claimed == self._batch
 
+    async def send_queued(self, emails: list[QueuedEmail]) -> int:
+        """Send the emails this process queued and committed; delete the sent ones in one
+        statement. One that fails is left to the sweep, which counts attempts and retries."""
+        sent: list[UUID] = []
+        outcomes: list[str] = []
+        for email in emails:
+            try:
+                await self._sender.send(email.message)
+            except Exception as error:  # the sweep records it and retries with a pause
+                outcomes.append("deferred")
+                log.warning(
+                    "email not sent, leaving it to the retries",
+                    email_id=str(email.email_id),
+                    error=_describe(error),
+                )
+                break  # the sender is likely down: the rest wait for the sweep as well
+            sent.append(email.email_id)
+            outcomes.append("sent")
+        if sent:
+            await prepared.fetch_alone(
+                self._db.engine, _DELETE_SENT.format(table=self._table.name), sent
+            )
+        for outcome in outcomes:
+            EMAILS_SENT.labels(self._service, outcome).inc()
+        if sent:
+            log.info("emails sent", count=len(sent))
+        return len(sent)
+
     async def send_batch(self) -> int:
-        """Handle up to ``batch`` due emails in one transaction; returns how many were sent."""
-        _, sent = await self._drain()
+        """Handle up to ``batch`` due emails in one transaction, however recently queued;
+        returns how many were sent."""
+        _, sent = await self._drain(0.0)
         return sent
 
-    async def _drain(self) -> tuple[int, int]:
+    async def _drain(self, older_than: float) -> tuple[int, int]:
         """Claim up to ``batch`` due rows, send each while holding its lock, settle them all.
 
         One transaction per batch rather than per email: at launch load each order queues two
@@ -221,7 +284,13 @@ class EmailRelay(Relay):
                     select(
                         t.c.id, t.c.recipient, t.c.subject, t.c.body, t.c.attachments, t.c.attempts
                     )
-                    .where(t.c.next_attempt_at <= func.now())
+                    .where(
+                        t.c.next_attempt_at <= func.now(),
+                        # Younger rows are being sent from memory by the process that queued
+                        # them; a row tried before is the sweep's alone.
+                        (t.c.attempts > 0)
+                        | (t.c.created_at <= func.now() - timedelta(seconds=older_than)),
+                    )
                     .order_by(t.c.next_attempt_at)
                     .limit(self._batch)
                     .with_for_update(skip_locked=True)

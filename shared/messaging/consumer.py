@@ -58,6 +58,7 @@ class Consumers:
         prefetch: int,
         concurrency: int | None = None,
         batch: int = 50,
+        linger: float = 0.0,
     ) -> None:
         self.service = service
         self._broker = broker
@@ -69,7 +70,7 @@ class Consumers:
         # transactions are open at once (by default half the connections the pool keeps);
         # the deliveries waiting meanwhile hold no connection and share the next transaction.
         self.group = GroupCommit(
-            service, db, inbox_table, workers=concurrency or 8, max_batch=batch
+            service, db, inbox_table, workers=concurrency or 8, max_batch=batch, linger=linger
         )
         self.subscriptions: list[Subscription] = []
         #: Each queue's handler, for tests that drive a handler inside a transaction they hold.

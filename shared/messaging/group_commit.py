@@ -5,8 +5,9 @@ inbox row, the handler's statements, COMMIT and its flush to disk). At launch lo
 part of that cost more than the work: about 15 deliveries per order, each paying it. Here a
 few workers (as many as the connections consumers may hold) each run one transaction at a
 time; deliveries that arrive while a worker is busy wait and go into the next transaction
-together. A quiet service still handles each delivery at once and alone (nothing lingers);
-a busy one carries tens per commit.
+together. A quiet service waits a moment (``linger``, 2 ms by default) after the first
+delivery before it begins, so that events published together, which arrive a millisecond
+apart on different queues, share one transaction; a busy one carries tens per commit.
 
 What each delivery is promised does not change: its inbox claim and its handler's effects
 commit together, and it is acknowledged only after that commit (the caller acks once
@@ -78,6 +79,7 @@ class GroupCommit:
         *,
         workers: int,
         max_batch: int = 50,
+        linger: float = 0.0,
     ) -> None:
         self._service = service
         self._db = db
@@ -85,6 +87,8 @@ class GroupCommit:
         self._workers_wanted = max(1, workers)
         # Capped so a transaction stays short: its row locks are held until it commits.
         self._max_batch = max(1, max_batch)
+        # An idle worker woken by a delivery waits this long before taking its batch.
+        self._linger = max(0.0, linger)
         self._shared: deque[_Delivery] = deque()
         self._alone: deque[_Delivery] = deque()
         self._waiting: asyncio.Event | None = None
@@ -140,6 +144,11 @@ class GroupCommit:
             if not batch:
                 self._waiting.clear()
                 await self._waiting.wait()
+                if self._linger:
+                    # Deliveries published together arrive a moment apart: gathered, they
+                    # share one transaction (one BEGIN, inbox claim and COMMIT) instead of
+                    # each taking an idle worker. A busy worker never lingers.
+                    await asyncio.sleep(self._linger)
                 continue
             await self._settle(batch)
 

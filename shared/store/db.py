@@ -1,13 +1,15 @@
 """One async engine per service and the unit of work every change goes through.
 
 A unit of work is one database transaction. Outbox rows written in it are published only after
-it commits (the relay reads committed rows), so state and events never disagree.
+it commits (the relays are told of them only then), so state and events never disagree.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
@@ -19,7 +21,6 @@ from sqlalchemy.ext.asyncio import (
 
 from shared import tracing
 
-OUTBOX_DIRTY = "outbox_dirty"
 _BEFORE_COMMIT = "before_commit"
 
 Flush = Callable[[AsyncSession], Awaitable[None]]
@@ -61,11 +62,16 @@ class Database:
             hide_parameters=True,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._after_outbox_commit: list[Callable[[], None]] = []
+        self._after_commit: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
 
-    def on_outbox_commit(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after any transaction that wrote outbox rows commits."""
-        self._after_outbox_commit.append(callback)
+    def on_commit(self, key: str, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(value)`` after a transaction commits that set ``session.info[key]``
+        to ``value`` (for example, the events it wrote to the outbox).
+
+        Keyed, so each relay wakes for its own outbox only: a commit that wrote events does
+        not send the email relay looking for emails (a transaction that found none).
+        """
+        self._after_commit[key].append(callback)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -100,11 +106,15 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-                for flush in session.info.pop(_BEFORE_COMMIT, {}).values():
-                    await flush(session)
-            if session.info.pop(OUTBOX_DIRTY, False):
-                for callback in self._after_outbox_commit:
-                    callback()
+                # A flush may register another (one that emits an event): run until none is left.
+                while flushes := session.info.pop(_BEFORE_COMMIT, None):
+                    for flush in flushes.values():
+                        await flush(session)
+            for key, callbacks in self._after_commit.items():
+                value = session.info.pop(key, None)
+                if value:
+                    for callback in callbacks:
+                        callback(value)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -1,11 +1,17 @@
 """Transactional outbox and its relay.
 
-A service writes its state change and the event in one transaction (:func:`add`). The relay
-claims unpublished rows with ``FOR UPDATE SKIP LOCKED`` (so several replicas' relays share the
-work without waiting on one another), publishes each with a broker confirm, and marks it
-published in the same transaction. A crash anywhere before that commit leaves the rows
-unpublished and they are sent again: delivery is at least once, and consumers' inboxes make
-it exactly-once in effect.
+A service writes its state change and the event in one transaction (:func:`add`). Once that
+transaction commits, the process that wrote the rows publishes them from memory, each with a
+broker confirm, and marks them published in one statement of its own. Nothing is lost to a
+crash: rows not marked (the process died, the broker refused) are still in the table, and
+the relay's sweep claims rows left unpublished for ``sweep_after`` seconds with ``FOR UPDATE
+SKIP LOCKED`` (so several replicas share the work without waiting on one another) and
+publishes them, marking them in the same transaction. Delivery is at least once, and
+consumers' inboxes make it exactly-once in effect.
+
+Why from memory: claiming committed rows back (BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT)
+cost each committing transaction a second transaction of four statements, a third of a
+service's transactions per order (docs/adr/0081-publishing-from-memory-after-commit.md).
 
 We evaluated the faststream-outbox package (see docs/adr/0002-outbox-relay.md): this relay is
 kept because it shares the services' unit of work and metadata, and is small enough to read.
@@ -15,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -41,8 +49,8 @@ from shared.events import Envelope, EventPayload, wrap
 from shared.logging import get_logger
 from shared.metrics import MESSAGES_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from shared.store import prepared
-from shared.store.db import OUTBOX_DIRTY, Database
-from shared.store.relay import Relay
+from shared.store.db import Database, before_commit
+from shared.store.relay import SWEEP_SOON, Relay
 
 log = get_logger(__name__)
 
@@ -73,6 +81,23 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+#: Set in a transaction's session info to the events it wrote: its commit hands them to the relay.
+EVENTS_WRITTEN = "outbox_events_written"
+
+
+@dataclass(frozen=True)
+class WrittenEvent:
+    """An outbox row as the relay publishes it, kept in memory from the write to the commit."""
+
+    event_id: UUID
+    event_type: str
+    exchange: str
+    routing_key: str
+    correlation_id: str
+    body: str
+    traceparent: str | None
+
+
 def _row(payload: EventPayload, correlation_id: str) -> tuple[Envelope[Any], dict[str, Any]]:
     envelope = wrap(payload, correlation_id)
     return envelope, {
@@ -88,22 +113,52 @@ def _row(payload: EventPayload, correlation_id: str) -> tuple[Envelope[Any], dic
 
 #: Every emit runs it, so it runs on asyncpg's prepared statement (shared/store/prepared.py);
 #: any number of events is one statement, its arrays the only parameters.
+#: ``created_at`` is the moment of the write, which is just before the commit (the rows are
+#: written as it begins), not the transaction's start: the sweep leaves rows younger than
+#: ``sweep_after`` to the process publishing them from memory, and a long transaction's rows
+#: would otherwise look old the moment they commit, and be sent twice.
 _ADD_MANY = (
     "INSERT INTO {table} "
-    "(event_id, event_type, exchange, routing_key, correlation_id, body, traceparent) "
-    "SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], "
-    "$5::varchar[], $6::text[], $7::varchar[])"
+    "(event_id, event_type, exchange, routing_key, correlation_id, body, traceparent,"
+    " created_at) "
+    "SELECT *, clock_timestamp() FROM unnest($1::uuid[], $2::varchar[], $3::varchar[],"
+    " $4::varchar[], $5::varchar[], $6::text[], $7::varchar[])"
 )
 
 
 async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` with the transaction: all the events of one transaction go in one
+    statement just before it commits (identity's first sign-in emits three, one statement
+    each before), and the commit hands them to the relay (:data:`EVENTS_WRITTEN`)."""
+    written: list[WrittenEvent] = session.info.setdefault(EVENTS_WRITTEN, [])
+    if session.in_nested_transaction():
+        # A savepoint may still roll back what it writes: write now, inside it, and leave
+        # the rows to the sweep, which only ever sees committed rows. (None is written so.)
+        await _write(session, table, rows)
+        written.append(SWEEP_SOON)
+        return
+    pending: dict[str, Any] = session.info.setdefault(_PENDING, {"table": table, "rows": []})
+    if pending["table"] is not table:
+        raise ValueError("one transaction writes one service's outbox")
+    pending["rows"].extend(rows)
+    written.extend(WrittenEvent(**row) for row in rows)
+    before_commit(session, _PENDING, _write_pending)
+
+
+async def _write_pending(session: AsyncSession) -> None:
+    pending = session.info.pop(_PENDING)
+    await _write(session, pending["table"], pending["rows"])
+
+
+async def _write(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     await prepared.fetch(
         session,
         _ADD_MANY.format(table=table.name),
         *([row[column] for row in rows] for column in _COLUMNS),
     )
-    session.info[OUTBOX_DIRTY] = True
 
+
+_PENDING = "outbox_rows_to_write"
 
 _COLUMNS = (
     "event_id",
@@ -134,6 +189,12 @@ async def add_many(
     await _insert(session, table, [_row(p, cid)[1] for p, cid in events])
 
 
+_MARK = "UPDATE {table} SET published_at = now() WHERE event_id = ANY($1::uuid[])"
+_ANY_DUE = (
+    "SELECT EXISTS (SELECT 1 FROM {table} WHERE published_at IS NULL"
+    " AND created_at < now() - make_interval(secs => $1))"
+)
+
 PublishFn = Callable[[Any], Awaitable[None]]
 
 
@@ -141,6 +202,9 @@ class OutboxRelay(Relay):
     """Moves committed outbox rows to RabbitMQ until each is confirmed.
 
     ``publish`` receives one row and must return only once the broker has confirmed it.
+    Rows committed by this process come from memory (:meth:`committed`); every
+    ``poll_seconds`` the sweep looks for rows older than ``sweep_after`` seconds still
+    unpublished (another process's, or ones whose publish failed) and sends those.
     """
 
     def __init__(
@@ -152,27 +216,48 @@ class OutboxRelay(Relay):
         service: str,
         batch: int = 200,
         poll_seconds: float = 0.5,
+        sweep_after: float = 5.0,
         retention: timedelta = timedelta(hours=24),
     ) -> None:
-        super().__init__(db, name=f"{service}-outbox-relay", poll_seconds=poll_seconds)
-        self._db = db
+        super().__init__(
+            db,
+            name=f"{service}-outbox-relay",
+            wake_on=EVENTS_WRITTEN,
+            poll_seconds=poll_seconds,
+            sweep_after=sweep_after,
+            batch=batch,
+            due_sql=_ANY_DUE.format(table=table.name),
+        )
         self._table = table
         self._publish = publish
         self._service = service
-        self._batch = batch
         self._retention = retention
 
-    async def _round(self) -> bool:
+    async def _from_memory(self, written: list[WrittenEvent]) -> None:
+        """Publish the events this process committed, then mark them in one statement."""
+        results = await asyncio.gather(
+            *(self._publish(event) for event in written), return_exceptions=True
+        )
+        done = self._count(written, results)
+        if done:
+            await prepared.fetch_alone(self._db.engine, _MARK.format(table=self._table.name), done)
+        self._raise_if_failed(results)
+
+    async def _sweep(self) -> bool:
         return await self.publish_batch() == self._batch
 
     async def publish_batch(self) -> int:
-        """Claim, publish and mark one batch; returns how many rows were published."""
+        """Sweep: claim, publish and mark one batch of rows left unpublished for
+        ``sweep_after`` seconds; returns how many rows were published."""
         t = self._table
         async with self._db.transaction() as session:
             rows: Sequence[Any] = (
                 await session.execute(
                     select(t)
-                    .where(t.c.published_at.is_(None))
+                    .where(
+                        t.c.published_at.is_(None),
+                        t.c.created_at < func.now() - timedelta(seconds=self._sweep_after),
+                    )
                     .order_by(t.c.id)
                     .limit(self._batch)
                     .with_for_update(skip_locked=True)
@@ -184,18 +269,29 @@ class OutboxRelay(Relay):
                 *(self._publish(row) for row in rows), return_exceptions=True
             )
             done = [row.id for row, res in zip(rows, results, strict=True) if res is None]
-            for row, res in zip(rows, results, strict=True):
-                outcome = "confirmed" if res is None else "failed"
-                MESSAGES_PUBLISHED.labels(self._service, row.event_type, outcome).inc()
+            self._count(rows, results)
             if done:
                 await session.execute(
                     update(t).where(t.c.id.in_(done)).values(published_at=func.now())
                 )
-        failed = len(rows) - len(done)
-        if failed:
-            first = next(r for r in results if r is not None)
-            raise RuntimeError(f"{failed} outbox rows not confirmed: {first!r}")
+        self._raise_if_failed(results)
         return len(done)
+
+    def _count(self, rows: Sequence[Any], results: Sequence[BaseException | None]) -> list[UUID]:
+        """Count each publish's outcome; the event ids the broker confirmed."""
+        done = []
+        for row, res in zip(rows, results, strict=True):
+            outcome = "confirmed" if res is None else "failed"
+            MESSAGES_PUBLISHED.labels(self._service, row.event_type, outcome).inc()
+            if res is None:
+                done.append(row.event_id)
+        return done
+
+    @staticmethod
+    def _raise_if_failed(results: Sequence[BaseException | None]) -> None:
+        failed = [r for r in results if r is not None]
+        if failed:
+            raise RuntimeError(f"{len(failed)} outbox rows not confirmed: {failed[0]!r}")
 
     async def housekeeping(self) -> None:
         """Export backlog figures and delete published rows past their retention."""

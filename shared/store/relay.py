@@ -1,8 +1,10 @@
-"""The loop both outbox relays run: woken by a commit, polling as a fallback, backing off.
+"""The loop both outbox relays run: handed what a commit wrote, sweeping for what that
+missed, backing off.
 
 The event outbox (:class:`shared.store.outbox.OutboxRelay`) and the email outbox
-(:class:`shared.email.EmailRelay`) differ only in what one round does with its rows; how they
-wake, back off when the database or broker is away, and stop is the same, and lives here.
+(:class:`shared.email.EmailRelay`) differ only in how they send and settle their rows; how
+they take a commit's rows, wake, sweep, back off when the database or broker is away, and
+stop is the same, and lives here.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
+from typing import Any
 
 from shared.logging import get_logger
+from shared.store import prepared
 from shared.store.db import Database
 
 log = get_logger(__name__)
@@ -20,28 +24,52 @@ log = get_logger(__name__)
 HOUSEKEEPING_EVERY = 5.0
 
 
+#: Put in a commit's list instead of what was written inside a savepoint (which may still
+#: roll back): the commit then only brings the sweep forward.
+SWEEP_SOON: Any = object()
+
+
 class Relay(ABC):
-    """Runs :meth:`_round` until stopped; :meth:`kick` (called on every outbox commit) wakes it."""
+    """Runs rounds until stopped. A commit that set ``session.info[wake_on]`` to a list of
+    what it wrote hands that list over (:meth:`committed`) and wakes the relay, which sends
+    it from memory (:meth:`_from_memory`); every ``poll_seconds`` it sweeps
+    (:meth:`_sweep`) for rows older than ``sweep_after`` seconds still unsent, after asking in
+    one statement without a transaction (``due_sql``, given the table and ``sweep_after``)
+    whether there are any (docs/adr/0081-publishing-from-memory-after-commit.md)."""
 
     def __init__(
         self,
         db: Database,
         *,
         name: str,
+        wake_on: str,
         poll_seconds: float,
+        sweep_after: float,
+        batch: int,
+        due_sql: str,
         stop_grace_seconds: float = 0.0,
     ) -> None:
         self.name = name
+        self._db = db
         self._poll = poll_seconds
+        self._sweep_after = sweep_after
+        self._batch = batch
+        self._due_sql = due_sql
         self._stop_grace = stop_grace_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        db.on_outbox_commit(self.kick)
+        self._memory: list[Any] = []
+        self._sweep_at = 0.0
+        db.on_commit(wake_on, self.committed)
 
     @abstractmethod
-    async def _round(self) -> bool:
-        """Handle one batch of due rows; True when the batch was full (more may be due)."""
+    async def _from_memory(self, written: list[Any]) -> None:
+        """Send what this process committed (at most ``batch``); what fails is the sweep's."""
+
+    @abstractmethod
+    async def _sweep(self) -> bool:
+        """Claim and send one batch of rows left unsent; True when the batch was full."""
 
     @abstractmethod
     async def housekeeping(self) -> None:
@@ -51,7 +79,38 @@ class Relay(ABC):
         """Wake the relay now instead of at the next poll."""
         self._wake.set()
 
+    def committed(self, value: list[Any]) -> None:
+        """Take what a commit wrote, to send it at once. A relay that is not running leaves
+        it to a sweep (its own once started, or another replica's)."""
+        if self.running:
+            self._memory.extend(item for item in value if item is not SWEEP_SOON)
+            if any(item is SWEEP_SOON for item in value):
+                self._sweep_at = 0.0
+        self.kick()
+
+    async def _round(self) -> bool:
+        """One round: what is in memory, then the sweep if it is due; True when more waits."""
+        if self._memory:
+            taken, self._memory = self._memory[: self._batch], self._memory[self._batch :]
+            await self._from_memory(taken)
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._sweep_at:
+            return bool(self._memory)
+        self._sweep_at = loop.time() + self._poll
+        if not await self._any_due():
+            return bool(self._memory)
+        return await self._sweep() or bool(self._memory)
+
+    async def _any_due(self) -> bool:
+        rows = await prepared.fetch_alone(self._db.engine, self._due_sql, self._sweep_after)
+        return bool(rows[0][0])
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._stopping
+
     def start(self) -> None:
+        self._sweep_at = 0.0  # a relay starting sweeps at once: a crashed run may have left rows
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self.name)
 

@@ -437,6 +437,9 @@ async def test_a_consumer_crash_before_its_ack_does_not_allocate_twice() -> None
         await eventually(absorbed, timeout=30)
         received = await eventually(lambda: handoffs(alone))
         received += await handoffs(alone, timeout=1.0)
-        assert [h["payload"]["shipment_reference"] for h in received] == [shipment.reference]
+        # The connection closed under the handoff's publish may lose its confirm, and the
+        # replacement then sends the same message again (at least once): never another one.
+        assert len({h["event_id"] for h in received}) == 1
+        assert {h["payload"]["shipment_reference"] for h in received} == {shipment.reference}
         assert await count(dispatch, "SELECT count(*) FROM shipments") == 1
         assert (await dispatch.picture()).ledger_consistent

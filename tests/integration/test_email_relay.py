@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, Table, func, select, text, update
 
 from shared.email import (
     Attachment,
+    EmailDeliveryError,
     EmailMessage,
     EmailRelay,
     SmtpSender,
@@ -135,6 +136,58 @@ async def test_a_commit_while_the_relay_is_busy_still_wakes_it(
         await queue_email(session, table, email(1))
     resume.set()
     await sink.wait_for(1, timeout=5)  # not after the 60 s poll
+
+
+async def test_a_committed_email_is_sent_from_memory_without_claiming_it_back(
+    outbox: tuple[Database, Table], sink: SmtpSink, relays: list[EmailRelay]
+) -> None:
+    db, table = outbox
+    relay = EmailRelay(db, table, smtp(sink), "email-memory", poll_seconds=30)
+    relay.start()
+    relays.append(relay)
+    await asyncio.sleep(0.1)  # the first round's sweep, over an empty table
+    drains = 0
+    drain = relay._drain
+
+    async def counted_drain(older_than: float) -> tuple[int, int]:
+        nonlocal drains
+        drains += 1
+        return await drain(older_than)
+
+    relay._drain = counted_drain  # type: ignore[method-assign]
+    async with db.transaction() as session:
+        await queue_email(session, table, email(1))
+        await queue_email(session, table, email(2))
+    await sink.wait_for(2, timeout=5)
+    await eventually(lambda: _empty(db, table), timeout=5)
+    assert drains == 0
+    assert counted("email-memory", "sent") == 2
+
+
+async def test_an_email_whose_send_from_memory_failed_is_retried_by_the_sweep(
+    outbox: tuple[Database, Table], sink: SmtpSink, relays: list[EmailRelay]
+) -> None:
+    db, table = outbox
+    inner = smtp(sink)
+    refused: list[str] = []
+
+    class FlakySender:
+        async def send(self, message: EmailMessage) -> None:
+            if not refused:
+                refused.append(message.subject)
+                raise EmailDeliveryError("421")
+            await inner.send(message)
+
+    relay = EmailRelay(db, table, FlakySender(), "email-flaky", poll_seconds=0.2, sweep_after=0.5)
+    relay.start()
+    relays.append(relay)
+    async with db.transaction() as session:
+        await queue_email(session, table, email(1))
+    [message] = await sink.wait_for(1, timeout=10)
+    assert refused == ["message 1"] and message["Subject"] == "message 1"
+    await eventually(lambda: _empty(db, table), timeout=5)
+    assert counted("email-flaky", "deferred") == 1
+    assert counted("email-flaky", "sent") == 1
 
 
 async def _empty(db: Database, table: Table) -> bool:
@@ -306,7 +359,8 @@ async def test_stop_lets_the_email_being_sent_finish(
             await release.wait()
             await inner.send(message)
 
-    relay = EmailRelay(db, table, SlowSender(), "email-stop", poll_seconds=60)
+    # Queued before the relay starts, as a crashed run leaves them: swept at once.
+    relay = EmailRelay(db, table, SlowSender(), "email-stop", poll_seconds=60, sweep_after=0)
     async with db.transaction() as session:
         await queue_email(session, table, email(1))
         await queue_email(session, table, email(2))

@@ -210,7 +210,9 @@ def _postgres_bin() -> Path:
 class PrivatePostgres:
     """One PostgreSQL cluster of our own, run as the postgres user when we are root."""
 
-    def __init__(self, root: Path, settings: tuple[str, ...] = ("max_connections=300",)) -> None:
+    SETTINGS: tuple[str, ...] = ("max_connections=300",)
+
+    def __init__(self, root: Path, settings: tuple[str, ...] = SETTINGS) -> None:
         self.bin = _postgres_bin()
         self.data = root / "pgdata"
         self.socket_dir = root / "pgsocket"

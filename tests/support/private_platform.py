@@ -115,11 +115,14 @@ async def private_platform(
     root: Path | None = None,
     settings: dict[str, str] | None = None,
     offset: int = OFFSET,
+    postgres_settings: tuple[str, ...] = (),
 ) -> AsyncIterator[PrivatePlatform]:
     """Start broker, database and services (with extra ``settings`` in their environment, on
-    ports ``offset`` above the usual); stop and remove all of them afterwards."""
+    ports ``offset`` above the usual, the cluster with ``postgres_settings`` too); stop and
+    remove all of them afterwards."""
     root = root or private_root()
-    rabbit, postgres = PrivateRabbit(root), PrivatePostgres(root)
+    rabbit = PrivateRabbit(root)
+    postgres = PrivatePostgres(root, (*PrivatePostgres.SETTINGS, *postgres_settings))
     platform = PrivatePlatform(root, rabbit, postgres, offset=offset)
     try:
         await asyncio.gather(asyncio.to_thread(rabbit.start), asyncio.to_thread(postgres.start))

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import statements
 from bench.capacity import (
     Idle,
     Snapshot,
@@ -232,3 +233,21 @@ def test_a_benchmark_platform_moves_past_ports_another_platform_listens_on() -> 
         moved = free_offset(first)
     assert moved > first
     assert free_offset(first) == first  # free again once the other platform stops
+
+
+def test_statements_per_order_count_only_what_ran_between_the_readings() -> None:
+    before = {("orders", 1): (100, "SELECT 1"), ("dispatch", 2): (10, "BEGIN")}
+    after = {
+        ("orders", 1): (120, "SELECT 1"),
+        ("dispatch", 2): (30, "BEGIN"),
+        ("orders", 3): (5, "INSERT  INTO orders\n VALUES ($1)"),
+        ("reporting", 4): (0, "never ran"),
+    }
+    figures = statements.per_order(before, after, orders=10, top=1)
+    assert figures["total"] == 4.5
+    assert figures["by_database"] == {"orders": 2.5, "dispatch": 2.0}
+    assert figures["busiest"] == {
+        "orders": [{"per_order": 2.0, "statement": "SELECT 1"}],
+        "dispatch": [{"per_order": 2.0, "statement": "BEGIN"}],
+    }
+    assert statements.per_order(before, after, orders=0) == {}

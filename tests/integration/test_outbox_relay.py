@@ -1,0 +1,226 @@
+"""The event outbox's relay on a real PostgreSQL database: what a commit writes is published
+from memory and marked in one statement, and whatever that misses the sweep sends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData, Table, select, text
+
+from shared.email import email_outbox_table, queue_email
+from shared.email.message import EmailMessage
+from shared.email.outbox import EMAILS_QUEUED
+from shared.events import OrderCancelled
+from shared.store import outbox
+from shared.store.db import Database
+from shared.store.migrations import ensure_database
+from tests.support import infra
+from tests.support.platform import eventually
+
+
+@pytest.fixture(scope="module")
+async def database() -> AsyncIterator[tuple[Database, Table, Table]]:
+    name = f"care_outbox_test_{infra.unique_suffix()}"
+    url = f"{infra.PG}/{name}"
+    await ensure_database(url)
+    metadata = MetaData()
+    events = outbox.outbox_table(metadata)
+    emails = email_outbox_table(metadata)
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield db, events, emails
+    finally:
+        await db.dispose()
+        await infra.drop_databases([name])
+
+
+class Broker:
+    """Stands in for the broker: records each publish, or refuses while told to."""
+
+    def __init__(self) -> None:
+        self.published: list[Any] = []
+        self.refusing = False
+
+    async def publish(self, row: Any) -> None:
+        if self.refusing:
+            raise ConnectionResetError("the broker is away")
+        self.published.append(row)
+
+
+@pytest.fixture
+async def relay(
+    database: tuple[Database, Table, Table],
+) -> AsyncIterator[tuple[outbox.OutboxRelay, Broker, Database, Table]]:
+    db, events, _ = database
+    async with db.transaction() as session:
+        await session.execute(events.delete())
+    broker = Broker()
+    # A sweep every 30 s: within a test, only what the commit hands over is published,
+    # unless the test runs the sweep itself.
+    relay = outbox.OutboxRelay(
+        db, events, broker.publish, service="outbox-test", poll_seconds=30, sweep_after=0.2
+    )
+    relay.start()
+    await asyncio.sleep(0.1)  # the first round's sweep, over an empty table
+    try:
+        yield relay, broker, db, events
+    finally:
+        await relay.stop()
+
+
+async def emit(db: Database, events: Table, *, fail: bool = False) -> uuid.UUID:
+    order_id = uuid.uuid4()
+    async with db.transaction() as session:
+        await outbox.add(session, events, OrderCancelled(order_id=order_id), "corr")
+        if fail:
+            raise RuntimeError("the change failed")
+    return order_id
+
+
+async def unpublished(db: Database, events: Table) -> int:
+    async with db.transaction() as session:
+        rows = await session.execute(select(events.c.id).where(events.c.published_at.is_(None)))
+        return len(rows.all())
+
+
+async def until_published(broker: Broker, db: Database, events: Table, n: int) -> None:
+    """Until the broker has ``n`` events and the table none unmarked."""
+
+    async def done() -> bool:
+        return len(broker.published) >= n and await unpublished(db, events) == 0
+
+    await eventually(done, timeout=5)
+
+
+async def test_a_commit_publishes_its_events_from_memory_and_marks_them(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    relay_, broker, db, events = relay
+    sweeps = 0
+    sweep = relay_.publish_batch
+
+    async def counted_sweep() -> int:
+        nonlocal sweeps
+        sweeps += 1
+        return await sweep()
+
+    relay_.publish_batch = counted_sweep  # type: ignore[method-assign]
+    await emit(db, events)
+    await emit(db, events)
+    await until_published(broker, db, events, 2)
+    assert len(broker.published) == 2
+    assert sweeps == 0  # nothing was claimed back from the table
+    assert {row.event_type for row in broker.published} == {"OrderCancelled"}
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    relay_, broker, db, events = relay
+    with pytest.raises(RuntimeError):
+        await emit(db, events, fail=True)
+    await relay_.publish_batch()
+    assert broker.published == []
+
+
+async def test_an_event_the_broker_refused_from_memory_is_sent_by_the_sweep(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    relay_, broker, db, events = relay
+    broker.refusing = True
+    await emit(db, events)
+    await asyncio.sleep(0.5)  # refused from memory, and now older than sweep_after
+    assert broker.published == []
+    assert await unpublished(db, events) == 1
+    broker.refusing = False
+    assert await relay_.publish_batch() == 1
+    assert len(broker.published) == 1
+    assert await unpublished(db, events) == 0
+
+
+async def test_a_stopped_relay_leaves_its_commits_to_a_later_sweep(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    relay_, broker, db, events = relay
+    await relay_.stop()  # as a process that dies straight after committing
+    await emit(db, events)
+    await asyncio.sleep(0.3)
+    assert broker.published == []
+    relay_.start()  # as its replacement: the first round sweeps
+    await until_published(broker, db, events, 1)
+    assert len(broker.published) == 1
+
+
+async def test_a_fresh_row_is_left_to_the_process_publishing_it_from_memory(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """The sweep takes only rows older than ``sweep_after``: one committed a moment ago is
+    being published by the process that wrote it, and sweeping it too would send it twice."""
+    relay_, _, db, events = relay
+    await relay_.stop()
+    await emit(db, events)
+    assert await relay_.publish_batch() == 0
+    await asyncio.sleep(0.3)
+    assert await relay_.publish_batch() == 1
+
+
+async def test_an_event_commit_does_not_wake_the_email_relay(
+    database: tuple[Database, Table, Table],
+) -> None:
+    db, events, emails = database
+    woken: list[str] = []
+    db.on_commit(outbox.EVENTS_WRITTEN, lambda _: woken.append("events"))
+    db.on_commit(EMAILS_QUEUED, lambda _: woken.append("emails"))
+    await emit(db, events)
+    assert woken == ["events"]
+    async with db.transaction() as session:
+        await queue_email(session, emails, EmailMessage("a@example.org", "s", "b\n"))
+    assert woken == ["events", "emails"]
+    async with db.transaction() as session:
+        await session.execute(text("SELECT 1"))
+    assert woken == ["events", "emails"]
+
+
+async def test_a_transactions_events_are_written_in_one_statement_as_it_commits(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, broker, db, events = relay
+    statements: list[int] = []
+    write = outbox._write
+
+    async def counted(session: Any, table: Table, rows: Any) -> None:
+        statements.append(len(rows))
+        await write(session, table, rows)
+
+    monkeypatch.setattr(outbox, "_write", counted)
+    async with db.transaction() as session:
+        for _ in range(3):
+            await outbox.add(session, events, OrderCancelled(order_id=uuid.uuid4()), "corr")
+        assert statements == []  # nothing written until the commit
+    assert statements == [3]
+    await until_published(broker, db, events, 3)
+
+
+async def test_an_event_written_in_a_savepoint_that_rolls_back_is_never_published(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    relay_, broker, db, events = relay
+    kept = OrderCancelled(order_id=uuid.uuid4())
+    async with db.transaction() as session:
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                await outbox.add(session, events, OrderCancelled(order_id=uuid.uuid4()), "c")
+                raise RuntimeError("the savepoint rolls back")
+        await outbox.add(session, events, kept, "corr")
+    await asyncio.sleep(0.3)  # older than sweep_after: the sweep may take what was committed
+    await relay_.publish_batch()
+    await until_published(broker, db, events, 1)
+    assert [row.body for row in broker.published if str(kept.order_id) in row.body]
+    assert len(broker.published) == 1

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.verification.domain.checks import (
@@ -220,11 +219,12 @@ async def insert_order(
     return bool(rows)
 
 
+_LOCK_ORDER = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE"  # noqa: S608
+
+
 async def lock_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:
-    row = (
-        await session.execute(select(orders).where(orders.c.order_id == order_id).with_for_update())
-    ).first()
-    return row._asdict() if row else None
+    rows = await prepared.fetch(session, _LOCK_ORDER, order_id)
+    return dict(rows[0]) if rows else None
 
 
 def facts(order: dict[str, Any]) -> OrderFacts:

@@ -17,9 +17,10 @@ from services.verification.store.tables import orders as verification_orders
 from shared.events import (
     AccountKind,
     OrderPlaced,
+    wrap,
 )
 from tests.support.events import order_placed
-from tests.support.platform import Platform, eventually, settled
+from tests.support.platform import Platform, blocked_on_a_lock, eventually, settled
 from tests.support.verification import authorise, cqc_order, location
 
 pytestmark = pytest.mark.integration
@@ -131,6 +132,57 @@ async def test_two_accounts_of_one_provider_at_once_cannot_both_be_verified(
     finally:
         await platform.service("verification", 1).stop()
         platform.apps["verification"].pop()
+
+
+async def test_a_provider_checked_while_its_other_account_is_being_checked_waits_and_is_referred(
+    platform: Platform,
+) -> None:
+    """The first order's transaction has checked and written its order but not committed when
+    the second account's order of the same provider is checked: without the locks that
+    serialise checks of one organisation, the second sees no other account and is verified too.
+
+    Staged without timing: the first transaction stays open until the second waits on a lock
+    (or, with no lock to wait on, is done)."""
+    verification = platform.service("verification")
+    db = verification.db
+    handle = verification.consumers.handlers["verification.order.placed"]
+    sites = [location(provider="1-PSTAGED", postcode=f"HX{n} 1AA") for n in (1, 2)]
+    accounts = [await authorise(platform, site) for site in sites]
+    for account in accounts:
+        await eventually(lambda a=account: _knows_locations_of(platform, a))
+    first, second = (cqc_order(a, (site, 5)) for a, site in zip(accounts, sites, strict=True))
+    first_checked = asyncio.Event()
+
+    async def check_second() -> None:
+        await first_checked.wait()
+        async with db.transaction() as session:
+            await handle(session, wrap(second, "staged"))
+
+    checking = asyncio.create_task(check_second())
+
+    async def second_waiting_or_done() -> bool:
+        return checking.done() or await blocked_on_a_lock(db)
+
+    async with db.transaction() as session:
+        await handle(session, wrap(first, "staged"))
+        first_checked.set()
+        assert await eventually(second_waiting_or_done)
+        assert not checking.done(), "the second check did not wait for the first"
+    await checking
+    assert (await decided(platform, first.order_id) or {}).get("state") == "verified"
+    referred = await decided(platform, second.order_id)
+    assert referred is not None and referred["state"] == "referred"
+    assert referred["reason_codes"] == ["same_organisation"]
+
+
+async def _knows_locations_of(platform: Platform, account_id: uuid.UUID) -> bool:
+    async with platform.service("verification").db.transaction() as s:
+        return bool(
+            await s.scalar(
+                text("SELECT count(*) FROM authorisations WHERE account_id = :a"),
+                {"a": account_id},
+            )
+        )
 
 
 async def test_automation_never_emits_a_rejection(platform: Platform) -> None:

@@ -144,11 +144,9 @@ def evaluate(
         results += _non_cqc_checks(order, policy)
         results.append(same_organisation_check(order, {}, history.other_accounts, policy))
         return Decision(Outcome.REFERRED, results)
-    # Orders only accepts locations identity authorised, so a location we have not heard of
-    # is one whose LocationsAuthorised is still on its way: wait for it rather than refer.
-    known = authorised or {}
-    if not known or any((line.location_id or "") not in known for line in order.lines):
+    if awaits_locations(order, authorised):
         return Decision(Outcome.WAIT)
+    known = authorised or {}
     results.append(
         CheckResult(
             Check.LOCATIONS_AUTHORISED,
@@ -162,6 +160,18 @@ def evaluate(
     results.append(same_organisation_check(order, ours, history.other_accounts, policy))
     passed = all(r.passed for r in results)
     return Decision(Outcome.VERIFIED if passed else Outcome.REFERRED, results)
+
+
+def awaits_locations(order: OrderFacts, authorised: Mapping[str, LocationFacts] | None) -> bool:
+    """A CQC order waits for its account's locations: :func:`evaluate` would decide nothing
+    yet, whatever the history.
+
+    Orders only accepts locations identity authorised, so a location we have not heard of is
+    one whose LocationsAuthorised is still on its way: wait for it rather than refer."""
+    if order.account_kind != "cqc":
+        return False
+    known = authorised or {}
+    return not known or any((line.location_id or "") not in known for line in order.lines)
 
 
 def postcode_check(postcode: str) -> CheckResult:

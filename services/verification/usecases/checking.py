@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.verification.domain.checks import History, Outcome, Policy, evaluate
+from services.verification.domain.checks import Outcome, Policy, awaits_locations, evaluate
 from services.verification.store import repository
 from shared.events import OrderPlaced, OrderReferred, OrderVerified
 from shared.runtime import Service
@@ -28,10 +28,12 @@ class Checker:
         self.policy = policy
 
     async def take(self, session: AsyncSession, placed: OrderPlaced, correlation_id: str) -> None:
-        """Keep a new order and check it now, or once its account's locations reach us."""
+        """Keep a new order and check it now, or once its account's locations reach us.
+
+        Checked before it is stored, so the order is written once, already decided (or
+        awaiting its locations), with the decision's audit entry in the same statement."""
         await repository.lock_account(session, placed.account_id)
-        fresh = await repository.insert_order(
-            session,
+        order = repository.placed_order(
             {
                 "order_id": placed.order_id,
                 "reference": placed.reference,
@@ -39,13 +41,14 @@ class Checker:
                 "account_kind": placed.account_kind.value,
                 "quantity": placed.quantity,
                 "placed_at": placed.placed_at,
-                "state": "awaiting_authorisation",
                 "lines": [line.model_dump() for line in placed.lines],
                 "delivery": placed.delivery.model_dump(),
-            },
+            }
         )
-        if fresh is not None:
-            await self.check(session, fresh, correlation_id)
+        decided = await self.decide(session, order)
+        fresh = await repository.insert_order(session, order, decided, actor=AUTOMATIC)
+        if fresh and decided is not None:  # an order already known was decided before
+            await self.announce(session, order, decided, correlation_id)
 
     async def learn_locations(
         self,
@@ -56,60 +59,72 @@ class Checker:
     ) -> None:
         """Keep the account's locations and check any of its orders that were waiting."""
         await repository.lock_account(session, account_id)
-        await repository.save_authorisations(session, account_id, locations)
-        for order in await repository.orders_awaiting_authorisation(session, account_id):
+        for order in await repository.save_authorisations(session, account_id, locations):
             await self.check(session, order, correlation_id)
 
     async def check(
         self, session: AsyncSession, order: dict[str, Any], correlation_id: str
     ) -> None:
         """Run the checks on a locked order still awaiting them, and act on the outcome."""
-        authorised = await repository.authorised_locations(session, order["account_id"]) or {}
+        decided = await self.decide(session, order)
+        if decided is None:
+            return
+        await repository.set_state(
+            session,
+            order,
+            decided.state,
+            actor=AUTOMATIC,
+            reasons=decided.reasons,
+            checks=decided.checks,
+            also=decided.also,
+        )
+        await self.announce(session, order, decided, correlation_id)
+
+    async def decide(
+        self, session: AsyncSession, order: dict[str, Any]
+    ) -> repository.Decided | None:
+        """Gather the facts (under the locks that serialise checks of one organisation) and
+        decide: what to write, or None while the order waits for its locations."""
+        authorised = await repository.authorised_locations(session, order)
+        facts = repository.facts(order)
+        if awaits_locations(facts, authorised):
+            return None  # no history needed to decide nothing yet
+        known = authorised or {}
         ours = [
-            authorised[line["location_id"]]
+            known[line["location_id"]]
             for line in order["lines"]
-            if line.get("location_id") in authorised
+            if line.get("location_id") in known
         ]
         provider_ids = sorted({loc.provider_id for loc in ours if loc.provider_id})
-        await repository.serialise_checks(
-            session,
-            [f"loc:{line['location_id']}" for line in order["lines"] if line.get("location_id")]
-            + [f"provider:{p}" for p in provider_ids]
-            + [f"postcode:{order['postcode_key']}"],
-        )
-        history = History(
-            locations_already_ordered=await repository.locations_with_earlier_orders(
-                session, order
-            ),
-            other_accounts=await repository.other_account_orders(session, order, provider_ids),
-        )
-        decision = evaluate(repository.facts(order), authorised or None, history, self.policy)
+        history = await repository.history(session, order, provider_ids)
+        decision = evaluate(facts, authorised, history, self.policy)
         if decision.outcome is Outcome.WAIT:
-            return
+            return None
         names = [*order["names"], *(n for loc in ours for n in (loc.name, loc.provider_name))]
         keys = repository.organisation_keys(provider_ids, [n for n in names if n])
         if decision.outcome is Outcome.VERIFIED:
-            await repository.set_state(
-                session, order, "verified", actor=AUTOMATIC, checks=decision.checks, also=keys
-            )
+            return repository.Decided("verified", checks=decision.checks, also=keys)
+        return repository.Decided(
+            "referred", reasons=decision.reasons, checks=decision.checks, also=keys
+        )
+
+    async def announce(
+        self,
+        session: AsyncSession,
+        order: dict[str, Any],
+        decided: repository.Decided,
+        correlation_id: str,
+    ) -> None:
+        if decided.state == "verified":
             await self.service.emit(
                 session,
                 OrderVerified(order_id=order["order_id"], decided_by=AUTOMATIC),
                 correlation_id,
             )
         else:
-            await repository.set_state(
-                session,
-                order,
-                "referred",
-                actor=AUTOMATIC,
-                reasons=decision.reasons,
-                checks=decision.checks,
-                also=keys,
-            )
             await self.service.emit(
                 session,
-                OrderReferred(order_id=order["order_id"], reasons=decision.reasons),
+                OrderReferred(order_id=order["order_id"], reasons=decided.reasons or []),
                 correlation_id,
             )
 

@@ -14,6 +14,7 @@ from services.verification.domain.checks import (
     OtherAccountOrder,
     Outcome,
     Policy,
+    awaits_locations,
     evaluate,
 )
 from services.verification.domain.organisations import similar
@@ -71,6 +72,30 @@ def test_an_earlier_order_for_the_location_is_referred() -> None:
 def test_locations_not_yet_known_wait_rather_than_refer() -> None:
     assert evaluate(order(("L1", 10)), None, NONE, POLICY).outcome is Outcome.WAIT
     assert evaluate(order(("L1", 1), ("L9", 1)), {"L1": HOME}, NONE, POLICY).outcome is Outcome.WAIT
+
+
+@pytest.mark.parametrize(
+    ("facts", "authorised"),
+    [
+        (order(("L1", 10)), None),
+        (order(("L1", 10)), {}),
+        (order(("L1", 1), ("L9", 1)), {"L1": HOME}),
+        (order((None, 5)), {"L1": HOME}),
+        (order(("L1", 10), ("L2", 10)), {"L1": HOME, "L2": AGENCY}),
+        (order(("L1", 500)), {"L1": HOME}),
+        (order((None, 30), kind="non_cqc"), None),
+        (order(("L1", 10), kind="non_cqc"), {"L1": HOME}),
+    ],
+)
+def test_an_order_awaits_its_locations_exactly_when_evaluate_would_wait(
+    facts: OrderFacts, authorised: dict[str, LocationFacts] | None
+) -> None:
+    """The checker reads no history for an order that waits: the two must agree, whatever
+    the history, or an order could be left waiting or decided without its history."""
+    earlier = History({"L1"}, [OtherAccountOrder("CB-1", frozenset({"P1"}), "LS14AP", frozenset())])
+    for history in (NONE, earlier):
+        waits = evaluate(facts, authorised, history, POLICY).outcome is Outcome.WAIT
+        assert awaits_locations(facts, authorised) is waits
 
 
 def test_non_cqc_orders_always_go_to_a_person_and_large_ones_get_the_address_check() -> None:

@@ -11,7 +11,11 @@ and a failure is raised as SQLAlchemy's own error (with the connection invalidat
 lost), so retries and ``is_transient`` see what they saw before.
 
 Only fixed SQL with positional parameters (``$1``) belongs here; asyncpg prepares each text
-once per connection and keeps it (its statement cache).
+once per connection and keeps it (its statement cache). Values go in as asyncpg takes them,
+through the codecs SQLAlchemy's dialect set on the connection: a ``json``/``jsonb``
+parameter is passed as JSON text (``json.dumps``), and such a column comes back decoded.
+:func:`fetch_alone` runs one statement as its own transaction, for work that is one
+statement (marking published rows, asking whether any are due).
 """
 
 from __future__ import annotations

@@ -129,6 +129,17 @@ class Service:
             raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
         return await outbox.add(session, self.outbox_table, payload, correlation_id)
 
+    async def emit_many(
+        self, session: AsyncSession, payloads: Sequence[EventPayload], correlation_id: str
+    ) -> None:
+        """:meth:`emit` for several events, in one statement."""
+        for payload in payloads:
+            if payload.TYPE not in self._publishers:
+                raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
+        await outbox.add_many(
+            session, self.outbox_table, [(payload, correlation_id) for payload in payloads]
+        )
+
     def emitted_routing_keys(self) -> list[str]:
         """Routing keys of the events this service publishes (its AsyncAPI channels)."""
         return [payload_types()[t].ROUTING_KEY for t in self._publishers]

@@ -51,6 +51,11 @@ REGISTER = [
         for category, loc_id in POSTCODE_CATEGORIES.items()
     ),
     *(location(f"1-L{i}", f"lock{i}@rose.example", f"VL{i:03d}") for i in range(12)),
+    location("1-T1", "twins@rose.example", "VT001"),
+    location("1-T2", "twins@rose.example", "VT002"),
+    location("1-J1", "joins@rose.example", "VJ001"),
+    location("1-J2", "joins@rose.example", "VJ002"),
+    location("1-C1", "counted@rose.example", "VC001"),
 ]
 
 
@@ -154,6 +159,68 @@ async def test_locations_are_announced_only_when_they_change(platform: Platform)
     assert "Once House" in bodies[1]
 
 
+async def _events_about(identity: Any, event_type: str, account_id: str) -> int:
+    return int(
+        await scalar(
+            identity,
+            "SELECT count(*) FROM outbox WHERE event_type = :t AND body LIKE :a",
+            t=event_type,
+            a=f"%{account_id}%",
+        )
+    )
+
+
+async def test_a_first_sign_in_makes_the_account_and_announces_it_once(
+    platform: Platform,
+) -> None:
+    """Two first sign-ins at once with an email's two codes: one account holding both
+    locations, registered once; each answer's token names what its account then held."""
+    async with client(platform, "203.0.113.11") as c:
+        answers = await asyncio.gather(
+            sign_in(c, "twins@rose.example", "VT001"), sign_in(c, "twins@rose.example", "VT002")
+        )
+    held = sorted(authorised(answer) for answer in answers)
+    assert held[-1] == ["1-T1", "1-T2"] and held[0] in (["1-T1"], ["1-T2"], ["1-T1", "1-T2"])
+    account_id = answers[0].json()["account_id"]
+    assert answers[1].json()["account_id"] == account_id
+    identity = platform.service("identity")
+    assert await _events_about(identity, "AccountRegistered", account_id) == 1
+    assert await _events_about(identity, "LocationsAuthorised", account_id) == 2
+    reported = "SELECT count(*) FROM outbox WHERE event_type = 'AccountRegisteredForReporting'"
+    assert await scalar(identity, reported) >= 1
+    assert (
+        await scalar(
+            identity, "SELECT count(*) FROM account_locations WHERE account_id = :a", a=account_id
+        )
+        == 2
+    )
+
+
+async def test_a_first_sign_in_joins_an_account_made_after_it_read(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account is made between the sign-in's read and its insert (a reset link used at
+    that moment): the sign-in adds its location to that account and registers no other."""
+    from services.identity.store import sign_in as sign_in_store
+
+    async with client(platform, "203.0.113.12") as c:
+        first = await sign_in(c, "joins@rose.example", "VJ001")
+        account_id = first.json()["account_id"]
+        read = sign_in_store.read
+
+        async def before_the_account(session: Any, email: str) -> sign_in_store.SignInView:
+            view = await read(session, email)
+            return sign_in_store.SignInView(view.closed, None, view.locations)
+
+        monkeypatch.setattr(sign_in_store, "read", before_the_account)
+        second = await sign_in(c, "joins@rose.example", "VJ002")
+    assert authorised(second) == ["1-J1", "1-J2"]
+    assert second.json()["account_id"] == account_id
+    identity = platform.service("identity")
+    assert await _events_about(identity, "AccountRegistered", account_id) == 1
+    assert await _events_about(identity, "LocationsAuthorised", account_id) == 2
+
+
 @pytest.mark.parametrize(("category", "location_id"), sorted(POSTCODE_CATEGORIES.items()))
 async def test_the_four_categories_sign_in_with_the_postcode(
     platform: Platform, category: str, location_id: str
@@ -241,6 +308,30 @@ async def test_parallel_wrong_attempts_each_count(platform: Platform, clock: Clo
     assert right.status_code == 429
 
 
+async def _account_counters(platform: Platform, email: str) -> list[int]:
+    """The counts on the account's brute-force counter (none when it has no counter)."""
+    async with platform.service("identity").db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT count FROM throttle WHERE scope = 'account' AND key = :k"),
+            {"k": context(platform).subject_key(email)},
+        )
+        return list(rows.scalars())
+
+
+async def test_a_failure_is_counted_and_a_success_leaves_no_counter(
+    platform: Platform, clock: Clock
+) -> None:
+    async with client(platform, "203.0.113.13") as c:
+        assert (await sign_in(c, "counted@rose.example", "NOPE")).status_code == 401
+        assert await _account_counters(platform, "counted@rose.example") == [1]
+        assert (await sign_in(c, "counted@rose.example", "NOPE")).status_code == 401
+        assert await _account_counters(platform, "counted@rose.example") == [2]
+        assert authorised(await sign_in(c, "counted@rose.example", "VC001")) == ["1-C1"]
+        assert await _account_counters(platform, "counted@rose.example") == []
+        assert authorised(await sign_in(c, "counted@rose.example", "VC001")) == ["1-C1"]
+        assert await _account_counters(platform, "counted@rose.example") == []
+
+
 async def test_one_source_address_is_limited_across_accounts(
     platform: Platform, clock: Clock
 ) -> None:
@@ -253,6 +344,8 @@ async def test_one_source_address_is_limited_across_accounts(
                 for i in range(7)
             ]
             right = await sign_in(c, "lock9@rose.example", "VL009")
+        # Refused before it was counted: the account is left without a counter of its own.
+        assert await _account_counters(platform, "lock9@rose.example") == []
         async with client(platform, "198.51.100.10") as other:
             elsewhere = await sign_in(other, "lock9@rose.example", "VL009")
     finally:

@@ -8,9 +8,10 @@ from fastapi import Request
 from services.identity.usecases.context import Identity
 
 
-def identity(request: Request) -> Identity:
+async def identity(request: Request) -> Identity:
     """Identity's context (a FastAPI dependency): kept on the app so tests can move its
-    clock."""
+    clock. A coroutine, so FastAPI calls it in the request's task: a plain function
+    dependency is run on a worker thread, a thread hand-off on every request."""
     found: Identity = request.app.state.identity
     return found
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ARRAY, String, Uuid, bindparam, delete, func, select, union, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from services.identity.store.tables import (
     subject_access_contributions,
 )
 from shared.events import AccountKind
+from shared.store import prepared
 
 
 @dataclass(frozen=True)
@@ -181,25 +182,54 @@ async def load_profile(session: AsyncSession, account_id: UUID) -> dict[str, str
     return None if row is None else dict(row._asdict())
 
 
-async def get_or_create_account(
-    session: AsyncSession, email: str, kind: AccountKind, role: Role
-) -> Account:
-    """The account for this (folded) email, created if there is none; ``created`` says which.
+#: A CQC provider's first sign-in: the account, the locations it signed in for and the digest
+#: of the LocationsAuthorised announcing them, in one statement (none of it if the email
+#: already has an account). Every first sign-in runs it, so it runs on asyncpg's prepared
+#: statement (shared/store/prepared.py).
+_CREATE_PROVIDER = (
+    "WITH created AS ("
+    "INSERT INTO accounts (id, email, kind, role, locations_announced) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING RETURNING id"
+    "), authorised AS ("
+    "INSERT INTO account_locations (account_id, location_id) "
+    "SELECT id, unnest($6::varchar[]) FROM created"
+    ") SELECT id FROM created"
+)
 
-    Insert-first so two simultaneous first sign-ins make one account, not a unique violation.
-    """
-    new = (
-        await session.execute(
-            insert(accounts)
-            .values(id=uuid.uuid4(), email=email, kind=kind, role=role)
-            .on_conflict_do_nothing(index_elements=[accounts.c.email])
-            .returning(*_ACCOUNT_COLUMNS)
-        )
-    ).first()
-    if new is not None:
-        return _account(new, created=True)
-    row = (await session.execute(select(*_ACCOUNT_COLUMNS).where(accounts.c.email == email))).one()
-    return _account(row)
+
+async def create_provider_account(
+    session: AsyncSession,
+    email: str,
+    location_ids: list[str],
+    announced: bytes,
+    *,
+    account_id: UUID,
+) -> Account | None:
+    """A new CQC provider account for this (folded) email, authorised for these locations
+    and with ``announced`` as the digest of its LocationsAuthorised; None if the email
+    already has an account (two first sign-ins at once make one account, not a unique
+    violation: the caller signs in to the one that won)."""
+    created = await prepared.fetch(
+        session,
+        _CREATE_PROVIDER,
+        account_id,
+        email,
+        AccountKind.CQC.value,
+        Role.PROVIDER.value,
+        announced,
+        location_ids,
+    )
+    if not created:
+        return None
+    return Account(
+        account_id,
+        email,
+        AccountKind.CQC.value,
+        Role.PROVIDER.value,
+        AccountStatus.ACTIVE.value,
+        created=True,
+        locations_announced=announced,
+    )
 
 
 async def authorise_locations(
@@ -216,37 +246,24 @@ async def authorise_locations(
     return list(added.scalars())
 
 
-def _authorise_and_list() -> Any:
-    """Authorise locations and read every active location the account may order for, in one
-    statement (the select sees the rows the CTE inserts through its RETURNING, not the table)."""
-    t = register_locations
-    account_id = bindparam("account_id", type_=Uuid)
-    wanted = bindparam("location_ids", type_=ARRAY(String))
-    added = (
-        insert(account_locations)
-        .from_select(
-            ["account_id", "location_id"],
-            select(account_id, func.unnest(wanted)),
-        )
-        .on_conflict_do_nothing()
-        .returning(account_locations.c.location_id)
-        .cte("added")
-    )
-    held = union(
-        select(account_locations.c.location_id).where(account_locations.c.account_id == account_id),
-        select(added.c.location_id),
-    ).subquery("held")
-    return (
-        select(
-            *(t.c[f.name] for f in fields(RegisterLocation)),
-            t.c.location_id.in_(select(added.c.location_id)).label("added"),
-        )
-        .where(t.c.location_id.in_(select(held.c.location_id)), t.c.active)
-        .order_by(t.c.location_id)
-    )
+_REGISTER_COLUMNS = [f.name for f in fields(RegisterLocation)]
 
-
-_AUTHORISE_AND_LIST = _authorise_and_list()
+#: Authorise locations and read every active location the account may order for, in one
+#: statement (the select sees the rows the CTE inserts through its RETURNING, not the table).
+#: Every sign-in of an existing CQC account runs it, so it runs on asyncpg's prepared
+#: statement (shared/store/prepared.py).
+_AUTHORISE_AND_LIST = (
+    "WITH added AS ("  # noqa: S608 - the column names are RegisterLocation's fields
+    "INSERT INTO account_locations (account_id, location_id) "
+    "SELECT $1::uuid, unnest($2::varchar[]) ON CONFLICT DO NOTHING RETURNING location_id"
+    ") SELECT "
+    + ", ".join(f"r.{c}" for c in _REGISTER_COLUMNS)
+    + ", r.location_id IN (SELECT location_id FROM added) AS added "
+    "FROM register_locations AS r WHERE r.active AND r.location_id IN ("
+    "SELECT location_id FROM account_locations WHERE account_id = $1::uuid "
+    "UNION SELECT location_id FROM added) "
+    "ORDER BY r.location_id"
+)
 
 
 async def authorise_and_list(
@@ -254,24 +271,22 @@ async def authorise_and_list(
 ) -> tuple[list[str], list[RegisterLocation]]:
     """``authorise_locations`` and then ``authorised_locations`` in one round trip: the newly
     added location ids, and every active location the account may now order for."""
-    rows = await session.execute(
-        _AUTHORISE_AND_LIST, {"account_id": account_id, "location_ids": list(location_ids)}
-    )
+    rows = await prepared.fetch(session, _AUTHORISE_AND_LIST, account_id, list(location_ids))
     added: list[str] = []
     held: list[RegisterLocation] = []
     for row in rows:
-        values = row._asdict()
-        if values.pop("added"):
-            added.append(row.location_id)
-        held.append(RegisterLocation(**values))
+        if row["added"]:
+            added.append(row["location_id"])
+        held.append(RegisterLocation(**{c: row[c] for c in _REGISTER_COLUMNS}))
     return added, held
+
+
+_MARK_ANNOUNCED = "UPDATE accounts SET locations_announced = $2 WHERE id = $1"
 
 
 async def mark_announced(session: AsyncSession, account_id: UUID, announced: bytes) -> None:
     """Remember the digest of the LocationsAuthorised just sent for the account."""
-    await session.execute(
-        update(accounts).where(accounts.c.id == account_id).values(locations_announced=announced)
-    )
+    await prepared.fetch(session, _MARK_ANNOUNCED, account_id, announced)
 
 
 async def authorised_locations(session: AsyncSession, account_id: UUID) -> list[RegisterLocation]:

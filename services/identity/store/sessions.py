@@ -13,12 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.domain.sessions import RevokedBecause, SessionPolicy
 from services.identity.store.tables import sessions
+from shared.store import prepared
 
 
 @dataclass(frozen=True)
 class LiveSession:
     id: UUID
     account_id: UUID
+
+
+#: Every sign-in opens one, so it runs on asyncpg's prepared statement
+#: (shared/store/prepared.py).
+_OPEN = (
+    "INSERT INTO sessions (id, account_id, refresh_hash, created_at, last_used_at, expires_at) "
+    "VALUES ($1, $2, $3, $4, $4, $5)"
+)
 
 
 async def open_session(
@@ -29,15 +38,8 @@ async def open_session(
     policy: SessionPolicy,
 ) -> UUID:
     session_id = uuid.uuid4()
-    await session.execute(
-        sessions.insert().values(
-            id=session_id,
-            account_id=account_id,
-            refresh_hash=refresh_hash,
-            created_at=now,
-            last_used_at=now,
-            expires_at=policy.expires_at(now),
-        )
+    await prepared.fetch(
+        session, _OPEN, session_id, account_id, refresh_hash, now, policy.expires_at(now)
     )
     return session_id
 

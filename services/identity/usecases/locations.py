@@ -29,6 +29,13 @@ from shared.runtime import Service
 from shared.usecases import Invalid, NotAllowed
 
 
+def announcement(account_id: UUID, locations: list[Location]) -> tuple[LocationsAuthorised, bytes]:
+    """The LocationsAuthorised naming these locations, and the digest an account keeps of
+    the last one sent for it."""
+    event = LocationsAuthorised(account_id=account_id, locations=locations)
+    return event, hashlib.sha256(event.model_dump_json().encode()).digest()
+
+
 async def announce_locations(
     service: Service,
     session: AsyncSession,
@@ -39,8 +46,7 @@ async def announce_locations(
     """Send LocationsAuthorised when the account's locations differ from the last one sent:
     a first sign-in, a location added or gone, or register details changed since (consumers
     upsert it). A repeat sign-in with nothing new sends nothing."""
-    event = LocationsAuthorised(account_id=account.id, locations=locations)
-    announced = hashlib.sha256(event.model_dump_json().encode()).digest()
+    event, announced = announcement(account.id, locations)
     if announced == account.locations_announced:
         return
     await service.emit(session, event, correlation_id)
@@ -106,7 +112,7 @@ async def add_location(
                 added, held = await repository.authorise_and_list(session, account.id, matched)
                 locations = [loc.as_event() for loc in held]
                 await announce_locations(ctx.service, session, account, locations, correlation_id)
-                await throttling.sign_in_succeeded(session, subject)
+                throttling.sign_in_succeeded(admission)
                 await audit.record(
                     session,
                     audit.Action.LOCATION_ADDED,

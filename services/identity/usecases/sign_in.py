@@ -14,21 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.domain.accounts import Role, may_sign_in_with_register
+from services.identity.domain.accounts import may_sign_in_with_register
 from services.identity.domain.credentials import password_matches
 from services.identity.domain.passwords import hash_password, needs_rehash, verify_password
 from services.identity.domain.register import RegisterLocation, fold_email
 from services.identity.metrics import SIGN_IN_ATTEMPTS
-from services.identity.store import audit, portal, repository
-from services.identity.store import register as register_store
+from services.identity.store import audit, repository
+from services.identity.store import sign_in as sign_in_store
 from services.identity.store.repository import Account
+from services.identity.store.sign_in import SignInView
 from services.identity.usecases import throttling
 from services.identity.usecases.context import Identity
-from services.identity.usecases.locations import announce_locations
+from services.identity.usecases.locations import announce_locations, announcement
 from services.identity.usecases.refusals import TooManyAttempts, not_recognised, service_closed
 from services.identity.usecases.sessions import Issued, issue
 from shared.events import AccountKind, AccountRegistered, AccountRegisteredForReporting, Location
@@ -42,8 +44,8 @@ class _Attempt:
     email: str
     password: str
     correlation_id: str
-    #: The portal has closed: a sign-in may change no account.
-    closed: bool
+    #: The portal, the account and the register's locations for the email, as read.
+    view: SignInView
 
 
 async def sign_in(
@@ -71,9 +73,11 @@ async def sign_in(
                 session, audit.Action.SIGN_IN_REFUSED, subject_key=subject, source_key=source
             )
         else:
-            closed = await portal.closure(session) is not None
-            attempt = _Attempt(email, password, correlation_id, closed)
-            found = await _authenticate(ctx, session, attempt)
+            view = await sign_in_store.read(session, email)
+            closed = view.closed
+            found = await _authenticate(
+                ctx, session, _Attempt(email, password, correlation_id, view)
+            )
             if found is None:
                 if device is None:  # a known device is held to its own lockout
                     await throttling.sign_in_failed(ctx, session, source, now)
@@ -95,7 +99,7 @@ async def sign_in(
                     )
             else:
                 account, locations = found
-                await throttling.sign_in_succeeded(session, subject, device)
+                throttling.sign_in_succeeded(admission)
                 issued = await issue(ctx, session, account, locations, now)
                 # The same token again for a known device (its counter stays its own).
                 issued.device_token = known[0] if known else ctx.device_token(subject)
@@ -122,7 +126,7 @@ async def sign_in(
 
 
 async def _authenticate(ctx: Identity, session: AsyncSession, attempt: _Attempt) -> Found:
-    account = await repository.find_account(session, attempt.email)
+    account = attempt.view.account
     if account is not None and account.password_hash is not None:
         return await _password_account(session, account, attempt.password)
     if account is not None and account.kind != AccountKind.CQC:
@@ -147,44 +151,67 @@ async def _password_account(session: AsyncSession, account: Account, password: s
 
 async def _cqc_account(ctx: Identity, session: AsyncSession, attempt: _Attempt) -> Found:
     """Sign in with a location's register codes; authorises every location they match."""
-    email, correlation_id = attempt.email, attempt.correlation_id
-    candidates = await register_store.active_locations_for_email(session, email)
-    matched = [loc for loc in candidates if password_matches(loc, attempt.password)]
+    view = attempt.view
+    matched = [loc for loc in view.locations if password_matches(loc, attempt.password)]
     if not matched:
         return None
-    if attempt.closed:
-        return await _unchanged_account(session, email, matched)
-    account = await repository.get_or_create_account(session, email, AccountKind.CQC, Role.PROVIDER)
+    if view.closed:
+        return await _unchanged_account(session, view.account, matched)
+    account = view.account
+    if account is None:
+        created = await _first_sign_in(ctx, session, attempt, matched)
+        if created is not None:
+            return created
+        # A parallel first sign-in made the account after this one read: join it.
+        account = await repository.find_account(session, attempt.email)
+        if account is None:
+            return None
     if account.password_hash or not may_sign_in_with_register(account.kind, account.status):
         return None
-    if account.created:
-        await ctx.service.emit(
-            session,
-            AccountRegistered(
-                account_id=account.id,
-                kind=AccountKind.CQC,
-                email=email,
-                organisation_name=matched[0].provider_name,
-                postcode=matched[0].postcode,
-            ),
-            correlation_id,
-        )
-        reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
-        await ctx.service.emit(session, reported, correlation_id)
     _, held = await repository.authorise_and_list(
         session, account.id, [loc.location_id for loc in matched]
     )
     locations = [loc.as_event() for loc in held]
-    await announce_locations(ctx.service, session, account, locations, correlation_id)
+    await announce_locations(ctx.service, session, account, locations, attempt.correlation_id)
+    return account, locations
+
+
+async def _first_sign_in(
+    ctx: Identity, session: AsyncSession, attempt: _Attempt, matched: list[RegisterLocation]
+) -> Found:
+    """Make the account, authorise the locations matched and announce it all: one statement
+    for the account, one for its three events. None if the email has an account by now."""
+    account_id = uuid.uuid4()
+    # A new account holds just these (they are on the register, by location id): the
+    # LocationsAuthorised is known before the account is made, and its digest made with it.
+    locations = [loc.as_event() for loc in matched]
+    authorised, announced = announcement(account_id, locations)
+    account = await repository.create_provider_account(
+        session,
+        attempt.email,
+        [loc.location_id for loc in matched],
+        announced,
+        account_id=account_id,
+    )
+    if account is None:
+        return None
+    registered = AccountRegistered(
+        account_id=account.id,
+        kind=AccountKind.CQC,
+        email=attempt.email,
+        organisation_name=matched[0].provider_name,
+        postcode=matched[0].postcode,
+    )
+    reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
+    await ctx.service.emit_many(session, [registered, reported, authorised], attempt.correlation_id)
     return account, locations
 
 
 async def _unchanged_account(
-    session: AsyncSession, email: str, matched: list[RegisterLocation]
+    session: AsyncSession, account: Account | None, matched: list[RegisterLocation]
 ) -> Found:
     """After the portal has closed a sign-in changes no account: it creates none, and adds no
     location; a holder may still sign in with a location already theirs to see their orders."""
-    account = await repository.find_account(session, email)
     if account is None or account.password_hash:
         return None
     if not may_sign_in_with_register(account.kind, account.status):

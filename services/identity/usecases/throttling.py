@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.domain import throttle as rules
 from services.identity.store import throttle as counters
+from shared.store.db import before_commit
 
 if TYPE_CHECKING:
     from services.identity.usecases.context import Identity
@@ -30,12 +31,36 @@ DEVICE = "device"
 SCOPES = (ACCOUNT, SOURCE, RESET, REGISTRATION, DEVICE)
 
 
+class _Count:
+    """An admitted attempt's count, written to its counter (locked since admission) just
+    before the transaction commits: as counted, or cleared if the attempt succeeded.
+
+    One write per attempt instead of a save and then, on success, a delete; and written by
+    default, so a use case that ends any other way (the portal closed, a refusal of its own)
+    leaves the attempt counted without having to say so. The row lock taken at admission
+    holds parallel attempts on the counter until the commit, as before, and a transaction
+    that rolls back counts nothing, as before.
+    """
+
+    def __init__(self, scope: str, key: bytes, counted: rules.Counter) -> None:
+        self.scope, self.key, self.counted = scope, key, counted
+        self.succeeded = False
+
+    async def __call__(self, session: AsyncSession) -> None:
+        if self.succeeded:
+            await counters.clear_counter(session, self.scope, self.key)
+        else:
+            await counters.save_counter(session, self.scope, self.key, self.counted)
+
+
 @dataclass(frozen=True)
 class Admission:
     decision: rules.Decision
     counted: rules.Counter = field(default_factory=rules.Counter)
     #: The counter key of the known device this attempt came from, if any (ADR 0064).
     device: bytes | None = None
+    #: What the transaction writes to the counter as it commits (None: nothing, refused).
+    count: _Count | None = field(default=None, repr=False, compare=False)
 
 
 async def admit_sign_in(
@@ -52,40 +77,57 @@ async def admit_sign_in(
     An attempt from a known device (``device``, the counter key of a valid device token
     for this account) is counted on that device's own lockout instead: guesses from
     elsewhere neither lock it out nor are helped by it (OWASP's device cookies, ADR 0064).
+
+    The count is written as the transaction commits (``session`` must be one of
+    ``Database.transaction``'s): :func:`sign_in_succeeded` makes that write clear the
+    counter instead.
     """
     if device is not None:
         counter = await counters.lock_counter(session, DEVICE, device)
-        counted, decision = ctx.lockout.attempt(counter, now)
-        if decision.allowed:
-            await counters.save_counter(session, DEVICE, device, counted)
-        return Admission(decision, counted, device)
-    source_count = await counters.read_counter(session, SOURCE, source)
+        return _admitted(ctx, session, DEVICE, device, counter, now, device)
+    # The source's count is read (not locked) in the statement that locks the account's.
+    locked, source_count = await counters.lock_counter_reading(
+        session, ACCOUNT, subject, SOURCE, source
+    )
     decision = ctx.source_limit.check(source_count, now)
     if not decision.allowed:
+        if locked.created:  # nothing is counted on it: leave no empty counter behind
+            await counters.clear_counter(session, ACCOUNT, subject)
         return Admission(decision)
-    counter = await counters.lock_counter(session, ACCOUNT, subject)
+    return _admitted(ctx, session, ACCOUNT, subject, locked.counter, now)
+
+
+def _admitted(
+    ctx: Identity,
+    session: AsyncSession,
+    scope: str,
+    key: bytes,
+    counter: rules.Counter,
+    now: datetime,
+    device: bytes | None = None,
+) -> Admission:
     counted, decision = ctx.lockout.attempt(counter, now)
-    if decision.allowed:
-        await counters.save_counter(session, ACCOUNT, subject, counted)
-    return Admission(decision, counted)
+    if not decision.allowed:
+        return Admission(decision, counted, device)
+    count = _Count(scope, key, counted)
+    before_commit(session, f"throttle.{scope}.{key.hex()}", count)
+    return Admission(decision, counted, device, count)
 
 
 async def sign_in_failed(
     ctx: Identity, session: AsyncSession, source: bytes, now: datetime
 ) -> None:
+    """Count a failure against the client's address (the attempt's own counter already
+    holds it)."""
     counter = await counters.lock_counter(session, SOURCE, source)
     await counters.save_counter(session, SOURCE, source, ctx.source_limit.record(counter, now))
 
 
-async def sign_in_succeeded(
-    session: AsyncSession, subject: bytes, device: bytes | None = None
-) -> None:
+def sign_in_succeeded(admission: Admission) -> None:
     """Clear the counter the attempt was made on: a known device's success clears only
     its own, so the owner signing in gives an attacker elsewhere no fresh guesses."""
-    if device is not None:
-        await counters.clear_counter(session, DEVICE, device)
-    else:
-        await counters.clear_counter(session, ACCOUNT, subject)
+    if admission.count is not None:
+        admission.count.succeeded = True
 
 
 async def lift_lock(session: AsyncSession, subject: bytes) -> None:

@@ -208,7 +208,7 @@ class EmailRelay(Relay):
         max_attempts: int = 8,
         batch: int = 20,
         stop_grace_seconds: float = 15.0,
-        sweep_after: float = 10.0,
+        sweep_after: float = 3.0,
     ) -> None:
         if max_attempts < 1 or batch < 1:
             raise ValueError("max_attempts and batch must be at least 1")

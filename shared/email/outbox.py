@@ -29,6 +29,8 @@ why (an error code, never a server's text). Parked rows are counted by
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -63,6 +65,7 @@ from shared.email.message import (
 )
 from shared.logging import get_logger
 from shared.metrics import REGISTRY
+from shared.store import prepared
 from shared.store.db import OUTBOX_DIRTY, Database
 from shared.store.relay import Relay
 
@@ -148,6 +151,58 @@ async def queue_email(session: AsyncSession, table: Table, message: EmailMessage
     )
     session.info[OUTBOX_DIRTY] = True
     return email_id
+
+
+#: The columns :func:`email_rows` fills, in its order.
+EMAIL_COLUMNS = ("id", "recipient", "subject", "body", "attachments")
+
+
+def email_rows(messages: Sequence[EmailMessage]) -> list[list[Any]]:
+    """The emails as columns (:data:`EMAIL_COLUMNS`, the attachments as JSON text), for a
+    statement that inserts them from ``unnest`` arrays: :func:`queue_emails`, or a service's
+    own statement that queues an email with the change that causes it. Whoever writes them
+    sets ``session.info[OUTBOX_DIRTY]`` so the relay wakes after commit."""
+    rows = [
+        [
+            uuid4(),
+            m.to,
+            m.subject,
+            m.body,
+            json.dumps(
+                [
+                    {
+                        "filename": a.filename,
+                        "content_type": a.content_type,
+                        "data_b64": base64.b64encode(a.data).decode("ascii"),
+                    }
+                    for a in m.attachments
+                ]
+            ),
+        ]
+        for m in messages
+    ]
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 5
+
+
+#: Any number of emails in one statement, on asyncpg's prepared statement.
+_QUEUE_MANY = (
+    "INSERT INTO {table} (id, recipient, subject, body, attachments) "
+    "SELECT id, recipient, subject, body, attachments::jsonb "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+    "AS e(id, recipient, subject, body, attachments)"
+)
+
+
+async def queue_emails(
+    session: AsyncSession, table: Table, messages: Sequence[EmailMessage]
+) -> list[UUID]:
+    """:func:`queue_email` for any number of messages in one prepared statement; their ids."""
+    if not messages:
+        return []
+    columns = email_rows(messages)
+    await prepared.fetch(session, _QUEUE_MANY.format(table=table.name), *columns)
+    session.info[OUTBOX_DIRTY] = True
+    return list(columns[0])
 
 
 def _message_from_row(row: Any) -> EmailMessage:

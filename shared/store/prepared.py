@@ -11,7 +11,9 @@ and a failure is raised as SQLAlchemy's own error (with the connection invalidat
 lost), so retries and ``is_transient`` see what they saw before.
 
 Only fixed SQL with positional parameters (``$1``) belongs here; asyncpg prepares each text
-once per connection and keeps it (its statement cache).
+once per connection and keeps it (its statement cache). The parameters skip SQLAlchemy's
+types: cast each in the SQL (``$1::uuid``), pass a ``jsonb`` one as JSON text; a ``jsonb``
+result comes back decoded (both by the codec SQLAlchemy's dialect sets on each connection).
 """
 
 from __future__ import annotations

@@ -130,15 +130,14 @@ class Service:
         return await outbox.add(session, self.outbox_table, payload, correlation_id)
 
     async def emit_many(
-        self, session: AsyncSession, payloads: Sequence[EventPayload], correlation_id: str
+        self, session: AsyncSession, events: Sequence[tuple[EventPayload, str]]
     ) -> None:
-        """:meth:`emit` for several events, in one statement."""
-        for payload in payloads:
+        """:meth:`emit` for several events, each with its correlation id, in one statement
+        (published in this order)."""
+        for payload, _ in events:
             if payload.TYPE not in self._publishers:
                 raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
-        await outbox.add_many(
-            session, self.outbox_table, [(payload, correlation_id) for payload in payloads]
-        )
+        await outbox.add_many(session, self.outbox_table, events)
 
     def emitted_routing_keys(self) -> list[str]:
         """Routing keys of the events this service publishes (its AsyncAPI channels)."""

@@ -16,7 +16,13 @@ from shared.email.message import (
     EmailSender,
 )
 from shared.email.notify import NotifySender
-from shared.email.outbox import EmailRelay, email_outbox_table, queue_email, retry_delay
+from shared.email.outbox import (
+    EmailRelay,
+    email_outbox_table,
+    queue_email,
+    queue_emails,
+    retry_delay,
+)
 from shared.email.settings import EmailSettings, sender_from_settings
 from shared.email.smtp import SmtpSender
 
@@ -33,6 +39,7 @@ __all__ = [
     "SmtpSender",
     "email_outbox_table",
     "queue_email",
+    "queue_emails",
     "retry_delay",
     "sender_from_settings",
 ]

@@ -31,6 +31,8 @@ why (an error code, never a server's text). Parked rows are counted by
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -171,11 +173,73 @@ async def queue_email(session: AsyncSession, table: Table, message: EmailMessage
             ],
         )
     )
-    queued: list[QueuedEmail] = session.info.setdefault(EMAILS_QUEUED, [])
-    # A savepoint may still roll back what it wrote: such an email is left to the sweep.
-    nested = session.in_nested_transaction()
-    queued.append(SWEEP_SOON if nested else QueuedEmail(email_id, message))
+    emails_written(session, [email_id], [message])
     return email_id
+
+
+#: The columns :func:`email_rows` fills, in its order.
+EMAIL_COLUMNS = ("id", "recipient", "subject", "body", "attachments")
+
+
+def email_rows(messages: Sequence[EmailMessage]) -> list[list[Any]]:
+    """The emails as columns (:data:`EMAIL_COLUMNS`, the attachments as JSON text), for a
+    statement that inserts them from ``unnest`` arrays: :func:`queue_emails`, or a service's
+    own statement that queues an email with the change that causes it. Whoever writes them
+    calls :func:`emails_written` with them, so the relay sends them after the commit. Such a
+    statement sets ``created_at`` to ``clock_timestamp()`` (see the sweep)."""
+    rows = [
+        [
+            uuid4(),
+            m.to,
+            m.subject,
+            m.body,
+            json.dumps(
+                [
+                    {
+                        "filename": a.filename,
+                        "content_type": a.content_type,
+                        "data_b64": base64.b64encode(a.data).decode("ascii"),
+                    }
+                    for a in m.attachments
+                ]
+            ),
+        ]
+        for m in messages
+    ]
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 5
+
+
+#: Any number of emails in one statement, on asyncpg's prepared statement.
+_QUEUE_MANY = (
+    "INSERT INTO {table} (id, recipient, subject, body, attachments, created_at) "
+    "SELECT id, recipient, subject, body, attachments::jsonb, clock_timestamp() "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+    "AS e(id, recipient, subject, body, attachments)"
+)
+
+
+async def queue_emails(
+    session: AsyncSession, table: Table, messages: Sequence[EmailMessage]
+) -> list[UUID]:
+    """:func:`queue_email` for any number of messages in one prepared statement; their ids."""
+    if not messages:
+        return []
+    columns = email_rows(messages)
+    await prepared.fetch(session, _QUEUE_MANY.format(table=table.name), *columns)
+    emails_written(session, columns[0], messages)
+    return list(columns[0])
+
+
+def emails_written(
+    session: AsyncSession, email_ids: Sequence[UUID], messages: Sequence[EmailMessage]
+) -> None:
+    """Tell the session's commit which emails it queued, for the relay to send them at once.
+    Inside a savepoint (which may still roll back) they are left to the sweep instead."""
+    queued: list[QueuedEmail] = session.info.setdefault(EMAILS_QUEUED, [])
+    if session.in_nested_transaction():
+        queued.append(SWEEP_SOON)
+        return
+    queued.extend(QueuedEmail(i, m) for i, m in zip(email_ids, messages, strict=True))
 
 
 def _message_from_row(row: Any) -> EmailMessage:

@@ -11,11 +11,12 @@ and a failure is raised as SQLAlchemy's own error (with the connection invalidat
 lost), so retries and ``is_transient`` see what they saw before.
 
 Only fixed SQL with positional parameters (``$1``) belongs here; asyncpg prepares each text
-once per connection and keeps it (its statement cache). Values go in as asyncpg takes them,
-through the codecs SQLAlchemy's dialect set on the connection: a ``json``/``jsonb``
-parameter is passed as JSON text (``json.dumps``), and such a column comes back decoded.
-:func:`fetch_alone` runs one statement as its own transaction, for work that is one
-statement (marking published rows, asking whether any are due).
+once per connection and keeps it (its statement cache). The parameters skip SQLAlchemy's
+types: cast each in the SQL (``$1::uuid``), pass a ``json``/``jsonb`` one as JSON text
+(``json.dumps``); a ``jsonb`` result comes back decoded (both by the codec SQLAlchemy's
+dialect sets on each connection). :func:`fetch_alone` runs one statement as its own
+transaction, for work that is one statement (marking published rows, asking whether any
+are due).
 """
 
 from __future__ import annotations

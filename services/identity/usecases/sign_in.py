@@ -203,7 +203,9 @@ async def _first_sign_in(
         postcode=matched[0].postcode,
     )
     reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
-    await ctx.service.emit_many(session, [registered, reported, authorised], attempt.correlation_id)
+    await ctx.service.emit_many(
+        session, [(event, attempt.correlation_id) for event in (registered, reported, authorised)]
+    )
     return account, locations
 
 

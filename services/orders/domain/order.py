@@ -46,6 +46,19 @@ def advance(current: Status, incoming: Status) -> Status:
     return incoming if _RANK[incoming] > _RANK[current] else current
 
 
+def moves_from(incoming: Status) -> frozenset[Status]:
+    """The statuses ``incoming`` moves an order on from (from any other it stays where it
+    is): what lets a store decide :func:`advance` on an order's latest version in the
+    statement that records the step."""
+    return _MOVES_FROM[incoming]
+
+
+# ``advance`` answers the current status or the incoming one, so this set says it all.
+_MOVES_FROM = {
+    incoming: frozenset(s for s in Status if advance(s, incoming) != s) for incoming in Status
+}
+
+
 # Crockford's alphabet: no I, L, O or U, so a reference read over the phone is unambiguous.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

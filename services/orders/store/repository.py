@@ -3,24 +3,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders.domain.order import Status, advance
+from services.orders.domain.order import Status, moves_from
+from services.orders.store.accounts import OrganisationAlreadyOrdered
 from services.orders.store.tables import (
-    authorised_locations,
     location_orders,
     order_lines,
     orders,
     status_history,
 )
+from shared.email.message import EmailMessage
+from shared.email.outbox import email_rows, emails_written
+from shared.store import prepared
 from shared.store.db import Database
 
 
@@ -33,29 +36,149 @@ class LocationAlreadyOrdered(Exception):
 NO_LOCATION = ""
 
 
-async def save_authorised_locations(
-    session: AsyncSession, account_id: UUID, locations: Sequence[dict[str, Any]]
-) -> None:
-    for loc in locations:
-        stmt = insert(authorised_locations).values(
-            account_id=account_id, location_id=loc["location_id"], details=loc
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["account_id", "location_id"], set_={"details": loc}
-            )
-        )
+# The locations an account may order for, and the orders that waited for one of them, in one
+# statement after the account's lock (ADR 0061). Each waiting order is updated on its latest
+# version (a correction from customer services committing meanwhile is either seen, or waits
+# for this transaction): one still awaiting its address gets the location's, for the
+# recipient it names now; one that customer services addressed keeps theirs. Its waiting row
+# no longer waits for the address, and goes once nothing else is awaited. The statement
+# answers those orders, oldest first, with what their OrderPlaced needs.
+_AUTHORISE = """
+WITH saved AS (
+    INSERT INTO authorised_locations (account_id, location_id, details)
+    SELECT $1::uuid, site.key, site.value FROM jsonb_each($2::jsonb) AS site
+    ON CONFLICT (account_id, location_id) DO UPDATE SET details = excluded.details
+),
+addressed AS (
+    UPDATE orders SET delivery = CASE
+        WHEN orders.delivery @> '{"awaiting": true}'
+        THEN ($3::jsonb -> w.deliver_to)
+             || jsonb_build_object('recipient_name', orders.delivery -> 'recipient_name')
+        ELSE orders.delivery
+    END
+    FROM awaiting_details w
+    WHERE w.account_id = $1::uuid AND $3::jsonb ? w.deliver_to AND orders.id = w.order_id
+    RETURNING orders.id, orders.reference, orders.account_id, orders.account_kind,
+              orders.placed_at, orders.seq, orders.quantity, orders.top_up, orders.status,
+              orders.delivery, w.deliver_to, w.correlation_id
+),
+settled AS (
+    DELETE FROM awaiting_details w USING addressed a
+    WHERE w.order_id = a.id AND NOT w.email_owed
+),
+still_waiting AS (
+    UPDATE awaiting_details w SET deliver_to = NULL FROM addressed a
+    WHERE w.order_id = a.id AND w.email_owed
+)
+SELECT a.*, (
+    SELECT jsonb_agg(jsonb_build_object(
+        'location_id', nullif(l.location_id, ''), 'staff_count', l.staff_count
+    ))
+    FROM order_lines l WHERE l.order_id = a.id
+) AS lines
+FROM addressed a ORDER BY a.seq
+"""
 
 
-async def authorised_location_details(
-    session: AsyncSession, account_id: UUID
-) -> dict[str, dict[str, Any]]:
-    rows = await session.execute(
-        select(authorised_locations.c.location_id, authorised_locations.c.details).where(
-            authorised_locations.c.account_id == account_id
-        )
+async def authorise_locations(
+    session: AsyncSession,
+    account_id: UUID,
+    details: dict[str, dict[str, Any]],
+    deliveries: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Keep the register ``details`` of each location (by id) the account may order for, and
+    address the orders waiting for one: ``deliveries`` holds each location's delivery but its
+    recipient, which the order keeps. The orders addressed, each as :func:`get_order` has it
+    (its lines, not its history) with the location (``deliver_to``) and the ``correlation_id``
+    it was placed with. One statement: run it after the account's lock."""
+    rows = await prepared.fetch(
+        session, _AUTHORISE, account_id, json.dumps(details), json.dumps(deliveries)
     )
-    return {row.location_id: row.details for row in rows}
+    return [dict(row) for row in rows]
+
+
+# Everything placing reads, in one statement after the account's lock: whether the portal has
+# closed, why the account may not order (if it may not), the email it registered with, and
+# (when ``$2``) the register details of its locations by id.
+_PLACING_READS = """
+SELECT EXISTS (SELECT FROM portal_closure) AS closed,
+       (SELECT reason FROM account_holds WHERE account_id = $1::uuid) AS held,
+       (SELECT email FROM registered_accounts WHERE account_id = $1::uuid) AS email,
+       (SELECT jsonb_object_agg(location_id, details) FROM authorised_locations
+         WHERE account_id = $1::uuid AND $2::boolean) AS locations
+"""
+
+
+@dataclass(frozen=True)
+class Account:
+    """What placing reads about the account (after its lock, in one statement)."""
+
+    portal_closed: bool
+    #: Why the account may not order (privacy.RESTRICTED or ANONYMISED), or None.
+    held: str | None
+    registered_email: str | None
+    #: The register details of the account's locations, by id (only when asked for).
+    locations: dict[str, dict[str, Any]]
+
+
+async def account_for_placing(
+    session: AsyncSession, account_id: UUID, *, with_locations: bool
+) -> Account:
+    [row] = await prepared.fetch(session, _PLACING_READS, account_id, with_locations)
+    return Account(row["closed"], row["held"], row["email"], row["locations"] or {})
+
+
+# An order, its lines, its locations' claims (or its organisation's), its first step, what it
+# still waits for and its confirmation email, in one statement. A claim another order holds
+# is skipped (ON CONFLICT DO NOTHING, after waiting for an uncommitted one), so the statement
+# answers how many it made and the caller refuses the order (rolling all of it back). Its
+# status and first step are 'placed' (Status.PLACED).
+_INSERT_ORDER = """
+WITH placed AS (
+    INSERT INTO orders (
+        id, reference, account_id, account_kind, status, quantity, delivery,
+        notify_email, top_up, placed_at, updated_at
+    )
+    VALUES ($1::uuid, $2::varchar, $3::uuid, $4::varchar, 'placed', $5::int,
+            $6::jsonb, $7::varchar, $8::boolean, $9::timestamptz, $9::timestamptz)
+    RETURNING seq
+),
+lines AS (
+    INSERT INTO order_lines (order_id, location_id, staff_count)
+    SELECT $1::uuid, line.location_id, line.staff_count
+    FROM unnest($10::varchar[], $11::int[]) AS line(location_id, staff_count)
+),
+claimed AS (
+    INSERT INTO location_orders (location_id, order_id)
+    SELECT location_id, $1::uuid FROM unnest($12::varchar[]) AS location_id
+    ON CONFLICT DO NOTHING
+    RETURNING location_id
+),
+organisation AS (
+    INSERT INTO organisation_orders (account_id, order_id)
+    SELECT $3::uuid, $1::uuid WHERE $13::boolean
+    ON CONFLICT DO NOTHING
+    RETURNING order_id
+),
+first_step AS (
+    INSERT INTO status_history (order_id, status, detail, occurred_at)
+    VALUES ($1::uuid, 'placed', '', $9::timestamptz)
+),
+waiting AS (
+    INSERT INTO awaiting_details (order_id, account_id, deliver_to, email_owed, correlation_id)
+    SELECT $1::uuid, $3::uuid, $14::varchar, $15::boolean, $16::varchar
+    WHERE $14::varchar IS NOT NULL OR $15::boolean
+),
+confirmation AS (
+    INSERT INTO email_outbox (id, recipient, subject, body, attachments, created_at)
+    SELECT id, recipient, subject, body, attachments::jsonb, clock_timestamp()
+    FROM unnest($17::uuid[], $18::text[], $19::text[], $20::text[], $21::text[])
+        AS email(id, recipient, subject, body, attachments)
+)
+SELECT (SELECT seq FROM placed) AS seq,
+       (SELECT count(*) FROM claimed) AS claimed,
+       EXISTS (SELECT FROM organisation) AS organisation_claimed
+"""
 
 
 async def insert_order(
@@ -71,89 +194,98 @@ async def insert_order(
     placed_at: datetime,
     notify_email: str | None = None,
     top_up: bool = False,
+    one_per_organisation: bool = False,
+    awaits_delivery_to: str | None = None,
+    email_owed: bool = False,
+    correlation_id: str = "",
+    confirmation: EmailMessage | None = None,
 ) -> int:
-    """Store an order with its lines and claim its locations; returns its placement number."""
-    seq: int = (
-        await session.execute(
-            orders.insert()
-            .values(
-                id=order_id,
-                reference=reference,
-                account_id=account_id,
-                account_kind=account_kind,
-                status=Status.PLACED,
-                quantity=quantity,
-                delivery=delivery,
-                notify_email=notify_email,
-                top_up=top_up,
-                placed_at=placed_at,
-                updated_at=placed_at,
-            )
-            .returning(orders.c.seq)
-        )
-    ).scalar_one()
-    await session.execute(
-        order_lines.insert(),
-        [
-            {"order_id": order_id, "location_id": loc or NO_LOCATION, "staff_count": n}
-            for loc, n in lines
-        ],
+    """Store an order with its lines and claim its locations (or, if ``one_per_organisation``,
+    its account's one order); returns its placement number. An order that still awaits its
+    delivery location's details (``awaits_delivery_to``) or its confirmation address
+    (``email_owed``) is left waiting for them with its ``correlation_id``; a
+    ``confirmation`` is queued with it. One statement.
+
+    Raises LocationAlreadyOrdered or OrganisationAlreadyOrdered.
+    """
+    claims = [loc for loc, _ in lines if loc]
+    confirmations = [confirmation] if confirmation else []
+    email_columns = email_rows(confirmations)
+    [row] = await prepared.fetch(
+        session,
+        _INSERT_ORDER,
+        order_id,
+        reference,
+        account_id,
+        account_kind,
+        quantity,
+        json.dumps(delivery),
+        notify_email,
+        top_up,
+        placed_at,
+        [loc or NO_LOCATION for loc, _ in lines],
+        [n for _, n in lines],
+        claims,
+        one_per_organisation,
+        awaits_delivery_to,
+        email_owed,
+        correlation_id[:64],
+        *email_columns,
     )
-    claims = [{"location_id": loc, "order_id": order_id} for loc, _ in lines if loc]
-    if claims:
-        try:
-            async with session.begin_nested():
-                await session.execute(location_orders.insert(), claims)
-        except IntegrityError as exc:
-            raise LocationAlreadyOrdered from exc
-    await session.execute(
-        status_history.insert().values(
-            order_id=order_id, status=Status.PLACED, detail="", occurred_at=placed_at
-        )
-    )
+    emails_written(session, email_columns[0], confirmations)
+    if row["claimed"] != len(claims):
+        raise LocationAlreadyOrdered
+    if one_per_organisation and not row["organisation_claimed"]:
+        raise OrganisationAlreadyOrdered
+    seq: int = row["seq"]
     return seq
+
+
+class Recorded(NamedTuple):
+    """A recorded step's order: its reference and confirmation address."""
+
+    reference: str
+    notify_email: str | None
+
+
+# A step on the order's timeline and its status moved forward, in one statement: the UPDATE
+# decides on the row's latest version (one waiting for a concurrent step's commit sees it),
+# moving the status only from the statuses the step moves on from (``moves_from``, so a late
+# step never moves it back), and the history insert follows the row it updated. Readers take
+# the order and its timeline in one snapshot (read_order), so they never see one without the
+# other (the race that withdrew this statement in ADR 0054).
+_RECORD_STATUS = """
+WITH moved AS (
+    UPDATE orders SET
+        status = CASE WHEN status = ANY($5::varchar[]) THEN $2::varchar ELSE status END,
+        updated_at = CASE WHEN status = ANY($5::varchar[])
+                          THEN $4::timestamptz ELSE updated_at END
+    WHERE id = $1::uuid
+    RETURNING id, reference, notify_email
+),
+step AS (
+    INSERT INTO status_history (order_id, status, detail, occurred_at)
+    SELECT id, $2::varchar, $3::text, $4::timestamptz FROM moved
+)
+SELECT reference, notify_email FROM moved
+"""
 
 
 async def record_status(
     session: AsyncSession, order_id: UUID, incoming: Status, occurred_at: datetime, detail: str = ""
-) -> Any:
-    """Add a step to the order's timeline and move its status forward; None if the order is
-    unknown, else its reference and confirmation address.
-
-    The row is locked and read first, and ``advance`` decides in Python. A single
-    UPDATE ... CASE statement was tried for cost (ADR 0054); with it a browser test under load
-    saw a dispatched order still shown as approved, so this form stays until that is understood.
-    """
-    current = (
-        await session.execute(
-            select(orders.c.status, orders.c.reference, orders.c.notify_email)
-            .where(orders.c.id == order_id)
-            .with_for_update()
-        )
-    ).first()
-    if current is None:
-        return None
-    await session.execute(
-        status_history.insert().values(
-            order_id=order_id, status=incoming, detail=detail, occurred_at=occurred_at
-        )
+) -> Recorded | None:
+    """Add a step to the order's timeline and move its status forward (as ``advance``
+    would); None if the order is unknown, else its reference and confirmation address."""
+    rows = await prepared.fetch(
+        session,
+        _RECORD_STATUS,
+        order_id,
+        incoming.value,
+        detail,
+        occurred_at,
+        [status.value for status in moves_from(incoming)],
     )
-    new = advance(Status(current.status), incoming)
-    if new != current.status:
-        await session.execute(
-            update(orders).where(orders.c.id == order_id).values(status=new, updated_at=occurred_at)
-        )
-    return current
-
-
-async def set_notify_email(session: AsyncSession, order_id: UUID, email: str) -> None:
-    """Where the order's emails go, once the account's registration has said."""
-    await session.execute(update(orders).where(orders.c.id == order_id).values(notify_email=email))
-
-
-async def lock_order(session: AsyncSession, order_id: UUID) -> None:
-    """Hold the order's row until the transaction ends, so no other change passes this one."""
-    await session.execute(select(orders.c.id).where(orders.c.id == order_id).with_for_update())
+    return Recorded(rows[0]["reference"], rows[0]["notify_email"]) if rows else None
 
 
 async def read_order(db: Database, order_id: UUID) -> dict[str, Any] | None:

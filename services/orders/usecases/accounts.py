@@ -5,13 +5,17 @@ the CQC locations an account may order for.
 Each runs in the consumer's transaction (the handler's session). An anonymised account's
 details are never stored again, even if a registration or correction for it arrives late
 (events on different queues keep no order between them).
+
+The two events every first sign-in brings are two statements each when no order waits for
+them: the account's lock, then one statement that checks, saves and settles what waited
+(ADR 0061's lock must come first, alone: see store/awaiting.py).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders.store import accounts, awaiting, privacy, repository
+from services.orders.store import accounts, awaiting, privacy
 from services.orders.usecases import awaiting as awaiting_orders
 from shared.events import AccountDetailsCorrected, AccountRegistered, LocationsAuthorised
 from shared.runtime import Service
@@ -24,9 +28,7 @@ async def account_registered(session: AsyncSession, registered: AccountRegistere
     """Keep the account's kind and email, and its organisation and address; confirm the
     orders taken before it arrived."""
     await awaiting.lock_for_change(session, registered.account_id)
-    if await privacy.hold_on(session, registered.account_id) == privacy.ANONYMISED:
-        return
-    await accounts.save_registration(
+    await awaiting_orders.email_known(
         session,
         registered.account_id,
         {
@@ -40,8 +42,6 @@ async def account_registered(session: AsyncSession, registered: AccountRegistere
             "postcode": registered.postcode,
         },
     )
-    if registered.email:
-        await awaiting_orders.email_known(session, registered.account_id, registered.email)
 
 
 async def details_corrected(session: AsyncSession, corrected: AccountDetailsCorrected) -> None:
@@ -59,9 +59,6 @@ async def locations_authorised(
 ) -> None:
     """Keep the register details of each location an account may order for, and send on the
     orders that were waiting for them (each with the correlation id it was placed with)."""
-    account_id = authorised.account_id
-    await awaiting.lock_for_change(session, account_id)
-    details = [loc.model_dump() for loc in authorised.locations]
-    await repository.save_authorised_locations(session, account_id, details)
-    known = {loc["location_id"]: loc for loc in details}
-    await awaiting_orders.deliveries_known(service, session, account_id, known)
+    await awaiting.lock_for_change(session, authorised.account_id)
+    known = {loc.location_id: loc.model_dump() for loc in authorised.locations}
+    await awaiting_orders.deliveries_known(service, session, authorised.account_id, known)

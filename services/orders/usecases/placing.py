@@ -19,9 +19,7 @@ from services.orders.domain.order import check_locations, new_reference
 from services.orders.domain.own_address import check_order_shape, is_top_up, one_order_only
 from services.orders.domain.placed import awaiting_delivery, delivery_to_site
 from services.orders.store import accounts, awaiting, privacy, repository
-from services.orders.store.tables import email_outbox
 from shared import tracing
-from shared.email import queue_email
 from shared.events import (
     AccountKind,
     Delivery,
@@ -159,17 +157,21 @@ async def place_order(
     reference = new_reference()
     placed_at = datetime.now(UTC)
     async with service.db.transaction() as session:
+        # The account's lock first and alone, then everything placing reads in one
+        # statement, then the order and all that goes with it in one, and its events in one.
         await awaiting.lock_for_placing(session, principal.account_id)
-        await _refuse_if_held(session, principal.account_id)
+        account = await repository.account_for_placing(
+            session, principal.account_id, with_locations=staff_count is None
+        )
+        _refuse_if_held(account)
         if staff_count is not None:
             built = await _own_address_order(session, principal, staff_count, contact_name)
         else:
             assert lines is not None and deliver_to is not None  # check_order_shape
-            built = await _cqc_order(session, principal, lines, deliver_to, contact_name)
+            built = _cqc_order(principal, lines, deliver_to, contact_name, account.locations)
         quantity = sum(count for _, count in built.lines)
-        notify_email = notify_email or await accounts.registered_email(
-            session, principal.account_id
-        )
+        notify_email = notify_email or account.registered_email or None
+        reviewed = principal.kind != AccountKind.CQC
         try:
             seq = await repository.insert_order(
                 session,
@@ -187,30 +189,20 @@ async def place_order(
                 placed_at=placed_at,
                 notify_email=notify_email,
                 top_up=built.top_up,
+                one_per_organisation=one_order_only(principal.kind),
+                awaits_delivery_to=None if built.delivery else deliver_to,
+                email_owed=not notify_email,
+                correlation_id=correlation_id,
+                confirmation=(
+                    emails.order_placed(notify_email, reference, quantity, reviewed, built.top_up)
+                    if notify_email
+                    else None
+                ),
             )
         except repository.LocationAlreadyOrdered as exc:
             raise AlreadyOrdered.location() from exc
-        if one_order_only(principal.kind):
-            try:
-                await accounts.claim_organisation(session, principal.account_id, order_id)
-            except accounts.OrganisationAlreadyOrdered as exc:
-                raise AlreadyOrdered.organisation() from exc
-        if notify_email:
-            reviewed = principal.kind != AccountKind.CQC
-            await queue_email(
-                session,
-                email_outbox,
-                emails.order_placed(notify_email, reference, quantity, reviewed, built.top_up),
-            )
-        if built.delivery is None or not notify_email:
-            await awaiting.wait_for_details(
-                session,
-                order_id,
-                principal.account_id,
-                deliver_to=None if built.delivery else deliver_to,
-                email_owed=not notify_email,
-                correlation_id=correlation_id,
-            )
+        except accounts.OrganisationAlreadyOrdered as exc:
+            raise AlreadyOrdered.organisation() from exc
         if built.delivery is not None:
             placed = OrderPlaced(
                 order_id=order_id,
@@ -228,27 +220,28 @@ async def place_order(
             )
             # Reporting's first: the relay publishes in this order, so the figures usually hear
             # of the order before verification's decision about it.
-            await service.emit(
+            await service.emit_many(
                 session,
-                OrderPlacedForReporting.of(placed, built.organisation_type),
-                correlation_id,
+                [
+                    (OrderPlacedForReporting.of(placed, built.organisation_type), correlation_id),
+                    (placed, correlation_id),
+                ],
             )
-            await service.emit(session, placed, correlation_id)
     return Placed(order_id, reference, quantity, built.top_up)
 
 
-async def _cqc_order(
-    session: AsyncSession,
+def _cqc_order(
     principal: Principal,
     lines: list[tuple[str, int]],
     deliver_to: str,
     contact_name: str,
+    known: dict[str, dict[str, Any]],
 ) -> Built:
     """Lines for the caller's CQC locations (the token authorises them), delivered to one of
-    them as the register says; no delivery yet if its details have not reached orders."""
+    them as the register says (``known``: the register details orders holds of the account's
+    locations); no delivery yet if its details have not reached orders."""
     requested = [location for location, _ in lines]
     check_locations(requested, principal.locations, deliver_to)
-    known = await repository.authorised_location_details(session, principal.account_id)
     site = known.get(deliver_to)
     if site is None:
         return Built(list(lines), None)
@@ -305,11 +298,10 @@ def ready_to_order(registered: dict[str, Any] | None) -> bool:
     )
 
 
-async def _refuse_if_held(session: AsyncSession, account_id: uuid.UUID) -> None:
+def _refuse_if_held(account: repository.Account) -> None:
     """Read after the account's lock, so a restriction whose handler has committed is seen,
     and one being applied waits for this order (ADR 0061)."""
-    closed, reason = await awaiting.ordering_hold(session, account_id)
-    if closed:
+    if account.portal_closed:
         raise OrderingHeld(*PORTAL_CLOSED)
-    if reason in HELD_FOR:
-        raise OrderingHeld(*HELD_FOR[reason])
+    if account.held in HELD_FOR:
+        raise OrderingHeld(*HELD_FOR[account.held])

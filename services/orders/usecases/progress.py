@@ -1,6 +1,7 @@
 """An order's progress as the other services report it: each step goes on its timeline and
 moves its status forward (never back: events arrive in any order), and a dispatch emails the
-poster. Each runs in the consumer's transaction (the handler's session), once per event."""
+poster. Each runs in the consumer's transaction (the handler's session), once per event: a
+step is one statement (repository.record_status), a dispatch one more for its email."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from services.orders.domain import emails
 from services.orders.domain.order import Status
 from services.orders.store import privacy, repository
 from services.orders.store.tables import email_outbox
-from shared.email import queue_email
+from shared.email import queue_emails
 from shared.events import Delivery
 from shared.logging import get_logger
 
@@ -40,10 +41,10 @@ async def dispatched(
         log.warning("status event for an unknown order", status=Status.DISPATCHED.value)
         return
     if row.notify_email:
-        await queue_email(
+        await queue_emails(
             session,
             email_outbox,
-            emails.order_dispatched(row.notify_email, row.reference, shipment),
+            [emails.order_dispatched(row.notify_email, row.reference, shipment)],
         )
 
 

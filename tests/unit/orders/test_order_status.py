@@ -10,6 +10,7 @@ from services.orders.domain.order import (
     Status,
     advance,
     check_locations,
+    moves_from,
     new_reference,
 )
 
@@ -51,3 +52,14 @@ def test_only_authorised_locations_can_be_ordered_and_delivery_is_one_of_them() 
         check_locations(["A"], frozenset({"A", "B"}), "B")
     with pytest.raises(OrderRefused, match="once"):
         check_locations(["A", "A"], frozenset({"A"}), "A")
+
+
+def test_the_statuses_a_step_moves_on_from_are_exactly_where_advance_takes_it() -> None:
+    """The store decides a step in SQL from ``moves_from``: it must agree with ``advance``
+    for every pair, and ``advance`` only ever answers the current status or the incoming."""
+    for current in Status:
+        for incoming in Status:
+            expected = advance(current, incoming)
+            assert expected in (current, incoming)
+            moved = incoming if current in moves_from(incoming) else current
+            assert moved is expected, (current, incoming)

@@ -1,0 +1,208 @@
+"""Statements and client CPU per provider on orders' hot paths, in one process on a private
+PostgreSQL: identity's two first-sign-in events (AccountRegistered, LocationsAuthorised), the
+order, and two status steps (verified; dispatched, with its email), each in its own
+transaction as the consumers and the API run them. Two journeys: the events arrive before the
+order, or the order is taken first and waits for them (ADR 0061).
+
+Statements are counted as the session runs them (SQLAlchemy's, SAVEPOINTs included, and the
+prepared ones), BEGIN and COMMIT aside; CPU is this process's, best of ``--rounds``, so the
+figure holds on a busy machine far better than a rate. Run it on two checkouts to compare
+(docs/adr/0054-cost-per-order-levers.md):
+
+    .venv/bin/python bench/orders_hot_paths.py --providers 300 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import event  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+
+from services.orders.domain.order import Status  # noqa: E402
+from services.orders.store.tables import metadata  # noqa: E402
+from services.orders.usecases import accounts, placing, progress  # noqa: E402
+from shared.events import (  # noqa: E402
+    AccountKind,
+    AccountRegistered,
+    EventPayload,
+    Location,
+    LocationsAuthorised,
+)
+from shared.http.auth import Principal  # noqa: E402
+from shared.store import outbox, prepared  # noqa: E402
+from shared.store.db import Database  # noqa: E402
+from tests.support.private_infra import PrivatePostgres, private_root  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+PATHS = ("registered", "locations", "place", "verified", "dispatched")
+
+
+class BenchService:
+    """What the use cases need of :class:`shared.runtime.Service`: its database and outbox."""
+
+    name = "orders"
+
+    def __init__(self, db: Database, table: Any) -> None:
+        self.db = db
+        self.outbox_table = table
+
+    async def emit(self, session: AsyncSession, payload: EventPayload, correlation_id: str) -> Any:
+        return await outbox.add(session, self.outbox_table, payload, correlation_id)
+
+    async def emit_many(
+        self, session: AsyncSession, events: Sequence[tuple[EventPayload, str]]
+    ) -> None:
+        await outbox.add_many(session, self.outbox_table, events)
+
+
+class Tally:
+    """Statements run, by the path running them."""
+
+    def __init__(self, db: Database) -> None:
+        self.path = ""
+        self.counts: Counter[str] = Counter()
+        real = prepared.fetch
+
+        async def counted(session: AsyncSession, sql: str, *args: Any) -> Any:
+            self.counts[self.path] += 1
+            return await real(session, sql, *args)
+
+        prepared.fetch = counted  # type: ignore[assignment]
+
+        def cursor(*_: Any) -> None:
+            self.counts[self.path] += 1
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", cursor)
+
+
+def location(location_id: str) -> Location:
+    return Location(
+        location_id=location_id,
+        ods_code="VNX09",
+        name="Alder House",
+        address_line_1="9 Station Road",
+        city="York",
+        postcode="YO1 6AA",
+        provider_id="1-909",
+        provider_name="Alder Care Ltd",
+        region="Yorkshire and The Humber",
+        local_authority="York",
+    )
+
+
+async def provider(service: BenchService, tally: Tally, events_first: bool) -> None:
+    account_id = uuid.uuid4()
+    site = f"1-{uuid.uuid4().hex[:9].upper()}"
+    db = service.db
+
+    async def registered() -> None:
+        tally.path = "registered"
+        async with db.transaction() as session:
+            await accounts.account_registered(
+                session,
+                AccountRegistered(
+                    account_id=account_id, kind=AccountKind.CQC, email=f"{site}@example.org"
+                ),
+            )
+
+    async def authorised() -> None:
+        tally.path = "locations"
+        async with db.transaction() as session:
+            await accounts.locations_authorised(
+                service,  # type: ignore[arg-type]
+                session,
+                LocationsAuthorised(account_id=account_id, locations=[location(site)]),
+            )
+
+    if events_first:
+        await registered()
+        await authorised()
+    tally.path = "place"
+    placed = await placing.place_order(
+        service,  # type: ignore[arg-type]
+        Principal(account_id, "provider", "cqc", frozenset({site})),
+        "Jo Manager",
+        "bench",
+        lines=[(site, 5)],
+        deliver_to=site,
+    )
+    if not events_first:
+        await registered()
+        await authorised()
+    tally.path = "verified"
+    async with db.transaction() as session:
+        await progress.record_step(session, placed.order_id, Status.VERIFIED, datetime.now(UTC), "")
+    tally.path = "dispatched"
+    async with db.transaction() as session:
+        await progress.dispatched(session, placed.order_id, "SHIP-1", datetime.now(UTC))
+
+
+async def journey(service: BenchService, tally: Tally, n: int, events_first: bool) -> float:
+    """Client CPU ms per provider."""
+    started = time.process_time()
+    for _ in range(n):
+        await provider(service, tally, events_first)
+    return (time.process_time() - started) / n * 1e3
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--providers", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args()
+    root = private_root()
+    postgres = PrivatePostgres(root)
+    result: dict[str, Any] = {"providers_per_round": args.providers, "rounds": args.rounds}
+    try:
+        await asyncio.to_thread(postgres.start)
+        db = Database(f"{postgres.url}/postgres")
+        table = outbox.outbox_table(metadata)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        service = BenchService(db, table)
+        tally = Tally(db)
+        for name, events_first in (("events_first", True), ("order_first", False)):
+            await journey(service, tally, 30, events_first)  # warm every cache
+            tally.counts.clear()
+            cpu = [
+                await journey(service, tally, args.providers, events_first)
+                for _ in range(args.rounds)
+            ]
+            per = args.providers * args.rounds
+            statements = {p: round(tally.counts[p] / per, 2) for p in PATHS}
+            result[name] = {
+                "client_cpu_ms_per_provider_best": round(min(cpu), 3),
+                "statements_per_provider": statements,
+                "statements_total": round(sum(statements.values()), 2),
+            }
+            print(name, json.dumps(result[name]), flush=True)
+        await db.dispose()
+    finally:
+        postgres.remove()
+        shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())

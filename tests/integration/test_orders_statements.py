@@ -1,0 +1,284 @@
+"""How many statements orders runs on its hot paths (docs/adr/0054-cost-per-order-levers.md):
+the two events every first sign-in brings, placing an order, and its status steps. Each count
+is of the statements in the one transaction, BEGIN and COMMIT aside; the work each does is
+checked beside it, so a count kept by dropping work fails too.
+
+Also the rules those statements fold in that no other test pins: a registration arriving after
+the account was anonymised keeps nothing, and one overtaken by a correction keeps the
+correction's details.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from services.orders.domain.order import Status
+from services.orders.store import repository
+from services.orders.store.tables import (
+    authorised_locations,
+    awaiting_details,
+    email_outbox,
+    registered_accounts,
+)
+from services.orders.usecases import accounts, privacy, progress
+from shared.events import (
+    AccountDetailsCorrected,
+    AccountKind,
+    AccountRegistered,
+    Location,
+    LocationsAuthorised,
+)
+from shared.store import prepared
+from tests.support.keys import bearer, mint
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.integration
+
+
+class Statements:
+    """Every statement run through a session, by session: SQLAlchemy's and the prepared
+    ones (shared/store/prepared.py)."""
+
+    def __init__(self) -> None:
+        self.by_session: dict[Session, list[str]] = defaultdict(list)
+
+    def of(self, session: AsyncSession) -> list[str]:
+        return self.by_session[session.sync_session]
+
+    def placing(self) -> list[list[str]]:
+        """Each order placing's transaction: the ones that began with the account's shared
+        lock."""
+        return [s for s in self.by_session.values() if s and "lock_shared" in s[0]]
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
+    seen = Statements()
+    real = prepared.fetch
+
+    async def recording(session: AsyncSession, sql: str, *args: Any) -> Any:
+        seen.by_session[session.sync_session].append(sql)
+        return await real(session, sql, *args)
+
+    def orm(state: ORMExecuteState) -> None:
+        seen.by_session[state.session].append(str(state.statement))
+
+    monkeypatch.setattr(prepared, "fetch", recording)
+    event.listen(Session, "do_orm_execute", orm)
+    yield seen
+    event.remove(Session, "do_orm_execute", orm)
+
+
+def location(location_id: str) -> Location:
+    return Location(
+        location_id=location_id,
+        ods_code="VNX09",
+        name="Alder House",
+        address_line_1="9 Station Road",
+        city="York",
+        postcode="YO1 6AA",
+        provider_id="1-909",
+        provider_name="Alder Care Ltd",
+        region="Yorkshire and The Humber",
+        local_authority="York",
+    )
+
+
+async def place(platform: Platform, account_id: uuid.UUID, location_id: str) -> dict[str, Any]:
+    token = mint("provider", account_id=account_id, kind="cqc", locations=[location_id])
+    async with platform.client("orders") as client:
+        response = await client.post(
+            "/api/orders",
+            json={
+                "lines": [{"location_id": location_id, "staff_count": 5}],
+                "deliver_to_location_id": location_id,
+                "contact_name": "Jo Manager",
+            },
+            headers=bearer(token),
+        )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def registered(
+    platform: Platform, statements: Statements, account_id: uuid.UUID, email: str
+) -> list[str]:
+    async with platform.service("orders").db.transaction() as session:
+        await accounts.account_registered(
+            session, AccountRegistered(account_id=account_id, kind=AccountKind.CQC, email=email)
+        )
+    return statements.of(session)
+
+
+async def authorised(
+    platform: Platform, statements: Statements, account_id: uuid.UUID, *location_ids: str
+) -> list[str]:
+    service = platform.service("orders")
+    async with service.db.transaction() as session:
+        await accounts.locations_authorised(
+            service,
+            session,
+            LocationsAuthorised(
+                account_id=account_id, locations=[location(loc) for loc in location_ids]
+            ),
+        )
+    return statements.of(session)
+
+
+async def rows(platform: Platform, query: Any) -> list[Any]:
+    async with platform.service("orders").db.transaction() as session:
+        return list((await session.execute(query)).all())
+
+
+async def outbox_bodies(platform: Platform, order_id: str, event_type: str) -> list[str]:
+    table = platform.service("orders").outbox_table
+    found = await rows(platform, select(table.c.body).where(table.c.event_type == event_type))
+    return [r.body for r in found if order_id in r.body]
+
+
+async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
+    platform: Platform, statements: Statements
+) -> None:
+    """Nothing waits: each account event is the account's lock and one statement; the order
+    is the lock, one read, one insert and its events; a step one statement, a dispatch two."""
+    account_id, site, email = uuid.uuid4(), "1-STMTS0001", "alder.house@example.org"
+
+    assert len(await registered(platform, statements, account_id, email)) == 2
+    assert len(await authorised(platform, statements, account_id, site)) == 2
+    [registration] = await rows(
+        platform,
+        select(registered_accounts).where(registered_accounts.c.account_id == account_id),
+    )
+    assert registration.email == email and registration.kind == "cqc"
+    [kept] = await rows(
+        platform,
+        select(authorised_locations.c.details).where(
+            authorised_locations.c.account_id == account_id
+        ),
+    )
+    assert kept.details["postcode"] == "YO1 6AA"
+
+    order = await place(platform, account_id, site)
+    [placing] = statements.placing()
+    assert len(placing) == 4, placing
+    assert await outbox_bodies(platform, order["order_id"], "OrderPlaced")
+    assert await outbox_bodies(platform, order["order_id"], "OrderPlacedForReporting")
+    subjects = await rows(
+        platform, select(email_outbox.c.subject).where(email_outbox.c.recipient == email)
+    )
+    assert [s.subject for s in subjects] == [f"CARE badges order {order['reference']} received"]
+
+    db, order_id = platform.service("orders").db, uuid.UUID(order["order_id"])
+    async with db.transaction() as step:
+        await progress.record_step(step, order_id, Status.VERIFIED, datetime.now(UTC), "")
+    assert len(statements.of(step)) == 1
+    async with db.transaction() as dispatch:
+        await progress.dispatched(dispatch, order_id, "SHIP-42", datetime.now(UTC))
+    assert len(statements.of(dispatch)) == 2
+    seen = await repository.read_order(db, order_id)
+    assert seen is not None and seen["status"] == "dispatched"
+    assert [h["status"] for h in seen["history"]] == ["placed", "verified", "dispatched"]
+    sent = await rows(
+        platform, select(email_outbox.c.attachments).where(email_outbox.c.recipient == email)
+    )
+    assert [a["filename"] for r in sent for a in r.attachments] == ["care-poster.pdf"]
+
+
+async def test_an_order_placed_before_the_events_costs_them_one_statement_more_each(
+    platform: Platform, statements: Statements
+) -> None:
+    """The order waits for both details (lock, read, insert); each event then fills in what
+    it brings and settles the wait in its one statement, plus the emails or events it owes."""
+    account_id, site, email = uuid.uuid4(), "1-STMTS0002", "alder.early@example.org"
+    order = await place(platform, account_id, site)
+    [placing] = statements.placing()
+    assert len(placing) == 3, placing
+    order_id = uuid.UUID(order["order_id"])
+    waiting = select(awaiting_details).where(awaiting_details.c.order_id == order_id)
+    [row] = await rows(platform, waiting)
+    assert row.deliver_to == site and row.email_owed
+
+    assert len(await registered(platform, statements, account_id, email)) == 3
+    [row] = await rows(platform, waiting)
+    assert row.deliver_to == site and not row.email_owed
+    subjects = await rows(
+        platform, select(email_outbox.c.subject).where(email_outbox.c.recipient == email)
+    )
+    assert [s.subject for s in subjects] == [f"CARE badges order {order['reference']} received"]
+
+    assert len(await authorised(platform, statements, account_id, site, "1-STMTS0003")) == 3
+    assert await rows(platform, waiting) == []
+    assert len(await outbox_bodies(platform, order["order_id"], "OrderPlaced")) == 1
+    stored = await repository.read_order(platform.service("orders").db, order_id)
+    assert stored is not None and stored["notify_email"] == email
+    assert stored["delivery"]["postcode"] == "YO1 6AA"
+    assert stored["delivery"]["recipient_name"] == "Jo Manager"
+    assert "awaiting" not in stored["delivery"]
+
+
+async def test_a_registration_after_the_account_was_anonymised_keeps_nothing(
+    platform: Platform, statements: Statements
+) -> None:
+    account_id = uuid.uuid4()
+    service = platform.service("orders")
+    async with service.db.transaction() as session:
+        await privacy.anonymise(service, session, account_id)
+    await registered(platform, statements, account_id, "gone@example.org")
+    assert (
+        await rows(
+            platform,
+            select(registered_accounts).where(registered_accounts.c.account_id == account_id),
+        )
+        == []
+    )
+
+
+async def test_a_registration_overtaken_by_a_correction_keeps_the_corrected_details(
+    platform: Platform,
+) -> None:
+    account_id = uuid.uuid4()
+    db = platform.service("orders").db
+    async with db.transaction() as session:
+        await accounts.details_corrected(
+            session,
+            AccountDetailsCorrected(
+                account_id=account_id,
+                organisation_name="Corrected Ltd",
+                contact_name="Kim Holder",
+                address_line_1="1 New Street",
+                postcode="LS1 1AA",
+                phone="0113 496 0000",
+            ),
+        )
+    async with db.transaction() as session:
+        await accounts.account_registered(
+            session,
+            AccountRegistered(
+                account_id=account_id,
+                kind=AccountKind.LOCAL_AUTHORITY,
+                email="kim@example.org",
+                organisation_name="Old Name Ltd",
+                contact_name="Kim Holder",
+                address_line_1="1 Old Street",
+                postcode="LS9 9ZZ",
+            ),
+        )
+    [kept] = await rows(
+        platform,
+        select(registered_accounts).where(registered_accounts.c.account_id == account_id),
+    )
+    assert (kept.kind, kept.email) == ("local_authority", "kim@example.org")
+    assert (kept.organisation_name, kept.address_line_1, kept.postcode) == (
+        "Corrected Ltd",
+        "1 New Street",
+        "LS1 1AA",
+    )

@@ -180,9 +180,10 @@ async def test_migration_0004_keys_rows_by_reportings_own_identifiers() -> None:
         from sqlalchemy.ext.asyncio import AsyncSession
 
         async with AsyncSession(engine) as session, session.begin():
-            ref, state = await repository.lock_order(session, in_progress)
+            logged = await repository.log_facts(session, [(event, in_progress, "OrderPlaced", {})])
+            ref, state = logged.orders[in_progress]
             assert state.quantity == 7 and ref == 1
-            assert not await repository.append_fact(session, event, "OrderPlaced", ref, {})
+            assert not logged.fresh
     finally:
         await engine.dispose()
         await infra.drop_databases([name])

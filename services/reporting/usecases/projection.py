@@ -5,14 +5,20 @@ and move the counters by what the event changes. For an event about an order, th
 difference the event makes to the order's contribution (see domain/progress.py), so the
 figures come out the same whatever order the events arrive in.
 
-The counters are moved once per transaction, not once per event: every event touches the same
-few counter rows (today's national figures), so when deliveries share a transaction their
-changes are summed and written together just before it commits.
+All of it is done once per transaction, just before it commits, not once per event: every event
+touches the same few counter rows (today's national figures) and often the order another event
+in the same transaction is about. So the handler only reduces the event; before the commit,
+one statement appends every fact to the log (those not logged already) and locks and reads
+every order they are about, in key order; the facts are merged into the orders' states in the
+order the events came; and one statement writes the states that changed and the summed
+counter changes (repository.save).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,46 +35,57 @@ from shared.events import Envelope
 from shared.metrics import ORDER_STEP
 from shared.store.db import before_commit
 
-_PENDING = "reporting.figures"
+_PENDING = "reporting.pending"
+
+
+@dataclass
+class _Pending:
+    """The transaction's events, reduced, to be projected just before it commits."""
+
+    service: str
+    events: list[tuple[UUID, EventFact]] = field(default_factory=list)
 
 
 async def record(session: AsyncSession, event: Envelope[Any], service: str = "reporting") -> None:
-    """Handle one event inside the consumer's transaction (after the inbox claim)."""
+    """Handle one event inside the consumer's transaction (after the inbox claim): its fact
+    is projected with the transaction's others just before it commits."""
     reduced = reduce(event.payload, event.occurred_at)
-    if reduced is not None:
-        await _apply(session, event, reduced, service)
-
-
-async def _apply(
-    session: AsyncSession, event: Envelope[Any], reduced: EventFact, service: str
-) -> None:
-    order_ref = None
-    if reduced.order_id is not None:
-        order_ref, before = await repository.lock_order(session, reduced.order_id)
-    fresh = await repository.append_fact(
-        session, event.event_id, reduced.event_type, order_ref, reduced.fact
-    )
-    if not fresh:
+    if reduced is None:
         return
-    figures = event_figures(reduced.event_type, reduced.fact)
-    if order_ref is not None:
-        after = merge(before, reduced.event_type, reduced.fact)
-        figures.add(change(before, after))
-        await repository.save_order(session, order_ref, after)
-        for step, seconds in completed_steps(before, after):
-            ORDER_STEP.labels(service, step).observe(seconds)
-    await _add_figures(session, figures)
-
-
-async def _add_figures(session: AsyncSession, figures: Figures) -> None:
-    """Add to the transaction's sum of counter changes, written just before it commits."""
-    pending = session.info.get(_PENDING)
+    pending: _Pending | None = session.info.get(_PENDING)
     if pending is None:
-        pending = session.info[_PENDING] = Figures()
-        before_commit(session, _PENDING, _write_figures)
-    pending.add(figures)
+        pending = session.info[_PENDING] = _Pending(service)
+        before_commit(session, _PENDING, _project)
+    pending.events.append((event.event_id, reduced))
 
 
-async def _write_figures(session: AsyncSession) -> None:
-    figures: Figures = session.info.pop(_PENDING)
-    await repository.apply(session, figures.pruned())
+async def _project(session: AsyncSession) -> None:
+    pending: _Pending = session.info.pop(_PENDING)
+    logged = await repository.log_facts(
+        session,
+        [(event_id, r.order_id, r.event_type, r.fact) for event_id, r in pending.events],
+    )
+    states = {order_id: state for order_id, (_, state) in logged.orders.items()}
+    fresh = set(logged.fresh)
+    figures = Figures()
+    for event_id, reduced in pending.events:
+        if event_id not in fresh:
+            continue  # logged already: a redelivery (or a second delivery in this transaction)
+        fresh.discard(event_id)
+        kind, fact = reduced.event_type, reduced.fact
+        figures.add(event_figures(kind, fact))
+        if reduced.order_id is None:
+            continue
+        before = states[reduced.order_id]
+        states[reduced.order_id] = after = merge(before, kind, fact)
+        figures.add(change(before, after))
+        for step, seconds in completed_steps(before, after):
+            ORDER_STEP.labels(pending.service, step).observe(seconds)
+    changed = {
+        ref: states[order_id]
+        for order_id, (ref, stored) in logged.orders.items()
+        if states[order_id] != stored
+    }
+    figures = figures.pruned()
+    if changed or figures:
+        await repository.save(session, changed, figures)

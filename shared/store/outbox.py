@@ -268,11 +268,10 @@ class OutboxRelay(Relay):
             results = await asyncio.gather(
                 *(self._publish(row) for row in rows), return_exceptions=True
             )
-            done = [row.id for row, res in zip(rows, results, strict=True) if res is None]
-            self._count(rows, results)
+            done = self._count(rows, results)
             if done:
                 await session.execute(
-                    update(t).where(t.c.id.in_(done)).values(published_at=func.now())
+                    update(t).where(t.c.event_id.in_(done)).values(published_at=func.now())
                 )
         self._raise_if_failed(results)
         return len(done)

@@ -25,6 +25,11 @@ class DispatchSettings(ServiceSettings):
     allocator_batch: int = Field(200, gt=0)
     #: The allocator looks for undecided placements at least this often, even unwoken.
     allocator_idle_seconds: float = Field(1.0, gt=0)
+    #: How long a placement recorded after a hole in the placement numbers waits for the
+    #: missing one before it is decided past it (ADR 0011): long enough for a replica's
+    #: backlog to drain on a loaded machine, short enough that a number that never comes (an
+    #: insert orders rolled back) delays the orders behind it only briefly.
+    allocator_hole_wait_seconds: float = Field(2.0, ge=0)
     #: How often each replica re-reads the stock and waitlist gauges from the database.
     metrics_refresh_seconds: float = Field(5.0, gt=0)
     #: Days after the portal closes by which every name and address held for the courier is

@@ -6,6 +6,7 @@ orders and verification would, on the real broker.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +25,7 @@ from services.dispatch.store.gauges import (
 )
 from services.dispatch.usecases import fulfilment
 from services.dispatch.usecases.placements import Placements
-from shared.events import OrderCancelled, OrderRejected
+from shared.events import OrderCancelled, OrderPlaced, OrderRejected
 from tests.support.dispatch import (
     Dispatch,
     dispatch_platform,
@@ -312,6 +313,67 @@ async def test_a_late_order_too_big_for_the_stock_holds_back_the_later_ones_it_o
     await receive(platform, 12)
     picture = await dispatch.picture()
     assert picture.reserved_seqs == [10] and picture.waitlist_in_service_order == [11, 12]
+
+
+async def test_a_placement_after_a_hole_waits_for_the_missing_one_before_it_can_ship(
+    platform: Platform, dispatch: Dispatch
+) -> None:
+    """Replicas record placements side by side: placement 12 may be recorded, verified and on
+    its way to the courier before 11 shows up, and stock with the courier cannot come back.
+    So 12 waits a moment for 11 (ADR 0011): 11 gets the stock it was placed first for."""
+    await receive(platform, 8)
+    first, missing, later = placements([2, 6, 4], first_seq=10)
+    await dispatch.send(first)
+    await dispatch.until_state(first.order_id, "reserved")
+    await dispatch.send(later, verified(later))
+    await recorded(dispatch, later)
+    # Long enough for 12 to reach the courier had it been decided at once (it did, before
+    # the hold), well inside the hold.
+    await asyncio.sleep(0.5)
+    assert await dispatch.shipment(later.order_id) is None
+    await dispatch.send(missing)
+    await dispatch.until_state(later.order_id, "waitlisted")
+    picture = await dispatch.picture()
+    assert picture.reserved_seqs == [10, 11]
+    assert picture.waitlist_in_service_order == [12]
+    assert picture.available == 0 and picture.ledger_consistent, picture
+
+
+async def test_a_number_that_never_comes_holds_the_next_placement_only_for_the_wait(
+    platform: Platform, dispatch: Dispatch
+) -> None:
+    """Some placement numbers never reach dispatch (an insert orders rolled back): the
+    placement after the hole is decided once it has waited, not kept for ever."""
+    await receive(platform, 10)
+    first, _never_sent, after = placements([2, 3, 4], first_seq=10)
+    await dispatch.send(first)
+    await dispatch.until_state(first.order_id, "reserved")
+    await dispatch.send(after)
+    await dispatch.until_state(after.order_id, "reserved", timeout=30)
+    wait = platform.service("dispatch").settings.allocator_hole_wait_seconds
+    async with dispatch.db.transaction() as s:
+        held = await s.scalar(
+            text(
+                "SELECT extract(epoch FROM l.at - o.recorded_at) FROM stock_ledger l"
+                " JOIN dispatch_orders o USING (order_id)"
+                " WHERE l.kind = 'reservation' AND l.order_id = :o"
+            ),
+            {"o": after.order_id},
+        )
+    # The ledger stamps the deciding transaction's start, a moment before its check.
+    assert wait > 0 and float(held) >= wait * 0.9, (held, wait)
+    picture = await dispatch.picture()
+    assert picture.reserved_seqs == [10, 12] and picture.available == 4
+
+
+async def recorded(dispatch: Dispatch, order: OrderPlaced) -> None:
+    """Wait until dispatch has recorded the placement (decided or not)."""
+
+    async def seen() -> bool:
+        found = await dispatch.order(order.order_id)
+        return found is not None and found.placement_seq is not None
+
+    await eventually(seen, 20)
 
 
 # --- giving stock back -----------------------------------------------------------------------

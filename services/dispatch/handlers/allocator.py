@@ -3,7 +3,8 @@
 Consumers only record placements (in parallel); whichever replica's allocator holds the stock
 lock decides every placement recorded so far, in placement order (ADR 0011). It wakes when a
 placement its process recorded commits, and at least every ``idle_seconds`` (to pick up what
-another process recorded, or what a crash left). It runs with the service
+another process recorded, or what a crash left), or sooner when a placement held behind a hole
+in the placement numbers may be decided. It runs with the service
 (``service.attach``) like any other background work, and stops between transactions:
 cancelling a batch mid-way could leave its connection holding the stock lock.
 """
@@ -54,15 +55,19 @@ class Allocator:
 
     async def _run(self) -> None:
         failures = 0
+        wait = self._idle
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
             if self._stopping:
                 return
+            wait = self._idle
             try:
-                await self._placements.decide_all(self._batch)
+                done = await self._placements.decide_all(self._batch)
                 failures = 0
+                if done.look_again_in is not None:
+                    wait = min(self._idle, done.look_again_in)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is away: try again shortly

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.order_state import State
+from services.dispatch.domain.placement_gaps import Recorded
 from services.dispatch.domain.stock import BADGE, Balance
 from services.dispatch.domain.waitlist import Waiting
 from services.dispatch.store.ledger import AVAILABLE, balance_of
@@ -26,9 +27,11 @@ from services.dispatch.store.tables import anonymised_accounts, dispatch_orders
 _RECORD_PLACEMENT = text(
     """
     INSERT INTO dispatch_orders AS o
-        (order_id, account_id, placement_seq, quantity, delivery, correlation_id)
-    VALUES (:order_id, :account_id, :placement_seq, :quantity, :delivery, :correlation_id)
+        (order_id, account_id, placement_seq, quantity, delivery, correlation_id, recorded_at)
+    VALUES (:order_id, :account_id, :placement_seq, :quantity, :delivery, :correlation_id,
+        clock_timestamp())
     ON CONFLICT (order_id) DO UPDATE SET
+        recorded_at = excluded.recorded_at,
         account_id = excluded.account_id,
         placement_seq = excluded.placement_seq,
         quantity = excluded.quantity,
@@ -80,6 +83,8 @@ class Undecided:
     order: OrderRow
     #: Its account was anonymised (before or after the placement arrived).
     anonymised: bool
+    #: Where it stands against the placements recorded below it (the hole check).
+    recorded: Recorded
 
 
 #: Failed decisions after which the allocator leaves a placement aside (see the gauge).
@@ -94,15 +99,27 @@ _UNDECIDED = and_(
 async def lock_undecided(
     session: AsyncSession, limit: int, *, only: UUID | None = None
 ) -> list[Undecided]:
-    """The earliest-placed undecided placements, locked; call it holding the stock lock."""
+    """The earliest-placed undecided placements, locked; call it holding the stock lock.
+
+    Each comes with the placement number recorded just below it and its age, so the
+    allocator can hold one recorded after a hole (one probe of an index per placement).
+    """
     anonymised = (
         select(anonymised_accounts.c.account_id)
         .where(anonymised_accounts.c.account_id == dispatch_orders.c.account_id)
         .exists()
         .label("anonymised")
     )
+    below = dispatch_orders.alias("below")
+    previous_seq = (
+        select(func.max(below.c.placement_seq))
+        .where(below.c.placement_seq < dispatch_orders.c.placement_seq)
+        .scalar_subquery()
+        .label("previous_seq")
+    )
+    age = func.extract("epoch", func.clock_timestamp() - dispatch_orders.c.recorded_at)
     query = (
-        select(dispatch_orders, anonymised)
+        select(dispatch_orders, anonymised, previous_seq, age.label("age_seconds"))
         .where(_UNDECIDED, dispatch_orders.c.decision_attempts < DECISION_ATTEMPTS)
         .order_by(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
         .limit(limit)
@@ -110,7 +127,14 @@ async def lock_undecided(
     )
     if only is not None:
         query = query.where(dispatch_orders.c.order_id == only)
-    return [Undecided(order_of(r), bool(r.anonymised)) for r in await session.execute(query)]
+    return [
+        Undecided(
+            order_of(r),
+            bool(r.anonymised),
+            Recorded(r.placement_seq, r.previous_seq, float(r.age_seconds)),
+        )
+        for r in await session.execute(query)
+    ]
 
 
 async def any_undecided(session: AsyncSession) -> bool:

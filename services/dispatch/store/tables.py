@@ -105,6 +105,9 @@ dispatch_orders = Table(
     # Failed attempts to decide the placement (a bug, not a passing fault); at the limit the
     # allocator leaves it aside, as a consumer parks a poison message (ADR 0011).
     Column("decision_attempts", Integer, nullable=False, server_default="0"),
+    # When OrderPlaced was recorded: a placement recorded after a hole in the placement
+    # numbers waits a bounded moment from here for the missing one (ADR 0011).
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
         "state IN ('pending', 'waitlisted', 'reserved', 'allocated', 'released')",
@@ -122,6 +125,12 @@ dispatch_orders = Table(
         "ix_dispatch_orders_undecided",
         "placement_seq",
         postgresql_where=text("placement_seq IS NOT NULL AND NOT placed"),
+    ),
+    # The placement recorded just below another (the allocator's hole check, ADR 0011).
+    Index(
+        "ix_dispatch_orders_placement_seq",
+        "placement_seq",
+        postgresql_where=text("placement_seq IS NOT NULL"),
     ),
     # Reservations that could still move back to the waitlist for an earlier order (ADR 0010).
     Index(

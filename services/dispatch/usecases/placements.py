@@ -6,6 +6,10 @@ stock lock (ADR 0011). Every decision moves the one stock row, so decisions are 
 whatever happens; deciding a batch in one transaction pays the lock's round trips and commit
 once, not once per placement.
 
+Placements are recorded as they arrive, not in placement order: one recorded after a hole in
+the placement numbers is held a bounded moment for the missing one (``placement_gaps``), so an
+order delayed in another replica is not overtaken by later ones that then leave the warehouse.
+
 A placement whose decision fails (a bug, not a passing database fault) is tried alone and,
 after ``DECISION_ATTEMPTS`` failures, left aside and counted, as a consumer parks a poison
 message: it never blocks the others.
@@ -14,12 +18,13 @@ message: it never blocks the others.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.domain import order_state, waitlist
+from services.dispatch.domain import order_state, placement_gaps, waitlist
 from services.dispatch.domain.order_state import Action, OrderFacts, Transition
 from services.dispatch.domain.stock import Balance
 from services.dispatch.store import ledger, orders, placements
@@ -36,6 +41,15 @@ log = get_logger(__name__)
 
 #: Correlation id of the allocator's events when the placement carried none.
 ALLOCATOR_CORRELATION = "dispatch-allocator"
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one call of the allocator did."""
+
+    decided: int
+    #: Seconds until a placement held behind a hole may be decided (None: none is held).
+    look_again_in: float | None = None
 
 
 class Placements:
@@ -79,8 +93,8 @@ class Placements:
                 session.sync_session, "after_commit", lambda _session: waker(), once=True
             )
 
-    async def decide_all(self, batch: int) -> int:
-        """Decide batches of ``batch`` until none is left; returns how many were decided.
+    async def decide_all(self, batch: int) -> Round:
+        """Decide batches of ``batch`` until none is left or the rest wait behind a hole.
 
         Each batch is its own transaction. A batch that fails with a real error (not a
         passing database fault, which is raised for the caller to retry) is decided again one
@@ -95,16 +109,16 @@ class Placements:
                     # do. In the same transaction as the decisions: a transaction of its own
                     # was one more per order at launch load (docs/adr/0053).
                     if not await placements.any_undecided(session):
-                        return decided
+                        return Round(decided)
                     done = await self.decide_placements(session, batch)
             except Exception as exc:
                 if is_transient(exc):
                     raise
                 log.error("a batch of placements failed; deciding one by one", error=repr(exc))
-                done = await self._one_by_one(batch)
-            decided += done
-            if done < batch:
-                return decided
+                done = Round(await self._one_by_one(batch))
+            decided += done.decided
+            if done.look_again_in is not None or done.decided < batch:
+                return Round(decided, done.look_again_in)
 
     async def _one_by_one(self, batch: int) -> int:
         """Decide the next batch's placements alone, setting aside any that fail."""
@@ -115,7 +129,8 @@ class Placements:
         for order_id in order_ids:
             try:
                 async with db.transaction() as session:
-                    decided += await self.decide_placements(session, 1, only=order_id)
+                    done = await self.decide_placements(session, 1, only=order_id)
+                decided += done.decided
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -132,10 +147,11 @@ class Placements:
 
     async def decide_placements(
         self, session: AsyncSession, limit: int, *, only: UUID | None = None
-    ) -> int:
-        """Reserve or waitlist the earliest recorded placements, in placement order.
+    ) -> Round:
+        """Reserve or waitlist the earliest recorded placements, in placement order, up to
+        the first one held behind a hole in the placement numbers.
 
-        Returns how many were decided. The stock lock is taken once for the whole batch. The
+        The stock lock is taken once for the whole batch. The
         common decisions (reserve it, or queue it behind an earlier waiting order) are
         written together in a handful of statements; anything else (a verified order that
         ships at once, an anonymised account, a late order that takes stock back) is
@@ -143,8 +159,16 @@ class Placements:
         """
         await ledger.lock_stock(session)
         undecided = await placements.lock_undecided(session, limit, only=only)
+        ready = placement_gaps.ready(
+            [p.recorded for p in undecided], self.settings.allocator_hole_wait_seconds
+        )
+        held = len(undecided) - ready.count
+        undecided = undecided[: ready.count]
+        if held:
+            log.debug("placements held behind a hole", held=held, wait=ready.look_again_in)
         if not undecided:
-            return 0
+            return Round(0, ready.look_again_in)
+        _log_holes_passed(undecided)
         plain = _PlainDecisions()
         available, first_waiting = await placements.decision_context(session)
         for placement in undecided:
@@ -163,7 +187,7 @@ class Placements:
                 first_waiting = seq
         await self._write_plain(session, plain)
         log.debug("placements decided", orders=len(undecided))
-        return len(undecided)
+        return Round(len(undecided), ready.look_again_in)
 
     def _plain_step(
         self, placement: Undecided, available: int, first_waiting: int | None
@@ -249,6 +273,18 @@ class Placements:
                 requeued_orders=len(room.requeue),
             )
         return room.reserve
+
+
+def _log_holes_passed(undecided: list[Undecided]) -> None:
+    """Say when placements are decided past numbers that never came (after the wait)."""
+    for placement in undecided:
+        recorded = placement.recorded
+        if recorded.after_a_hole:
+            log.info(
+                "placement decided past missing placement numbers",
+                placement_seq=recorded.seq,
+                missing=recorded.seq - (recorded.previous_seq or 0) - 1,
+            )
 
 
 class _PlainDecisions:

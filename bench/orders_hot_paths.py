@@ -22,7 +22,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,11 +62,6 @@ class BenchService:
 
     async def emit(self, session: AsyncSession, payload: EventPayload, correlation_id: str) -> Any:
         return await outbox.add(session, self.outbox_table, payload, correlation_id)
-
-    async def emit_many(
-        self, session: AsyncSession, events: Sequence[tuple[EventPayload, str]]
-    ) -> None:
-        await outbox.add_many(session, self.outbox_table, events)
 
 
 class Tally:

@@ -180,15 +180,6 @@ async def add(
     return envelope
 
 
-async def add_many(
-    session: AsyncSession, table: Table, events: Sequence[tuple[EventPayload, str]]
-) -> None:
-    """:func:`add` for many events (each with its correlation id) in one statement."""
-    if not events:
-        return
-    await _insert(session, table, [_row(p, cid)[1] for p, cid in events])
-
-
 _MARK = "UPDATE {table} SET published_at = now() WHERE event_id = ANY($1::uuid[])"
 _ANY_DUE = (
     "SELECT EXISTS (SELECT 1 FROM {table} WHERE published_at IS NULL"

@@ -34,7 +34,6 @@ from services.dispatch.usecases.fulfilment import Fulfilment
 from shared.events import EventPayload, OrderPlaced, StockReserved, StockWaitlisted
 from shared.logging import get_logger, log_context
 from shared.runtime import Service
-from shared.store import outbox
 from shared.store.errors import is_transient
 
 log = get_logger(__name__)
@@ -61,11 +60,6 @@ class Placements:
         self.settings = self.fulfilment.settings
         #: Called after a transaction that recorded a placement commits (wakes the allocator).
         self.placement_waker = placement_waker
-        # Plain decisions go to the outbox in one statement, past service.emit's check.
-        emitted = set(service.emitted_routing_keys())
-        for event in (StockReserved, StockWaitlisted):
-            if event.ROUTING_KEY not in emitted:
-                raise TypeError(f"the service does not declare that it emits {event.TYPE}")
 
     async def order_placed(
         self, session: AsyncSession, event: OrderPlaced, correlation_id: str
@@ -215,7 +209,8 @@ class Placements:
         await orders.save_facts_many(session, plain.facts)
         if plain.reserved:
             await ledger.reserve_many(session, plain.reserved)
-        await outbox.add_many(session, self.service.outbox_table, plain.events)
+        for event, correlation_id in plain.events:
+            await self.service.emit(session, event, correlation_id)
         plain.clear()
 
     async def _decide(self, session: AsyncSession, placement: Undecided) -> None:

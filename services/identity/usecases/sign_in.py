@@ -203,9 +203,8 @@ async def _first_sign_in(
         postcode=matched[0].postcode,
     )
     reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
-    await ctx.service.emit_many(
-        session, [(event, attempt.correlation_id) for event in (registered, reported, authorised)]
-    )
+    for event in (registered, reported, authorised):
+        await ctx.service.emit(session, event, attempt.correlation_id)
     return account, locations
 
 

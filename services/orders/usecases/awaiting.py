@@ -46,8 +46,8 @@ async def deliveries_known(
         org_type = organisation_type_of_order(placed.account_kind, lines, known)
         events.append((OrderPlacedForReporting.of(placed, org_type), order["correlation_id"]))
         events.append((placed, order["correlation_id"]))
-    if events:
-        await service.emit_many(session, events)
+    for event, correlation_id in events:
+        await service.emit(session, event, correlation_id)
 
 
 async def email_known(session: AsyncSession, account_id: UUID, registered: dict[str, Any]) -> None:

@@ -220,13 +220,9 @@ async def place_order(
             )
             # Reporting's first: the relay publishes in this order, so the figures usually hear
             # of the order before verification's decision about it.
-            await service.emit_many(
-                session,
-                [
-                    (OrderPlacedForReporting.of(placed, built.organisation_type), correlation_id),
-                    (placed, correlation_id),
-                ],
-            )
+            reported = OrderPlacedForReporting.of(placed, built.organisation_type)
+            await service.emit(session, reported, correlation_id)
+            await service.emit(session, placed, correlation_id)
     return Placed(order_id, reference, quantity, built.top_up)
 
 

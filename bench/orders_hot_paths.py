@@ -21,7 +21,6 @@ import shutil
 import sys
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
 from services.orders.domain.order import Status  # noqa: E402
@@ -43,9 +41,10 @@ from shared.events import (  # noqa: E402
     LocationsAuthorised,
 )
 from shared.http.auth import Principal  # noqa: E402
-from shared.store import outbox, prepared  # noqa: E402
+from shared.store import outbox  # noqa: E402
 from shared.store.db import Database  # noqa: E402
 from tests.support.private_infra import PrivatePostgres, private_root  # noqa: E402
+from tests.support.round_trips import RoundTrips, recording  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PATHS = ("registered", "locations", "place", "verified", "dispatched")
@@ -64,26 +63,6 @@ class BenchService:
         return await outbox.add(session, self.outbox_table, payload, correlation_id)
 
 
-class Tally:
-    """Statements run, by the path running them."""
-
-    def __init__(self, db: Database) -> None:
-        self.path = ""
-        self.counts: Counter[str] = Counter()
-        real = prepared.fetch
-
-        async def counted(session: AsyncSession, sql: str, *args: Any) -> Any:
-            self.counts[self.path] += 1
-            return await real(session, sql, *args)
-
-        prepared.fetch = counted  # type: ignore[assignment]
-
-        def cursor(*_: Any) -> None:
-            self.counts[self.path] += 1
-
-        event.listen(db.engine.sync_engine, "before_cursor_execute", cursor)
-
-
 def location(location_id: str) -> Location:
     return Location(
         location_id=location_id,
@@ -99,58 +78,59 @@ def location(location_id: str) -> Location:
     )
 
 
-async def provider(service: BenchService, tally: Tally, events_first: bool) -> None:
+async def provider(service: BenchService, sent: RoundTrips, events_first: bool) -> None:
     account_id = uuid.uuid4()
     site = f"1-{uuid.uuid4().hex[:9].upper()}"
     db = service.db
 
     async def registered() -> None:
-        tally.path = "registered"
-        async with db.transaction() as session:
-            await accounts.account_registered(
-                session,
-                AccountRegistered(
-                    account_id=account_id, kind=AccountKind.CQC, email=f"{site}@example.org"
-                ),
-            )
+        with sent.labelled("registered"):
+            async with db.transaction() as session:
+                await accounts.account_registered(
+                    session,
+                    AccountRegistered(
+                        account_id=account_id, kind=AccountKind.CQC, email=f"{site}@example.org"
+                    ),
+                )
 
     async def authorised() -> None:
-        tally.path = "locations"
-        async with db.transaction() as session:
-            await accounts.locations_authorised(
-                service,  # type: ignore[arg-type]
-                session,
-                LocationsAuthorised(account_id=account_id, locations=[location(site)]),
-            )
+        with sent.labelled("locations"):
+            async with db.transaction() as session:
+                await accounts.locations_authorised(
+                    service,  # type: ignore[arg-type]
+                    session,
+                    LocationsAuthorised(account_id=account_id, locations=[location(site)]),
+                )
 
     if events_first:
         await registered()
         await authorised()
-    tally.path = "place"
-    placed = await placing.place_order(
-        service,  # type: ignore[arg-type]
-        Principal(account_id, "provider", "cqc", frozenset({site})),
-        "Jo Manager",
-        "bench",
-        lines=[(site, 5)],
-        deliver_to=site,
-    )
+    with sent.labelled("place"):
+        placed = await placing.place_order(
+            service,  # type: ignore[arg-type]
+            Principal(account_id, "provider", "cqc", frozenset({site})),
+            "Jo Manager",
+            "bench",
+            lines=[(site, 5)],
+            deliver_to=site,
+        )
     if not events_first:
         await registered()
         await authorised()
-    tally.path = "verified"
-    async with db.transaction() as session:
-        await progress.record_step(session, placed.order_id, Status.VERIFIED, datetime.now(UTC), "")
-    tally.path = "dispatched"
-    async with db.transaction() as session:
-        await progress.dispatched(session, placed.order_id, "SHIP-1", datetime.now(UTC))
+    now = datetime.now(UTC)
+    with sent.labelled("verified"):
+        async with db.transaction() as session:
+            await progress.record_step(session, placed.order_id, Status.VERIFIED, now, "")
+    with sent.labelled("dispatched"):
+        async with db.transaction() as session:
+            await progress.dispatched(session, placed.order_id, "SHIP-1", now)
 
 
-async def journey(service: BenchService, tally: Tally, n: int, events_first: bool) -> float:
+async def journey(service: BenchService, sent: RoundTrips, n: int, events_first: bool) -> float:
     """Client CPU ms per provider."""
     started = time.process_time()
     for _ in range(n):
-        await provider(service, tally, events_first)
+        await provider(service, sent, events_first)
     return (time.process_time() - started) / n * 1e3
 
 
@@ -170,22 +150,22 @@ async def main() -> None:
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         service = BenchService(db, table)
-        tally = Tally(db)
-        for name, events_first in (("events_first", True), ("order_first", False)):
-            await journey(service, tally, 30, events_first)  # warm every cache
-            tally.counts.clear()
-            cpu = [
-                await journey(service, tally, args.providers, events_first)
-                for _ in range(args.rounds)
-            ]
-            per = args.providers * args.rounds
-            statements = {p: round(tally.counts[p] / per, 2) for p in PATHS}
-            result[name] = {
-                "client_cpu_ms_per_provider_best": round(min(cpu), 3),
-                "statements_per_provider": statements,
-                "statements_total": round(sum(statements.values()), 2),
-            }
-            print(name, json.dumps(result[name]), flush=True)
+        with recording(db.engine) as sent:
+            for name, events_first in (("events_first", True), ("order_first", False)):
+                await journey(service, sent, 30, events_first)  # warm every cache
+                sent.clear()
+                cpu = [
+                    await journey(service, sent, args.providers, events_first)
+                    for _ in range(args.rounds)
+                ]
+                per = args.providers * args.rounds
+                statements = {p: round(sent.count(p) / per, 2) for p in PATHS}
+                result[name] = {
+                    "client_cpu_ms_per_provider_best": round(min(cpu), 3),
+                    "statements_per_provider": statements,
+                    "statements_total": round(sum(statements.values()), 2),
+                }
+                print(name, json.dumps(result[name]), flush=True)
         await db.dispose()
     finally:
         postgres.remove()

@@ -26,7 +26,6 @@ import shutil
 import sys
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event  # noqa: E402
 
 from bench.cpu import _children, cpu_seconds  # noqa: E402
 from services.reporting.usecases import projection  # noqa: E402
@@ -48,10 +46,10 @@ from shared.events import (  # noqa: E402
     StockReserved,
     wrap,
 )
-from shared.store import prepared  # noqa: E402
 from shared.store.db import Database  # noqa: E402
 from shared.store.migrations import ensure_database, upgrade  # noqa: E402
 from tests.support.private_infra import PrivatePostgres, private_root  # noqa: E402
+from tests.support.round_trips import recording  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MIGRATIONS = ROOT / "services" / "reporting" / "store" / "migrations"
@@ -108,24 +106,6 @@ def delivery_stream(orders: list[list[Envelope[Any]]], in_flight: int) -> list[E
     return stream
 
 
-class Statements:
-    """Round trips sent: SQLAlchemy cursor executions and asyncpg prepared fetches."""
-
-    def __init__(self, db: Database) -> None:
-        self.kinds: Counter[str] = Counter()
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self._executed)
-        self._fetch = prepared.fetch
-
-        async def counted(session: Any, sql: str, *args: Any) -> Any:
-            self.kinds["prepared: " + " ".join(sql.split())[:60]] += 1
-            return await self._fetch(session, sql, *args)
-
-        prepared.fetch = counted
-
-    def _executed(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        self.kinds[" ".join(statement.split())[:60]] += 1
-
-
 def cluster_cpu(postgres: PrivatePostgres) -> float:
     postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
     return cpu_seconds(postmaster, with_reaped_children=True) + sum(
@@ -140,35 +120,36 @@ async def one_round(
     await ensure_database(url)
     await upgrade(MIGRATIONS, url)
     db = Database(url)
-    statements = Statements(db)
     try:
-        # Warm the connection, caches and the link key on a few orders not counted.
-        for envelope in delivery_stream(order_events(4), 4):
-            async with db.transaction() as session:
-                await projection.record(session, envelope)
-        stream = delivery_stream(order_events(orders), in_flight)
-        statements.kinds.clear()
-        client, server, wall = time.process_time(), cluster_cpu(postgres), time.perf_counter()
-        transactions = 0
-        for start in range(0, len(stream), batch):
-            async with db.transaction() as session:
-                for envelope in stream[start : start + batch]:
+        with recording(db.engine) as sent:
+            # Warm the connection, caches and the link key on a few orders not counted.
+            for envelope in delivery_stream(order_events(4), 4):
+                async with db.transaction() as session:
                     await projection.record(session, envelope)
-            transactions += 1
-        client = time.process_time() - client
-        server = cluster_cpu(postgres) - server
-        wall = time.perf_counter() - wall
-        sent = sum(statements.kinds.values())
-        return {
-            "client_cpu_ms_per_order": round(client / orders * 1000, 3),
-            "postgres_cpu_ms_per_order": round(server / orders * 1000, 3),
-            "wall_ms_per_order": round(wall / orders * 1000, 3),
-            "statements_per_order": round(sent / orders, 2),
-            "transactions_per_order": round(transactions / orders, 2),
-            "statements": {k: round(v / orders, 2) for k, v in statements.kinds.most_common()},
-        }
+            stream = delivery_stream(order_events(orders), in_flight)
+            sent.clear()
+            client, server, wall = time.process_time(), cluster_cpu(postgres), time.perf_counter()
+            transactions = 0
+            for start in range(0, len(stream), batch):
+                async with db.transaction() as session:
+                    for envelope in stream[start : start + batch]:
+                        await projection.record(session, envelope)
+                transactions += 1
+            client = time.process_time() - client
+            server = cluster_cpu(postgres) - server
+            wall = time.perf_counter() - wall
+            sent_n = sent.count()
+            return {
+                "client_cpu_ms_per_order": round(client / orders * 1000, 3),
+                "postgres_cpu_ms_per_order": round(server / orders * 1000, 3),
+                "wall_ms_per_order": round(wall / orders * 1000, 3),
+                "statements_per_order": round(sent_n / orders, 2),
+                "transactions_per_order": round(transactions / orders, 2),
+                "statements": {
+                    k: round(v / orders, 2) for k, v in sent.tally(width=60).most_common()
+                },
+            }
     finally:
-        prepared.fetch = statements._fetch
         await db.dispose()
 
 

@@ -11,15 +11,12 @@ correction's details.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import select
 
 from services.orders.domain.order import Status
 from services.orders.store import repository
@@ -37,45 +34,22 @@ from shared.events import (
     Location,
     LocationsAuthorised,
 )
-from shared.store import prepared
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform
+from tests.support.round_trips import RoundTrips, recording
 
 pytestmark = pytest.mark.integration
 
 
-class Statements:
-    """Every statement run through a session, by session: SQLAlchemy's and the prepared
-    ones (shared/store/prepared.py)."""
-
-    def __init__(self) -> None:
-        self.by_session: dict[Session, list[str]] = defaultdict(list)
-
-    def of(self, session: AsyncSession) -> list[str]:
-        return self.by_session[session.sync_session]
-
-    def placing(self) -> list[list[str]]:
-        """Each order placing's transaction: the ones that began with the account's shared
-        lock."""
-        return [s for s in self.by_session.values() if s and "lock_shared" in s[0]]
-
-
 @pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
-    seen = Statements()
-    real = prepared.fetch
+def statements() -> Iterator[RoundTrips]:
+    with recording() as sent:
+        yield sent
 
-    async def recording(session: AsyncSession, sql: str, *args: Any) -> Any:
-        seen.by_session[session.sync_session].append(sql)
-        return await real(session, sql, *args)
 
-    def orm(state: ORMExecuteState) -> None:
-        seen.by_session[state.session].append(str(state.statement))
-
-    monkeypatch.setattr(prepared, "fetch", recording)
-    event.listen(Session, "do_orm_execute", orm)
-    yield seen
-    event.remove(Session, "do_orm_execute", orm)
+def placings(statements: RoundTrips) -> list[list[str]]:
+    """Each order placing's transaction: the ones that began with the account's shared lock."""
+    return [s for s in statements.sessions() if s and "lock_shared" in s[0]]
 
 
 def location(location_id: str) -> Location:
@@ -110,17 +84,17 @@ async def place(platform: Platform, account_id: uuid.UUID, location_id: str) -> 
 
 
 async def registered(
-    platform: Platform, statements: Statements, account_id: uuid.UUID, email: str
+    platform: Platform, statements: RoundTrips, account_id: uuid.UUID, email: str
 ) -> list[str]:
     async with platform.service("orders").db.transaction() as session:
         await accounts.account_registered(
             session, AccountRegistered(account_id=account_id, kind=AccountKind.CQC, email=email)
         )
-    return statements.of(session)
+    return statements.in_session(session)
 
 
 async def authorised(
-    platform: Platform, statements: Statements, account_id: uuid.UUID, *location_ids: str
+    platform: Platform, statements: RoundTrips, account_id: uuid.UUID, *location_ids: str
 ) -> list[str]:
     service = platform.service("orders")
     async with service.db.transaction() as session:
@@ -131,7 +105,7 @@ async def authorised(
                 account_id=account_id, locations=[location(loc) for loc in location_ids]
             ),
         )
-    return statements.of(session)
+    return statements.in_session(session)
 
 
 async def rows(platform: Platform, query: Any) -> list[Any]:
@@ -146,7 +120,7 @@ async def outbox_bodies(platform: Platform, order_id: str, event_type: str) -> l
 
 
 async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
-    platform: Platform, statements: Statements
+    platform: Platform, statements: RoundTrips
 ) -> None:
     """Nothing waits: each account event is the account's lock and one statement; the order
     is the lock, one read, one insert and its events; a step one statement, a dispatch two."""
@@ -168,7 +142,7 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
     assert kept.details["postcode"] == "YO1 6AA"
 
     order = await place(platform, account_id, site)
-    [placing] = statements.placing()
+    [placing] = placings(statements)
     assert len(placing) == 4, placing
     assert await outbox_bodies(platform, order["order_id"], "OrderPlaced")
     assert await outbox_bodies(platform, order["order_id"], "OrderPlacedForReporting")
@@ -180,10 +154,10 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
     db, order_id = platform.service("orders").db, uuid.UUID(order["order_id"])
     async with db.transaction() as step:
         await progress.record_step(step, order_id, Status.VERIFIED, datetime.now(UTC), "")
-    assert len(statements.of(step)) == 1
+    assert len(statements.in_session(step)) == 1
     async with db.transaction() as dispatch:
         await progress.dispatched(dispatch, order_id, "SHIP-42", datetime.now(UTC))
-    assert len(statements.of(dispatch)) == 2
+    assert len(statements.in_session(dispatch)) == 2
     seen = await repository.read_order(db, order_id)
     assert seen is not None and seen["status"] == "dispatched"
     assert [h["status"] for h in seen["history"]] == ["placed", "verified", "dispatched"]
@@ -194,13 +168,13 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
 
 
 async def test_an_order_placed_before_the_events_costs_them_one_statement_more_each(
-    platform: Platform, statements: Statements
+    platform: Platform, statements: RoundTrips
 ) -> None:
     """The order waits for both details (lock, read, insert); each event then fills in what
     it brings and settles the wait in its one statement, plus the emails or events it owes."""
     account_id, site, email = uuid.uuid4(), "1-STMTS0002", "alder.early@example.org"
     order = await place(platform, account_id, site)
-    [placing] = statements.placing()
+    [placing] = placings(statements)
     assert len(placing) == 3, placing
     order_id = uuid.UUID(order["order_id"])
     waiting = select(awaiting_details).where(awaiting_details.c.order_id == order_id)
@@ -226,7 +200,7 @@ async def test_an_order_placed_before_the_events_costs_them_one_statement_more_e
 
 
 async def test_a_registration_after_the_account_was_anonymised_keeps_nothing(
-    platform: Platform, statements: Statements
+    platform: Platform, statements: RoundTrips
 ) -> None:
     account_id = uuid.uuid4()
     service = platform.service("orders")

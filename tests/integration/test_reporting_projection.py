@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, text
 
 from services.reporting.domain.facts import reduce
 from services.reporting.domain.progress import (
@@ -54,11 +54,11 @@ from shared.events import (
     wrap,
 )
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
-from shared.store import prepared
 from shared.store.db import Database
 from shared.store.inbox import inbox_table
 from shared.store.migrations import ensure_database, upgrade
 from tests.support import infra
+from tests.support.round_trips import recording
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "store" / "migrations"
@@ -336,9 +336,7 @@ async def test_the_figures_do_not_depend_on_arrival_order_batching_or_redelivery
     assert (await stored(db))[0] == want
 
 
-async def test_a_transaction_projects_its_events_in_two_statements(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_transaction_projects_its_events_in_two_statements(db: Database) -> None:
     """However many events a consumer transaction carries: one statement logs the facts and
     locks the orders, one stores the orders' states and moves every counter (then an open
     item left at no orders, or a series moved on two days, costs one more)."""
@@ -371,24 +369,11 @@ async def test_a_transaction_projects_its_events_in_two_statements(
     async with db.transaction() as session:  # the link key is read once per engine
         await repository.keyed(session, uuid.uuid4())
 
-    sent: list[str] = []
-    fetch = prepared.fetch
-
-    async def counted(session: Any, sql: str, *args: Any) -> Any:
-        sent.append(sql)
-        return await fetch(session, sql, *args)
-
-    monkeypatch.setattr(prepared, "fetch", counted)
-    executed: list[str] = []
-    listener = lambda *a: executed.append(a[2])  # noqa: E731
-    event.listen(db.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with recording(db.engine) as sent:
         for step in range(5):
             sent.clear()
             async with db.transaction() as session:
                 for events in orders:
                     await projection.record(session, events[step])
-            assert len(sent) == 2, sent
-        assert not executed
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", listener)
+            assert sent.count(kinds=("prepared",)) == 2, sent.of()
+            assert not sent.of(kinds=("sqlalchemy",))

@@ -184,3 +184,24 @@ async def test_work_left_for_the_commit_runs_once_per_shared_transaction(db: Dat
     assert len(flushes) == len(set(rows.values())) < 60  # one write per transaction
     async with db.transaction() as session:
         assert (await session.execute(select(totals.c.n))).scalar_one() == 60
+
+
+@pytest.mark.parametrize("linger", [0.0, 0.05])
+async def test_an_idle_worker_lingers_so_events_published_together_share_a_transaction(
+    db: Database, linger: float
+) -> None:
+    """Events published together (a sign-in's account and locations events) reach a service
+    a moment apart on different queues: an idle worker that waits ``linger`` before it
+    begins takes both into one transaction; one that begins at once takes the first alone."""
+    group = GroupCommit("test", db, inbox, workers=2, linger=linger)
+    first, second = event(), event()
+    try:
+        await group.run("test.a", record, event())  # the workers start, and go idle
+        one = asyncio.create_task(group.run("test.a", record, first))
+        await asyncio.sleep(0.01)  # the second arrives while the first is being handled
+        await asyncio.gather(one, group.run("test.b", record, second))
+    finally:
+        await group.close()
+    txids = await effect_rows(db)
+    shared = txids[str(first.event_id)] == txids[str(second.event_id)]
+    assert shared is (linger > 0), txids

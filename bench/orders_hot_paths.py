@@ -15,14 +15,10 @@ figure holds on a busy machine far better than a rate. Run it on two checkouts t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import shutil
 import sys
 import time
 import uuid
-from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,64 +26,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
+from bench.in_process import OutboxService, Tally, private_database, report  # noqa: E402
 from services.orders.domain.order import Status  # noqa: E402
 from services.orders.store.tables import metadata  # noqa: E402
 from services.orders.usecases import accounts, placing, progress  # noqa: E402
 from shared.events import (  # noqa: E402
     AccountKind,
     AccountRegistered,
-    EventPayload,
     Location,
     LocationsAuthorised,
 )
 from shared.http.auth import Principal  # noqa: E402
-from shared.store import outbox, prepared  # noqa: E402
-from shared.store.db import Database  # noqa: E402
-from tests.support.private_infra import PrivatePostgres, private_root  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 PATHS = ("registered", "locations", "place", "verified", "dispatched")
 
 
-class BenchService:
-    """What the use cases need of :class:`shared.runtime.Service`: its database and outbox."""
-
+class BenchService(OutboxService):
     name = "orders"
-
-    def __init__(self, db: Database, table: Any) -> None:
-        self.db = db
-        self.outbox_table = table
-
-    async def emit(self, session: AsyncSession, payload: EventPayload, correlation_id: str) -> Any:
-        return await outbox.add(session, self.outbox_table, payload, correlation_id)
-
-    async def emit_many(
-        self, session: AsyncSession, events: Sequence[tuple[EventPayload, str]]
-    ) -> None:
-        await outbox.add_many(session, self.outbox_table, events)
-
-
-class Tally:
-    """Statements run, by the path running them."""
-
-    def __init__(self, db: Database) -> None:
-        self.path = ""
-        self.counts: Counter[str] = Counter()
-        real = prepared.fetch
-
-        async def counted(session: AsyncSession, sql: str, *args: Any) -> Any:
-            self.counts[self.path] += 1
-            return await real(session, sql, *args)
-
-        prepared.fetch = counted  # type: ignore[assignment]
-
-        def cursor(*_: Any) -> None:
-            self.counts[self.path] += 1
-
-        event.listen(db.engine.sync_engine, "before_cursor_execute", cursor)
 
 
 def location(location_id: str) -> Location:
@@ -166,40 +121,25 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="")
     args = parser.parse_args()
-    root = private_root()
-    postgres = PrivatePostgres(root)
     result: dict[str, Any] = {"providers_per_round": args.providers, "rounds": args.rounds}
-    try:
-        await asyncio.to_thread(postgres.start)
-        db = Database(f"{postgres.url}/postgres")
-        table = outbox.outbox_table(metadata)
-        async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+    async with private_database(metadata) as (db, table):
         service = BenchService(db, table)
         tally = Tally(db)
         for name, events_first in (("events_first", True), ("order_first", False)):
             await journey(service, tally, 30, events_first)  # warm every cache
-            tally.counts.clear()
+            tally.clear()
             cpu = [
                 await journey(service, tally, args.providers, events_first)
                 for _ in range(args.rounds)
             ]
-            per = args.providers * args.rounds
-            statements = {p: round(tally.counts[p] / per, 2) for p in PATHS}
+            statements = tally.per(PATHS, args.providers * args.rounds)
             result[name] = {
                 "client_cpu_ms_per_provider_best": round(min(cpu), 3),
                 "statements_per_provider": statements,
                 "statements_total": round(sum(statements.values()), 2),
             }
             print(name, json.dumps(result[name]), flush=True)
-        await db.dispose()
-    finally:
-        postgres.remove()
-        shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,12 @@ correction's details.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import select
 
 from services.orders.domain.order import Status
 from services.orders.store import repository
@@ -37,23 +34,14 @@ from shared.events import (
     Location,
     LocationsAuthorised,
 )
-from shared.store import prepared
+from tests.support import statements as support
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform
 
 pytestmark = pytest.mark.integration
 
 
-class Statements:
-    """Every statement run through a session, by session: SQLAlchemy's and the prepared
-    ones (shared/store/prepared.py)."""
-
-    def __init__(self) -> None:
-        self.by_session: dict[Session, list[str]] = defaultdict(list)
-
-    def of(self, session: AsyncSession) -> list[str]:
-        return self.by_session[session.sync_session]
-
+class Statements(support.Statements):
     def placing(self) -> list[list[str]]:
         """Each order placing's transaction: the ones that began with the account's shared
         lock."""
@@ -62,20 +50,7 @@ class Statements:
 
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
-    seen = Statements()
-    real = prepared.fetch
-
-    async def recording(session: AsyncSession, sql: str, *args: Any) -> Any:
-        seen.by_session[session.sync_session].append(sql)
-        return await real(session, sql, *args)
-
-    def orm(state: ORMExecuteState) -> None:
-        seen.by_session[state.session].append(str(state.statement))
-
-    monkeypatch.setattr(prepared, "fetch", recording)
-    event.listen(Session, "do_orm_execute", orm)
-    yield seen
-    event.remove(Session, "do_orm_execute", orm)
+    yield from support.recording(monkeypatch, Statements())
 
 
 def location(location_id: str) -> Location:

@@ -10,6 +10,7 @@ Also what that one statement must keep: a refused allocation writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -26,7 +27,7 @@ from services.dispatch.store.ledger import StockConflict
 from services.dispatch.usecases.orders import Orders
 from services.dispatch.usecases.privacy import Privacy
 from tests.support.dispatch import Dispatch, dispatch_platform, placed
-from tests.support.platform import Platform
+from tests.support.platform import Platform, eventually
 from tests.support.statements import Statements, recording
 
 pytestmark = pytest.mark.integration
@@ -153,6 +154,34 @@ async def test_a_restricted_accounts_order_is_held_back_in_three_and_goes_when_l
     assert await dispatch.shipment(order_id) is not None
     assert len(await dispatch.events("OrderDispatched", order_id)) == 1
     assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_a_verdict_waiting_for_the_stock_lock_sees_the_restriction_lifted_meanwhile(
+    platform: Platform, dispatch: Dispatch
+) -> None:
+    """The lift deletes the restriction, takes the stock lock and finds nothing held back
+    (the order is not verified yet); the verdict waits for that lock meanwhile. It must read
+    the restriction after the wait, or the order would stay held back for good: why the stock
+    lock is a statement of its own."""
+    order_id, account_id = await reserved(dispatch, 3)
+    await as_the_holder_asked(platform, lambda p, s: p.account_restricted(s, account_id))
+    service = platform.service("dispatch")
+    async with service.db.transaction() as lifting:
+        await Privacy(service).restriction_lifted(lifting, account_id, "test-lifted")
+        verdict = asyncio.create_task(verify(platform, Statements(), order_id))
+        assert await eventually(lambda: waiting_for_the_stock_lock(dispatch))
+    await verdict
+    assert await dispatch.state(order_id) == "allocated"
+    assert await dispatch.shipment(order_id) is not None
+
+
+async def waiting_for_the_stock_lock(dispatch: Dispatch) -> bool:
+    found = await rows(
+        dispatch,
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE '%FROM stock%FOR UPDATE%'",
+    )
+    return bool(found)
 
 
 async def test_a_verdict_before_the_placement_is_remembered_and_ships_when_it_is_decided(

@@ -15,9 +15,7 @@ figure holds on a busy machine far better than a rate. Run it on two checkouts t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import shutil
 import sys
 import time
 import uuid
@@ -28,39 +26,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
-
+from bench.in_process import OutboxService, private_database, report  # noqa: E402
 from services.orders.domain.order import Status  # noqa: E402
 from services.orders.store.tables import metadata  # noqa: E402
 from services.orders.usecases import accounts, placing, progress  # noqa: E402
 from shared.events import (  # noqa: E402
     AccountKind,
     AccountRegistered,
-    EventPayload,
     Location,
     LocationsAuthorised,
 )
 from shared.http.auth import Principal  # noqa: E402
-from shared.store import outbox  # noqa: E402
-from shared.store.db import Database  # noqa: E402
-from tests.support.private_infra import PrivatePostgres, private_root  # noqa: E402
 from tests.support.round_trips import RoundTrips, recording  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 PATHS = ("registered", "locations", "place", "verified", "dispatched")
 
 
-class BenchService:
-    """What the use cases need of :class:`shared.runtime.Service`: its database and outbox."""
-
+class BenchService(OutboxService):
     name = "orders"
-
-    def __init__(self, db: Database, table: Any) -> None:
-        self.db = db
-        self.outbox_table = table
-
-    async def emit(self, session: AsyncSession, payload: EventPayload, correlation_id: str) -> Any:
-        return await outbox.add(session, self.outbox_table, payload, correlation_id)
 
 
 def location(location_id: str) -> Location:
@@ -84,46 +67,45 @@ async def provider(service: BenchService, sent: RoundTrips, events_first: bool) 
     db = service.db
 
     async def registered() -> None:
-        with sent.labelled("registered"):
-            async with db.transaction() as session:
-                await accounts.account_registered(
-                    session,
-                    AccountRegistered(
-                        account_id=account_id, kind=AccountKind.CQC, email=f"{site}@example.org"
-                    ),
-                )
+        sent.label_from_now("registered")
+        async with db.transaction() as session:
+            await accounts.account_registered(
+                session,
+                AccountRegistered(
+                    account_id=account_id, kind=AccountKind.CQC, email=f"{site}@example.org"
+                ),
+            )
 
     async def authorised() -> None:
-        with sent.labelled("locations"):
-            async with db.transaction() as session:
-                await accounts.locations_authorised(
-                    service,  # type: ignore[arg-type]
-                    session,
-                    LocationsAuthorised(account_id=account_id, locations=[location(site)]),
-                )
+        sent.label_from_now("locations")
+        async with db.transaction() as session:
+            await accounts.locations_authorised(
+                service,  # type: ignore[arg-type]
+                session,
+                LocationsAuthorised(account_id=account_id, locations=[location(site)]),
+            )
 
     if events_first:
         await registered()
         await authorised()
-    with sent.labelled("place"):
-        placed = await placing.place_order(
-            service,  # type: ignore[arg-type]
-            Principal(account_id, "provider", "cqc", frozenset({site})),
-            "Jo Manager",
-            "bench",
-            lines=[(site, 5)],
-            deliver_to=site,
-        )
+    sent.label_from_now("place")
+    placed = await placing.place_order(
+        service,  # type: ignore[arg-type]
+        Principal(account_id, "provider", "cqc", frozenset({site})),
+        "Jo Manager",
+        "bench",
+        lines=[(site, 5)],
+        deliver_to=site,
+    )
     if not events_first:
         await registered()
         await authorised()
-    now = datetime.now(UTC)
-    with sent.labelled("verified"):
-        async with db.transaction() as session:
-            await progress.record_step(session, placed.order_id, Status.VERIFIED, now, "")
-    with sent.labelled("dispatched"):
-        async with db.transaction() as session:
-            await progress.dispatched(session, placed.order_id, "SHIP-1", now)
+    sent.label_from_now("verified")
+    async with db.transaction() as session:
+        await progress.record_step(session, placed.order_id, Status.VERIFIED, datetime.now(UTC), "")
+    sent.label_from_now("dispatched")
+    async with db.transaction() as session:
+        await progress.dispatched(session, placed.order_id, "SHIP-1", datetime.now(UTC))
 
 
 async def journey(service: BenchService, sent: RoundTrips, n: int, events_first: bool) -> float:
@@ -140,15 +122,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="")
     args = parser.parse_args()
-    root = private_root()
-    postgres = PrivatePostgres(root)
     result: dict[str, Any] = {"providers_per_round": args.providers, "rounds": args.rounds}
-    try:
-        await asyncio.to_thread(postgres.start)
-        db = Database(f"{postgres.url}/postgres")
-        table = outbox.outbox_table(metadata)
-        async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+    async with private_database(metadata) as (db, table):
         service = BenchService(db, table)
         with recording(db.engine) as sent:
             for name, events_first in (("events_first", True), ("order_first", False)):
@@ -158,22 +133,14 @@ async def main() -> None:
                     await journey(service, sent, args.providers, events_first)
                     for _ in range(args.rounds)
                 ]
-                per = args.providers * args.rounds
-                statements = {p: round(sent.count(p) / per, 2) for p in PATHS}
+                statements = sent.per(PATHS, args.providers * args.rounds)
                 result[name] = {
                     "client_cpu_ms_per_provider_best": round(min(cpu), 3),
                     "statements_per_provider": statements,
                     "statements_total": round(sum(statements.values()), 2),
                 }
                 print(name, json.dumps(result[name]), flush=True)
-        await db.dispose()
-    finally:
-        postgres.remove()
-        shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    if args.out:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

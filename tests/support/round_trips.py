@@ -66,6 +66,11 @@ class RoundTrips:
         finally:
             _LABEL.reset(token)
 
+    def label_from_now(self, label: str) -> None:
+        """Stamp ``label`` on what this task sends from now on, until labelled again (for
+        a benchmark whose steps run one after another in one task)."""
+        _LABEL.set(label)
+
     def clear(self) -> None:
         self.sent.clear()
 
@@ -76,22 +81,38 @@ class RoundTrips:
         return len(self.of(label, kinds))
 
     def in_session(self, session: AsyncSession) -> list[str]:
-        """The statements one session ran, in order."""
-        return [s.sql for s in self.sent if s.session is session.sync_session]
+        """The statements one session ran, in order, whitespace folded."""
+        return [_folded(s.sql) for s in self.sent if s.session is session.sync_session]
 
     def sessions(self) -> list[list[str]]:
-        """The statements of each session, sessions in the order they first sent one."""
+        """The statements of each session (whitespace folded), sessions in the order they
+        first sent one."""
         grouped: dict[int, list[str]] = {}
         for s in self.sent:
             if s.session is not None:
-                grouped.setdefault(id(s.session), []).append(s.sql)
+                grouped.setdefault(id(s.session), []).append(_folded(s.sql))
         return list(grouped.values())
 
     def tally(
         self, label: str | None = None, kinds: tuple[str, ...] = STATEMENTS, width: int = 90
     ) -> Counter[str]:
         """How often each statement ran, by its first ``width`` characters, spaces folded."""
-        return Counter(" ".join(s.sql.split())[:width] for s in self.of(label, kinds))
+        return Counter(_folded(s.sql)[:width] for s in self.of(label, kinds))
+
+    def per(self, labels: tuple[str, ...], n: int) -> dict[str, float]:
+        """Statements per ``n`` (orders, providers) under each label."""
+        return {label: round(self.count(label) / n, 2) for label in labels}
+
+    def listing(self, labels: tuple[str, ...], n: int, width: int = 100) -> dict[str, Any]:
+        """Each statement's count per ``n``, by label."""
+        return {
+            label: {sql: round(k / n, 2) for sql, k in self.tally(label, width=width).items()}
+            for label in labels
+        }
+
+
+def _folded(sql: str) -> str:
+    return " ".join(sql.split())
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """Dispatch's tables and the queries over them; every query takes the caller's session.
 
 Modules: ``ledger`` (the stock balance and its ledger), ``orders`` (an order as dispatch sees
-it), ``placements`` (placements in placement order: recorded, undecided, waiting for stock),
+it), ``allocations`` (an order's stock leaving with its shipment, in one statement),
+``placements`` (placements in placement order: recorded, undecided, waiting for stock),
 ``shipments`` (shipments and the courier's reports), ``privacy`` and ``closure`` (what the
 holder's rights and the portal's closure need), ``gauges`` (the business gauges).
 
@@ -12,6 +13,13 @@ row instead of double-booking or deadlocking. Recording a placement locks only i
 row and takes nothing after it. Every stock update is also conditional on the balance allowing
 it, and the database's CHECK constraints and the ledger's unique (order, kind, round) index
 refuse what slips past both.
+
+The stock lock is a statement of its own, never folded into the next read: under READ
+COMMITTED a statement's snapshot is taken as it starts, so a read in the statement that waited
+for the lock would not see what the holder committed (a restriction lifted, say). The order's
+lock that follows reads what deciding it needs (:func:`orders.lock_order_to_decide`), and an
+allocation then takes its shipment's row and the leaflet rows, in that order, in its one
+statement (:func:`allocations.allocate_and_ship`).
 """
 
 from pathlib import Path

@@ -3,7 +3,8 @@ movement between them.
 
 The stock row is the lock every stock movement takes first (the lock order is in
 :mod:`services.dispatch.store`), and each movement is one statement that updates the balance
-only if it allows the movement and records it in the ledger.
+only if it allows the movement and records it in the ledger. Badges and leaflets leaving with
+a shipment move in the statement that makes the shipment (:mod:`.allocations`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.stock import BADGE, Balance, LedgerKind, balance_from_ledger
 from services.dispatch.store.tables import stock, stock_ledger
+from shared.store import prepared
 
 
 class StockConflict(Exception):
@@ -27,9 +29,10 @@ class StockConflict(Exception):
 
 # The statements on the reservation path are built once and run with parameters: every
 # placement takes the stock row's lock, so what it costs is paid by every placement queued
-# behind it (bench/reservations.py measures it).
+# behind it (bench/reservations.py measures it). The lock itself runs on asyncpg's prepared
+# statement (shared/store/prepared.py): every transaction that moves stock takes it first.
 
-_LOCK_STOCK = select(stock).where(stock.c.item == bindparam("item")).with_for_update()
+_LOCK_STOCK = "SELECT received, reserved, allocated FROM stock WHERE item = $1::varchar FOR UPDATE"
 
 
 def balance_of(row: Any) -> Balance:
@@ -39,11 +42,12 @@ def balance_of(row: Any) -> Balance:
 
 async def lock_stock(session: AsyncSession, item: str = BADGE) -> Balance:
     """Lock the item's balance row for this transaction (creating it at zero if new)."""
-    row = (await session.execute(_LOCK_STOCK, {"item": item})).first()
-    if row is None:
+    rows = await prepared.fetch(session, _LOCK_STOCK, item)
+    if not rows:
         await session.execute(insert(stock).values(item=item).on_conflict_do_nothing())
-        row = (await session.execute(_LOCK_STOCK, {"item": item})).one()
-    return balance_of(row)
+        rows = await prepared.fetch(session, _LOCK_STOCK, item)
+    row = rows[0]
+    return Balance(int(row["received"]), int(row["reserved"]), int(row["allocated"]))
 
 
 async def read_stock(session: AsyncSession, item: str = BADGE) -> Balance:
@@ -88,11 +92,6 @@ _MOVEMENTS = {
     ),
     LedgerKind.RELEASE: _movement(
         LedgerKind.RELEASE, "reserved = reserved - :quantity", "reserved >= :quantity"
-    ),
-    LedgerKind.ALLOCATION: _movement(
-        LedgerKind.ALLOCATION,
-        "reserved = reserved - :quantity, allocated = allocated + :quantity",
-        "reserved >= :quantity",
     ),
     # A stock-take correction of what was received; may not make promised stock disappear.
     LedgerKind.ADJUSTMENT: _movement(
@@ -166,44 +165,9 @@ _LEDGER_RESERVATION = text(
 ).bindparams(bindparam("order_id", type_=Uuid()))
 
 
-_PACK_LEAFLETS = text(
-    """
-    WITH moved AS (
-        INSERT INTO stock (item, allocated) VALUES (:item, :quantity)
-        ON CONFLICT (item) DO UPDATE SET allocated = stock.allocated + excluded.allocated
-        RETURNING item
-    )
-    INSERT INTO stock_ledger (item, kind, quantity, note)
-    SELECT moved.item, 'allocation', :quantity, :note FROM moved
-    """
-)
-
-
 def packed_note(shipment_reference: str) -> str:
     """How a leaflet entry names the shipment that took the leaflets."""
     return f"shipment {shipment_reference}"
-
-
-async def pack_leaflets(
-    session: AsyncSession, shipment_reference: str, packed: dict[str, int]
-) -> None:
-    """Leaflets leave with a shipment's parcels: counted, never refused (ADR 0013).
-
-    The entries name the shipment, not the order: leaflets are never held for an order, and
-    a shipment is made once per order (``shipments.order_id`` is unique), so the per-order
-    ledger (reserved, released, allocated badges) stays exactly what it was. Locks the
-    leaflet rows after the badge row, as every allocation does, in a fixed order.
-    """
-    for item in sorted(packed):
-        if packed[item] > 0:
-            await session.execute(
-                _PACK_LEAFLETS,
-                {
-                    "item": item,
-                    "quantity": packed[item],
-                    "note": packed_note(shipment_reference),
-                },
-            )
 
 
 async def reserve_many(
@@ -230,11 +194,6 @@ async def reserve(session: AsyncSession, order_id: UUID, quantity: int, item: st
 async def release(session: AsyncSession, order_id: UUID, quantity: int, item: str = BADGE) -> None:
     """Give an order's reservation back."""
     await _move(session, LedgerKind.RELEASE, quantity, order_id, item)
-
-
-async def allocate(session: AsyncSession, order_id: UUID, quantity: int, item: str = BADGE) -> None:
-    """Turn an order's reservation into stock that has left for the courier."""
-    await _move(session, LedgerKind.ALLOCATION, quantity, order_id, item)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.order_state import OrderFacts, State
 from services.dispatch.store.tables import dispatch_orders
+from shared.store import prepared
 
 
 @dataclass(frozen=True)
@@ -31,39 +31,74 @@ class OrderRow:
 
 
 def order_of(row: Any) -> OrderRow:
-    """The order in a ``dispatch_orders`` row."""
-    return OrderRow(
-        order_id=row.order_id,
-        account_id=row.account_id,
-        placement_seq=row.placement_seq,
-        quantity=row.quantity,
-        delivery=row.delivery,
-        correlation_id=row.correlation_id,
-        facts=OrderFacts(
-            state=State(row.state),
-            placed=row.placed,
-            verified=row.verified,
-            closed=row.closed,
-        ),
-    )
+    """The order in a ``dispatch_orders`` row (SQLAlchemy's)."""
+    return _order_of_record(row._mapping)
 
 
-_LOCK_ORDER = (
-    select(dispatch_orders)
-    .where(dispatch_orders.c.order_id == bindparam("order_id"))
-    .with_for_update()
+# The order's row locked and read, with whether its account is restricted, on asyncpg's
+# prepared statement (shared/store/prepared.py): every event about an order takes it. FOR
+# UPDATE returns the row's latest version even when the statement waited for its lock.
+_LOCK_ORDER = """
+SELECT o.order_id, o.account_id, o.placement_seq, o.quantity, o.delivery, o.correlation_id,
+       o.state, o.placed, o.verified, o.closed,
+       EXISTS (
+           SELECT FROM restricted_accounts AS r WHERE r.account_id = o.account_id
+       ) AS restricted
+FROM dispatch_orders AS o WHERE o.order_id = $1::uuid
+FOR UPDATE OF o
+"""
+_CREATE_ORDER = (
+    "INSERT INTO dispatch_orders (order_id) VALUES ($1::uuid) ON CONFLICT (order_id) DO NOTHING"
 )
 
 
+@dataclass(frozen=True)
+class LockedOrder:
+    """An order's row, locked, and whether its account's holder restricted the use of its
+    data (nothing of it may be handed to the courier)."""
+
+    order: OrderRow
+    restricted: bool
+
+
+async def lock_order_to_decide(session: AsyncSession, order_id: UUID) -> LockedOrder:
+    """The order's row, locked (created empty if this is the first event about it), and its
+    account's restriction, in one statement when the row exists.
+
+    Call it holding the stock lock: the restriction is read in this statement's snapshot,
+    which is taken after that lock was granted, so it sees what a lifted restriction (which
+    takes the stock lock before it commits) left.
+    """
+    rows = await prepared.fetch(session, _LOCK_ORDER, order_id)
+    if not rows:
+        await prepared.fetch(session, _CREATE_ORDER, order_id)
+        rows = await prepared.fetch(session, _LOCK_ORDER, order_id)
+    row = rows[0]
+    return LockedOrder(_order_of_record(row), bool(row["restricted"]))
+
+
 async def lock_order(session: AsyncSession, order_id: UUID) -> OrderRow:
-    """The order's row, locked; created empty if this is the first event about it."""
-    row = (await session.execute(_LOCK_ORDER, {"order_id": order_id})).first()
-    if row is None:
-        await session.execute(
-            insert(dispatch_orders).values(order_id=order_id).on_conflict_do_nothing()
-        )
-        row = (await session.execute(_LOCK_ORDER, {"order_id": order_id})).one()
-    return order_of(row)
+    """The order's row, locked; created empty if this is the first event about it (the
+    statement of :func:`lock_order_to_decide`, its restriction left unread)."""
+    return (await lock_order_to_decide(session, order_id)).order
+
+
+def _order_of_record(row: Any) -> OrderRow:
+    """The order in a mapping of a ``dispatch_orders`` row's columns (an asyncpg record)."""
+    return OrderRow(
+        order_id=row["order_id"],
+        account_id=row["account_id"],
+        placement_seq=row["placement_seq"],
+        quantity=row["quantity"],
+        delivery=row["delivery"],
+        correlation_id=row["correlation_id"],
+        facts=OrderFacts(
+            state=State(row["state"]),
+            placed=row["placed"],
+            verified=row["verified"],
+            closed=row["closed"],
+        ),
+    )
 
 
 async def get_order(session: AsyncSession, order_id: UUID) -> OrderRow | None:
@@ -97,8 +132,23 @@ def _facts(order_id: UUID, facts: OrderFacts) -> dict[str, Any]:
     }
 
 
+_SAVE_FACT = (
+    "UPDATE dispatch_orders SET state = $2::varchar, placed = $3::boolean,"
+    " verified = $4::boolean, closed = $5::boolean, updated_at = now()"
+    " WHERE order_id = $1::uuid"
+)
+
+
 async def save_facts(session: AsyncSession, order_id: UUID, facts: OrderFacts) -> None:
-    await session.execute(_SAVE_FACTS, _facts(order_id, facts))
+    await prepared.fetch(
+        session,
+        _SAVE_FACT,
+        order_id,
+        facts.state.value,
+        facts.placed,
+        facts.verified,
+        facts.closed,
+    )
 
 
 async def save_facts_many(

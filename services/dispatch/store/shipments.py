@@ -1,4 +1,5 @@
-"""Shipments (the parcels an allocated order left in) and the courier's reports on them.
+"""Shipments (the parcels an allocated order left in) and the courier's reports on them. A
+shipment is made in the statement that allocates its order (:mod:`.allocations`).
 
 Shipment rows are locked after the stock row and order rows (the lock order is in
 :mod:`services.dispatch.store`); a courier report locks only its shipment.
@@ -6,7 +7,6 @@ Shipment rows are locked after the stock row and order rows (the lock order is i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.shipment import ShipmentStatus
 from services.dispatch.store.tables import courier_callbacks, dispatch_orders, shipments
-from shared.events import Parcel
 
 
 @dataclass(frozen=True)
@@ -39,19 +38,6 @@ async def account_shipments(session: AsyncSession, account_id: UUID) -> list[Shi
         .where(dispatch_orders.c.account_id == account_id)
     )
     return [_shipment(r) for r in rows]
-
-
-async def create_shipment(
-    session: AsyncSession, reference: str, order_id: UUID, parcels: Sequence[Parcel]
-) -> None:
-    await session.execute(
-        shipments.insert().values(
-            reference=reference,
-            order_id=order_id,
-            parcels=[p.model_dump() for p in parcels],
-            status=ShipmentStatus.HANDED_OVER,
-        )
-    )
 
 
 def _shipment(row: Any) -> ShipmentRow:

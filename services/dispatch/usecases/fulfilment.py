@@ -20,7 +20,7 @@ from services.dispatch.domain.delivery import SCRUBBED, handoff, is_scrubbed
 from services.dispatch.domain.order_state import Action, Transition
 from services.dispatch.domain.shipment import new_reference
 from services.dispatch.domain.stock import leaflets_packed
-from services.dispatch.store import ledger, orders, placements, privacy, shipments
+from services.dispatch.store import allocations, ledger, orders, placements, privacy
 from services.dispatch.store.orders import OrderRow
 from services.dispatch.store.shipments import ShipmentRow
 from services.dispatch.usecases import settings_of
@@ -49,19 +49,32 @@ class Fulfilment:
         self.settings = settings_of(service)
 
     async def apply(
-        self, session: AsyncSession, order: OrderRow, transition: Transition, correlation_id: str
+        self,
+        session: AsyncSession,
+        order: OrderRow,
+        transition: Transition,
+        correlation_id: str,
+        *,
+        restricted: bool | None = None,
     ) -> OrderRow:
         """Save what the transition leaves the order knowing and carry out its actions, in
-        order; an account's restriction holds back a hand-over. Returns the order after."""
-        if Action.ALLOCATE in transition.actions and await privacy.is_restricted(
-            session, order.account_id
-        ):
-            transition = order_state.held_back(transition)
+        order; an account's restriction holds back a hand-over. Returns the order after.
+
+        ``restricted`` is whether the order's account is restricted, when the caller read it
+        with the order's lock (:func:`orders.lock_order_to_decide`); None reads it here if
+        the transition would hand the order over.
+        """
+        if Action.ALLOCATE in transition.actions:
+            if restricted is None:
+                restricted = await privacy.is_restricted(session, order.account_id)
+            if restricted:
+                transition = order_state.held_back(transition)
         if transition.note:
             log.info(transition.note, order_id=str(order.order_id))
         if transition.after != order.facts:
-            await orders.save_facts(session, order.order_id, transition.after)
             order = replace(order, facts=transition.after)
+            if not _saved_by_allocation(transition):
+                await orders.save_facts(session, order.order_id, transition.after)
         for action in transition.actions:
             await self._carry_out(session, order, action, correlation_id)
         return order
@@ -133,28 +146,44 @@ class Fulfilment:
             await self._allocate(session, order, correlation_id)
 
     async def _allocate(self, session: AsyncSession, order: OrderRow, correlation_id: str) -> None:
-        """Reserved stock leaves: shipment, courier handoff and dispatch notice, all at once."""
+        """Reserved stock leaves: shipment, courier handoff and dispatch notice, all at once.
+
+        One statement moves the badges, makes the shipment, takes the leaflets, writes their
+        ledger entries and saves ``order.facts`` (the state the transition left it in)."""
         quantity = _quantity(order)
         if order.delivery is None or is_scrubbed(order.delivery):
             raise RuntimeError("order has no delivery address to hand to the courier")
         delivery = Delivery.model_validate(order.delivery)
         packed = parcels.split(quantity, self.settings.parcel_size)
         reference = new_reference()
-        await ledger.allocate(session, order.order_id, quantity)
-        await shipments.create_shipment(session, reference, order.order_id, packed)
-        await ledger.pack_leaflets(session, reference, leaflets_packed(packed))
-        await self.service.emit(session, handoff(reference, delivery, packed), correlation_id)
-        await self.service.emit(
+        await allocations.allocate_and_ship(
             session,
-            OrderDispatched(
-                order_id=order.order_id,
-                shipment_reference=reference,
-                parcel_count=len(packed),
-                quantity=quantity,
-            ),
-            correlation_id,
+            order.order_id,
+            quantity,
+            order.facts,
+            reference=reference,
+            parcels=packed,
+            leaflets=leaflets_packed(packed),
         )
+        dispatched = OrderDispatched(
+            order_id=order.order_id,
+            shipment_reference=reference,
+            parcel_count=len(packed),
+            quantity=quantity,
+        )
+        await self.service.emit(session, handoff(reference, delivery, packed), correlation_id)
+        await self.service.emit(session, dispatched, correlation_id)
         log.info("order dispatched", order_id=str(order.order_id), shipment_reference=reference)
+
+
+def _saved_by_allocation(transition: Transition) -> bool:
+    """Whether the transition's allocation saves the order's facts (in its one statement).
+
+    Only when nothing before it reads the order's saved state: serving the waitlist does
+    (an order closed in the same step must not be served), and no step that allocates
+    serves it (:mod:`order_state`), but a future one would save first."""
+    actions = transition.actions
+    return Action.ALLOCATE in actions and Action.SERVE_WAITLIST not in actions
 
 
 def _quantity(order: OrderRow) -> int:

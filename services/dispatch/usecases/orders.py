@@ -22,11 +22,20 @@ class Orders:
     async def order_verified(
         self, session: AsyncSession, order_id: UUID, correlation_id: str
     ) -> None:
-        """Ship a verified order that holds stock; remember the verification otherwise."""
+        """Ship a verified order that holds stock; remember the verification otherwise.
+
+        Three statements: the stock lock, the order's lock with its account's restriction
+        (read after the stock lock, so a restriction lifted meanwhile is seen), and either
+        the allocation with everything that goes with it or the order's facts saved."""
         await ledger.lock_stock(session)
-        order = await orders.lock_order(session, order_id)
+        locked = await orders.lock_order_to_decide(session, order_id)
+        order = locked.order
         await self.fulfilment.apply(
-            session, order, order_state.verified(order.facts), correlation_id
+            session,
+            order,
+            order_state.verified(order.facts),
+            correlation_id,
+            restricted=locked.restricted,
         )
 
     async def order_closed(

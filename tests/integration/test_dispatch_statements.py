@@ -1,0 +1,257 @@
+"""How many statements dispatch runs on its verified path (docs/adr/0054-cost-per-order-levers.md,
+"Dispatch's verified path"): OrderVerified's handler for an order holding its reservation is
+the stock lock, the order's lock read with its account's restriction, one statement that
+allocates and ships, and the outbox insert. Each count is of the statements in the one
+transaction, BEGIN and COMMIT aside (a consumer adds its inbox claim); the work each does is
+checked beside it, so a count kept by dropping work fails too.
+
+Also what that one statement must keep: a refused allocation writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dispatch.domain.order_state import OrderFacts, State
+from services.dispatch.domain.parcels import split
+from services.dispatch.domain.stock import leaflets_packed
+from services.dispatch.store import allocations
+from services.dispatch.store.ledger import StockConflict
+from services.dispatch.usecases.orders import Orders
+from services.dispatch.usecases.privacy import Privacy
+from tests.support.dispatch import Dispatch, dispatch_platform, placed
+from tests.support.platform import Platform, eventually
+from tests.support.round_trips import RoundTrips, recording
+
+pytestmark = pytest.mark.integration
+
+PARCEL_SIZE = 10
+
+
+@pytest.fixture
+def statements() -> Iterator[RoundTrips]:
+    with recording() as sent:
+        yield sent
+
+
+@pytest.fixture(scope="module")
+async def platform() -> AsyncIterator[Platform]:
+    async with dispatch_platform(parcel_size=PARCEL_SIZE) as p:
+        yield p
+
+
+@pytest.fixture
+async def dispatch(platform: Platform) -> Dispatch:
+    probe = Dispatch(platform)
+    await probe.reset()
+    await platform.receive_stock(1_000)
+    return probe
+
+
+async def verify(
+    platform: Platform, statements: RoundTrips | None, order_id: uuid.UUID
+) -> list[str]:
+    """OrderVerified's use case in a transaction of its own; the statements it ran (if
+    ``statements`` records them)."""
+    service = platform.service("dispatch")
+    async with service.db.transaction() as session:
+        await Orders(service).order_verified(session, order_id, "test-verified")
+    return statements.in_session(session) if statements else []
+
+
+async def reserved(dispatch: Dispatch, quantity: int) -> tuple[uuid.UUID, uuid.UUID]:
+    """An order placed and reserved by the allocator: its id and its account's."""
+    order = placed(quantity)
+    await dispatch.send(order)
+    await dispatch.until_state(order.order_id, "reserved")
+    return order.order_id, order.account_id
+
+
+async def as_the_holder_asked(
+    platform: Platform, right: Callable[[Privacy, AsyncSession], Awaitable[None]]
+) -> None:
+    """One of the holder's rights carried out by dispatch, in a transaction of its own."""
+    service = platform.service("dispatch")
+    async with service.db.transaction() as session:
+        await right(Privacy(service), session)
+
+
+async def rows(dispatch: Dispatch, sql: str, **params: Any) -> list[Any]:
+    async with dispatch.db.transaction() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+async def test_a_reserved_order_verified_is_allocated_and_shipped_in_four_statements(
+    platform: Platform, dispatch: Dispatch, statements: RoundTrips
+) -> None:
+    order_id, _ = await reserved(dispatch, 25)
+    before = await dispatch.picture()
+
+    ran = await verify(platform, statements, order_id)
+    assert len(ran) == 4, ran
+    assert "FROM stock WHERE item" in ran[0] and "FOR UPDATE" in ran[0]
+    assert "restricted_accounts" in ran[1] and "FOR UPDATE" in ran[1]
+    assert "INSERT INTO shipments" in ran[2]
+    assert "INSERT INTO outbox" in ran[3]
+
+    shipment = await dispatch.shipment(order_id)
+    assert shipment is not None and shipment.status == "handed_over"
+    assert [p["badges"] for p in shipment.parcels] == [10, 10, 5]
+    assert await dispatch.state(order_id) == "allocated"
+    order = await dispatch.order(order_id)
+    assert order is not None and order.facts.verified and order.facts.placed
+    entries = await rows(
+        dispatch,
+        "SELECT item, kind, quantity, order_id, note, round FROM stock_ledger"
+        " WHERE kind = 'allocation' ORDER BY id",
+    )
+    assert [tuple(e) for e in entries] == [
+        ("badge", "allocation", 25, order_id, None, 1),
+        ("wellbeing_leaflet", "allocation", 3, None, f"shipment {shipment.reference}", 1),
+        ("winter_leaflet", "allocation", 3, None, f"shipment {shipment.reference}", 1),
+    ]
+    after = await dispatch.picture()
+    assert (after.reserved, after.allocated) == (before.reserved - 25, before.allocated + 25)
+    assert after.ledger_consistent
+    leaflets = await rows(dispatch, "SELECT item, allocated FROM stock WHERE item <> 'badge'")
+    assert sorted(tuple(r) for r in leaflets) == [("wellbeing_leaflet", 3), ("winter_leaflet", 3)]
+    [handoff] = await dispatch.events("CourierHandoff")
+    assert handoff["shipment_reference"] == shipment.reference
+    [dispatched] = await dispatch.events("OrderDispatched", order_id)
+    assert (dispatched["parcel_count"], dispatched["quantity"]) == (3, 25)
+
+    # The same fact again (a reviewer's verdict after the automatic one): read, nothing else.
+    again = await verify(platform, statements, order_id)
+    assert len(again) == 2, again
+    assert len(await rows(dispatch, "SELECT 1 FROM shipments WHERE order_id = :o", o=order_id)) == 1
+    assert len(await dispatch.events("OrderDispatched", order_id)) == 1
+    assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_a_restricted_accounts_order_is_held_back_in_three_and_goes_when_lifted(
+    platform: Platform, dispatch: Dispatch, statements: RoundTrips
+) -> None:
+    order_id, account_id = await reserved(dispatch, 4)
+    await as_the_holder_asked(platform, lambda p, s: p.account_restricted(s, account_id))
+
+    ran = await verify(platform, statements, order_id)
+    assert len(ran) == 3, ran
+    assert "UPDATE dispatch_orders" in ran[2]
+    assert await dispatch.shipment(order_id) is None
+    order = await dispatch.order(order_id)
+    assert order is not None and order.facts == OrderFacts(
+        state=State.RESERVED, placed=True, verified=True
+    )
+    assert await dispatch.events("OrderDispatched", order_id) == []
+
+    await as_the_holder_asked(
+        platform, lambda p, s: p.restriction_lifted(s, account_id, "test-lifted")
+    )
+    assert await dispatch.state(order_id) == "allocated"
+    assert await dispatch.shipment(order_id) is not None
+    assert len(await dispatch.events("OrderDispatched", order_id)) == 1
+    assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_a_verdict_waiting_for_the_stock_lock_sees_the_restriction_lifted_meanwhile(
+    platform: Platform, dispatch: Dispatch
+) -> None:
+    """The lift deletes the restriction, takes the stock lock and finds nothing held back
+    (the order is not verified yet); the verdict waits for that lock meanwhile. It must read
+    the restriction after the wait, or the order would stay held back for good: why the stock
+    lock is a statement of its own."""
+    order_id, account_id = await reserved(dispatch, 3)
+    await as_the_holder_asked(platform, lambda p, s: p.account_restricted(s, account_id))
+    service = platform.service("dispatch")
+    async with service.db.transaction() as lifting:
+        await Privacy(service).restriction_lifted(lifting, account_id, "test-lifted")
+        verdict = asyncio.create_task(verify(platform, None, order_id))
+        assert await eventually(lambda: waiting_for_the_stock_lock(dispatch))
+    await verdict
+    assert await dispatch.state(order_id) == "allocated"
+    assert await dispatch.shipment(order_id) is not None
+
+
+async def waiting_for_the_stock_lock(dispatch: Dispatch) -> bool:
+    found = await rows(
+        dispatch,
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE '%FROM stock%FOR UPDATE%'",
+    )
+    return bool(found)
+
+
+async def test_a_verdict_before_the_placement_is_remembered_and_ships_when_it_is_decided(
+    platform: Platform, dispatch: Dispatch, statements: RoundTrips
+) -> None:
+    order = placed(3)
+    ran = await verify(platform, statements, order.order_id)
+    # The stock lock, the read that finds nothing, the empty row made, read again, saved.
+    assert len(ran) == 5, ran
+    remembered = await dispatch.order(order.order_id)
+    assert remembered is not None and remembered.facts == OrderFacts(verified=True)
+
+    await dispatch.send(order)
+    shipment = await dispatch.until_shipped(order.order_id)
+    assert [p["badges"] for p in shipment.parcels] == [3]
+    assert await dispatch.state(order.order_id) == "allocated"
+    assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_an_anonymised_accounts_order_verified_ships_nothing(
+    platform: Platform, dispatch: Dispatch, statements: RoundTrips
+) -> None:
+    order_id, account_id = await reserved(dispatch, 2)
+    await as_the_holder_asked(
+        platform, lambda p, s: p.account_anonymised(s, account_id, "test-anonymised")
+    )
+
+    ran = await verify(platform, statements, order_id)
+    assert len(ran) == 3, ran
+    assert await dispatch.shipment(order_id) is None
+    order = await dispatch.order(order_id)
+    assert order is not None and order.facts.closed and order.facts.verified
+    assert order.facts.state is State.RELEASED
+    assert order.delivery == {"anonymised": True}
+    assert await dispatch.events("CourierHandoff") == []
+    assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_an_allocation_the_reservations_do_not_cover_writes_nothing(
+    platform: Platform, dispatch: Dispatch
+) -> None:
+    order_id, _ = await reserved(dispatch, 5)
+    before = await dispatch.picture()
+    parcels = split(before.reserved + 1, PARCEL_SIZE)
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with dispatch.db.transaction() as session:
+            with pytest.raises(StockConflict):
+                await allocations.allocate_and_ship(
+                    session,
+                    order_id,
+                    before.reserved + 1,
+                    OrderFacts(state=State.ALLOCATED, placed=True, verified=True),
+                    reference="SH-REFUSED1",
+                    parcels=parcels,
+                    leaflets=leaflets_packed(parcels),
+                )
+            # Seen from inside the transaction, before it rolls back: nothing was written.
+            found = await session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM shipments) AS shipments,"
+                    " (SELECT count(*) FROM stock_ledger WHERE kind = 'allocation') AS entries,"
+                    " (SELECT count(*) FROM stock WHERE item <> 'badge') AS leaflet_rows,"
+                    " (SELECT state FROM dispatch_orders WHERE order_id = :o) AS state"
+                ),
+                {"o": order_id},
+            )
+            assert tuple(found.one()) == (0, 0, 0, "reserved")
+            raise RuntimeError("rolled back")
+    assert await dispatch.picture() == before

@@ -5,13 +5,25 @@ PostgreSQL cluster of its own (so other users of the machine's broker cannot sta
 a generated register (bench/launch_register.py: CQC single and multi-location
 providers, postcode sign-ins, border postcodes, non-CQC accounts). Each provider arrives at a
 random moment of the burst window and walks one journey as an independent task (an open
-model, so a slow platform shows as latency rather than as a slower generator). With
-``--admit N`` only N visitors are on the site at once and the rest wait their turn, as behind
-a launch-day queue page; the wait is reported beside the request latencies:
+model, so a slow platform shows as latency rather than as a slower generator).
+
+By default (API mode, what the capacity figures use) the journeys call identity's and
+orders' JSON APIs. With ``--admit N`` only N visitors are on at once and the rest wait
+their turn in the generator itself (an asyncio semaphore, not the product's waiting room);
+the wait is reported beside the request latencies:
 
     CQC:     sign in -> think -> GET account -> think -> POST order -> think -> GET order
     non-CQC: create account -> open the emailed link -> sign in with the password ->
              think -> POST order (staff count, to the registered address) -> think -> GET order
+
+With ``--site`` each visitor is a browser on the orders site instead (bench/launch_site.py):
+its own cookies, the pages' forms with their CSRF tokens, and the product's own waiting
+room (ADR 0052) in front of the journey. A visitor the site sends to /waiting-room reloads
+it as its Refresh header says until it is let in; that wait is ``waiting_room_ms``, and the
+room's own figures (its metrics and its table of tickets) are reported beside it. The room's
+size and pace are orders' settings: ``--room-limit`` and ``--room-rate``, or ``--set
+CARE_ORDERS_WAITING_ROOM_...=``; unset, orders' defaults (1,000 in the journey, 8 let in a
+second) apply. Latencies are per page (``POST /order/check``...).
 
 The raw one-hop ceiling (bench/raw_hop.py) is measured in the same run on the same broker and
 database, just before the burst, so the platform's efficiency is a ratio of two figures taken
@@ -20,7 +32,11 @@ reconciles the stores exactly (tests/support/reconcile.py) and writes the figure
 
     .venv/bin/python bench/launch.py                       # 600 providers in 60 s
     .venv/bin/python bench/launch.py --providers 25000 --window 300 --admit 45 \\
-        --out launch-full.json                             # the launch burst, about 65 min
+        --out launch-full.json                             # the launch burst, semaphore
+    .venv/bin/python bench/launch.py --site --providers 25000 --window 300 \\
+        --room-limit 45 --room-rate 8 --out launch-full-site.json   # through the site's room
+    .venv/bin/python bench/launch.py --site --providers 300 --window 30 --think 1 \\
+        --room-limit 40 --out launch-site-small.json       # the site mode, a few minutes
     .venv/bin/python bench/launch.py --profile orders,dispatch   # py-spy the hot path
 """
 
@@ -52,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 from bench import cpu, harness  # noqa: E402
 from bench.harness import percentiles  # noqa: E402
 from bench.launch_register import Provider  # noqa: E402
+from bench.launch_site import RoomWatch, SiteJourneys, cookieless_jar, room_settings  # noqa: E402
 from bench.profiling import Profiler  # noqa: E402
 from tests.support.private_platform import PrivatePlatform  # noqa: E402
 from tests.support.reconcile import final_states, reconcile  # noqa: E402
@@ -279,13 +296,7 @@ class Journeys:
 
     async def emailed_token(self, address: str, wait: float = 900) -> str:
         """The confirmation token from the email the run command's SMTP server kept."""
-        deadline = time.perf_counter() + wait
-        while time.perf_counter() < deadline:
-            token = self.mail.token_for(address)
-            if token:
-                return token
-            await asyncio.sleep(0.5)
-        raise RuntimeError("no confirmation email arrived")
+        return await self.mail.token(address, wait)
 
 
 class Mailbox:
@@ -306,6 +317,16 @@ class Mailbox:
         if address not in self.tokens and time.perf_counter() - self.scanned_at > 0.5:
             self.scan()
         return self.tokens.get(address)
+
+    async def token(self, address: str, wait: float = 900) -> str:
+        """The token of the email to ``address``, once it arrives (within ``wait`` seconds)."""
+        deadline = time.perf_counter() + wait
+        while time.perf_counter() < deadline:
+            found = self.token_for(address)
+            if found:
+                return found
+            await asyncio.sleep(0.5)
+        raise RuntimeError("no confirmation email arrived")
 
     def scan(self) -> None:
         self.scanned_at = time.perf_counter()
@@ -348,7 +369,10 @@ async def run_burst(
     think: float,
     profiler: Profiler | None,
     admit: int = 0,
+    site: bool = False,
 ) -> dict[str, Any]:
+    """The burst; with ``site``, every visitor is a browser on the orders site's pages and
+    goes through its waiting room (bench/launch_site.py), else calls the JSON APIs."""
     tally = Tally()
     watcher = await watch_dispatches(platform, tally)
     cpu_before = cpu.snapshot(platform)
@@ -358,10 +382,25 @@ async def run_burst(
     # never goes out on a connection the server is closing (an httpx ReadError).
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
     timeout = httpx.Timeout(60, pool=None)
-    progress = asyncio.create_task(report_progress(tally, len(providers)))
+    room = (
+        RoomWatch(platform.url("orders", "/metrics"), platform.database_urls()["orders"])
+        if site
+        else None
+    )
+    progress = asyncio.create_task(report_progress(tally, len(providers), room=room))
+    site_figures: dict[str, Any] = {}
+    watching: asyncio.Task[None] | None = None
     try:
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
-            journeys = Journeys(platform, http, tally, think, admit=admit)
+        # On the site each browser keeps its own cookies; the shared client keeps none.
+        cookies = cookieless_jar() if site else None
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, cookies=cookies) as http:
+            journeys: Journeys | SiteJourneys
+            if site:
+                mail = Mailbox(platform.state / "mail" / "new")
+                journeys = SiteJourneys(platform, http, tally, think, mail)
+            else:
+                journeys = Journeys(platform, http, tally, think, admit=admit)
+            watching = asyncio.create_task(room.run(http)) if room else None
             t0 = time.perf_counter()
             arrivals = sorted(t0 + rng.uniform(0, window) for _ in providers)
             order = list(providers)
@@ -373,8 +412,17 @@ async def run_burst(
             )
             last_order = max(tally.placed_at.values(), default=t0)
             burst_seconds = time.perf_counter() - t0
+            if room and watching and isinstance(journeys, SiteJourneys):
+                site_figures = {
+                    "waiting_room": {
+                        **journeys.queue.summary(journeys.visitors),
+                        "room": await room.finish(http, watching),
+                    }
+                }
     finally:
         progress.cancel()
+        if watching:
+            watching.cancel()
 
     urls = platform.database_urls()
     final_at = await wait_until_final(urls, set(tally.placed_at))
@@ -384,6 +432,7 @@ async def run_burst(
     await watcher.close()
     outcome = await reconcile(urls, platform.rabbit.url, tally.placed_at)
     return summarise(tally, t0, burst_seconds, last_order, final_at, outcome.counts) | {
+        **site_figures,
         "reconciled": outcome.ok,
         "mismatches": outcome.mismatches,
         # Until the backlog drained; the generator's share includes its reconciling reads.
@@ -394,15 +443,23 @@ async def run_burst(
     }
 
 
-async def report_progress(tally: Tally, expected: int, every: float = 60) -> None:
+async def report_progress(
+    tally: Tally, expected: int, every: float = 60, room: RoomWatch | None = None
+) -> None:
     """A line a minute, so a long run can be watched (and a stuck one seen) as it goes."""
     t0 = time.perf_counter()
     while True:
         await asyncio.sleep(every)
+        queue = (
+            f", {room.last.get('waiting', 0):.0f} waiting and "
+            f"{room.last.get('admitted', 0):.0f} in the journey"
+            if room
+            else ""
+        )
         print(
             f"  {time.perf_counter() - t0:6.0f} s: {len(tally.sign_ins)} sign-ins, "
             f"{len(tally.placed_at)}/{expected} orders, {len(tally.dispatched_at)} dispatched, "
-            f"{sum(tally.errors.values())} errors",
+            f"{sum(tally.errors.values())} errors{queue}",
             flush=True,
         )
 
@@ -477,20 +534,45 @@ async def main() -> None:
         "--admit",
         type=int,
         default=0,
-        help="visitors on the site at once, the rest in a waiting room (default: no limit)",
+        help="API mode: visitors on at once, the rest queued in the load generator itself "
+        "(a semaphore, not the product's waiting room; default: no limit)",
+    )
+    parser.add_argument(
+        "--site",
+        action="store_true",
+        help="visitors use the orders site's pages as browsers, through its waiting room",
+    )
+    parser.add_argument(
+        "--room-limit",
+        type=int,
+        help="with --site: visitors in the order journey at once (CARE_ORDERS_WAITING_ROOM_LIMIT)",
+    )
+    parser.add_argument(
+        "--room-rate",
+        type=float,
+        help="with --site: most visitors let in per second, 0 for no limit "
+        "(CARE_ORDERS_WAITING_ROOM_ADMIT_PER_SECOND)",
     )
     parser.add_argument("--out", default="launch.json", help="file name in bench/results/")
     harness.add_platform_options(parser)
     args = parser.parse_args()
+    if args.site and args.admit:
+        parser.error("--admit is the generator's own queue: with --site the site's room admits")
+    if not args.site and (args.room_limit is not None or args.room_rate is not None):
+        parser.error("--room-limit and --room-rate are the site's waiting room: add --site")
 
     non_cqc = args.non_cqc or max(1, args.providers // 100)
     settings = harness.settings_from(args)
+    if args.room_limit is not None:
+        settings["CARE_ORDERS_WAITING_ROOM_LIMIT"] = str(args.room_limit)
+    if args.room_rate is not None:
+        settings["CARE_ORDERS_WAITING_ROOM_ADMIT_PER_SECOND"] = str(args.room_rate)
     async with harness.started(args.providers, non_cqc, args.stock_share, settings) as run:
         platform, providers = run.platform, run.providers
         ceiling = await harness.raw_ceiling(platform, args.raw_messages)
         profiler = harness.profiler_for(platform, args, args.out)
         figures = await run_burst(
-            platform, providers, args.window, args.think, profiler, args.admit
+            platform, providers, args.window, args.think, profiler, args.admit, args.site
         )
     if profiler:
         figures["profile"] = profiler.summary()
@@ -502,6 +584,10 @@ async def main() -> None:
             for kind in ("cqc_single", "cqc_multi", "cqc_postcode", "non_cqc")
         },
         "settings": settings,
+        # api: the JSON APIs, --admit the generator's own semaphore; site: the site's pages
+        # through the product's waiting room, with the room's settings below.
+        "mode": "site" if args.site else "api",
+        "waiting_room_settings": room_settings(settings) if args.site else None,
         "window_seconds": args.window,
         "think_mean_seconds": args.think,
         "admitted_at_once": args.admit or None,

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.launch import Journeys, Mailbox, Tally
 from bench.launch_register import Provider
@@ -49,6 +50,18 @@ def test_the_mailbox_finds_each_visitors_link_among_other_emails(tmp_path: Path)
     mailbox.scan()
     assert mailbox.token_for("d@example.test") == "d4"
     assert mailbox.seen == {"1", "2", "3", "4"}
+
+
+async def test_a_visitor_waits_for_their_link_and_gives_up_when_none_comes(
+    tmp_path: Path,
+) -> None:
+    mailbox = Mailbox(tmp_path)
+    waiting = asyncio.create_task(mailbox.token("late@example.test", wait=5))
+    await asyncio.sleep(0.1)
+    _email(tmp_path, "1", "late@example.test", "https://site.test/confirm?token=late1")
+    assert await waiting == "late1"
+    with pytest.raises(RuntimeError, match="no confirmation email"):
+        await mailbox.token("never@example.test", wait=0.6)
 
 
 class FakeSite:

@@ -1,8 +1,8 @@
 """Statements and client CPU per provider on orders' hot paths, in one process on a private
-PostgreSQL: identity's two first-sign-in events (AccountRegistered, LocationsAuthorised), the
-order, and two status steps (verified; dispatched, with its email), each in its own
-transaction as the consumers and the API run them. Two journeys: the events arrive before the
-order, or the order is taken first and waits for them (ADR 0061).
+PostgreSQL: identity's first-sign-in event (AccountRegistered, carrying the locations since
+ADR 0082), the order, and two status steps (verified; dispatched, with its email), each in
+its own transaction as the consumers and the API run them. Two journeys: the registration
+arrives before the order, or the order is taken first and waits for it (ADR 0061).
 
 Statements are counted as the session runs them (SQLAlchemy's, SAVEPOINTs included, and the
 prepared ones), BEGIN and COMMIT aside; CPU is this process's, best of ``--rounds``, so the
@@ -34,12 +34,11 @@ from shared.events import (  # noqa: E402
     AccountKind,
     AccountRegistered,
     Location,
-    LocationsAuthorised,
 )
 from shared.http.auth import Principal  # noqa: E402
 from tests.support.round_trips import RoundTrips, recording  # noqa: E402
 
-PATHS = ("registered", "locations", "place", "verified", "dispatched")
+PATHS = ("registered", "place", "verified", "dispatched")
 
 
 class BenchService(OutboxService):
@@ -67,27 +66,22 @@ async def provider(service: BenchService, sent: RoundTrips, events_first: bool) 
     db = service.db
 
     async def registered() -> None:
+        # A first sign-in's registration carries its locations (ADR 0082).
         sent.label_from_now("registered")
         async with db.transaction() as session:
             await accounts.account_registered(
-                session,
-                AccountRegistered(
-                    account_id=account_id, kind=AccountKind.CQC, email=f"{site}@example.org"
-                ),
-            )
-
-    async def authorised() -> None:
-        sent.label_from_now("locations")
-        async with db.transaction() as session:
-            await accounts.locations_authorised(
                 service,  # type: ignore[arg-type]
                 session,
-                LocationsAuthorised(account_id=account_id, locations=[location(site)]),
+                AccountRegistered(
+                    account_id=account_id,
+                    kind=AccountKind.CQC,
+                    email=f"{site}@example.org",
+                    locations=[location(site)],
+                ),
             )
 
     if events_first:
         await registered()
-        await authorised()
     sent.label_from_now("place")
     placed = await placing.place_order(
         service,  # type: ignore[arg-type]
@@ -99,7 +93,6 @@ async def provider(service: BenchService, sent: RoundTrips, events_first: bool) 
     )
     if not events_first:
         await registered()
-        await authorised()
     sent.label_from_now("verified")
     async with db.transaction() as session:
         await progress.record_step(session, placed.order_id, Status.VERIFIED, datetime.now(UTC), "")

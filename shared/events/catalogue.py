@@ -109,8 +109,7 @@ class Parcel(EventPayload):
 # --- identity --------------------------------------------------------------------------------
 
 
-@register
-class AccountRegistered(EventPayload):
+class _AccountRegistration(EventPayload):
     TYPE: ClassVar[str] = "AccountRegistered"
     ROUTING_KEY: ClassVar[str] = "account.registered"
     # A self-employed personal assistant's organisation address is their home's.
@@ -129,6 +128,36 @@ class AccountRegistered(EventPayload):
     address_line_1: str | None = None
     address_line_2: str | None = None
     city: str | None = None
+
+
+@register
+class AccountRegisteredV1(_AccountRegistration):
+    """Version 1: a CQC account's locations followed in a LocationsAuthorised of their own."""
+
+    VERSION: ClassVar[int] = 1
+
+
+@register
+class AccountRegistered(_AccountRegistration):
+    """Version 2: the locations a first sign-in authorised travel with the account (ADR 0082).
+
+    Orders and verification need both to take an order, and a LocationsAuthorised of its own
+    was one more delivery to each of them for every new provider. Later changes to an
+    account's locations still come as LocationsAuthorised. A new version, not a new optional
+    field: a consumer still on version 1 would drop the locations and wait for a
+    LocationsAuthorised that no longer comes, so it parks version 2 instead, until it is
+    upgraded (consumers roll out before identity).
+    """
+
+    VERSION: ClassVar[int] = 2
+
+    #: The locations the account may order for from the start; empty for other kinds.
+    locations: list[Location] = []
+
+    @classmethod
+    def from_previous(cls, previous: EventPayload) -> AccountRegistered:
+        assert isinstance(previous, AccountRegisteredV1)
+        return cls(**previous.model_dump())
 
 
 @register

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from services.identity.domain.throttle import Window
+from shared.events import AccountRegistered, parse
 from shared.http.auth import TokenVerifier
 from tests.support.identity import Clock, context, identity_platform, location, scalar
 from tests.support.keys import keypair, mint
@@ -40,6 +41,7 @@ REGISTER = [
     location("1-W3", MULTI, "VW003"),
     location("1-SOLO", "solo@rose.example", "VR001", postcode="E18 2NS"),
     location("1-ONCE", "once@rose.example", "VO001"),
+    location("1-SINGLE", "single@rose.example", "VS001"),
     *(
         location(
             loc_id,
@@ -126,16 +128,39 @@ async def test_one_email_signs_in_with_each_location_and_can_order_for_all(
     assert await scalar(identity, "SELECT count(*) FROM accounts WHERE email = :e", e=MULTI) == 1
 
 
+async def test_a_first_sign_in_announces_the_account_with_its_locations_in_one_event(
+    platform: Platform,
+) -> None:
+    """Orders and verification need both the account and its locations: a first sign-in
+    sends them in one AccountRegistered (ADR 0082), not a LocationsAuthorised beside it."""
+    async with client(platform, "203.0.113.13") as c:
+        first = await sign_in(c, "single@rose.example", "VS001")
+    account_id = first.json()["account_id"]
+    identity = platform.service("identity")
+    body = await scalar(
+        identity,
+        "SELECT body FROM outbox WHERE event_type = 'AccountRegistered' AND body LIKE :a",
+        a=f"%{account_id}%",
+    )
+    registered = parse(body)
+    assert registered.version == 2
+    assert isinstance(registered.payload, AccountRegistered)
+    assert [loc.location_id for loc in registered.payload.locations] == authorised(first)
+    assert await _events_about(identity, "LocationsAuthorised", account_id) == 0
+
+
 async def test_locations_are_announced_only_when_they_change(platform: Platform) -> None:
-    """A repeat sign-in with nothing new sends no LocationsAuthorised (three services consume
-    it); a change on the register since the last one sends it again, with the new details."""
+    """A repeat sign-in with nothing new announces nothing (the first sign-in's registration
+    carried the locations); a change on the register since the last announcement sends a
+    LocationsAuthorised, with the new details."""
     identity = platform.service("identity")
 
     async def announced() -> list[str]:
         async with identity.db.transaction() as session:
             rows = await session.execute(
                 text(
-                    "SELECT body FROM outbox WHERE event_type = 'LocationsAuthorised' "
+                    "SELECT body FROM outbox WHERE event_type IN "
+                    "('AccountRegistered', 'LocationsAuthorised') "
                     "AND body LIKE '%1-ONCE%' ORDER BY id"
                 )
             )
@@ -186,7 +211,8 @@ async def test_a_first_sign_in_makes_the_account_and_announces_it_once(
     assert answers[1].json()["account_id"] == account_id
     identity = platform.service("identity")
     assert await _events_about(identity, "AccountRegistered", account_id) == 1
-    assert await _events_about(identity, "LocationsAuthorised", account_id) == 2
+    # The registration carried the first one's location; the other's joined it after.
+    assert await _events_about(identity, "LocationsAuthorised", account_id) == 1
     reported = "SELECT count(*) FROM outbox WHERE event_type = 'AccountRegisteredForReporting'"
     assert await scalar(identity, reported) >= 1
     assert (
@@ -219,7 +245,7 @@ async def test_a_first_sign_in_joins_an_account_made_after_it_read(
     assert second.json()["account_id"] == account_id
     identity = platform.service("identity")
     assert await _events_about(identity, "AccountRegistered", account_id) == 1
-    assert await _events_about(identity, "LocationsAuthorised", account_id) == 2
+    assert await _events_about(identity, "LocationsAuthorised", account_id) == 1
 
 
 @pytest.mark.parametrize(("category", "location_id"), sorted(POSTCODE_CATEGORIES.items()))

@@ -84,12 +84,22 @@ async def place(platform: Platform, account_id: uuid.UUID, location_id: str) -> 
 
 
 async def registered(
-    platform: Platform, statements: RoundTrips, account_id: uuid.UUID, email: str
+    platform: Platform,
+    statements: RoundTrips,
+    account_id: uuid.UUID,
+    email: str,
+    *location_ids: str,
 ) -> list[str]:
-    async with platform.service("orders").db.transaction() as session:
-        await accounts.account_registered(
-            session, AccountRegistered(account_id=account_id, kind=AccountKind.CQC, email=email)
-        )
+    """AccountRegistered, with a first sign-in's locations if any are given."""
+    service = platform.service("orders")
+    event = AccountRegistered(
+        account_id=account_id,
+        kind=AccountKind.CQC,
+        email=email,
+        locations=[location(loc) for loc in location_ids],
+    )
+    async with service.db.transaction() as session:
+        await accounts.account_registered(service, session, event)
     return statements.in_session(session)
 
 
@@ -199,6 +209,31 @@ async def test_an_order_placed_before_the_events_costs_them_one_statement_more_e
     assert "awaiting" not in stored["delivery"]
 
 
+async def test_a_first_sign_ins_registration_brings_its_locations_in_one_event(
+    platform: Platform, statements: RoundTrips
+) -> None:
+    """One delivery instead of two (ADR 0082): the account's lock, the registration's
+    statement and the locations' statement (the two events took two locks); an order that
+    waited for both is sent on, with its email and OrderPlaced written (two more)."""
+    account_id, site, email = uuid.uuid4(), "1-STMTS0004", "alder.one@example.org"
+    order = await place(platform, account_id, site)
+    assert len(await registered(platform, statements, account_id, email, site)) == 5
+    order_id = uuid.UUID(order["order_id"])
+    waiting = select(awaiting_details).where(awaiting_details.c.order_id == order_id)
+    assert await rows(platform, waiting) == []
+    assert len(await outbox_bodies(platform, order["order_id"], "OrderPlaced")) == 1
+    stored = await repository.read_order(platform.service("orders").db, order_id)
+    assert stored is not None and stored["notify_email"] == email
+    assert stored["delivery"]["postcode"] == "YO1 6AA"
+
+    # Registered first: the order has nothing to wait for and is announced at once.
+    other, other_site = uuid.uuid4(), "1-STMTS0005"
+    assert len(await registered(platform, statements, other, "b@example.org", other_site)) == 3
+    later = await place(platform, other, other_site)
+    assert len(placings(statements)[-1]) == 4
+    assert len(await outbox_bodies(platform, later["order_id"], "OrderPlaced")) == 1
+
+
 async def test_a_registration_after_the_account_was_anonymised_keeps_nothing(
     platform: Platform, statements: RoundTrips
 ) -> None:
@@ -235,6 +270,7 @@ async def test_a_registration_overtaken_by_a_correction_keeps_the_corrected_deta
         )
     async with db.transaction() as session:
         await accounts.account_registered(
+            platform.service("orders"),
             session,
             AccountRegistered(
                 account_id=account_id,

@@ -152,9 +152,12 @@ async def test_two_reviewers_deciding_the_same_order_cannot_both_succeed(
     assert await eventually(lambda: ledger(platform, order["order_id"], "allocation"))
 
 
+@pytest.mark.parametrize("announced_by", ["LocationsAuthorised", "AccountRegistered"])
 async def test_an_order_that_arrives_before_its_locations_waits_then_is_verified(
-    platform: Platform,
+    platform: Platform, announced_by: str
 ) -> None:
+    """A later change of locations comes as LocationsAuthorised; a first sign-in's with
+    the account's registration (ADR 0082): either lets a waiting order be checked."""
     event = order_placed(quantity=10, kind=AccountKind.CQC)
     location_id = f"1-T{uuid.uuid4().hex[:8]}"
     event = event.model_copy(
@@ -163,24 +166,34 @@ async def test_an_order_that_arrives_before_its_locations_waits_then_is_verified
     await platform.publish(event)
     assert await eventually(lambda: in_state(platform, event.order_id, "awaiting_authorisation"))
 
-    await platform.publish(
-        LocationsAuthorised(
-            account_id=event.account_id,
-            locations=[
-                Location(
-                    location_id=location_id,
-                    ods_code="VTEST",
-                    name="Test Home",
-                    address_line_1="1 Road",
-                    postcode="LS1 4AP",
-                    provider_id="1-P",
-                    provider_name="Test Provider",
-                    care_home=True,
-                    care_home_beds=20,
-                )
-            ],
+    # Its own organisation: a second order from one (by provider, or by a similar name at
+    # the same postcode) is referred, and the two cases run on one platform.
+    tag = uuid.uuid4().hex[:8]
+    locations = [
+        Location(
+            location_id=location_id,
+            ods_code="VTEST",
+            name=f"{announced_by} Home {tag}",
+            address_line_1="1 Road",
+            postcode="LS1 4AP",
+            provider_id=f"1-P{tag}",
+            provider_name=f"{announced_by} Provider {tag}",
+            care_home=True,
+            care_home_beds=20,
         )
-    )
+    ]
+    if announced_by == "LocationsAuthorised":
+        authorised = LocationsAuthorised(account_id=event.account_id, locations=locations)
+        await platform.publish(authorised)
+    else:
+        await platform.publish(
+            AccountRegistered(
+                account_id=event.account_id,
+                kind=AccountKind.CQC,
+                email="home@example.org",
+                locations=locations,
+            )
+        )
     verified = await eventually(lambda: in_state(platform, event.order_id, "verified"))
     assert verified is not None and verified["decided_by"] == "automatic"
 

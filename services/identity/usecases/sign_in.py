@@ -180,12 +180,14 @@ async def _first_sign_in(
     ctx: Identity, session: AsyncSession, attempt: _Attempt, matched: list[RegisterLocation]
 ) -> Found:
     """Make the account, authorise the locations matched and announce it all: one statement
-    for the account, one for its three events. None if the email has an account by now."""
+    for the account, one for its two events (the registration carries the locations, ADR
+    0082). None if the email has an account by now."""
     account_id = uuid.uuid4()
-    # A new account holds just these (they are on the register, by location id): the
-    # LocationsAuthorised is known before the account is made, and its digest made with it.
+    # A new account holds just these (they are on the register, by location id): what is
+    # announced is known before the account is made, and its digest made with it, so a
+    # repeat sign-in with the same locations announces nothing more.
     locations = [loc.as_event() for loc in matched]
-    authorised, announced = announcement(account_id, locations)
+    _, announced = announcement(account_id, locations)
     account = await repository.create_provider_account(
         session,
         attempt.email,
@@ -201,9 +203,10 @@ async def _first_sign_in(
         email=attempt.email,
         organisation_name=matched[0].provider_name,
         postcode=matched[0].postcode,
+        locations=locations,
     )
     reported = AccountRegisteredForReporting(kind=AccountKind.CQC)
-    for event in (registered, reported, authorised):
+    for event in (registered, reported):
         await ctx.service.emit(session, event, attempt.correlation_id)
     return account, locations
 

@@ -15,8 +15,8 @@ def register(service: Service) -> None:
     @service.handles(AccountRegistered)
     async def registered(session: AsyncSession, event: Envelope[AccountRegistered]) -> None:
         """Keep the account's kind and email, and its organisation and address; confirm
-        the orders taken before it arrived."""
-        await accounts.account_registered(session, event.payload)
+        the orders taken before it arrived. A first sign-in's locations come with it."""
+        await accounts.account_registered(service, session, event.payload)
 
     @service.handles(AccountDetailsCorrected)
     async def corrected(session: AsyncSession, event: Envelope[AccountDetailsCorrected]) -> None:

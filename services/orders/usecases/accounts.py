@@ -6,27 +6,38 @@ Each runs in the consumer's transaction (the handler's session). An anonymised a
 details are never stored again, even if a registration or correction for it arrives late
 (events on different queues keep no order between them).
 
-The two events every first sign-in brings are two statements each when no order waits for
-them: the account's lock, then one statement that checks, saves and settles what waited
-(ADR 0061's lock must come first, alone: see store/awaiting.py).
+A first sign-in's registration brings its locations too (ADR 0082): the account's lock,
+then one statement for the registration and one for the locations, each of which checks,
+saves and settles what waited (ADR 0061's lock must come first, alone: see
+store/awaiting.py).
 """
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.store import accounts, awaiting, privacy
 from services.orders.usecases import awaiting as awaiting_orders
-from shared.events import AccountDetailsCorrected, AccountRegistered, LocationsAuthorised
+from shared.events import (
+    AccountDetailsCorrected,
+    AccountRegistered,
+    Location,
+    LocationsAuthorised,
+)
 from shared.runtime import Service
 
 #: The details a correction replaces.
 CORRECTED = {*accounts.DETAILS, "postcode"}
 
 
-async def account_registered(session: AsyncSession, registered: AccountRegistered) -> None:
+async def account_registered(
+    service: Service, session: AsyncSession, registered: AccountRegistered
+) -> None:
     """Keep the account's kind and email, and its organisation and address; confirm the
-    orders taken before it arrived."""
+    orders taken before it arrived. The locations a first sign-in authorised come with the
+    registration (ADR 0082) and are kept as a LocationsAuthorised's would be."""
     await awaiting.lock_for_change(session, registered.account_id)
     await awaiting_orders.email_known(
         session,
@@ -42,6 +53,8 @@ async def account_registered(session: AsyncSession, registered: AccountRegistere
             "postcode": registered.postcode,
         },
     )
+    if registered.locations:
+        await _keep_locations(service, session, registered.account_id, registered.locations)
 
 
 async def details_corrected(session: AsyncSession, corrected: AccountDetailsCorrected) -> None:
@@ -60,5 +73,13 @@ async def locations_authorised(
     """Keep the register details of each location an account may order for, and send on the
     orders that were waiting for them (each with the correlation id it was placed with)."""
     await awaiting.lock_for_change(session, authorised.account_id)
-    known = {loc.location_id: loc.model_dump() for loc in authorised.locations}
-    await awaiting_orders.deliveries_known(service, session, authorised.account_id, known)
+    await _keep_locations(service, session, authorised.account_id, authorised.locations)
+
+
+async def _keep_locations(
+    service: Service, session: AsyncSession, account_id: UUID, locations: list[Location]
+) -> None:
+    """Keep the locations' register details and send on the orders waiting for them; the
+    caller holds the account's lock."""
+    known = {loc.location_id: loc.model_dump() for loc in locations}
+    await awaiting_orders.deliveries_known(service, session, account_id, known)

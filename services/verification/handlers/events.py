@@ -53,8 +53,18 @@ def register(service: Service, settings: VerificationSettings) -> None:
 
     @service.handles(AccountRegistered)
     async def account_registered(session: AsyncSession, event: Envelope[AccountRegistered]) -> None:
-        """Remember the account, to show reviewers who ordered and find orders by email."""
-        await accounts.remember(session, event.payload)
+        """Remember the account, to show reviewers who ordered and find orders by email; a
+        first sign-in's locations come with it (ADR 0082), and orders waiting for them are
+        checked."""
+        registered = event.payload
+        await accounts.remember(session, registered)
+        if registered.locations:
+            await checker.learn_locations(
+                session,
+                registered.account_id,
+                [loc.model_dump() for loc in registered.locations],
+                event.correlation_id,
+            )
 
     @service.handles(OrderCancelled)
     async def order_cancelled(session: AsyncSession, event: Envelope[OrderCancelled]) -> None:

@@ -6,7 +6,17 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from shared.events import OrderCancelled, UnknownEventType, parse, payload_types, wrap
+from shared.events import (
+    AccountRegistered,
+    OrderCancelled,
+    UnknownEventType,
+    UnknownEventVersion,
+    parse,
+    payload_types,
+    wrap,
+)
+from shared.events.catalogue import AccountRegisteredV1
+from shared.events.envelope import parse_as
 from tests.support.events import order_placed
 
 
@@ -152,3 +162,29 @@ def test_a_version_without_an_upcaster_or_a_retired_one_is_refused_not_crashed()
     with registered(ProbeV2), pytest.raises(UnknownEventType) as retired:
         parse_as(old, ProbeV2)
     assert not isinstance(retired.value, UnknownEventVersion)
+
+
+def test_a_version_1_registration_is_read_as_version_2_without_locations() -> None:
+    """During a rollout identity may still send version 1 (its locations follow as a
+    LocationsAuthorised); a consumer on version 2 reads it with no locations (ADR 0082)."""
+    account_id = uuid.uuid4()
+    body = json.dumps(
+        {
+            "type": "AccountRegistered",
+            "version": 1,
+            "correlation_id": "c",
+            "payload": {"account_id": str(account_id), "kind": "cqc", "email": "a@example.org"},
+        }
+    ).encode()
+    envelope = parse_as(body, AccountRegistered)
+    assert envelope.version == 2
+    assert envelope.payload.account_id == account_id and envelope.payload.locations == []
+
+
+def test_a_version_1_consumer_parks_a_registration_that_carries_locations() -> None:
+    """A consumer still on version 1 would drop the locations: it refuses version 2, which
+    waits in its dead-letter queue until the consumer is upgraded."""
+    registered = AccountRegistered(account_id=uuid.uuid4(), kind="cqc", email="a@example.org")
+    body = wrap(registered, "c").model_dump_json().encode()
+    with pytest.raises(UnknownEventVersion):
+        parse_as(body, AccountRegisteredV1)

@@ -1,12 +1,15 @@
 """Event contracts: envelopes round-trip, unknown fields are ignored, bad ones refused."""
 
+import gc
 import json
 import uuid
+import weakref
 
 import pytest
 from pydantic import ValidationError
 
 from shared.events import OrderCancelled, UnknownEventType, parse, payload_types, wrap
+from shared.events.envelope import parse_as
 from tests.support.events import order_placed
 
 
@@ -152,3 +155,13 @@ def test_a_version_without_an_upcaster_or_a_retired_one_is_refused_not_crashed()
     with registered(ProbeV2), pytest.raises(UnknownEventType) as retired:
         parse_as(old, ProbeV2)
     assert not isinstance(retired.value, UnknownEventVersion)
+
+
+def test_an_envelope_class_is_built_once_not_after_every_garbage_collection() -> None:
+    """pydantic holds ``Envelope[X]`` weakly: a consumer's envelope class was dropped by a full
+    collection and built again, schema and validator, by the next message (ADR 0053)."""
+    body = wrap(OrderCancelled(order_id=uuid.uuid4()), "c").model_dump_json().encode()
+    built = weakref.ref(type(parse_as(body, OrderCancelled)))
+    gc.collect()
+    assert built() is not None
+    assert type(parse_as(body, OrderCancelled)) is built()

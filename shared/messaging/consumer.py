@@ -28,6 +28,7 @@ from shared import tracing
 from shared.events import Envelope, EventPayload
 from shared.events.envelope import UnknownEventVersion, parse_as
 from shared.logging import get_logger, info_line, log_context
+from shared.messaging.acks import Acknowledgements
 from shared.messaging.broker import safe_channel
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
 from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, Subscription
@@ -79,6 +80,8 @@ class Consumers:
             service, db, inbox_table, workers=concurrency or 8, max_batch=batch, linger=linger
         )
         self.subscriptions: list[Subscription] = []
+        #: Acknowledgements, combined per channel where safe (shared.messaging.acks).
+        self._acks = Acknowledgements()
         # The metrics' children, each looked up once (ADR 0053).
         self._counted = Labelled(MESSAGES_CONSUMED, service)  # event type, outcome
         self._timed = Labelled(MESSAGE_HANDLING, service)  # event type
@@ -198,6 +201,7 @@ class Consumers:
             log.warning("handler failed, will retry", error=_describe(exc), attempt=attempt)
             await asyncio.sleep(min(0.1 * 2**attempt, 3.0))
             await message.nack(requeue=True)
+            self._acks.settled(message)
             return None
         outcome = "ok" if fresh else "duplicate"
         if not fresh:
@@ -241,8 +245,17 @@ class Consumers:
         await self.group.close()
 
     async def acknowledge(self, message: RabbitMessage) -> None:
-        """Ack after the commit; a crash before this line means a redelivery for the inbox."""
-        await message.ack()
+        """Ack after the commit; a crash before this line means a redelivery for the inbox.
+
+        Deliveries of one channel that committed together go in one ``basic.ack`` where no
+        delivery still in progress lies between them (shared.messaging.acks).
+        """
+        found = self._acks.of(message)
+        if found is None:
+            await message.ack()
+            return
+        acks, tag = found
+        await acks.ack(message, tag)
 
     async def park(
         self, message: RabbitMessage, sub: Subscription, reason: str, detail: str
@@ -273,9 +286,11 @@ class Consumers:
         except Exception:
             log.exception("could not park message; leaving it to the delivery limit")
             await message.nack(requeue=True)
+            self._acks.settled(message)
             return
         DEAD_LETTERED.labels(self.service, sub.queue_name, reason).inc()
         await message.ack()
+        self._acks.settled(message)
 
 
 async def _the_message(message: RabbitMessage) -> RabbitMessage:

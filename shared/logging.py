@@ -18,8 +18,7 @@ import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -141,12 +140,33 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.contextvars.bind_contextvars(service=service)
 
 
-@contextmanager
-def log_context(**values: Any) -> Iterator[None]:
+def log_context(**values: Any) -> LogFields:
     """Bind values (correlation_id, order_id, ...) for the duration of one unit of work."""
-    clean = {k: str(v) for k, v in values.items() if v is not None}
-    with structlog.contextvars.bound_contextvars(**clean):
-        yield
+    return LogFields({k: str(v) for k, v in values.items() if v is not None})
+
+
+class LogFields:
+    """Log fields bound to the context while the ``with`` block runs, then unbound.
+
+    What ``structlog.contextvars.bound_contextvars`` does, restoring each variable with the
+    token its ``set`` returned rather than reading the whole context first (a copy of every
+    context variable) and binding the old values again after: every consumed message binds
+    its ids twice (ADR 0053). ``fields`` are kept, already strings, so a consumer can hand
+    them on to the worker that runs its handler.
+    """
+
+    __slots__ = ("_tokens", "fields")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+        self._tokens: Mapping[str, Any] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self.fields)
+
+    def __exit__(self, *_exc: object) -> None:
+        tokens, self._tokens = self._tokens, {}
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
@@ -180,6 +200,11 @@ class _Lines:
 
 
 _LINES = _Lines()
+#: The standard loggers :func:`info_line` asks for their level (``getLogger`` takes a lock).
+_LOGGERS: dict[str, logging.Logger] = {}
+#: ``json.dumps(line, default=str)``'s encoder, made once: ``dumps`` with any option builds a
+#: new encoder on every call.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 def info_line(logger: str, event: str, **fields: Any) -> None:
@@ -195,10 +220,13 @@ def info_line(logger: str, event: str, **fields: Any) -> None:
     if _LINES.handler is None:
         get_logger(logger).info(event, **fields)
         return
-    if not logging.getLogger(logger).isEnabledFor(logging.INFO):
+    standard = _LOGGERS.get(logger)
+    if standard is None:
+        standard = _LOGGERS[logger] = logging.getLogger(logger)
+    if not standard.isEnabledFor(logging.INFO):
         return
     line: dict[str, Any] = {**fields, "event": event, **structlog.contextvars.get_contextvars()}
     line["level"] = "info"
     line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     _drop_personal_data(None, "info", line)
-    _LINES.add(json.dumps(line, default=str))
+    _LINES.add(_ENCODER.encode(line))

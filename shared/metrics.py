@@ -5,9 +5,35 @@ Labels are route templates, event type names, outcomes and status codes: bounded
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.metrics import MetricWrapperBase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+
+class Labelled:
+    """One metric's children for a fixed first few label values, each looked up once.
+
+    ``metric.labels(...)`` takes the metric's lock and builds its key on every call; per
+    message that cost more than the count itself (ADR 0053). A child is still made on its
+    first use, not before, so the exported series are the same as with ``labels``.
+    """
+
+    __slots__ = ("_children", "_metric", "_prefix")
+
+    def __init__(self, metric: MetricWrapperBase, *prefix: str) -> None:
+        self._metric = metric
+        self._prefix = prefix
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *rest: str) -> Any:
+        child = self._children.get(rest)
+        if child is None:
+            child = self._children[rest] = self._metric.labels(*self._prefix, *rest)
+        return child
+
 
 HTTP_REQUESTS = Counter(
     "care_http_requests_total",

@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import Token
 from typing import Any
 
 import structlog
@@ -115,7 +116,6 @@ def recording() -> bool:
 # --- spans --------------------------------------------------------------------------------
 
 
-@contextmanager
 def span(
     name: str,
     *,
@@ -123,16 +123,25 @@ def span(
     parent: otel_context.Context | None = None,
     attributes: Mapping[str, Any] | None = None,
     links: Sequence[SpanContext] = (),
-) -> Iterator[Span]:
+) -> AbstractContextManager[Span]:
     """A span made current for the block (child of ``parent`` or of the current span).
 
     Attributes and links are added only when spans are recorded. An exception leaving the
     block is recorded on the span (class and status; not its message, which may echo data).
     """
     if not _State.recording:
-        with _unrecorded(parent) as current:
-            yield current
-        return
+        return _Unrecorded(parent)
+    return _recorded(name, kind, parent, attributes, links)
+
+
+@contextmanager
+def _recorded(
+    name: str,
+    kind: SpanKind,
+    parent: otel_context.Context | None,
+    attributes: Mapping[str, Any] | None,
+    links: Sequence[SpanContext],
+) -> Iterator[Span]:
     current = _State.tracer.start_span(
         name,
         context=parent,
@@ -154,36 +163,48 @@ def span(
         current.end()
 
 
-@contextmanager
-def _unrecorded(parent: otel_context.Context | None) -> Iterator[Span]:
+class _Unrecorded:
     """Nobody records spans: only the trace id matters, for headers and logs (ADR 0072).
 
     A span inside a trace is the trace's current span again (no new object, no context
     switch); a remote parent (from a header) becomes current as it is; with neither, a new
     trace id starts. The W3C parent id sent on is then the upstream one: nothing records the
     spans in between, so none could be pointed at.
+
+    A plain class rather than a generator-based context manager: every delivery and every
+    handler enters one, and the generator machinery cost more than the work (ADR 0053).
     """
-    if parent is None:
-        current = trace.get_current_span()
-        if current.get_span_context().is_valid:
-            yield current
-            return
-        current = NonRecordingSpan(
-            SpanContext(
-                _RANDOM.getrandbits(128) or 1,
-                _RANDOM.getrandbits(64) or 1,
-                is_remote=False,
-                trace_flags=TraceFlags(0),
+
+    __slots__ = ("_parent", "_token")
+
+    def __init__(self, parent: otel_context.Context | None) -> None:
+        self._parent = parent
+        self._token: Token[otel_context.Context] | None = None
+
+    def __enter__(self) -> Span:
+        parent = self._parent
+        if parent is None:
+            current = trace.get_current_span()
+            if current.get_span_context().is_valid:
+                return current
+            current = NonRecordingSpan(
+                SpanContext(
+                    _RANDOM.getrandbits(128) or 1,
+                    _RANDOM.getrandbits(64) or 1,
+                    is_remote=False,
+                    trace_flags=TraceFlags(0),
+                )
             )
-        )
-        parent = trace.set_span_in_context(current)
-    else:
-        current = trace.get_current_span(parent)
-    token = otel_context.attach(parent)
-    try:
-        yield current
-    finally:
-        otel_context.detach(token)
+            parent = trace.set_span_in_context(current)
+        else:
+            current = trace.get_current_span(parent)
+        self._token = otel_context.attach(parent)
+        return current
+
+    def __exit__(self, *_exc: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            otel_context.detach(token)
 
 
 @contextmanager

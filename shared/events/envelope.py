@@ -104,9 +104,25 @@ def contract(event_type: str, version: int) -> type[EventPayload]:
     raise UnknownEventType(f"no contract for {event_type!r} version {version}")
 
 
+#: ``Envelope[cls]`` for every payload class used so far, held here. pydantic keeps its
+#: parametrised classes in a weak cache only, so a class nothing else refers to (a consumer's
+#: envelope, or an emitted one that no publisher holds) was dropped at the next full garbage
+#: collection and built again, its schema and validator, by the next message (about 8 ms
+#: each time); and even a hit in pydantic's cache costs a cache key per call.
+_ENVELOPE_TYPES: dict[type[EventPayload], Any] = {}
+
+
+def envelope_type(cls: type[P]) -> type[Envelope[P]]:
+    """``Envelope[cls]``, built once per process and kept."""
+    typed = _ENVELOPE_TYPES.get(cls)
+    if typed is None:
+        typed = _ENVELOPE_TYPES[cls] = Envelope[cls]  # type: ignore[valid-type]
+    return typed
+
+
 def wrap(payload: P, correlation_id: str) -> Envelope[P]:
     """Put a payload in a fresh envelope carrying the caller's correlation id."""
-    typed: Any = Envelope[type(payload)]  # type: ignore[misc]  # parametrised at run time
+    typed: Any = envelope_type(type(payload))
     return typed(  # type: ignore[no-any-return]
         type=payload.TYPE,
         version=payload.VERSION,
@@ -128,7 +144,7 @@ def parse_as(body: bytes, cls: type[P]) -> Envelope[P]:
     newer than ``cls``.
     """
     try:
-        envelope: Envelope[P] = Envelope[cls].model_validate_json(body)  # type: ignore[valid-type]
+        envelope: Envelope[P] = envelope_type(cls).model_validate_json(body)
     except ValidationError:
         raw = _json_object(body)
         if raw.get("type") != cls.TYPE or raw.get("version") in (cls.VERSION, None):
@@ -150,11 +166,11 @@ def _upcast(raw: dict[str, Any], cls: type[P]) -> Envelope[P]:
         raise UnknownEventVersion(
             f"{cls.TYPE} v{version} is newer than v{cls.VERSION}, the newest this service reads"
         )
-    older = Envelope[contract(cls.TYPE, version)].model_validate(raw)  # type: ignore[misc]
+    older = envelope_type(contract(cls.TYPE, version)).model_validate(raw)
     payload: EventPayload = older.payload
     for step in range(version + 1, cls.VERSION + 1):
         payload = contract(cls.TYPE, step).from_previous(payload)
-    typed: Any = Envelope[cls]  # type: ignore[valid-type]
+    typed: Any = envelope_type(cls)
     return typed(  # type: ignore[no-any-return]
         **older.model_dump(exclude={"payload", "version"}), version=cls.VERSION, payload=payload
     )
@@ -174,4 +190,4 @@ def parse(body: bytes | str | dict[str, Any]) -> Envelope[EventPayload]:
     version = raw.get("version")
     # No whole-number version names no contract: refused as an unknown event.
     cls = contract(str(raw.get("type")), version if isinstance(version, int) else 0)
-    return Envelope[cls].model_validate(raw)  # type: ignore[valid-type]
+    return envelope_type(cls).model_validate(raw)

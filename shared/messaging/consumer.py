@@ -28,10 +28,17 @@ from shared import tracing
 from shared.events import Envelope, EventPayload
 from shared.events.envelope import UnknownEventVersion, parse_as
 from shared.logging import get_logger, info_line, log_context
+from shared.messaging.acks import Acknowledgements
 from shared.messaging.broker import safe_channel
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
 from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, Subscription
-from shared.metrics import DEAD_LETTERED, INBOX_DUPLICATES, MESSAGE_HANDLING, MESSAGES_CONSUMED
+from shared.metrics import (
+    DEAD_LETTERED,
+    INBOX_DUPLICATES,
+    MESSAGE_HANDLING,
+    MESSAGES_CONSUMED,
+    Labelled,
+)
 from shared.store.db import Database
 from shared.store.errors import is_transient
 
@@ -73,6 +80,12 @@ class Consumers:
             service, db, inbox_table, workers=concurrency or 8, max_batch=batch, linger=linger
         )
         self.subscriptions: list[Subscription] = []
+        #: Acknowledgements, combined per channel where safe (shared.messaging.acks).
+        self._acks = Acknowledgements()
+        # The metrics' children, each looked up once (ADR 0053).
+        self._counted = Labelled(MESSAGES_CONSUMED, service)  # event type, outcome
+        self._timed = Labelled(MESSAGE_HANDLING, service)  # event type
+        self._duplicates = Labelled(INBOX_DUPLICATES, service)  # event type
         #: Each queue's handler, for tests that drive a handler inside a transaction they hold.
         self.handlers: dict[str, Handler] = {}
         #: How long a passing database fault is ridden out before the delivery counts.
@@ -103,6 +116,11 @@ class Consumers:
     ) -> Callable[[RabbitMessage], Awaitable[None]]:
         event_type = sub.event.TYPE
         process = f"{sub.queue_name} process"
+        service = self.service
+        # Once per subscriber rather than per message (ADR 0053): whether the payload has an
+        # order id (``getattr`` on a pydantic model without the field raises and catches an
+        # AttributeError every time).
+        carries_order = "order_id" in sub.event.model_fields
 
         async def consume(message: RabbitMessage) -> None:
             started = time.perf_counter()
@@ -120,12 +138,12 @@ class Consumers:
                     # A version newer than this consumer reads is not broken: it waits in the
                     # dead-letter queue for the upgraded consumer (replayed by the operator).
                     kind = "unknown_version" if isinstance(exc, UnknownEventVersion) else "invalid"
-                    MESSAGES_CONSUMED.labels(self.service, event_type, kind).inc()
+                    self._counted(event_type, kind).inc()
                     reason = _describe(exc)
                     # Field names and the validator's words only, never the values.
                     log.warning(
                         "invalid message, parking it",
-                        service=self.service,
+                        service=service,
                         queue=sub.queue_name,
                         message_id=raw.message_id,
                         correlation_id=raw.correlation_id,
@@ -135,25 +153,27 @@ class Consumers:
                     )
                     await self.park(message, sub, kind, reason)
                     return
-                payload = envelope.payload
-                order_id = getattr(payload, "order_id", None)
+                payload: Any = envelope.payload
+                order_id = payload.order_id if carries_order else None
                 if span.is_recording():
-                    span.set_attributes(_consumer_attributes(sub, envelope, self.service))
-                with log_context(
-                    service=self.service,
-                    trace_id=trace_id,
-                    correlation_id=envelope.correlation_id,
-                    order_id=order_id,
-                    event_type=event_type,
-                    event_id=envelope.event_id,
+                    span.set_attributes(_consumer_attributes(sub, envelope, service))
+                with (
+                    context := log_context(
+                        service=service,
+                        trace_id=trace_id,
+                        correlation_id=envelope.correlation_id,
+                        order_id=order_id,
+                        event_type=event_type,
+                        event_id=envelope.event_id,
+                    )
                 ):
-                    outcome = await self._handle(message, sub, handler, envelope)
+                    outcome = await self._handle(message, sub, handler, envelope, context.fields)
                     elapsed = time.perf_counter() - started
                     if outcome is not None:  # failures logged their own line
                         info_line(
                             __name__, "event handled", outcome=outcome, ms=round(elapsed * 1000, 1)
                         )
-            MESSAGE_HANDLING.labels(self.service, event_type).observe(elapsed)
+            self._timed(event_type).observe(elapsed)
 
         consume.__name__ = f"consume_{sub.queue_name.replace('.', '_').replace('-', '_')}"
         return consume
@@ -164,32 +184,38 @@ class Consumers:
         sub: Subscription,
         handler: Handler,
         envelope: Envelope[Any],
+        log_fields: dict[str, Any] | None = None,
     ) -> str | None:
         """Handle, then ack; returns "ok" or "duplicate", or None when it failed."""
         event_type = sub.event.TYPE
         try:
-            fresh = await self._run_in_transaction(sub, handler, envelope)
+            fresh = await self._run_in_transaction(sub, handler, envelope, log_fields)
         except Exception as exc:
             attempt = delivery_attempt(message)
             if attempt >= DELIVERY_LIMIT:
-                MESSAGES_CONSUMED.labels(self.service, event_type, "dead_lettered").inc()
+                self._counted(event_type, "dead_lettered").inc()
                 log.error("handler failed, parking message", error=_describe(exc), attempt=attempt)
                 await self.park(message, sub, "handler_failed", _describe(exc))
                 return None
-            MESSAGES_CONSUMED.labels(self.service, event_type, "retried").inc()
+            self._counted(event_type, "retried").inc()
             log.warning("handler failed, will retry", error=_describe(exc), attempt=attempt)
             await asyncio.sleep(min(0.1 * 2**attempt, 3.0))
             await message.nack(requeue=True)
+            self._acks.settled(message)
             return None
         outcome = "ok" if fresh else "duplicate"
         if not fresh:
-            INBOX_DUPLICATES.labels(self.service, event_type).inc()
-        MESSAGES_CONSUMED.labels(self.service, event_type, outcome).inc()
+            self._duplicates(event_type).inc()
+        self._counted(event_type, outcome).inc()
         await self.acknowledge(message)
         return outcome
 
     async def _run_in_transaction(
-        self, sub: Subscription, handler: Handler, envelope: Envelope[Any]
+        self,
+        sub: Subscription,
+        handler: Handler,
+        envelope: Envelope[Any],
+        log_fields: dict[str, Any] | None = None,
     ) -> bool:
         """Claim and handle in one transaction; ride out a passing database fault in place.
 
@@ -201,13 +227,15 @@ class Consumers:
         alone = False
         while True:
             try:
-                return await self.group.run(sub.queue_name, handler, envelope, alone=alone)
+                return await self.group.run(
+                    sub.queue_name, handler, envelope, alone=alone, log_fields=log_fields
+                )
             except SharedTransactionFailed:
                 alone = True  # someone else's failure: not this delivery's, no pause
             except Exception as exc:
                 if not is_transient(exc) or asyncio.get_running_loop().time() > deadline:
                     raise
-                MESSAGES_CONSUMED.labels(self.service, sub.event.TYPE, "waited").inc()
+                self._counted(sub.event.TYPE, "waited").inc()
                 log.warning("database unavailable, retrying in place", error=_describe(exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
@@ -217,8 +245,17 @@ class Consumers:
         await self.group.close()
 
     async def acknowledge(self, message: RabbitMessage) -> None:
-        """Ack after the commit; a crash before this line means a redelivery for the inbox."""
-        await message.ack()
+        """Ack after the commit; a crash before this line means a redelivery for the inbox.
+
+        Deliveries of one channel that committed together go in one ``basic.ack`` where no
+        delivery still in progress lies between them (shared.messaging.acks).
+        """
+        found = self._acks.of(message)
+        if found is None:
+            await message.ack()
+            return
+        acks, tag = found
+        await acks.ack(message, tag)
 
     async def park(
         self, message: RabbitMessage, sub: Subscription, reason: str, detail: str
@@ -249,9 +286,11 @@ class Consumers:
         except Exception:
             log.exception("could not park message; leaving it to the delivery limit")
             await message.nack(requeue=True)
+            self._acks.settled(message)
             return
         DEAD_LETTERED.labels(self.service, sub.queue_name, reason).inc()
         await message.ack()
+        self._acks.settled(message)
 
 
 async def _the_message(message: RabbitMessage) -> RabbitMessage:

@@ -38,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
 from shared.events import Envelope
-from shared.logging import get_logger
-from shared.metrics import GROUP_COMMIT_SIZE
+from shared.logging import LogFields, get_logger
+from shared.metrics import GROUP_COMMIT_SIZE, Labelled
 from shared.store import inbox
 from shared.store.db import Database
 
@@ -93,21 +93,30 @@ class GroupCommit:
         self._alone: deque[_Delivery] = deque()
         self._waiting: asyncio.Event | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._sizes = Labelled(GROUP_COMMIT_SIZE, service)
 
     async def run(
-        self, consumer: str, handler: Handler, envelope: Envelope[Any], *, alone: bool = False
+        self,
+        consumer: str,
+        handler: Handler,
+        envelope: Envelope[Any],
+        *,
+        alone: bool = False,
+        log_fields: dict[str, Any] | None = None,
     ) -> bool:
         """Claim ``envelope`` for ``consumer`` and run ``handler``; True unless a duplicate.
 
         Returns once the transaction has committed. Raises SharedTransactionFailed when a
         shared transaction failed (call again with ``alone=True``), or the handler's own
-        exception when it ran alone.
+        exception when it ran alone. The handler logs with ``log_fields`` bound (by default
+        the caller's bound log context: a consumer that bound them itself passes them, and
+        spares a copy of the whole context per delivery).
         """
         delivery = _Delivery(
             consumer,
             handler,
             envelope,
-            structlog.contextvars.get_contextvars(),
+            structlog.contextvars.get_contextvars() if log_fields is None else log_fields,
             otel_context.get_current(),
         )
         (self._alone if alone else self._shared).append(delivery)
@@ -182,7 +191,7 @@ class GroupCommit:
                 if not delivery.done.done():
                     delivery.done.set_exception(exc)
             return
-        GROUP_COMMIT_SIZE.labels(self._service).observe(len(batch))
+        self._sizes().observe(len(batch))
         for delivery, is_fresh in zip(batch, fresh, strict=True):
             if not delivery.done.done():
                 delivery.done.set_result(is_fresh)
@@ -199,7 +208,7 @@ class GroupCommit:
                 for delivery, is_fresh in zip(batch, fresh, strict=True):
                     if is_fresh:
                         with (
-                            structlog.contextvars.bound_contextvars(**delivery.log_fields),
+                            LogFields(delivery.log_fields),
                             tracing.span(
                                 f"handle {delivery.envelope.type}", parent=delivery.trace_context
                             ),

@@ -1,7 +1,9 @@
 """Event contracts: envelopes round-trip, unknown fields are ignored, bad ones refused."""
 
+import gc
 import json
 import uuid
+import weakref
 
 import pytest
 from pydantic import ValidationError
@@ -188,3 +190,13 @@ def test_a_version_1_consumer_parks_a_registration_that_carries_locations() -> N
     body = wrap(registered, "c").model_dump_json().encode()
     with pytest.raises(UnknownEventVersion):
         parse_as(body, AccountRegisteredV1)
+
+
+def test_an_envelope_class_is_built_once_not_after_every_garbage_collection() -> None:
+    """pydantic holds ``Envelope[X]`` weakly: a consumer's envelope class was dropped by a full
+    collection and built again, schema and validator, by the next message (ADR 0053)."""
+    body = wrap(OrderCancelled(order_id=uuid.uuid4()), "c").model_dump_json().encode()
+    built = weakref.ref(type(parse_as(body, OrderCancelled)))
+    gc.collect()
+    assert built() is not None
+    assert type(parse_as(body, OrderCancelled)) is built()

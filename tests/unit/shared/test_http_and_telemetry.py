@@ -12,8 +12,8 @@ import structlog
 
 from services.orders.app import create_app
 from shared.events import CourierHandoff, OrderDispatched, payload_types
-from shared.logging import configure_logging
-from shared.metrics import HTTP_REQUESTS
+from shared.logging import configure_logging, log_context
+from shared.metrics import HTTP_REQUESTS, REGISTRY, Labelled
 
 
 @pytest.fixture
@@ -98,3 +98,30 @@ def test_the_courier_receives_exactly_the_allow_listed_fields() -> None:
         "postcode",
         "parcels",
     }
+
+
+def test_a_labelled_child_is_looked_up_once_and_exported_only_once_used() -> None:
+    """Per-message metrics keep their children (ADR 0053) without exporting a series early."""
+    children = Labelled(HTTP_REQUESTS, "labelled-test", "GET")
+    sample = {"service": "labelled-test", "method": "GET", "route": "/x", "status": "200"}
+    assert REGISTRY.get_sample_value("care_http_requests_total", sample) is None
+    children("/x", "200").inc()
+    assert children("/x", "200") is HTTP_REQUESTS.labels("labelled-test", "GET", "/x", "200")
+    assert REGISTRY.get_sample_value("care_http_requests_total", sample) == 1.0
+
+
+def test_a_log_context_restores_what_was_bound_around_it() -> None:
+    """Bound and unbound by token (ADR 0053): the outer values come back, the rest go."""
+    before = structlog.contextvars.get_contextvars()
+    with log_context(correlation_id="outer", order_id="o-1", skipped=None):
+        with log_context(correlation_id="inner", event_id=uuid.UUID(int=1)):
+            inner = structlog.contextvars.get_contextvars()
+        after_inner = structlog.contextvars.get_contextvars()
+    assert inner == {
+        **before,
+        "correlation_id": "inner",
+        "order_id": "o-1",
+        "event_id": str(uuid.UUID(int=1)),
+    }
+    assert after_inner == {**before, "correlation_id": "outer", "order_id": "o-1"}
+    assert structlog.contextvars.get_contextvars() == before

@@ -247,15 +247,15 @@ class DeadLetters:
 
 
 async def test_deliveries_committed_together_share_an_ack_that_never_covers_a_retried_one(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """shared.messaging.acks on the real broker: twelve deliveries held until all have
     arrived commit together and are acknowledged in fewer frames than deliveries, while the
     one in the middle whose transaction failed is not covered by them: it is rejected,
-    comes back and commits once. A covered tag acknowledged twice would close the channel."""
+    comes back and commits once. A covered tag acknowledged twice would close the channel.
+    One reporting instance of its own, so that every delivery reaches the same channel."""
     from faststream.rabbit.message import RabbitMessage
 
-    reporting = platform.service("reporting")
     events = [
         OrderPlacedForReporting.of(order_placed(quantity=1), NON_CQC_PROVIDER) for _ in range(12)
     ]
@@ -269,27 +269,28 @@ async def test_deliveries_committed_together_share_an_ack_that_never_covers_a_re
         await original_ack(self, multiple)
 
     monkeypatch.setattr(RabbitMessage, "ack", recorded)
-    group = reporting.consumers.group
-    original_run, gate, held, failed = group.run, asyncio.Event(), [], []
+    async with Platform() as platform:
+        group = (await platform.start("reporting")).consumers.group
+        original_run, gate, held, failed = group.run, asyncio.Event(), [], []
 
-    async def gathered(consumer: str, handler: Any, envelope: Any, **kwargs: Any) -> bool:
-        if envelope.type == "OrderPlacedForReporting" and not kwargs.get("alone") and not failed:
-            held.append(envelope)
-            await gate.wait()
-            if envelope.payload.order_id == retried:
-                failed.append(envelope)
-                raise RuntimeError("simulated failure of this delivery's transaction")
-        return await original_run(consumer, handler, envelope, **kwargs)
+        async def gathered(consumer: str, handler: Any, envelope: Any, **kwargs: Any) -> bool:
+            if envelope.type == events[0].TYPE and not kwargs.get("alone") and not failed:
+                held.append(envelope)
+                await gate.wait()
+                if envelope.payload.order_id == retried:
+                    failed.append(envelope)
+                    raise RuntimeError("simulated failure of this delivery's transaction")
+            return await original_run(consumer, handler, envelope, **kwargs)
 
-    monkeypatch.setattr(group, "run", gathered)
-    before = await reporting_total(platform, "orders_placed")
-    for event in events:
-        await platform.publish(event, type="OrderPlacedForReporting")
-    await eventually(lambda: _at_least(len(held), len(events)))
-    gate.set()
-    await eventually(lambda: _placed_at_least(platform, before + len(events)))
-    await settled(platform)  # nothing left unacknowledged in any queue
-    assert await reporting_total(platform, "orders_placed") == before + len(events)
+        monkeypatch.setattr(group, "run", gathered)
+        before = await reporting_total(platform, "orders_placed")
+        for event in events:
+            await platform.publish(event, type=event.TYPE)
+        await eventually(lambda: _at_least(len(held), len(events)))
+        gate.set()
+        await eventually(lambda: _placed_at_least(platform, before + len(events)))
+        await settled(platform)  # nothing left unacknowledged in any queue
+        assert await reporting_total(platform, "orders_placed") == before + len(events)
     assert len(failed) == 1  # the retried one came back and committed once
     assert len(frames) < len(events)  # one frame each would be twelve
     assert any(multiple for _, multiple in frames)

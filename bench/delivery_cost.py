@@ -6,7 +6,7 @@ the transaction and the inbox claim faked: they are measured by ``platform_hop.p
 ``statement_cost.py``) and the acknowledgement, on a fake channel whose ``basic_ack`` does what
 aiormq does per frame (marshal it, queue it, wait for the drain). Deliveries arrive ``--batch``
 at a time, as a group commit gathers them. Prints this process's CPU per delivery (best of
-``--rounds``) and the ack frames sent (docs/adr/0082-the-fixed-cost-of-a-delivery.md).
+``--rounds``) and the ack frames sent (docs/adr/0083-the-fixed-cost-of-a-delivery.md).
 
     .venv/bin/python bench/delivery_cost.py --deliveries 4000 --rounds 5
 

@@ -1,4 +1,4 @@
-"""A started service leaves what startup built out of later garbage collections (ADR 0082)."""
+"""A started service leaves what startup built out of later garbage collections (ADR 0083)."""
 
 from __future__ import annotations
 

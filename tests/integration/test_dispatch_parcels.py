@@ -39,10 +39,8 @@ async def platform() -> AsyncIterator[Platform]:
 
 @pytest.fixture
 async def dispatch(platform: Platform) -> Dispatch:
-    probe = Dispatch(platform)
-    await probe.reset()
+    probe = await Dispatch.empty(platform, stock=10_000)
     await platform.drain(COURIER_QUEUE, timeout=0.2)
-    await platform.receive_stock(10_000)
     return probe
 
 

@@ -49,10 +49,7 @@ async def platform() -> AsyncIterator[Platform]:
 
 @pytest.fixture
 async def dispatch(platform: Platform) -> Dispatch:
-    probe = Dispatch(platform)
-    await probe.reset()
-    await platform.receive_stock(1_000)
-    return probe
+    return await Dispatch.empty(platform, stock=1_000)
 
 
 async def verify(

@@ -48,9 +48,7 @@ async def platform() -> AsyncIterator[Platform]:
 @pytest.fixture
 async def dispatch(platform: Platform) -> Dispatch:
     """An empty warehouse for each test, on the module's running dispatch."""
-    probe = Dispatch(platform)
-    await probe.reset()
-    return probe
+    return await Dispatch.empty(platform)
 
 
 async def receive(platform: Platform, quantity: int, item: str = "badge") -> dict[str, Any]:

@@ -237,11 +237,14 @@ async def test_a_first_sign_ins_registration_brings_its_locations_in_one_event(
 async def test_a_registration_after_the_account_was_anonymised_keeps_nothing(
     platform: Platform, statements: RoundTrips
 ) -> None:
+    """Neither the registration nor the locations it carries, nor a LocationsAuthorised
+    arriving as late."""
     account_id = uuid.uuid4()
     service = platform.service("orders")
     async with service.db.transaction() as session:
         await privacy.anonymise(service, session, account_id)
-    await registered(platform, statements, account_id, "gone@example.org")
+    await registered(platform, statements, account_id, "gone@example.org", "1-STMTS0006")
+    await authorised(platform, statements, account_id, "1-STMTS0006")
     assert (
         await rows(
             platform,
@@ -249,6 +252,26 @@ async def test_a_registration_after_the_account_was_anonymised_keeps_nothing(
         )
         == []
     )
+    kept = authorised_locations.c.account_id == account_id
+    assert await rows(platform, select(authorised_locations).where(kept)) == []
+
+
+async def test_a_registration_consumed_late_keeps_the_newer_location_details(
+    platform: Platform, statements: RoundTrips
+) -> None:
+    """A LocationsAuthorised (its own queue) may be consumed before the registration that
+    carries the account's first snapshot of the same location: the newer details stay."""
+    account_id, site = uuid.uuid4(), "1-STMTS0007"
+    service = platform.service("orders")
+    newer = location(site).model_copy(update={"name": "Alder House (renamed)"})
+    async with service.db.transaction() as session:
+        await accounts.locations_authorised(
+            service, session, LocationsAuthorised(account_id=account_id, locations=[newer])
+        )
+    await registered(platform, statements, account_id, "late@example.org", site)
+    kept = authorised_locations.c.account_id == account_id
+    [row] = await rows(platform, select(authorised_locations.c.details).where(kept))
+    assert row.details["name"] == "Alder House (renamed)"
 
 
 async def test_a_registration_overtaken_by_a_correction_keeps_the_corrected_details(

@@ -217,6 +217,16 @@ class Dispatch:
                 raise AssertionError(f"{len(waiting)} events not handled within {timeout}s")
             await asyncio.sleep(pause)
 
+    @classmethod
+    async def empty(cls, platform: Platform, stock: int = 0) -> Dispatch:
+        """A prober of the platform's dispatch, its warehouse emptied, then holding
+        ``stock`` badges (each test's fixture, on a module's running dispatch)."""
+        probe = cls(platform)
+        await probe.reset()
+        if stock:
+            await platform.receive_stock(stock)
+        return probe
+
     async def reset(self) -> None:
         """An empty warehouse again, once everything sent so far has been handled."""
         await self.handled()

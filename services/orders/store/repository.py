@@ -42,12 +42,23 @@ NO_LOCATION = ""
 # for this transaction): one still awaiting its address gets the location's, for the
 # recipient it names now; one that customer services addressed keeps theirs. Its waiting row
 # no longer waits for the address, and goes once nothing else is awaited. The statement
-# answers those orders, oldest first, with what their OrderPlaced needs.
+# answers those orders, oldest first, with what their OrderPlaced needs. Nothing is kept for an
+# anonymised account, however late the event comes. ``$4`` false keeps details already held:
+# a registration's locations are the account's first snapshot, older than any
+# LocationsAuthorised that may have been consumed before it (the two travel on different
+# queues).
 _AUTHORISE = """
-WITH saved AS (
-    INSERT INTO authorised_locations (account_id, location_id, details)
-    SELECT $1::uuid, site.key, site.value FROM jsonb_each($2::jsonb) AS site
+WITH anonymised AS (
+    SELECT EXISTS (
+        SELECT FROM account_holds WHERE account_id = $1::uuid AND reason = 'anonymised'
+    ) AS yes
+),
+saved AS (
+    INSERT INTO authorised_locations AS kept (account_id, location_id, details)
+    SELECT $1::uuid, site.key, site.value FROM jsonb_each($2::jsonb) AS site, anonymised
+    WHERE NOT anonymised.yes
     ON CONFLICT (account_id, location_id) DO UPDATE SET details = excluded.details
+    WHERE $4::boolean
 ),
 addressed AS (
     UPDATE orders SET delivery = CASE
@@ -56,8 +67,9 @@ addressed AS (
              || jsonb_build_object('recipient_name', orders.delivery -> 'recipient_name')
         ELSE orders.delivery
     END
-    FROM awaiting_details w
+    FROM awaiting_details w, anonymised
     WHERE w.account_id = $1::uuid AND $3::jsonb ? w.deliver_to AND orders.id = w.order_id
+      AND NOT anonymised.yes
     RETURNING orders.id, orders.reference, orders.account_id, orders.account_kind,
               orders.placed_at, orders.seq, orders.quantity, orders.top_up, orders.status,
               orders.delivery, w.deliver_to, w.correlation_id
@@ -85,14 +97,17 @@ async def authorise_locations(
     account_id: UUID,
     details: dict[str, dict[str, Any]],
     deliveries: dict[str, dict[str, Any]],
+    *,
+    refresh: bool = True,
 ) -> list[dict[str, Any]]:
     """Keep the register ``details`` of each location (by id) the account may order for, and
     address the orders waiting for one: ``deliveries`` holds each location's delivery but its
     recipient, which the order keeps. The orders addressed, each as :func:`get_order` has it
     (its lines, not its history) with the location (``deliver_to``) and the ``correlation_id``
-    it was placed with. One statement: run it after the account's lock."""
+    it was placed with. One statement: run it after the account's lock. ``refresh`` False
+    keeps the details of locations already held (a registration's older snapshot)."""
     rows = await prepared.fetch(
-        session, _AUTHORISE, account_id, json.dumps(details), json.dumps(deliveries)
+        session, _AUTHORISE, account_id, json.dumps(details), json.dumps(deliveries), refresh
     )
     return [dict(row) for row in rows]
 

@@ -14,7 +14,7 @@ store/awaiting.py).
 
 from __future__ import annotations
 
-from uuid import UUID
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +54,12 @@ async def account_registered(
         },
     )
     if registered.locations:
-        await _keep_locations(service, session, registered.account_id, registered.locations)
+        # The account's first snapshot of them: a LocationsAuthorised consumed before it (on
+        # its own queue) is newer, and keeps its details.
+        known = _by_id(registered.locations)
+        await awaiting_orders.deliveries_known(
+            service, session, registered.account_id, known, refresh=False
+        )
 
 
 async def details_corrected(session: AsyncSession, corrected: AccountDetailsCorrected) -> None:
@@ -73,13 +78,9 @@ async def locations_authorised(
     """Keep the register details of each location an account may order for, and send on the
     orders that were waiting for them (each with the correlation id it was placed with)."""
     await awaiting.lock_for_change(session, authorised.account_id)
-    await _keep_locations(service, session, authorised.account_id, authorised.locations)
+    known = _by_id(authorised.locations)
+    await awaiting_orders.deliveries_known(service, session, authorised.account_id, known)
 
 
-async def _keep_locations(
-    service: Service, session: AsyncSession, account_id: UUID, locations: list[Location]
-) -> None:
-    """Keep the locations' register details and send on the orders waiting for them; the
-    caller holds the account's lock."""
-    known = {loc.location_id: loc.model_dump() for loc in locations}
-    await awaiting_orders.deliveries_known(service, session, account_id, known)
+def _by_id(locations: list[Location]) -> dict[str, dict[str, Any]]:
+    return {loc.location_id: loc.model_dump() for loc in locations}

@@ -27,16 +27,24 @@ from shared.runtime import Service
 
 
 async def deliveries_known(
-    service: Service, session: AsyncSession, account_id: UUID, known: dict[str, dict[str, Any]]
+    service: Service,
+    session: AsyncSession,
+    account_id: UUID,
+    known: dict[str, dict[str, Any]],
+    *,
+    refresh: bool = True,
 ) -> None:
     """Keep the register details of the account's locations (``known``, by id); address the
     orders waiting for one of them and announce them, with the placement number they were
-    given when they were taken."""
+    given when they were taken. ``refresh`` False keeps details already held."""
     # Each location's delivery but its recipient: the statement keeps the one the order names
     # now (the recipient may have been changed while it waited).
     deliveries = {loc: delivery_to_site(site, "", loc).model_dump() for loc, site in known.items()}
     events: list[tuple[EventPayload, str]] = []
-    for order in await repository.authorise_locations(session, account_id, known, deliveries):
+    addressed = await repository.authorise_locations(
+        session, account_id, known, deliveries, refresh=refresh
+    )
+    for order in addressed:
         if order["status"] == Status.CANCELLED:
             continue
         site = known[order["deliver_to"]]

@@ -64,6 +64,9 @@ def register(service: Service, settings: VerificationSettings) -> None:
                 registered.account_id,
                 [loc.model_dump() for loc in registered.locations],
                 event.correlation_id,
+                # The account's first snapshot: a LocationsAuthorised consumed before it
+                # (on its own queue) is newer and keeps its details.
+                refresh=False,
             )
 
     @service.handles(OrderCancelled)

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.verification.store import audit
@@ -108,10 +109,21 @@ async def correct_account(
 async def anonymise(session: AsyncSession, account_id: UUID) -> None:
     """Drop what identifies the person from the account, its orders, their notes, the audit
     trail's personal values and its locations; the decisions and the trail stay."""
+    # The mark stays (a row of its own if no registration came first), so a registration or
+    # locations event arriving later stores nothing again.
     await session.execute(
-        update(accounts)
-        .where(accounts.c.account_id == account_id)
-        .values(email=None, organisation_name=None, postcode=None, phone=None)
+        insert(accounts)
+        .values(account_id=account_id, kind="anonymised", anonymised=True)
+        .on_conflict_do_update(
+            index_elements=[accounts.c.account_id],
+            set_={
+                "email": None,
+                "organisation_name": None,
+                "postcode": None,
+                "phone": None,
+                "anonymised": True,
+            },
+        )
     )
     await session.execute(
         update(orders)

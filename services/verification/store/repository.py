@@ -33,7 +33,8 @@ _UPSERT_ACCOUNT = (
     "VALUES ($1, $2, $3, $4, $5, $6) "
     "ON CONFLICT (account_id) DO UPDATE SET kind = excluded.kind, email = excluded.email, "
     "organisation_name = excluded.organisation_name, postcode = excluded.postcode, "
-    "phone = excluded.phone"
+    "phone = excluded.phone "
+    "WHERE NOT accounts.anonymised"  # a registration arriving late brings nothing back
 )
 
 
@@ -53,12 +54,16 @@ async def upsert_account(session: AsyncSession, values: dict[str, Any]) -> None:
 #: Keep the locations and, in the same round trip, lock and return the account's orders that
 #: were waiting for them (almost always none). The select sees what was committed before the
 #: statement began, which is after the account lock (its own statement, ``lock_account``), so
-#: an order committed by a transaction that held the lock is seen.
+#: an order committed by a transaction that held the lock is seen. Nothing is kept for an
+#: anonymised account; ``$3`` false keeps details already held (a registration's locations
+#: are the account's first snapshot, older than a LocationsAuthorised consumed before it).
 _SAVE_AUTHORISATIONS = (
     "WITH saved AS ("  # noqa: S608
     " INSERT INTO authorisations (account_id, location_id, details)"
     " SELECT $1, d ->> 'location_id', d FROM jsonb_array_elements($2::jsonb) AS d"
+    " WHERE NOT EXISTS (SELECT FROM accounts WHERE account_id = $1 AND anonymised)"
     " ON CONFLICT (account_id, location_id) DO UPDATE SET details = excluded.details"
+    " WHERE $3::boolean"
     f") SELECT {_ORDER_COLUMNS} FROM orders"
     " WHERE account_id = $1 AND state = 'awaiting_authorisation'"
     " ORDER BY placed_at FOR UPDATE"
@@ -66,14 +71,18 @@ _SAVE_AUTHORISATIONS = (
 
 
 async def save_authorisations(
-    session: AsyncSession, account_id: UUID, locations: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    account_id: UUID,
+    locations: Sequence[dict[str, Any]],
+    *,
+    refresh: bool = True,
 ) -> list[dict[str, Any]]:
     """Keep the account's authorised locations; its orders that were waiting for them,
-    oldest first and locked, to check now."""
+    oldest first and locked, to check now. ``refresh`` False keeps details already held."""
     # One row per location: the last one given wins, as when they were saved one by one.
     latest = {loc["location_id"]: loc for loc in locations}
     rows = await prepared.fetch(
-        session, _SAVE_AUTHORISATIONS, account_id, json.dumps(list(latest.values()))
+        session, _SAVE_AUTHORISATIONS, account_id, json.dumps(list(latest.values())), refresh
     )
     return [dict(row) for row in rows]
 

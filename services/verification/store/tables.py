@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,6 +32,9 @@ accounts = Table(
     Column("postcode", String(16)),
     # The phone number a self-registered account gave: the address and phone check needs it.
     Column("phone", String(32)),
+    # Anonymised (the row may be only this mark, if nothing else arrived first): a late
+    # registration or locations event stores nothing for it again.
+    Column("anonymised", Boolean, nullable=False, server_default=false()),
 )
 
 # Who the back office's staff are, by the account id their decisions are recorded under: the

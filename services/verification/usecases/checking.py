@@ -56,10 +56,16 @@ class Checker:
         account_id: UUID,
         locations: Sequence[dict[str, Any]],
         correlation_id: str,
+        *,
+        refresh: bool = True,
     ) -> None:
-        """Keep the account's locations and check any of its orders that were waiting."""
+        """Keep the account's locations and check any of its orders that were waiting.
+        ``refresh`` False keeps details already held (a registration's older snapshot)."""
         await repository.lock_account(session, account_id)
-        for order in await repository.save_authorisations(session, account_id, locations):
+        saved = await repository.save_authorisations(
+            session, account_id, locations, refresh=refresh
+        )
+        for order in saved:
             await self.check(session, order, correlation_id)
 
     async def check(

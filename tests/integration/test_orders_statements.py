@@ -1,11 +1,13 @@
 """How many statements orders runs on its hot paths (docs/adr/0054-cost-per-order-levers.md):
-the two events every first sign-in brings, placing an order, and its status steps. Each count
+identity's account events (a first sign-in's registration carrying its locations, ADR 0082;
+a LocationsAuthorised for later changes), placing an order, and its status steps. Each count
 is of the statements in the one transaction, BEGIN and COMMIT aside; the work each does is
 checked beside it, so a count kept by dropping work fails too.
 
-Also the rules those statements fold in that no other test pins: a registration arriving after
-the account was anonymised keeps nothing, and one overtaken by a correction keeps the
-correction's details.
+Also the rules those statements fold in that no other test pins: a registration (or locations)
+arriving after the account was anonymised keeps nothing, one overtaken by a correction keeps
+the correction's details, and a registration consumed after a newer LocationsAuthorised keeps
+the newer location details.
 """
 
 from __future__ import annotations

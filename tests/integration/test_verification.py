@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from services.verification.store.tables import accounts, audit_trail
+from services.verification.store.tables import accounts, audit_trail, authorisations
 from services.verification.store.tables import orders as verification_orders
 from shared.events import (
     AccountAnonymised,
@@ -287,3 +287,78 @@ async def test_anonymising_an_account_scrubs_what_identifies_it(platform: Platfo
         )
 
     assert await eventually(scrubbed)
+
+
+async def _handle(platform: Platform, queue: str, payload: Any) -> None:
+    """Run verification's handler for ``queue`` in a transaction of its own."""
+    service = platform.service("verification")
+    async with service.db.transaction() as session:
+        await service.consumers.handlers[queue](session, wrap(payload, "test"))
+
+
+def _home(location_id: str, name: str) -> Location:
+    return Location(
+        location_id=location_id,
+        ods_code="VLATE",
+        name=name,
+        address_line_1="1 Road",
+        postcode="LS1 4AP",
+        provider_id=f"1-P{location_id}",
+        provider_name="Late Provider",
+        care_home=True,
+        care_home_beds=20,
+    )
+
+
+async def _kept(platform: Platform, account_id: uuid.UUID) -> tuple[Any, list[Any]]:
+    async with platform.service("verification").db.transaction() as s:
+        account = (
+            await s.execute(select(accounts).where(accounts.c.account_id == account_id))
+        ).first()
+        held = (
+            await s.execute(
+                select(authorisations.c.details).where(authorisations.c.account_id == account_id)
+            )
+        ).all()
+    return account, [row.details for row in held]
+
+
+async def test_a_registration_after_anonymisation_brings_nothing_back(platform: Platform) -> None:
+    """Events travel on different queues: AccountAnonymised may be consumed before the
+    registration (with its locations) or a LocationsAuthorised. Nothing identifying is kept."""
+    account_id = uuid.uuid4()
+    await _handle(
+        platform, "verification.account.anonymised", AccountAnonymised(account_id=account_id)
+    )
+    site = _home(f"1-A{uuid.uuid4().hex[:8]}", "Gone House")
+    registered = AccountRegistered(
+        account_id=account_id, kind=AccountKind.CQC, email="gone@example.org", locations=[site]
+    )
+    await _handle(platform, "verification.account.registered", registered)
+    authorised = LocationsAuthorised(account_id=account_id, locations=[site])
+    await _handle(platform, "verification.account.locations-authorised", authorised)
+    account, held = await _kept(platform, account_id)
+    assert account is not None and account.anonymised and account.email is None
+    assert held == []
+
+
+async def test_a_registration_consumed_late_keeps_the_newer_location_details(
+    platform: Platform,
+) -> None:
+    """A first sign-in's registration carries the account's first snapshot of its locations;
+    a LocationsAuthorised consumed before it is newer, and its details stay."""
+    account_id, location_id = uuid.uuid4(), f"1-N{uuid.uuid4().hex[:8]}"
+    newer = LocationsAuthorised(
+        account_id=account_id, locations=[_home(location_id, "Renamed House")]
+    )
+    await _handle(platform, "verification.account.locations-authorised", newer)
+    registered = AccountRegistered(
+        account_id=account_id,
+        kind=AccountKind.CQC,
+        email="late@example.org",
+        locations=[_home(location_id, "Old House")],
+    )
+    await _handle(platform, "verification.account.registered", registered)
+    account, held = await _kept(platform, account_id)
+    assert account is not None and account.email == "late@example.org"
+    assert [details["name"] for details in held] == ["Renamed House"]

@@ -1,12 +1,15 @@
-"""Every statement a process sends to PostgreSQL, as the statement-count tests and the
-cost benchmarks need it.
+"""The statements a process sends to PostgreSQL, as the statement-count tests and the cost
+benchmarks need them.
 
-The services send statements two ways: through SQLAlchemy (a cursor execution each) and as
+The services send statements three ways: through SQLAlchemy (a cursor execution each), as
 asyncpg prepared statements in the session's transaction (``shared.store.prepared.fetch``),
-which SQLAlchemy never sees. Counting only one of them undercounts, so one recorder takes
-both, with the session each ran in and a label the caller sets around the work it measures
-(``labelled``): a benchmark's steps, or one task's work while the service's relays run beside
-it. BEGIN and COMMIT are recorded too when an engine is given, to count transactions.
+which SQLAlchemy never sees, and as one-statement transactions outside any session
+(``prepared.fetch_alone``: the relays' marks and due checks). Counting only one of them
+undercounts, so one recorder takes all three, with the session each ran in (None for
+``fetch_alone``, and for SQLAlchemy's when recording an engine) and a label the caller sets
+around the work it measures (``labelled``): a benchmark's steps, or one task's work while the
+service's relays run beside it. BEGIN and COMMIT are recorded too when an engine is given,
+to count transactions. One recording at a time: each replaces the module's functions.
 
     with recording(db.engine) as sent:
         with sent.labelled("place"):
@@ -51,8 +54,12 @@ class Sent:
 class RoundTrips:
     """What was sent while recording, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, with_sessions: bool = True) -> None:
         self.sent: list[Sent] = []
+        #: Whether SQLAlchemy's statements carry their session (not when recording an engine).
+        self.with_sessions = with_sessions
+        #: The event listeners the recording attached (each removed when it ends).
+        self.listeners: list[tuple[Any, str, Any]] = []
 
     def add(self, kind: str, sql: str, session: Session | None = None) -> None:
         self.sent.append(Sent(kind, sql, session, _LABEL.get()))
@@ -67,9 +74,13 @@ class RoundTrips:
             _LABEL.reset(token)
 
     def label_from_now(self, label: str) -> None:
-        """Stamp ``label`` on what this task sends from now on, until labelled again (for
-        a benchmark whose steps run one after another in one task)."""
+        """Stamp ``label`` on what this task sends from now on, until labelled again or the
+        recording ends (for a benchmark whose steps run one after another in one task)."""
         _LABEL.set(label)
+
+    def _need_sessions(self) -> None:
+        if not self.with_sessions:
+            raise TypeError("recording an engine keeps no session: record without one")
 
     def clear(self) -> None:
         self.sent.clear()
@@ -82,11 +93,13 @@ class RoundTrips:
 
     def in_session(self, session: AsyncSession) -> list[str]:
         """The statements one session ran, in order, whitespace folded."""
+        self._need_sessions()
         return [_folded(s.sql) for s in self.sent if s.session is session.sync_session]
 
     def sessions(self) -> list[list[str]]:
         """The statements of each session (whitespace folded), sessions in the order they
         first sent one."""
+        self._need_sessions()
         grouped: dict[int, list[str]] = {}
         for s in self.sent:
             if s.session is not None:
@@ -123,12 +136,16 @@ def recording(engine: AsyncEngine | None = None) -> Iterator[RoundTrips]:
     and COMMIT from its transaction events), without their session; without it, from every
     session's executions, with the session.
     """
-    trips = RoundTrips()
-    real_fetch = prepared.fetch
+    trips = RoundTrips(with_sessions=engine is None)
+    real_fetch, real_fetch_alone = prepared.fetch, prepared.fetch_alone
 
     async def fetch(session: AsyncSession, sql: str, *args: Any) -> Any:
         trips.add("prepared", sql, session.sync_session)
         return await real_fetch(session, sql, *args)
+
+    async def fetch_alone(engine: AsyncEngine, sql: str, *args: Any) -> list[Any]:
+        trips.add("prepared", sql)
+        return await real_fetch_alone(engine, sql, *args)
 
     def cursor(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         trips.add("sqlalchemy", statement)
@@ -151,12 +168,16 @@ def recording(engine: AsyncEngine | None = None) -> Iterator[RoundTrips]:
         if engine is not None
         else [(Session, "do_orm_execute", orm)]
     )
-    prepared.fetch = fetch
-    for target, name, listener in listeners:
-        event.listen(target, name, listener)
+    attached = trips.listeners
+    label = _LABEL.set("")  # labels set inside (``label_from_now``) end with the recording
     try:
+        prepared.fetch, prepared.fetch_alone = fetch, fetch_alone
+        for target, name, listener in listeners:
+            event.listen(target, name, listener)
+            attached.append((target, name, listener))
         yield trips
     finally:
-        prepared.fetch = real_fetch
-        for target, name, listener in listeners:
+        prepared.fetch, prepared.fetch_alone = real_fetch, real_fetch_alone
+        for target, name, listener in attached:
             event.remove(target, name, listener)
+        _LABEL.reset(label)

@@ -29,11 +29,15 @@ from shared.runtime import Service
 from shared.usecases import Invalid, NotAllowed
 
 
-def announcement(account_id: UUID, locations: list[Location]) -> tuple[LocationsAuthorised, bytes]:
-    """The LocationsAuthorised naming these locations, and the digest an account keeps of
-    the last one sent for it."""
-    event = LocationsAuthorised(account_id=account_id, locations=locations)
-    return event, hashlib.sha256(event.model_dump_json().encode()).digest()
+def digest(account_id: UUID, locations: list[Location]) -> bytes:
+    """The digest an account keeps of these locations once announced, whether by a
+    LocationsAuthorised or by a first sign-in's registration (ADR 0082): the same either
+    way, so a repeat sign-in with nothing new announces nothing."""
+    return _digest_of(LocationsAuthorised(account_id=account_id, locations=locations))
+
+
+def _digest_of(event: LocationsAuthorised) -> bytes:
+    return hashlib.sha256(event.model_dump_json().encode()).digest()
 
 
 async def announce_locations(
@@ -43,10 +47,12 @@ async def announce_locations(
     locations: list[Location],
     correlation_id: str,
 ) -> None:
-    """Send LocationsAuthorised when the account's locations differ from the last one sent:
-    a first sign-in, a location added or gone, or register details changed since (consumers
-    upsert it). A repeat sign-in with nothing new sends nothing."""
-    event, announced = announcement(account.id, locations)
+    """Send LocationsAuthorised when the account's locations differ from those last announced
+    (a first sign-in announces its own with the registration, ADR 0082): a location added or
+    gone, or register details changed since (consumers upsert it). A repeat sign-in with
+    nothing new sends nothing."""
+    event = LocationsAuthorised(account_id=account.id, locations=locations)
+    announced = _digest_of(event)
     if announced == account.locations_announced:
         return
     await service.emit(session, event, correlation_id)

@@ -30,7 +30,7 @@ from services.identity.store.repository import Account
 from services.identity.store.sign_in import SignInView
 from services.identity.usecases import throttling
 from services.identity.usecases.context import Identity
-from services.identity.usecases.locations import announce_locations, announcement
+from services.identity.usecases.locations import announce_locations, digest
 from services.identity.usecases.refusals import TooManyAttempts, not_recognised, service_closed
 from services.identity.usecases.sessions import Issued, issue
 from shared.events import AccountKind, AccountRegistered, AccountRegisteredForReporting, Location
@@ -187,7 +187,7 @@ async def _first_sign_in(
     # announced is known before the account is made, and its digest made with it, so a
     # repeat sign-in with the same locations announces nothing more.
     locations = [loc.as_event() for loc in matched]
-    _, announced = announcement(account_id, locations)
+    announced = digest(account_id, locations)
     account = await repository.create_provider_account(
         session,
         attempt.email,

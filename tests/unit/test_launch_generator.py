@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import harness
 from bench.launch import Journeys, Mailbox, Tally
 from bench.launch_register import Provider
 from bench.register import generate
@@ -128,3 +129,14 @@ async def test_a_visitor_whose_session_expired_signs_in_again_and_orders(tmp_pat
     tally = await _visit_all(site, visitors=1, admit=0)
     assert tally.signed_in_again == 1 and len(tally.placed_at) == 1
     assert tally.errors == {"order: 401": 1}  # the refused request still counts
+
+
+def test_figures_are_kept_under_their_name_and_only_printed_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(harness, "RESULTS", tmp_path / "results")
+    harness.write_results("", {"orders": 1})
+    assert not (tmp_path / "results").exists()
+    harness.write_results("run.json", {"orders": 2})
+    assert (tmp_path / "results" / "run.json").read_text() == '{\n  "orders": 2\n}\n'
+    assert capsys.readouterr().out.count('"orders"') == 2

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bench.launch import Patience, Tally
-from bench.launch_register import Provider
+from bench.launch_register import Provider, account_form
 from bench.launch_site import (
     MAX_HOPS,
     NOT_READY,
@@ -184,6 +184,7 @@ class FakeOrdersSite:
         self.requests: dict[str, list[str]] = defaultdict(list)
         self.reloads: dict[str, list[float]] = defaultdict(list)  # when each asked the room
         self.problems: list[str] = []
+        self.accounts: list[dict[str, str]] = []  # each create-account form's answers
 
     def url(self, service: str, path: str) -> str:
         return f"http://{service}.test{path}"
@@ -225,7 +226,7 @@ class FakeOrdersSite:
     ) -> httpx.Response:
         method, path = request.method, request.url.path
         self.requests[sid].append(f"{method} {path}")
-        form = {k: v for k, v in parse_qs(request.content.decode()).items()}
+        form = parse_qs(request.content.decode(), keep_blank_values=True)
         if method == "POST" and form.get("csrf_token") != [session["csrf"]]:
             self.problems.append(f"{method} {path} without the session's token")
             return httpx.Response(403)
@@ -271,6 +272,7 @@ class FakeOrdersSite:
             done.headers["set-cookie"] = f"{DEVICE}=dev{sid[:4]}; Path=/; Secure"
             return done
         if path == "/create-account":
+            self.accounts.append({k: v[0] for k, v in form.items() if k != "csrf_token"})
             return self.form(sid, "Check your email")
         if path == "/create-account/confirm":
             return self.go("/create-account/done")
@@ -346,6 +348,8 @@ async def test_visitors_queue_honour_the_refresh_and_walk_every_page_in_turn() -
     assert not tally.errors and not site.problems
     assert len(tally.placed_at) == 3 and len(tally.sign_ins) == 4
     assert site.most_inside == 1
+    # The answers identity's API is sent in API mode, and the form's optional line left blank.
+    assert site.accounts == [{**account_form(NON_CQC), "address_line_2": ""}]
     assert tally.not_ready_retries == 1  # the non-CQC account's "setting up" page, once
     first, multi, non_cqc = (
         [page_kind(*r.split(" ")) for r in requests] for requests in site.requests.values()

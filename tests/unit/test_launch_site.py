@@ -517,3 +517,18 @@ async def test_the_room_watch_stops_reading_and_closes_its_engine_when_the_burst
     assert task is not None and task.cancelled()
     assert watch.task is None and watch.engine is None
     assert watch.tables >= 1 and watch.last == {}
+
+
+async def test_the_room_watchs_figures_stop_its_reading_and_read_both_a_last_time() -> None:
+    page = METRICS % {"admitted": "3.0"}
+    up = httpx.MockTransport(lambda _: httpx.Response(200, text=page))
+    async with httpx.AsyncClient(transport=up) as http:
+        watch = TableCounting("http://orders.test/metrics", UNUSED_DATABASE, http, every=60)
+        async with watch:
+            await asyncio.sleep(0.02)  # the task's first reading
+            tables = watch.tables
+            figures = await watch.figures()
+            assert watch.task is None  # no reading after the figures
+    assert watch.tables == tables + 1
+    assert figures["metrics"]["most_in_journey"] == 3.0
+    assert figures["tickets"]["tickets"] == 0

@@ -157,6 +157,9 @@ def machine() -> dict[str, Any]:
 
 
 def write_results(name: str, figures: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")
+    """Print the figures and keep them as ``bench/results/<name>``; with no name, only print
+    them (a quick run whose figures are not worth keeping)."""
+    if name:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / name).write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))

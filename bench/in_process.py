@@ -1,28 +1,26 @@
 """What the in-process hot-path benchmarks share (``orders_hot_paths.py``,
-``dispatch_hot_path.py``): a private cluster holding a service's tables, a stand-in for
-:class:`shared.runtime.Service` that writes events to its outbox, and how the figures are
-reported. The statements each path runs are recorded by ``tests/support/round_trips.py``.
+``dispatch_hot_path.py``): a private cluster holding a service's tables and a stand-in for
+:class:`shared.runtime.Service` that writes events to its outbox. Their figures go where
+every benchmark's go (bench/harness.py's ``write_results``); the statements each path runs
+are recorded by ``tests/support/round_trips.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bench.harness import write_results
 from shared.events import EventPayload
 from shared.store import outbox
 from shared.store.db import Database
 from tests.support.private_infra import PrivatePostgres, private_root
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @asynccontextmanager
@@ -47,11 +45,9 @@ async def private_database(metadata: MetaData) -> AsyncIterator[tuple[Database, 
 
 
 def report(result: dict[str, Any], out: str) -> None:
-    """Print the figures, and keep them as ``bench/results/<out>`` if ``out`` is given."""
-    print(json.dumps(result, indent=2))
-    if out:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / out).write_text(json.dumps(result, indent=2) + "\n")
+    """Print the figures, and keep them as ``bench/results/<out>`` if ``out`` is given: the
+    harness's ``write_results`` under the name dispatch_hot_path.py still calls."""
+    write_results(out, result)
 
 
 class OutboxService:

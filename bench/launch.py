@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -53,9 +54,11 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.utils import parseaddr
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,13 +70,21 @@ sys.path.insert(0, str(ROOT))
 
 from bench import cpu, harness  # noqa: E402
 from bench.harness import percentiles  # noqa: E402
-from bench.launch_register import Provider  # noqa: E402
-from bench.launch_site import RoomWatch, SiteJourneys, cookieless_jar, room_settings  # noqa: E402
+from bench.launch_register import Provider, account_form  # noqa: E402
 from bench.profiling import Profiler  # noqa: E402
 from tests.support.private_platform import PrivatePlatform  # noqa: E402
 from tests.support.reconcile import final_states, reconcile  # noqa: E402
 
-__all__ = ["Journeys", "Mailbox", "Tally", "percentiles", "wait_until_final"]
+__all__ = [
+    "Inbox",
+    "Journeys",
+    "Mailbox",
+    "Patience",
+    "Tally",
+    "Visitor",
+    "percentiles",
+    "wait_until_final",
+]
 
 
 @dataclass
@@ -112,19 +123,82 @@ def _not_ready(response: httpx.Response) -> bool:
     )
 
 
-class Site(Protocol):
+class Services(Protocol):
     """Where the services answer: the launcher's platform or the chaos scenario's."""
+
+    def url(self, service: str, path: str) -> str: ...
+
+
+class Site(Services, Protocol):
+    """The services, and the folder the run command's SMTP server keeps the mail in."""
 
     state: Path
 
-    def url(self, service: str, path: str) -> str: ...
+
+class Inbox(Protocol):
+    """Where the confirmation emails land (a :class:`Mailbox`, or a test's stand-in)."""
+
+    async def token(self, address: str, wait: float = 900) -> str: ...
+
+
+class Patience:
+    """A person meeting "not ready, try again in a moment" (orders has not yet heard of the
+    account, or of its locations): a pause of 0.3 s growing by half each time to 5 s, and
+    given up after ``wait`` seconds, as a backlog of registrations can hold it for minutes
+    at launch scale. Every try again is counted in the tally."""
+
+    def __init__(self, tally: Tally, wait: float = 600.0, first_pause: float = 0.3) -> None:
+        self.tally = tally
+        self.deadline = time.perf_counter() + wait
+        self.pause = first_pause
+
+    def lasts(self) -> bool:
+        return time.perf_counter() < self.deadline
+
+    async def try_again(self) -> None:
+        self.tally.not_ready_retries += 1
+        self.pause = min(5.0, self.pause * 1.5)
+        await asyncio.sleep(self.pause)
+
+
+class Visitor:
+    """What every launch visitor does, whether they call the APIs or browse the site: arrive
+    at their moment, think between steps, and have a failed journey counted as an error
+    rather than end the burst. Subclasses say what the journey is."""
+
+    def __init__(self, tally: Tally, think: float) -> None:
+        self.tally = tally
+        self.think_mean = think
+        self.rng = random.Random(5)
+
+    async def think(self) -> None:
+        if self.think_mean:
+            await asyncio.sleep(self.rng.expovariate(1 / self.think_mean))
+
+    async def visit(self, provider: Provider, arrive_at: float) -> None:
+        await asyncio.sleep(max(0.0, arrive_at - time.perf_counter()))
+        try:
+            await self.journey(provider)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            self.tally.errors[f"journey: {type(exc).__name__}: {str(exc)[:80]}"] += 1
+
+    async def journey(self, provider: Provider) -> None:
+        raise NotImplementedError
+
+    def progress(self) -> str:
+        """What this kind of visitor adds to the progress line a long run prints."""
+        return ""
+
+    async def figures(self) -> dict[str, Any]:
+        """What this kind of visitor adds to the run's figures, once the burst is over."""
+        return {}
 
 
 #: Answers that mean "the service is not there right now": a person tries again.
 _UNAVAILABLE = (500, 502, 503, 504)
 
 
-class Journeys:
+class Journeys(Visitor):
     """One provider's visit, against the platform's real HTTP APIs.
 
     With ``persist`` (the chaos scenario) a request that fails because a service or its
@@ -141,18 +215,12 @@ class Journeys:
         persist: float = 0.0,
         admit: int = 0,
     ):
+        super().__init__(tally, think)
         self.platform = platform
         self.http = http
-        self.tally = tally
-        self.think_mean = think
         self.persist = persist
-        self.rng = random.Random(5)
         self.mail = Mailbox(platform.state / "mail" / "new")
         self.waiting_room = asyncio.Semaphore(admit) if admit else None
-
-    async def think(self) -> None:
-        if self.think_mean:
-            await asyncio.sleep(self.rng.expovariate(1 / self.think_mean))
 
     async def send(self, kind: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request, tried again while the platform is unavailable (if persisting)."""
@@ -169,37 +237,33 @@ class Journeys:
                     return response
             await asyncio.sleep(0.5)
 
-    async def visit(self, provider: Provider, arrive_at: float) -> None:
-        await asyncio.sleep(max(0.0, arrive_at - time.perf_counter()))
-        if self.waiting_room is None:
-            await self.journey(provider)
-            return
-        async with self.waiting_room:
-            self.tally.waited.append(time.perf_counter() - arrive_at)
-            await self.journey(provider)
-
     async def journey(self, provider: Provider) -> None:
-        """Sign in, look, order, check: every request timed, every failure counted."""
-        try:
-            if provider.kind == "non_cqc":
-                await self.create_account(provider)
-            token = await self.sign_in(provider)
-            for code in provider.more_codes:
-                await self.think()
-                token = await self.sign_in(provider, code)
+        """The walk, after waiting in the generator's own queue when it admits a few."""
+        if self.waiting_room is None:
+            await self.walk(provider)
+            return
+        asked = time.perf_counter()
+        async with self.waiting_room:
+            self.tally.waited.append(time.perf_counter() - asked)
+            await self.walk(provider)
+
+    async def walk(self, provider: Provider) -> None:
+        """Sign in, look, order, check: every request timed."""
+        if provider.kind == "non_cqc":
+            await self.create_account(provider)
+        token = await self.sign_in(provider)
+        for code in provider.more_codes:
             await self.think()
-            if provider.kind != "non_cqc":
-                await self.send(
-                    "account", "GET", self.url("identity", "/api/account"), headers=token
-                )
-            await self.think()
-            order_id = await self.order(provider, token)
-            await self.think()
-            await self.send(
-                "order_status", "GET", self.url("orders", f"/api/orders/{order_id}"), headers=token
-            )
-        except (httpx.HTTPError, RuntimeError) as exc:
-            self.tally.errors[f"journey: {type(exc).__name__}: {str(exc)[:80]}"] += 1
+            token = await self.sign_in(provider, code)
+        await self.think()
+        if provider.kind != "non_cqc":
+            await self.send("account", "GET", self.url("identity", "/api/account"), headers=token)
+        await self.think()
+        order_id = await self.order(provider, token)
+        await self.think()
+        await self.send(
+            "order_status", "GET", self.url("orders", f"/api/orders/{order_id}"), headers=token
+        )
 
     def url(self, service: str, path: str) -> str:
         return self.platform.url(service, path)
@@ -225,10 +289,8 @@ class Journeys:
             body["lines"] = [{"location_id": loc, "staff_count": n} for loc, n in provider.lines]
             body["deliver_to_location_id"] = provider.lines[0][0]
         orders_url = self.url("orders", "/api/orders")
-        # A backlog of registrations can hold "not ready" for minutes at launch scale.
-        deadline = time.perf_counter() + 600
-        pause = 0.3
-        while time.perf_counter() < deadline:
+        patience = Patience(self.tally)
+        while patience.lasts():
             started = time.perf_counter()
             response = await self.send("order", "POST", orders_url, json=body, headers=token)
             if response.status_code == 201:
@@ -246,11 +308,7 @@ class Journeys:
                 return await self.find_order(token, started)
             if not _not_ready(response):
                 raise RuntimeError(f"order refused: {response.status_code}")
-            # Orders has not yet heard which locations the account covers, or the account's
-            # registration: a person would see a "try again in a moment" page.
-            self.tally.not_ready_retries += 1
-            pause = min(5.0, pause * 1.5)
-            await asyncio.sleep(pause)
+            await patience.try_again()
         raise RuntimeError("locations never became ready")
 
     async def find_order(self, token: dict[str, str], started: float) -> str:
@@ -270,21 +328,11 @@ class Journeys:
             "create_account",
             "POST",
             self.url("identity", "/api/accounts"),
-            json={
-                "organisation_type": "non_cqc",
-                "organisation_name": "Launch Day Care",
-                "contact_name": "Launch Day",
-                "address_line_1": "1 Launch Street",
-                "city": "Leeds",
-                "postcode": "LS1 4AP",
-                "phone": "0113 496 0000",
-                "email": provider.email,
-                "password": provider.password,
-            },
+            json=account_form(provider),
         )
         if response.status_code != 202:
             raise RuntimeError(f"account refused: {response.status_code}")
-        token = await self.emailed_token(provider.email)
+        token = await self.mail.token(provider.email)
         confirmed = await self.send(
             "confirm_account",
             "POST",
@@ -293,10 +341,6 @@ class Journeys:
         )
         if confirmed.status_code != 201:
             raise RuntimeError(f"confirmation refused: {confirmed.status_code}")
-
-    async def emailed_token(self, address: str, wait: float = 900) -> str:
-        """The confirmation token from the email the run command's SMTP server kept."""
-        return await self.mail.token(address, wait)
 
 
 class Mailbox:
@@ -362,6 +406,31 @@ async def watch_dispatches(
     return connection
 
 
+def client(cookies: CookieJar | None = None) -> httpx.AsyncClient:
+    """The HTTP client a burst's visitors share. Idle connections are dropped before
+    uvicorn's 5 s keep-alive closes them, so a request never goes out on a connection the
+    server is closing (an httpx ReadError)."""
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
+    return httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits, cookies=cookies)
+
+
+@contextlib.asynccontextmanager
+async def visitors(
+    platform: PrivatePlatform, tally: Tally, think: float, admit: int, site: bool
+) -> AsyncIterator[Visitor]:
+    """The burst's visitors: callers of the JSON APIs, or with ``site`` browsers on the
+    orders site's pages, its waiting room watched beside them (bench/launch_site.py)."""
+    if site:
+        # Imported here: the site's visitors build on this module's.
+        from bench.launch_site import site_visitors
+
+        async with site_visitors(platform, tally, think) as browsers:
+            yield browsers
+        return
+    async with client() as http:
+        yield Journeys(platform, http, tally, think, admit=admit)
+
+
 async def run_burst(
     platform: PrivatePlatform,
     providers: list[Provider],
@@ -378,29 +447,9 @@ async def run_burst(
     cpu_before = cpu.snapshot(platform)
     transactions_before = await cpu.transactions(platform)
     rng = random.Random(3)
-    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a request
-    # never goes out on a connection the server is closing (an httpx ReadError).
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
-    timeout = httpx.Timeout(60, pool=None)
-    room = (
-        RoomWatch(platform.url("orders", "/metrics"), platform.database_urls()["orders"])
-        if site
-        else None
-    )
-    progress = asyncio.create_task(report_progress(tally, len(providers), room=room))
-    site_figures: dict[str, Any] = {}
-    watching: asyncio.Task[None] | None = None
-    try:
-        # On the site each browser keeps its own cookies; the shared client keeps none.
-        cookies = cookieless_jar() if site else None
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, cookies=cookies) as http:
-            journeys: Journeys | SiteJourneys
-            if site:
-                mail = Mailbox(platform.state / "mail" / "new")
-                journeys = SiteJourneys(platform, http, tally, think, mail)
-            else:
-                journeys = Journeys(platform, http, tally, think, admit=admit)
-            watching = asyncio.create_task(room.run(http)) if room else None
+    async with visitors(platform, tally, think, admit, site) as journeys:
+        progress = asyncio.create_task(report_progress(tally, len(providers), journeys))
+        try:
             t0 = time.perf_counter()
             arrivals = sorted(t0 + rng.uniform(0, window) for _ in providers)
             order = list(providers)
@@ -412,17 +461,9 @@ async def run_burst(
             )
             last_order = max(tally.placed_at.values(), default=t0)
             burst_seconds = time.perf_counter() - t0
-            if room and watching and isinstance(journeys, SiteJourneys):
-                site_figures = {
-                    "waiting_room": {
-                        **journeys.queue.summary(journeys.visitors),
-                        "room": await room.finish(http, watching),
-                    }
-                }
-    finally:
-        progress.cancel()
-        if watching:
-            watching.cancel()
+            visitor_figures = await journeys.figures()
+        finally:
+            progress.cancel()
 
     urls = platform.database_urls()
     final_at = await wait_until_final(urls, set(tally.placed_at))
@@ -432,7 +473,7 @@ async def run_burst(
     await watcher.close()
     outcome = await reconcile(urls, platform.rabbit.url, tally.placed_at)
     return summarise(tally, t0, burst_seconds, last_order, final_at, outcome.counts) | {
-        **site_figures,
+        **visitor_figures,
         "reconciled": outcome.ok,
         "mismatches": outcome.mismatches,
         # Until the backlog drained; the generator's share includes its reconciling reads.
@@ -444,22 +485,16 @@ async def run_burst(
 
 
 async def report_progress(
-    tally: Tally, expected: int, every: float = 60, room: RoomWatch | None = None
+    tally: Tally, expected: int, visitors: Visitor, every: float = 60
 ) -> None:
     """A line a minute, so a long run can be watched (and a stuck one seen) as it goes."""
     t0 = time.perf_counter()
     while True:
         await asyncio.sleep(every)
-        queue = (
-            f", {room.last.get('waiting', 0):.0f} waiting and "
-            f"{room.last.get('admitted', 0):.0f} in the journey"
-            if room
-            else ""
-        )
         print(
             f"  {time.perf_counter() - t0:6.0f} s: {len(tally.sign_ins)} sign-ins, "
             f"{len(tally.placed_at)}/{expected} orders, {len(tally.dispatched_at)} dispatched, "
-            f"{sum(tally.errors.values())} errors{queue}",
+            f"{sum(tally.errors.values())} errors{visitors.progress()}",
             flush=True,
         )
 
@@ -567,6 +602,8 @@ async def main() -> None:
         settings["CARE_ORDERS_WAITING_ROOM_LIMIT"] = str(args.room_limit)
     if args.room_rate is not None:
         settings["CARE_ORDERS_WAITING_ROOM_ADMIT_PER_SECOND"] = str(args.room_rate)
+    from bench.launch_site import room_settings  # it builds on this module
+
     async with harness.started(args.providers, non_cqc, args.stock_share, settings) as run:
         platform, providers = run.platform, run.providers
         ceiling = await harness.raw_ceiling(platform, args.raw_messages)

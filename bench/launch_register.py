@@ -89,3 +89,19 @@ def launch_providers(path: Path, locations: int, non_cqc: int, seed: int = 11) -
         for n in range(non_cqc)
     )
     return providers
+
+
+def account_form(provider: Provider) -> dict[str, str]:
+    """What a non-CQC provider fills in to create their account: the same answers through
+    identity's API and through the site's form, so the two modes register the same accounts."""
+    return {
+        "organisation_type": "non_cqc",
+        "organisation_name": "Launch Day Care",
+        "contact_name": "Launch Day",
+        "address_line_1": "1 Launch Street",
+        "city": "Leeds",
+        "postcode": "LS1 4AP",
+        "phone": "0113 496 0000",
+        "email": provider.email,
+        "password": provider.password,
+    }

@@ -34,33 +34,32 @@ import asyncio
 import contextlib
 import html
 import math
-import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Any, Protocol
+from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.harness import percentiles
-from bench.launch_register import Provider
+from bench.launch import Inbox, Mailbox, Patience, Services, Tally, Visitor, client
+from bench.launch_register import Provider, account_form
 from services.orders.settings import OrdersSettings
-
-if TYPE_CHECKING:
-    from bench.launch import Tally
+from tests.support.private_platform import PrivatePlatform
+from tests.support.site import csrf_token
 
 WAITING_ROOM = "/waiting-room"
 #: Redirects a browser follows in a row before it gives up (the waiting room's reloads are
 #: not redirects and do not count).
 MAX_HOPS = 10
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _TITLE = re.compile(r"<title[^>]*>\s*(.*?)\s*</title>", re.S)
 _PLACE = re.compile(r"Your place in the queue\s*</dt>\s*<dd[^>]*>\s*([\d,]+)\s*</dd>", re.S)
 _ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
@@ -125,11 +124,6 @@ def keep_cookies(jar: dict[str, str], set_cookies: Iterable[str]) -> None:
 
 def cookie_header(jar: Mapping[str, str]) -> str:
     return "; ".join(f"{name}={value}" for name, value in jar.items())
-
-
-def csrf_from(page: str) -> str | None:
-    found = _CSRF.search(page)
-    return html.unescape(found.group(1)) if found else None
 
 
 def title_of(page: str) -> str:
@@ -260,12 +254,6 @@ class QueueTally:
     first_places: list[int] = field(default_factory=list)
     refreshes: int = 0
     refresh_seconds: Counter[int] = field(default_factory=Counter)
-    in_journey: int = 0
-    most_in_journey: int = 0
-
-    def entered(self) -> None:
-        self.in_journey += 1
-        self.most_in_journey = max(self.most_in_journey, self.in_journey)
 
     def summary(self, visitors: int) -> dict[str, Any]:
         asked = [a for a, _ in self.queued]
@@ -282,7 +270,6 @@ class QueueTally:
             else {},
             "page_reloads": self.refreshes,
             "refresh_header_seconds": {str(k): v for k, v in sorted(self.refresh_seconds.items())},
-            "most_in_journey_seen_by_visitors": self.most_in_journey,
             # 1.0 when visitors were let in in the order they asked; each sees it only at
             # their next reload (15 to 60 s later), so neighbours can swap.
             "arrival_to_let_in_rank_correlation": rank_correlation(asked, let_in),
@@ -316,6 +303,7 @@ class Browser:
         self.jar: dict[str, str] = {}
         #: Seconds spent in the waiting room (from asking for a page to being let in).
         self.waited = 0.0
+        #: Whether the site let the browser in: it reached a page other than the room's.
         self.entered = False
 
     async def request(
@@ -361,9 +349,8 @@ class Browser:
                 path = await self.stay(path, response)
                 method, data, hops = "GET", None, 0
                 continue
-            if not self.entered and response.status_code == 200 and not _in_room(path):
+            if response.status_code == 200 and not _in_room(path):
                 self.entered = True
-                self.queue.entered()
             return Page(path, response)
 
     async def stay(self, path: str, response: httpx.Response) -> str:
@@ -380,7 +367,7 @@ class Browser:
     async def submit(self, page: Page, data: dict[str, Any], expect: str | None = None) -> Page:
         """Send the page's form (to the page itself, as the site's forms have no action)
         with its CSRF token; with ``expect``, the page it must lead to."""
-        token = csrf_from(page.html)
+        token = csrf_token(page.html)
         if token is None:
             raise RuntimeError(f"no form on {page.path} ({page.title})")
         landed = await self.go(page.path, "POST", {**data, "csrf_token": token})
@@ -393,39 +380,44 @@ def _in_room(path: str) -> bool:
     return urlsplit(path).path == WAITING_ROOM
 
 
-class Inbox(Protocol):
-    """Where the confirmation emails land (bench/launch.py's Mailbox)."""
+@contextlib.asynccontextmanager
+async def site_visitors(
+    platform: PrivatePlatform, tally: Tally, think: float
+) -> AsyncIterator[SiteJourneys]:
+    """Browsers on the orders site, sharing a client that keeps no cookies (each browser
+    keeps its own), with the room's own figures read beside them while they visit."""
+    mail = Mailbox(platform.state / "mail" / "new")
+    metrics = platform.url("orders", "/metrics")
+    async with (
+        client(cookieless_jar()) as http,
+        RoomWatch(metrics, platform.database_urls()["orders"], http) as room,
+    ):
+        yield SiteJourneys(platform, http, tally, think, mail, room)
 
-    async def token(self, address: str, wait: float = 900) -> str: ...
 
-
-class Services(Protocol):
-    """Where the services answer (the launcher's platform)."""
-
-    def url(self, service: str, path: str) -> str: ...
-
-
-class SiteJourneys:
+class SiteJourneys(Visitor):
     """Each provider's visit through the site's pages, as a browser makes it."""
 
     def __init__(
-        self, platform: Services, http: httpx.AsyncClient, tally: Tally, think: float, mail: Inbox
+        self,
+        platform: Services,
+        http: httpx.AsyncClient,
+        tally: Tally,
+        think: float,
+        mail: Inbox,
+        room: RoomWatch,
     ) -> None:
+        super().__init__(tally, think)
         self.base = platform.url("orders", "")
         self.http = http
-        self.tally = tally
-        self.think_mean = think
         self.mail = mail
-        self.rng = random.Random(5)
+        self.room = room
         self.queue = QueueTally()
         self.visitors = 0
 
-    async def think(self) -> None:
-        if self.think_mean:
-            await asyncio.sleep(self.rng.expovariate(1 / self.think_mean))
-
-    async def visit(self, provider: Provider, arrive_at: float) -> None:
-        await asyncio.sleep(max(0.0, arrive_at - time.perf_counter()))
+    async def journey(self, provider: Provider) -> None:
+        """A browser of its own walks the journey; its wait counts once the site let it in
+        (a visitor who gave up in the room was never let in)."""
         self.visitors += 1
         browser = Browser(self.http, self.base, self.tally, self.queue)
         try:
@@ -433,10 +425,24 @@ class SiteJourneys:
                 await self.sign_up_and_order(browser, provider)
             else:
                 await self.sign_in_and_order(browser, provider)
-        except (httpx.HTTPError, RuntimeError) as exc:
-            self.tally.errors[f"journey: {type(exc).__name__}: {str(exc)[:80]}"] += 1
         finally:
-            self.tally.waited.append(browser.waited)
+            if browser.entered:
+                self.tally.waited.append(browser.waited)
+
+    def progress(self) -> str:
+        last = self.room.last
+        return (
+            f", {last.get('waiting', 0):.0f} waiting and "
+            f"{last.get('admitted', 0):.0f} in the journey"
+        )
+
+    async def figures(self) -> dict[str, Any]:
+        return {
+            "waiting_room": {
+                **self.queue.summary(self.visitors),
+                "room": await self.room.figures(),
+            }
+        }
 
     async def sign_in(self, browser: Browser, page: Page, email: str, password: str) -> Page:
         if page.path != "/sign-in":
@@ -474,18 +480,7 @@ class SiteJourneys:
         await self.think()
         sent = await browser.submit(
             page,
-            {
-                "organisation_type": "non_cqc",
-                "organisation_name": "Launch Day Care",
-                "contact_name": "Launch Day",
-                "address_line_1": "1 Launch Street",
-                "address_line_2": "",
-                "city": "Leeds",
-                "postcode": "LS1 4AP",
-                "phone": "0113 496 0000",
-                "email": provider.email,
-                "password": provider.password,
-            },
+            {**account_form(provider), "address_line_2": ""},
             expect="/create-account",
         )
         if sent.title != "Check your email":
@@ -497,14 +492,11 @@ class SiteJourneys:
         await self.think()
         page = await browser.go("/sign-in")
         page = await self.sign_in(browser, page, provider.email, provider.password)
-        pause = 0.3
-        deadline = time.perf_counter() + 600
+        patience = Patience(self.tally)
         while NOT_READY in page.html:  # "We are still setting up your account": Try again
-            if time.perf_counter() > deadline:
+            if not patience.lasts():
                 raise RuntimeError("the account was never set up")
-            self.tally.not_ready_retries += 1
-            pause = min(5.0, pause * 1.5)
-            await asyncio.sleep(pause)
+            await patience.try_again()
             page = await browser.go("/order/locations")
         await self.think()  # the address registered
         page = await browser.submit(page, {}, expect="/order/staff")
@@ -520,7 +512,6 @@ class SiteJourneys:
         page = await browser.submit(page, {"contact-name": "Launch Day"}, expect="/order/check")
         await self.think()
         order_id = await self.place(browser, page)
-        self.queue.in_journey -= 1  # the confirmation gave the place to the next in line
         await self.think()
         seen = await browser.go(f"/orders/{order_id}")
         if seen.response.status_code != 200:
@@ -528,9 +519,8 @@ class SiteJourneys:
 
     async def place(self, browser: Browser, page: Page) -> str:
         """Place order, pressed again while orders is still setting the account up."""
-        pause = 0.3
-        deadline = time.perf_counter() + 600
-        while time.perf_counter() < deadline:
+        patience = Patience(self.tally)
+        while patience.lasts():
             started = time.perf_counter()
             landed = await browser.submit(page, {})
             confirmed = _CONFIRMATION.match(landed.path)
@@ -539,9 +529,7 @@ class SiteJourneys:
                 return confirmed.group(1)
             if NOT_READY not in landed.html or landed.path != "/order/check":
                 raise RuntimeError(f"order not placed: {landed.title} at {landed.path}")
-            self.tally.not_ready_retries += 1
-            pause = min(5.0, pause * 1.5)
-            await asyncio.sleep(pause)
+            await patience.try_again()
             page = landed
         raise RuntimeError("the account was never ready to order")
 
@@ -552,11 +540,18 @@ class SiteJourneys:
 class RoomWatch:
     """The waiting room as orders sees it: its metrics every ``every`` seconds, its table of
     tickets every ``table_every`` (merged by ticket: the room deletes tickets an hour after
-    they leave, and a launch-sized run lasts longer than that)."""
+    they leave, and a launch-sized run lasts longer than that).
 
-    def __init__(self, metrics_url: str, database_url: str, every: float = 2.0) -> None:
+    An async context manager: inside, it reads in a task of its own, on a database engine of
+    its own; leaving stops the task and closes the engine, whether the burst ended or raised.
+    """
+
+    def __init__(
+        self, metrics_url: str, database_url: str, http: httpx.AsyncClient, every: float = 2.0
+    ) -> None:
         self.metrics_url = metrics_url
-        self.engine = create_async_engine(database_url, pool_size=1)
+        self.database_url = database_url
+        self.http = http
         self.every = every
         self.table_every = 30.0
         self.most: dict[str, float] = {}
@@ -564,19 +559,47 @@ class RoomWatch:
         self.histogram: dict[str, float] = {}
         self.tickets: dict[int, TicketRow] = {}
         self.failures = 0
+        self.engine: AsyncEngine | None = None
+        self.task: asyncio.Task[None] | None = None
 
-    async def run(self, http: httpx.AsyncClient) -> None:
+    async def __aenter__(self) -> RoomWatch:
+        self.engine = create_async_engine(self.database_url, pool_size=1)
+        self.task = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+
+    async def stop(self) -> None:
+        """Stop reading every few seconds (a last reading is the caller's)."""
+        if self.task is None:
+            return
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.task = None
+
+    async def run(self) -> None:
         read_table_at = 0.0
         while True:
-            await self.read_metrics(http)
+            await self.read_metrics()
             if time.perf_counter() >= read_table_at:
                 await self.read_table()
                 read_table_at = time.perf_counter() + self.table_every
             await asyncio.sleep(self.every)
 
-    async def read_metrics(self, http: httpx.AsyncClient) -> None:
+    async def read_metrics(self) -> None:
+        """The room's gauges (their latest and largest values) and its wait histogram."""
         try:
-            answer = await http.get(self.metrics_url)
+            answer = await self.http.get(self.metrics_url)
         except httpx.HTTPError:
             self.failures += 1
             return
@@ -593,6 +616,8 @@ class RoomWatch:
                     self.most[name] = max(self.most.get(name, 0.0), sample.value)
 
     async def read_table(self) -> None:
+        if self.engine is None:
+            raise RuntimeError("the room's table is read only inside the watch")
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 text(
@@ -609,13 +634,15 @@ class RoomWatch:
                     bool(api),
                 )
 
-    async def finish(self, http: httpx.AsyncClient, task: asyncio.Task[None]) -> dict[str, Any]:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await self.read_metrics(http)
+    async def figures(self) -> dict[str, Any]:
+        """The room's figures at the end of the burst, from a last reading of both."""
+        await self.stop()
+        await self.read_metrics()
         await self.read_table()
-        await self.engine.dispose()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """What was read: the table's tickets, and the metrics' largest gauges and histogram."""
         count = self.histogram.get("wait_seconds_count", 0.0)
         return {
             "tickets": ticket_figures(self.tickets.values()),

@@ -26,7 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.in_process import OutboxService, private_database, report  # noqa: E402
+from bench.harness import write_results  # noqa: E402
+from bench.in_process import OutboxService, private_database  # noqa: E402
 from services.orders.domain.order import Status  # noqa: E402
 from services.orders.store.tables import metadata  # noqa: E402
 from services.orders.usecases import accounts, placing, progress  # noqa: E402
@@ -133,7 +134,7 @@ async def main() -> None:
                     "statements_total": round(sum(statements.values()), 2),
                 }
                 print(name, json.dumps(result[name]), flush=True)
-    report(result, args.out)
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

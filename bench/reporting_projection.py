@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from bench.cpu import _children, cpu_seconds  # noqa: E402
+from bench.harness import write_results  # noqa: E402
 from services.reporting.usecases import projection  # noqa: E402
 from shared.events import (  # noqa: E402
     AccountKind,
@@ -51,7 +52,6 @@ from shared.store.migrations import ensure_database, upgrade  # noqa: E402
 from tests.support.private_infra import PrivatePostgres, private_root  # noqa: E402
 from tests.support.round_trips import recording  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 MIGRATIONS = ROOT / "services" / "reporting" / "store" / "migrations"
 REGIONS = ("London", "South East", "North West", "Yorkshire and The Humber")
 AUTHORITIES = ("Camden", "Kent", "Leeds", "Manchester", "Barnet", "Surrey")
@@ -199,9 +199,7 @@ async def main() -> None:
         "load_average": os.getloadavg()[0],
         "results": results,
     }
-    print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

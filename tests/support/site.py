@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,10 +19,18 @@ from tests.support.serve import serving
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def csrf_from(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found, "the page has no form with a CSRF token"
-    return found.group(1)
+def csrf_token(page: str) -> str | None:
+    """The CSRF token of the page's form, None if it has none: for callers (the launch
+    benchmark's browsers) that report a missing form rather than fail a test."""
+    found = _CSRF.search(page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def csrf_from(page: str) -> str:
+    """The CSRF token of the page's form; a page without one fails the test."""
+    token = csrf_token(page)
+    assert token, "the page has no form with a CSRF token"
+    return token
 
 
 async def submit(

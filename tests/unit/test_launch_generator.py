@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import harness
 from bench.launch import Journeys, Mailbox, Tally
-from bench.launch_register import Provider
+from bench.launch_register import Provider, account_form
 from bench.register import generate
 from services.identity.domain.contact import checked_postcode
 
@@ -72,6 +73,8 @@ class FakeSite:
         self.on_site: set[str] = set()
         self.most_on_site = 0
         self.expire_first_order_of = expire_first_order_of
+        self.accounts: list[dict[str, str]] = []  # each create-account request's answers
+        self.confirmed: list[str] = []  # the tokens accounts were confirmed with
 
     def url(self, service: str, path: str) -> str:
         return f"http://{service}.test{path}"
@@ -80,6 +83,12 @@ class FakeSite:
         await asyncio.sleep(0.01)  # let other visitors' requests interleave
         who = request.headers.get("Authorization", "").removeprefix("Bearer ")
         path = request.url.path
+        if path == "/api/accounts":
+            self.accounts.append(httpx.Response(200, content=request.content).json())
+            return httpx.Response(202)
+        if path == "/api/accounts/confirm":
+            self.confirmed.append(httpx.Response(200, content=request.content).json()["token"])
+            return httpx.Response(201)
         if path == "/api/sign-in":
             email = httpx.Response(200, content=request.content).json()["email"]
             self.on_site.add(email)
@@ -128,3 +137,31 @@ async def test_a_visitor_whose_session_expired_signs_in_again_and_orders(tmp_pat
     tally = await _visit_all(site, visitors=1, admit=0)
     assert tally.signed_in_again == 1 and len(tally.placed_at) == 1
     assert tally.errors == {"order: 401": 1}  # the refused request still counts
+
+
+def test_figures_are_kept_under_their_name_and_only_printed_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(harness, "RESULTS", tmp_path / "results")
+    harness.write_results("", {"orders": 1})
+    assert not (tmp_path / "results").exists()
+    harness.write_results("run.json", {"orders": 2})
+    assert (tmp_path / "results" / "run.json").read_text() == '{\n  "orders": 2\n}\n'
+    assert capsys.readouterr().out.count('"orders"') == 2
+
+
+async def test_a_non_cqc_visitor_creates_their_account_confirms_it_from_the_email_and_orders(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "mail" / "new"
+    inbox.mkdir(parents=True)
+    person = Provider("non_cqc", "manager0@non-cqc-care.example", "pw", [("", 7)])
+    _email(inbox, "1", person.email, "https://site.test/create-account/confirm?token=t0k")
+    site = FakeSite(tmp_path)
+    tally = Tally()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(site.answer)) as http:
+        await Journeys(site, http, tally, think=0).visit(person, time.perf_counter())
+
+    assert not tally.errors and len(tally.placed_at) == 1
+    assert site.accounts == [account_form(person)] and site.confirmed == ["t0k"]
+    assert tally.latency.keys() >= {"create_account", "confirm_account", "sign_in_password"}

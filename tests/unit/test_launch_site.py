@@ -10,16 +10,20 @@ import itertools
 import time
 import uuid
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from bench.launch import Tally
-from bench.launch_register import Provider
+from bench.launch import Patience, Tally
+from bench.launch_register import Provider, account_form
 from bench.launch_site import (
+    MAX_HOPS,
+    NOT_READY,
+    Browser,
+    QueueTally,
+    RoomWatch,
     SiteJourneys,
     TicketRow,
     cookie_header,
@@ -35,6 +39,7 @@ from bench.launch_site import (
     title_of,
 )
 from services.orders.domain.waiting_room import is_guarded
+from tests.support.site import csrf_token
 
 
 def test_the_refresh_header_is_read_as_browsers_read_it() -> None:
@@ -109,6 +114,11 @@ def test_the_queue_page_gives_its_title_and_the_place_it_shows() -> None:
     )
 
 
+def test_a_page_without_a_form_has_no_token_and_a_token_is_read_as_html() -> None:
+    assert csrf_token("<title>Sign in</title><p>No form here</p>") is None
+    assert csrf_token('<input type="hidden" name="csrf_token" value="a&amp;b">') == "a&b"
+
+
 def test_rank_correlation_says_whether_visitors_were_let_in_in_arrival_order() -> None:
     assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
     assert rank_correlation([1, 2, 3, 4], [40, 30, 20, 10]) == -1.0
@@ -152,6 +162,8 @@ def test_the_rooms_settings_are_those_given_else_orders_defaults() -> None:
 
 
 SESSION, DEVICE = "__Host-care-session", "__Host-care-device"
+#: The room watch's database where no table is read (an engine connects only when used).
+UNUSED_DATABASE = "postgresql+asyncpg://unused/x"
 
 
 class FakeOrdersSite:
@@ -159,8 +171,12 @@ class FakeOrdersSite:
     session, a waiting room of ``limit`` places with a Refresh header, and the pages'
     redirects. It notes each session's requests and checks every form's token."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, refresh: str | None = None, not_ready_checks: int = 0) -> None:
         self.limit = limit
+        #: The waiting room page's Refresh header (None: the page leaves it out).
+        self.refresh = refresh
+        #: How many times "Place order" answers that the account is still being set up.
+        self.not_ready_checks = not_ready_checks
         self.sessions: dict[str, dict[str, Any]] = {}
         self.inside: set[str] = set()
         self.most_inside = 0
@@ -168,6 +184,7 @@ class FakeOrdersSite:
         self.requests: dict[str, list[str]] = defaultdict(list)
         self.reloads: dict[str, list[float]] = defaultdict(list)  # when each asked the room
         self.problems: list[str] = []
+        self.accounts: list[dict[str, str]] = []  # each create-account form's answers
 
     def url(self, service: str, path: str) -> str:
         return f"http://{service}.test{path}"
@@ -209,7 +226,7 @@ class FakeOrdersSite:
     ) -> httpx.Response:
         method, path = request.method, request.url.path
         self.requests[sid].append(f"{method} {path}")
-        form = {k: v for k, v in parse_qs(request.content.decode()).items()}
+        form = parse_qs(request.content.decode(), keep_blank_values=True)
         if method == "POST" and form.get("csrf_token") != [session["csrf"]]:
             self.problems.append(f"{method} {path} without the session's token")
             return httpx.Response(403)
@@ -228,7 +245,7 @@ class FakeOrdersSite:
             place = self.queue.index(sid) + 1
             return httpx.Response(
                 200,
-                headers={"refresh": str(REFRESH)},
+                headers={"refresh": self.refresh} if self.refresh is not None else {},
                 text="<title>You are in a queue - x</title><dt>Your place in the queue</dt>"
                 f"<dd>{place}</dd>",
             )
@@ -255,6 +272,7 @@ class FakeOrdersSite:
             done.headers["set-cookie"] = f"{DEVICE}=dev{sid[:4]}; Path=/; Secure"
             return done
         if path == "/create-account":
+            self.accounts.append({k: v[0] for k, v in form.items() if k != "csrf_token"})
             return self.form(sid, "Check your email")
         if path == "/create-account/confirm":
             return self.go("/create-account/done")
@@ -268,6 +286,9 @@ class FakeOrdersSite:
         if path == "/order/contact":
             return self.go("/order/check")
         if path == "/order/check":
+            if self.not_ready_checks:
+                self.not_ready_checks -= 1
+                return self.form(sid, "Error: Check your answers", extra=f"We are {NOT_READY}")
             return self.go(f"/order/confirmation/{uuid.uuid4()}")
         return httpx.Response(404)
 
@@ -297,30 +318,38 @@ ONE_LOCATION = [
 ]
 
 
-async def test_visitors_queue_honour_the_refresh_and_walk_every_page_in_turn(
-    tmp_path: Path,
-) -> None:
-    site = FakeOrdersSite(limit=1)
+ONE = Provider("cqc_single", "one@example.test", "X1", [("1-1", 5)])
+MULTI = Provider(
+    "cqc_multi", "multi@example.test", "M1", [("2-1", 3), ("2-2", 4)], more_codes=["M2"]
+)
+NON_CQC = Provider("non_cqc", "manager0@non-cqc-care.example", "pw", [("", 7)])
+
+
+async def _visit(site: FakeOrdersSite, providers: list[Provider]) -> tuple[Tally, SiteJourneys]:
+    """Each provider arrives 20 ms after the one before and walks the site to the end."""
     tally = Tally()
-    providers = [
-        Provider("cqc_single", "one@example.test", "X1", [("1-1", 5)]),
-        Provider(
-            "cqc_multi", "multi@example.test", "M1", [("2-1", 3), ("2-2", 4)], more_codes=["M2"]
-        ),
-        Provider("non_cqc", "manager0@non-cqc-care.example", "pw", [("", 7)]),
-    ]
     async with httpx.AsyncClient(
         transport=httpx.MockTransport(site.answer), cookies=cookieless_jar()
     ) as http:
-        journeys = SiteJourneys(site, http, tally, think=0, mail=FakeInbox())
+        # The room's own view is not read here: its watch is never entered.
+        room = RoomWatch(site.url("orders", "/metrics"), UNUSED_DATABASE, http)
+        journeys = SiteJourneys(site, http, tally, think=0, mail=FakeInbox(), room=room)
         now = time.perf_counter()
         visits = (journeys.visit(p, now + 0.02 * i) for i, p in enumerate(providers))
         # A visitor who fails inside keeps their place, and the others would wait for ever.
         await asyncio.wait_for(asyncio.gather(*visits), timeout=20)
+    return tally, journeys
+
+
+async def test_visitors_queue_honour_the_refresh_and_walk_every_page_in_turn() -> None:
+    site = FakeOrdersSite(limit=1, refresh=str(REFRESH))
+    tally, journeys = await _visit(site, [ONE, MULTI, NON_CQC])
 
     assert not tally.errors and not site.problems
     assert len(tally.placed_at) == 3 and len(tally.sign_ins) == 4
-    assert site.most_inside == 1 and journeys.queue.most_in_journey == 1
+    assert site.most_inside == 1
+    # The answers identity's API is sent in API mode, and the form's optional line left blank.
+    assert site.accounts == [{**account_form(NON_CQC), "address_line_2": ""}]
     assert tally.not_ready_retries == 1  # the non-CQC account's "setting up" page, once
     first, multi, non_cqc = (
         [page_kind(*r.split(" ")) for r in requests] for requests in site.requests.values()
@@ -355,3 +384,151 @@ async def test_visitors_queue_honour_the_refresh_and_walk_every_page_in_turn(
     gaps = [b - a for times in site.reloads.values() for a, b in itertools.pairwise(times)]
     assert gaps and min(gaps) >= REFRESH and min(gaps) < REFRESH + 0.1
     assert tally.latency["GET /waiting-room"] and tally.latency["POST /order/check"]
+
+
+async def test_place_order_is_pressed_again_while_the_account_is_still_being_set_up() -> None:
+    site = FakeOrdersSite(limit=1, not_ready_checks=1)
+    tally, _ = await _visit(site, [ONE])
+
+    assert not tally.errors and len(tally.placed_at) == 1
+    assert tally.not_ready_retries == 1
+    (pages,) = site.requests.values()
+    assert pages[-5:-2] == [
+        "GET /order/check",
+        "POST /order/check",  # still setting up your account
+        "POST /order/check",  # pressed again
+    ]
+    assert pages[-2].startswith("GET /order/confirmation/")
+    assert pages[-1].startswith("GET /orders/")
+
+
+async def test_a_visitor_who_fails_in_the_waiting_room_adds_no_wait() -> None:
+    # The room's page gives no Refresh header: the queued visitor cannot go on.
+    site = FakeOrdersSite(limit=1, refresh=None)
+    tally, journeys = await _visit(site, [ONE, MULTI])
+
+    assert list(tally.errors) == [
+        "journey: RuntimeError: the waiting room's page did not say when to look again"
+    ]
+    assert len(tally.placed_at) == 1
+    assert tally.waited == [0.0]  # only the visitor the site let in
+    assert journeys.queue.summary(journeys.visitors)["visitors"] == 2
+
+
+async def test_a_browser_gives_up_after_so_many_redirects_in_a_row() -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(302, headers={"location": "/round"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        browser = Browser(http, "http://orders.test", Tally(), QueueTally())
+        with pytest.raises(RuntimeError, match=f"more than {MAX_HOPS} redirects"):
+            await browser.go("/start")
+    assert len(asked) == MAX_HOPS + 1
+
+
+async def test_patience_counts_each_try_again_and_runs_out() -> None:
+    tally = Tally()
+    patience = Patience(tally, wait=0.2, first_pause=0.02)
+    tries = 0
+    while patience.lasts():
+        await patience.try_again()
+        tries += 1
+    assert tally.not_ready_retries == tries and 2 <= tries < 10
+    assert patience.pause == pytest.approx(0.02 * 1.5**tries)
+
+
+METRICS = """\
+# HELP care_waiting_room_waiting Visitors queueing.
+# TYPE care_waiting_room_waiting gauge
+care_waiting_room_waiting{service="orders"} 12.0
+# HELP care_waiting_room_admitted Visitors in the order journey now.
+# TYPE care_waiting_room_admitted gauge
+care_waiting_room_admitted{service="orders"} %(admitted)s
+# HELP care_waiting_room_limit The most let in at once.
+# TYPE care_waiting_room_limit gauge
+care_waiting_room_limit{service="orders"} 20.0
+# HELP care_waiting_room_wait_seconds Time from joining to being let in.
+# TYPE care_waiting_room_wait_seconds histogram
+care_waiting_room_wait_seconds_bucket{le="15.0",service="orders"} 3.0
+care_waiting_room_wait_seconds_bucket{le="60.0",service="orders"} 5.0
+care_waiting_room_wait_seconds_bucket{le="+Inf",service="orders"} 6.0
+care_waiting_room_wait_seconds_count{service="orders"} 6.0
+care_waiting_room_wait_seconds_sum{service="orders"} 150.0
+# HELP care_http_requests_total Not the room's.
+# TYPE care_http_requests_total counter
+care_http_requests_total{service="orders"} 99.0
+"""
+
+
+async def test_the_room_watch_keeps_the_rooms_largest_gauges_and_its_wait_histogram() -> None:
+    pages = iter([METRICS % {"admitted": "20.0"}, METRICS % {"admitted": "7.0"}])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/metrics":
+            return httpx.Response(404)
+        page = next(pages, None)
+        if page is None:
+            raise httpx.ConnectError("orders is down")
+        return httpx.Response(200, text=page)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        watch = RoomWatch("http://orders.test/metrics", UNUSED_DATABASE, http)
+        for _ in range(3):
+            await watch.read_metrics()
+    watch.tickets[1] = TicketRow(1, "left", 100.0, 110.0)
+
+    assert watch.last == {"waiting": 12.0, "admitted": 7.0, "limit": 20.0}
+    figures = watch.summary()
+    assert figures["metrics"] == {
+        "limit": 20.0,
+        "most_waiting": 12.0,
+        "most_in_journey": 20.0,  # the largest seen, not the last
+        "wait_seconds_count": 6,
+        "wait_seconds_mean": 25.0,
+        "wait_seconds_buckets": {"15.0": 3, "60.0": 5, "+Inf": 6},
+        "read_failures": 1,
+    }
+    assert figures["tickets"]["let_in"] == 1
+    with pytest.raises(RuntimeError, match="inside the watch"):
+        await watch.read_table()
+
+
+class TableCounting(RoomWatch):
+    """A watch whose table reads are counted, not sent to a database."""
+
+    tables = 0
+
+    async def read_table(self) -> None:
+        self.tables += 1
+
+
+async def test_the_room_watch_stops_reading_and_closes_its_engine_when_the_burst_fails() -> None:
+    down = httpx.MockTransport(lambda _: httpx.Response(503))
+    async with httpx.AsyncClient(transport=down) as http:
+        watch = TableCounting("http://orders.test/metrics", UNUSED_DATABASE, http, every=0.01)
+        with pytest.raises(RuntimeError, match="the burst failed"):
+            async with watch:
+                await asyncio.sleep(0.05)
+                task = watch.task
+                raise RuntimeError("the burst failed")
+    assert task is not None and task.cancelled()
+    assert watch.task is None and watch.engine is None
+    assert watch.tables >= 1 and watch.last == {}
+
+
+async def test_the_room_watchs_figures_stop_its_reading_and_read_both_a_last_time() -> None:
+    page = METRICS % {"admitted": "3.0"}
+    up = httpx.MockTransport(lambda _: httpx.Response(200, text=page))
+    async with httpx.AsyncClient(transport=up) as http:
+        watch = TableCounting("http://orders.test/metrics", UNUSED_DATABASE, http, every=60)
+        async with watch:
+            await asyncio.sleep(0.02)  # the task's first reading
+            tables = watch.tables
+            figures = await watch.figures()
+            assert watch.task is None  # no reading after the figures
+    assert watch.tables == tables + 1
+    assert figures["metrics"]["most_in_journey"] == 3.0
+    assert figures["tickets"]["tickets"] == 0

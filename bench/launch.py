@@ -642,4 +642,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # Run as bench.launch, the module bench/launch_site.py builds on, so the script and the
+    # site mode share one copy of its classes rather than two.
+    from bench import launch
+
+    asyncio.run(launch.main())

@@ -68,3 +68,7 @@ class EmailSender(Protocol):
     async def send(self, message: EmailMessage) -> None:
         """Hand ``message`` over for delivery, or raise an :class:`EmailError`."""
         ...
+
+    async def close(self) -> None:
+        """Let go of any connection kept between sends (the relay stops)."""
+        ...

@@ -291,6 +291,11 @@ class EmailRelay(Relay):
         self._service = service
         self._max_attempts = max_attempts
 
+    async def stop(self) -> None:
+        """Stop sending, then close the sender's connection."""
+        await super().stop()
+        await self._sender.close()
+
     async def _from_memory(self, written: list[QueuedEmail]) -> None:
         await self.send_queued(written)
 

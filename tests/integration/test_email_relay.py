@@ -172,6 +172,9 @@ async def test_an_email_whose_send_from_memory_failed_is_retried_by_the_sweep(
     refused: list[str] = []
 
     class FlakySender:
+        async def close(self) -> None:
+            await inner.close()
+
         async def send(self, message: EmailMessage) -> None:
             if not refused:
                 refused.append(message.subject)
@@ -354,6 +357,9 @@ async def test_stop_lets_the_email_being_sent_finish(
     inner = smtp(sink)
 
     class SlowSender:
+        async def close(self) -> None:
+            await inner.close()
+
         async def send(self, message: EmailMessage) -> None:
             entered.set()
             await release.wait()

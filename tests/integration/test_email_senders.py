@@ -87,6 +87,48 @@ async def test_smtp_refusals_of_the_recipient_are_permanent_and_others_transient
     assert sink.received == []
 
 
+async def test_smtp_sends_one_message_after_another_on_one_connection(sink: SmtpSink) -> None:
+    sender = SmtpSender(sink.host, sink.port, "care-badges@example.org")
+    for n in range(3):
+        await sender.send(EmailMessage(f"worker{n}@example.org", f"Message {n}", "Hello"))
+    sink.refuse_next("550 5.1.1 <worker@example.org>: mailbox unavailable")
+    with pytest.raises(EmailRejected):
+        await sender.send(MESSAGE)
+    await sender.send(MESSAGE)  # a refused message leaves the connection usable
+    await sender.close()
+
+    assert [r.rcpt_tos for r in sink.received] == [
+        ["worker0@example.org"],
+        ["worker1@example.org"],
+        ["worker2@example.org"],
+        ["worker@example.org"],
+    ]
+    assert sink.connections == 1
+
+
+async def test_smtp_opens_a_new_connection_when_the_server_closed_the_kept_one(
+    sink: SmtpSink,
+) -> None:
+    sender = SmtpSender(sink.host, sink.port, "care-badges@example.org")
+    await sender.send(EmailMessage("first@example.org", "First", "Hello"))
+    sink.hang_up()  # the server's idle timeout
+    await sender.send(EmailMessage("second@example.org", "Second", "Hello"))
+    await sender.close()
+
+    assert [r.rcpt_tos for r in sink.received] == [["first@example.org"], ["second@example.org"]]
+    assert sink.connections == 2
+
+
+async def test_smtp_starts_a_new_connection_after_its_quota_of_messages(sink: SmtpSink) -> None:
+    sender = SmtpSender(sink.host, sink.port, "care-badges@example.org", messages_per_connection=2)
+    for n in range(5):
+        await sender.send(EmailMessage(f"worker{n}@example.org", f"Message {n}", "Hello"))
+    await sender.close()
+
+    assert len(sink.received) == 5
+    assert sink.connections == 3
+
+
 async def test_smtp_unreachable_is_transient() -> None:
     sender = SmtpSender("127.0.0.1", free_port(), "care-badges@example.org", timeout=2)
     with pytest.raises(EmailDeliveryError):
@@ -102,6 +144,7 @@ async def test_notify_gets_the_template_address_and_personalisation_signed_with_
     sender = NotifySender(notify.api_key, TEMPLATE_ID, base_url=notify.base_url)
     await sender.send(MESSAGE)
     await sender.send(EmailMessage("other@example.org", "No file", "Just text"))
+    await sender.close()
 
     first, second = notify.requests
     assert first.issuer == notify.service_id  # the stand-in checked the signature
@@ -149,6 +192,22 @@ async def test_a_key_with_the_wrong_secret_is_refused_by_notify_and_retried(
     with pytest.raises(EmailDeliveryError, match="notify:403"):
         await sender.send(MESSAGE)
     assert notify.requests == []
+
+
+async def test_notify_sends_one_email_after_another_on_one_connection(
+    notify: NotifyStandIn,
+) -> None:
+    sender = NotifySender(notify.api_key, TEMPLATE_ID, base_url=notify.base_url)
+    for n in range(3):
+        await sender.send(EmailMessage(f"worker{n}@example.org", f"Message {n}", "Hello"))
+    notify.fail_next(400)
+    with pytest.raises(EmailRejected):
+        await sender.send(MESSAGE)
+    await sender.send(MESSAGE)
+    await sender.close()
+
+    assert len(notify.requests) == 5
+    assert len(set(notify.peers)) == 1  # no new connection, and no TLS handshake, per email
 
 
 async def test_notify_unreachable_is_transient() -> None:

@@ -45,6 +45,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: email.message.EmailMessage
+    #: The client's address and port: messages with the same one came on one connection.
+    peer: Any = None
 
 
 class _SinkHandler:
@@ -71,8 +73,10 @@ class _SinkHandler:
         assert isinstance(parsed, email.message.EmailMessage)
         with self._sink._lock:
             self._sink.received.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed)
+                Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, session.peer)
             )
+            if server.transport is not None:
+                self._sink._open.append(server.transport)
         return "250 Message accepted for delivery"
 
 
@@ -85,6 +89,8 @@ class SmtpSink:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._refusals: list[str] = []
+        #: Transports of connections that delivered a message, for :meth:`hang_up`.
+        self._open: list[asyncio.BaseTransport] = []
         self._controller = Controller(_SinkHandler(self), hostname=self.host, port=self.port)
 
     def start(self) -> SmtpSink:
@@ -109,6 +115,20 @@ class SmtpSink:
         with self._lock:
             self.received.clear()
             self._refusals.clear()
+
+    @property
+    def connections(self) -> int:
+        """How many connections the messages received so far came on."""
+        with self._lock:
+            return len({r.peer for r in self.received})
+
+    def hang_up(self) -> None:
+        """Close every connection that delivered a message, as a server's idle timeout does."""
+        with self._lock:
+            transports, self._open = self._open, []
+        for transport in transports:
+            self._controller.loop.call_soon_threadsafe(transport.close)
+        time.sleep(0.2)  # the server's loop closes them; the client sees its end shortly
 
     def refuse_next(self, reply: str, times: int = 1) -> None:
         """Answer the next ``times`` RCPT commands with ``reply`` (e.g. ``550 5.1.1 unknown``)."""
@@ -156,6 +176,8 @@ class NotifyStandIn:
         self.secret = str(uuid.uuid4())
         self.api_key = f"care_test-{self.service_id}-{self.secret}"
         self.requests: list[NotifyRequest] = []
+        #: The client address and port of each request: one per connection used.
+        self.peers: list[Any] = []
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -189,6 +211,7 @@ class NotifyStandIn:
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.peers.clear()
             self._failures.clear()
 
     def _authorise(self, header: str | None) -> str | None:
@@ -251,8 +274,13 @@ class NotifyStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keeps connections open between requests, as Notify's servers do.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with stand_in._lock:
+                    stand_in.peers.append(self.client_address)
                 status, answer = stand_in._answer(self.path, self.headers, raw)
                 data = json.dumps(answer).encode()
                 self.send_response(status)

@@ -48,6 +48,29 @@ def test_the_mime_message_has_a_plain_body_and_the_attachment_as_its_own_part() 
     assert part.get_content() == PDF.data
 
 
+def test_a_body_beyond_ascii_or_in_long_lines_subject_and_file_name_are_encoded() -> None:
+    body = "Dear Zoë,\n\n" + "Your badges are on their way. " * 12 + "\n"
+    attachment = Attachment("affiche-été.pdf", "application/pdf", b"%PDF-1.7")
+    message = EmailMessage("zoe@example.org", "Commande reçue", body, (attachment,))
+    raw = build_mime(message, "care-badges@example.org").as_bytes()
+
+    assert raw.isascii() and max(len(line) for line in raw.splitlines()) <= 78
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    assert parsed["Subject"] == "Commande reçue"
+    text = parsed.get_body(("plain",))
+    assert text is not None and text.get_content() == body
+    [part] = list(parsed.iter_attachments())
+    assert part.get_filename() == "affiche-été.pdf"
+    assert part.get_content() == b"%PDF-1.7"
+
+
+def test_a_short_ascii_body_is_sent_as_it_is() -> None:
+    mime = build_mime(EmailMessage("a@example.org", "s", "Hello\nThanks"), "care-badges@x.org")
+    assert mime["Content-Transfer-Encoding"] == "7bit"
+    assert mime.get_payload() == "Hello\nThanks\n"
+
+
 def test_a_message_without_attachments_is_plain_text() -> None:
     mime = build_mime(EmailMessage("a@example.org", "s", "b"), "care-badges@localhost")
     assert mime.get_content_type() == "text/plain"

@@ -1,0 +1,80 @@
+"""Reporting takes its deliveries in few transactions.
+
+Reporting's figures may trail the orders by a fraction of a second, and it takes about five
+deliveries per order: by default one consumer worker that, woken by a delivery, waits a
+tenth of a second before it begins, so deliveries arriving meanwhile share the transaction
+(its BEGIN, inbox claim, the projection's two statements and COMMIT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from sqlalchemy import text
+
+from shared.events import StockReceived, wrap
+from tests.support.platform import Platform
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def platform() -> AsyncIterator[Platform]:
+    async with Platform() as p:
+        await p.start("reporting")
+        yield p
+
+
+async def test_deliveries_arriving_apart_share_a_few_transactions(platform: Platform) -> None:
+    sent = await _publish_apart(platform, 12, seconds_apart=0.015)
+
+    transactions = await _transactions_that_claimed(platform, sent)
+
+    assert transactions <= 6  # one per delivery (12) with a worker per connection, no wait
+
+
+async def _publish_apart(platform: Platform, count: int, seconds_apart: float) -> list[str]:
+    """Publish ``count`` events on one confirmed channel, about ``seconds_apart`` apart."""
+    connection = await aio_pika.connect(platform.amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange("care.events")
+        sent = []
+        for _ in range(count):
+            envelope = wrap(StockReceived(item="badge", quantity=10), "test")
+            message = aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                content_type="application/json",
+            )
+            await exchange.publish(message, routing_key=StockReceived.ROUTING_KEY)
+            sent.append(str(envelope.event_id))
+            await asyncio.sleep(seconds_apart)
+        return sent
+    finally:
+        await connection.close()
+
+
+async def _transactions_that_claimed(platform: Platform, event_ids: list[str]) -> int:
+    """How many transactions committed the deliveries' inbox claims, once all have."""
+    db = platform.service("reporting").db
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        async with db.transaction() as session:
+            claimed, transactions = (
+                await session.execute(
+                    text(
+                        "SELECT count(*), count(DISTINCT xmin::text) FROM inbox"
+                        " WHERE event_id = ANY(CAST(:ids AS uuid[]))"
+                    ),
+                    {"ids": event_ids},
+                )
+            ).one()
+        if claimed == len(event_ids):
+            return int(transactions)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{claimed} of {len(event_ids)} deliveries handled")

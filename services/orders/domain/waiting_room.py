@@ -27,8 +27,10 @@ RATE_WINDOW_SECONDS = 10
 ASSUMED_VISIT_MINUTES = 5.0
 #: Fewer admissions than this in 5 minutes are too few to estimate a rate from.
 MIN_OBSERVED = 10
+#: How far back admissions are counted to estimate how fast the queue moves (minutes).
+OBSERVED_MINUTES = 5.0
 #: A waiting page refreshes itself no sooner and no later than this (seconds).
-REFRESH_BOUNDS = (15, 60)
+REFRESH_BOUNDS = (5, 60)
 
 
 def is_guarded(path: str) -> bool:
@@ -56,13 +58,18 @@ def free_places(limit: int, admitted: int, admit_per_second: float, admitted_in_
 
 
 def admissions_per_minute(
-    observed_last_5_minutes: int, limit: int, admit_per_second: float
+    observed: int, observed_minutes: float, limit: int, admit_per_second: float
 ) -> float:
-    """How fast the queue moves: as observed over the last 5 minutes once there are enough
-    admissions to go on, else the configured rate (or a full room turning over once per
-    assumed visit)."""
-    if observed_last_5_minutes >= MIN_OBSERVED:
-        return observed_last_5_minutes / 5.0
+    """How fast the queue moves: ``observed`` admissions over the ``observed_minutes`` they
+    span (the last :data:`OBSERVED_MINUTES` at most) once there are enough to go on, else the
+    configured rate (or a full room turning over once per assumed visit).
+
+    Divided by the time the admissions actually span, not always by 5 minutes: in a launch's
+    first minutes (when the queue is longest) that would have put the pace at a fraction of
+    what it was and every wait at several times what it would be.
+    """
+    if observed >= MIN_OBSERVED:
+        return observed / min(OBSERVED_MINUTES, max(observed_minutes, 1.0))
     expected = limit / ASSUMED_VISIT_MINUTES
     if admit_per_second > 0:
         expected = min(expected, admit_per_second * 60)
@@ -74,11 +81,15 @@ def estimated_wait_minutes(position: int, per_minute: float) -> int:
     return max(1, math.ceil(position / max(per_minute, 0.1)))
 
 
-def refresh_seconds(wait_minutes: int) -> int:
-    """How soon the waiting page looks again: often near the front, rarely far back, so a long
-    queue does not cost a query per visitor every few seconds."""
+def refresh_seconds(position: int, per_minute: float) -> int:
+    """How soon the waiting page looks again: a quarter of the expected wait, within
+    :data:`REFRESH_BOUNDS`. A visitor let in holds a place from then on but learns of it only
+    at their next look, so near the front the page looks every few seconds (few visitors are
+    that near); far back, rarely, so a long queue does not cost a query per visitor every few
+    seconds."""
     low, high = REFRESH_BOUNDS
-    return int(min(high, max(low, wait_minutes * 60 / 10)))
+    expected_seconds = position / max(per_minute, 0.1) * 60
+    return int(min(high, max(low, expected_seconds / 4)))
 
 
 def wait_text(minutes: int) -> str:

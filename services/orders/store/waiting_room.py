@@ -18,7 +18,11 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
-from services.orders.domain.waiting_room import RATE_WINDOW_SECONDS, free_places
+from services.orders.domain.waiting_room import (
+    OBSERVED_MINUTES,
+    RATE_WINDOW_SECONDS,
+    free_places,
+)
 from services.orders.store.tables import waiting_room
 
 #: The advisory lock that serialises arrivals and admissions (any fixed 64-bit number).
@@ -169,7 +173,10 @@ class Round:
     waiting: list[int]  # the waiting tickets, in arrival order
     newest: int  # the highest ticket drawn so far (0 if none)
     in_journey: int
-    admitted_last_5_minutes: int
+    #: Admissions in the last ``OBSERVED_MINUTES``, and the minutes from the
+    #: first of them to now (how long they took).
+    recent_admissions: int
+    recent_minutes: float
 
 
 async def keep(
@@ -206,8 +213,23 @@ async def keep(
         )
     ).one()
     in_journey = await _count(session, waiting_room.c.state == ADMITTED)
-    recent = await _count(session, waiting_room.c.admitted_at > func.now() - timedelta(minutes=5))
-    return Round(admitted, expired, list(waiting or []), int(newest or 0), in_journey, recent)
+    recent, minutes = await _recent_admissions(session)
+    return Round(
+        admitted, expired, list(waiting or []), int(newest or 0), in_journey, recent, minutes
+    )
+
+
+async def _recent_admissions(session: AsyncSession) -> tuple[int, float]:
+    since = func.now() - timedelta(minutes=OBSERVED_MINUTES)
+    count, seconds = (
+        await session.execute(
+            select(
+                func.count(),
+                func.extract("epoch", func.now() - func.min(waiting_room.c.admitted_at)),
+            ).where(waiting_room.c.admitted_at > since)
+        )
+    ).one()
+    return int(count), float(seconds or 0) / 60
 
 
 async def _expire(session: AsyncSession, state: str, idle: timedelta) -> int:

@@ -59,7 +59,7 @@ class WaitingRoom:
         self.waiting_idle = timedelta(minutes=settings.waiting_room_waiting_idle_minutes)
         self.admitted_idle = timedelta(minutes=settings.waiting_room_admitted_idle_minutes)
         self.state = rules.RoomState(
-            per_minute=rules.admissions_per_minute(0, self.limit, self.rate)
+            per_minute=rules.admissions_per_minute(0, 0.0, self.limit, self.rate)
         )
         self._queue: list[int] = []  # the waiting tickets at the last keeper round
         self._newest = 0  # the highest ticket drawn by then
@@ -121,7 +121,7 @@ class WaitingRoom:
             )
         self._observe(kept.admitted)
         per_minute = rules.admissions_per_minute(
-            kept.admitted_last_5_minutes, self.limit, self.rate
+            kept.recent_admissions, kept.recent_minutes, self.limit, self.rate
         )
         self._queue, self._newest = kept.waiting, kept.newest
         self.state = rules.RoomState(len(kept.waiting), kept.in_journey, per_minute)

@@ -113,7 +113,7 @@ def router(room: WaitingRoom, pages: Site) -> APIRouter:
             return RedirectResponse(_safe_next(session.pop(NEXT, None)), status_code=303)
         position = await room.position(ticket)
         minutes = rules.estimated_wait_minutes(position, room.state.per_minute)
-        every = rules.refresh_seconds(minutes)
+        every = rules.refresh_seconds(position, room.state.per_minute)
         refreshing = refresh != "off"
         return pages.render(
             request,

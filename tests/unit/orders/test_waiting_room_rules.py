@@ -69,10 +69,19 @@ def test_free_places_follow_the_limit_and_the_rate() -> None:
 
 
 def test_the_wait_estimate_uses_what_was_observed_once_there_is_enough() -> None:
-    assert admissions_per_minute(50, 1000, 8.0) == 10.0
-    assert admissions_per_minute(3, 1000, 8.0) == 200.0  # too few: limit / 5 minutes
-    assert admissions_per_minute(0, 1000, 1.0) == 60.0  # the rate caps it
-    assert admissions_per_minute(0, 1, 0.0) == 1.0
+    assert admissions_per_minute(50, 5.0, 1000, 8.0) == 10.0
+    assert admissions_per_minute(3, 5.0, 1000, 8.0) == 200.0  # too few: limit / 5 minutes
+    assert admissions_per_minute(0, 0.0, 1000, 1.0) == 60.0  # the rate caps it
+    assert admissions_per_minute(0, 0.0, 1, 0.0) == 1.0
+
+
+def test_in_the_first_minutes_the_pace_is_what_those_minutes_saw() -> None:
+    # Two minutes into a launch, 960 let in: 480 a minute, not 960 / 5.
+    assert admissions_per_minute(960, 2.0, 1000, 8.0) == 480.0
+    # A burst in the first seconds is not taken for a minute's pace.
+    assert admissions_per_minute(40, 0.1, 1000, 8.0) == 40.0
+    # Admissions older than the window are not counted, so the span is at most 5 minutes.
+    assert admissions_per_minute(500, 7.0, 1000, 8.0) == 100.0
     assert estimated_wait_minutes(1, 10.0) == 1
     assert estimated_wait_minutes(95, 10.0) == 10
     assert wait_text(1) == "about 1 minute"
@@ -81,10 +90,11 @@ def test_the_wait_estimate_uses_what_was_observed_once_there_is_enough() -> None
     assert wait_text(90) == "about 1.5 hours"
 
 
-def test_a_long_queue_refreshes_less_often() -> None:
-    assert refresh_seconds(1) == 15
-    assert refresh_seconds(5) == 30
-    assert refresh_seconds(50) == 60
+def test_the_front_of_the_queue_looks_often_and_the_back_rarely() -> None:
+    assert refresh_seconds(1, 480.0) == 5  # let in within the second: look again soon
+    assert refresh_seconds(480, 480.0) == 15  # a minute away: a quarter of it
+    assert refresh_seconds(10_000, 480.0) == 60  # 20 minutes away
+    assert refresh_seconds(1, 0.0) == 60  # nobody let in yet
 
 
 def test_the_api_waits_while_anyone_queues_or_the_journey_is_full() -> None:

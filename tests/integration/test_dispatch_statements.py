@@ -5,7 +5,9 @@ allocates and ships, and the outbox insert. Each count is of the statements in t
 transaction, BEGIN and COMMIT aside (a consumer adds its inbox claim); the work each does is
 checked beside it, so a count kept by dropping work fails too.
 
-Also what that one statement must keep: a refused allocation writes nothing.
+Also what that one statement must keep: a refused allocation writes nothing; and that the
+placement's upsert and the allocator's lock and save, on prepared statements, keep the types
+of what they write and read.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from services.dispatch.domain.order_state import OrderFacts, State
 from services.dispatch.domain.parcels import split
 from services.dispatch.domain.stock import leaflets_packed
 from services.dispatch.store import allocations
+from services.dispatch.store import orders as dispatch_orders
+from services.dispatch.store import placements as dispatch_placements
 from services.dispatch.store.ledger import StockConflict
 from services.dispatch.usecases.orders import Orders
+from services.dispatch.usecases.placements import Placements
 from services.dispatch.usecases.privacy import Privacy
+from shared.events import OrderPlaced
 from tests.support.dispatch import Dispatch, dispatch_platform, placed
 from tests.support.platform import Platform, eventually
 from tests.support.round_trips import RoundTrips, recording
@@ -219,6 +225,52 @@ async def test_an_anonymised_accounts_order_verified_ships_nothing(
     assert order.delivery == {"anonymised": True}
     assert await dispatch.events("CourierHandoff") == []
     assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_a_placement_recorded_and_read_back_for_the_allocator_keeps_its_types(
+    platform: Platform, dispatch: Dispatch, statements: RoundTrips
+) -> None:
+    """OrderPlaced's upsert, the allocator's lock of undecided placements and its save of a
+    batch's facts run on asyncpg's prepared statements, one each, with their casts in the
+    SQL: what goes in comes back as it was (UUIDs, the delivery's JSON, numbers). Rolled
+    back, so the running allocator never sees the placement."""
+    order = placed(7)
+    service = platform.service("dispatch")
+    facts = OrderFacts(state=State.RESERVED, placed=True)
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with service.db.transaction() as session:
+            await Placements(service).order_placed(session, order, "test-placed")
+            assert not await record(session, order)  # the same placement again: seen
+            [undecided] = await dispatch_placements.lock_undecided(session, 10, only=order.order_id)
+            await dispatch_orders.save_facts_many(session, [(order.order_id, facts)])
+            saved = await dispatch_orders.lock_order(session, order.order_id)
+            ran = [s for s in statements.sent if s.session is session.sync_session]
+            raise RuntimeError("rolled back")
+    assert [s.kind for s in ran] == ["prepared"] * 5, ran
+    recorded = undecided.order
+    assert (recorded.order_id, recorded.account_id) == (order.order_id, order.account_id)
+    assert isinstance(recorded.order_id, uuid.UUID) and isinstance(recorded.account_id, uuid.UUID)
+    assert (recorded.placement_seq, recorded.quantity) == (order.placement_seq, 7)
+    assert recorded.delivery == order.delivery.model_dump()
+    assert recorded.correlation_id == "test-placed"
+    assert recorded.facts == OrderFacts() and not undecided.anonymised
+    assert undecided.recorded.previous_seq is None  # it opens the sequence: nothing below
+    assert isinstance(undecided.recorded.age_seconds, float)
+    assert undecided.recorded.age_seconds >= 0
+    assert saved.facts == facts and saved.delivery == order.delivery.model_dump()
+    assert await dispatch.order(order.order_id) is None
+
+
+async def record(session: AsyncSession, order: OrderPlaced) -> bool:
+    return await dispatch_placements.record_placement(
+        session,
+        order.order_id,
+        account_id=order.account_id,
+        placement_seq=order.placement_seq,
+        quantity=order.quantity,
+        delivery=order.delivery.model_dump(),
+        correlation_id="test-placed",
+    )
 
 
 async def test_an_allocation_the_reservations_do_not_cover_writes_nothing(

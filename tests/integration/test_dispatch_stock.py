@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -481,6 +481,71 @@ async def test_a_placement_that_cannot_be_decided_is_parked_and_does_not_block_t
     platform.service("dispatch").allocator.kick()
     await dispatch.until_state(poison.order_id, "reserved")
     assert (await dispatch.picture()).ledger_consistent
+
+
+async def test_a_placement_held_behind_a_hole_is_not_overtaken_when_decided_one_by_one(
+    platform: Platform, dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails is decided again one placement at a time. Alone, the placement
+    after the hole is held; the next one sees the held one's number just below its own, no
+    hole, and would be reserved first if the pass went on: first come first served broken."""
+    await receive(platform, 8)
+    first, missing, held, later = placements([2, 1, 4, 4], first_seq=10)
+    await dispatch.send(first)
+    await dispatch.until_state(first.order_id, "reserved")
+    # Long enough that the hold cannot run out while the test looks.
+    settings = platform.service("dispatch").settings
+    monkeypatch.setattr(settings, "allocator_hole_wait_seconds", 60.0)
+    batch_failed, passed_one_by_one = _fail_one_batch_once(monkeypatch, held, later)
+
+    await dispatch.send(held, later)
+    await eventually(passed_one_by_one)
+    assert await batch_failed()
+    assert await dispatch.state(held.order_id) is None
+    assert await dispatch.state(later.order_id) is None, "decided before the held placement"
+
+    await dispatch.send(missing)
+    await dispatch.until_state(later.order_id, "waitlisted")
+    picture = await dispatch.picture()
+    assert picture.reserved_seqs == [10, 11, 12]
+    assert picture.waitlist_in_service_order == [13]
+    assert picture.available == 1 and picture.ledger_consistent, picture
+
+
+def _fail_one_batch_once(
+    monkeypatch: pytest.MonkeyPatch, *orders: OrderPlaced
+) -> tuple[Callable[[], Awaitable[bool]], Callable[[], Awaitable[bool]]]:
+    """Make the allocator's first batch that finds all of ``orders`` recorded fail with a
+    real error (not a passing database fault), so they are decided one by one; returns
+    whether that batch failed and whether the one-by-one pass after it has ended."""
+    decide, one_by_one = Placements.decide_placements, Placements._one_by_one
+    seen: dict[str, bool] = {"failed": False, "passed": False}
+    wanted = {order.order_id for order in orders}
+
+    async def failing_once(
+        self: Placements, session: Any, limit: int, *, only: uuid.UUID | None = None
+    ) -> Any:
+        if only is None and not seen["failed"]:
+            if wanted <= set(await dispatch_placements.undecided_ids(session, limit)):
+                seen["failed"] = True
+                raise RuntimeError("simulated bug in a batch")
+        return await decide(self, session, limit, only=only)
+
+    async def watched(self: Placements, batch: int) -> Any:
+        try:
+            return await one_by_one(self, batch)
+        finally:
+            seen["passed"] = seen["failed"]
+
+    async def failed() -> bool:
+        return seen["failed"]
+
+    async def passed() -> bool:
+        return seen["passed"]
+
+    monkeypatch.setattr(Placements, "decide_placements", failing_once)
+    monkeypatch.setattr(Placements, "_one_by_one", watched)
+    return failed, passed
 
 
 async def test_a_waitlist_longer_than_a_page_is_served_past_its_first_page(

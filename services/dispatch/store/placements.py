@@ -8,12 +8,12 @@ waitlist are only meaningful under it (the lock order is in :mod:`services.dispa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Uuid, and_, bindparam, func, literal, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Uuid, and_, func, literal, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.order_state import State
@@ -21,31 +21,28 @@ from services.dispatch.domain.placement_gaps import Recorded
 from services.dispatch.domain.stock import BADGE, Balance
 from services.dispatch.domain.waitlist import Waiting
 from services.dispatch.store.ledger import AVAILABLE, balance_of
-from services.dispatch.store.orders import OrderRow, order_of
-from services.dispatch.store.tables import anonymised_accounts, dispatch_orders
+from services.dispatch.store.orders import OrderRow, order_of_record
+from services.dispatch.store.tables import dispatch_orders
+from shared.store import prepared
 
-_RECORD_PLACEMENT = text(
-    """
-    INSERT INTO dispatch_orders AS o
-        (order_id, account_id, placement_seq, quantity, delivery, correlation_id, recorded_at)
-    VALUES (:order_id, :account_id, :placement_seq, :quantity, :delivery, :correlation_id,
-        clock_timestamp())
-    ON CONFLICT (order_id) DO UPDATE SET
-        recorded_at = excluded.recorded_at,
-        account_id = excluded.account_id,
-        placement_seq = excluded.placement_seq,
-        quantity = excluded.quantity,
-        delivery = coalesce(o.delivery, excluded.delivery),
-        correlation_id = excluded.correlation_id,
-        updated_at = now()
-    WHERE o.placement_seq IS NULL
-    RETURNING o.order_id
-    """
-).bindparams(
-    bindparam("order_id", type_=Uuid()),
-    bindparam("account_id", type_=Uuid()),
-    bindparam("delivery", type_=JSONB()),
-)
+# Every OrderPlaced runs it, so it goes on asyncpg's prepared statement
+# (shared/store/prepared.py): through SQLAlchemy it cost several times the statement. The
+# delivery is JSON text for the ``jsonb`` column.
+_RECORD_PLACEMENT = """
+INSERT INTO dispatch_orders AS o
+    (order_id, account_id, placement_seq, quantity, delivery, correlation_id, recorded_at)
+VALUES ($1::uuid, $2::uuid, $3::bigint, $4::integer, $5::jsonb, $6::varchar, clock_timestamp())
+ON CONFLICT (order_id) DO UPDATE SET
+    recorded_at = excluded.recorded_at,
+    account_id = excluded.account_id,
+    placement_seq = excluded.placement_seq,
+    quantity = excluded.quantity,
+    delivery = coalesce(o.delivery, excluded.delivery),
+    correlation_id = excluded.correlation_id,
+    updated_at = now()
+WHERE o.placement_seq IS NULL
+RETURNING o.order_id
+"""
 
 
 async def record_placement(
@@ -60,20 +57,17 @@ async def record_placement(
 ) -> bool:
     """Store what OrderPlaced says, for the allocator to decide; False if it was stored
     before. A delivery already corrected by customer services stays. Takes no stock lock."""
-    row = (
-        await session.execute(
-            _RECORD_PLACEMENT,
-            {
-                "order_id": order_id,
-                "account_id": account_id,
-                "placement_seq": placement_seq,
-                "quantity": quantity,
-                "delivery": delivery,
-                "correlation_id": correlation_id[:64],
-            },
-        )
-    ).first()
-    return row is not None
+    rows = await prepared.fetch(
+        session,
+        _RECORD_PLACEMENT,
+        order_id,
+        account_id,
+        placement_seq,
+        quantity,
+        json.dumps(delivery),
+        correlation_id[:64],
+    )
+    return bool(rows)
 
 
 @dataclass(frozen=True)
@@ -96,6 +90,35 @@ _UNDECIDED = and_(
 )
 
 
+def _lock_undecided(only: str) -> str:
+    """The statement of :func:`lock_undecided`, ``only`` narrowing it to one order or not."""
+    return f"""
+SELECT o.order_id, o.account_id, o.placement_seq, o.quantity, o.delivery, o.correlation_id,
+       o.state, o.placed, o.verified, o.closed,
+       EXISTS (
+           SELECT FROM anonymised_accounts AS a WHERE a.account_id = o.account_id
+       ) AS anonymised,
+       (
+           SELECT max(below.placement_seq) FROM dispatch_orders AS below
+           WHERE below.placement_seq < o.placement_seq
+       ) AS previous_seq,
+       extract(epoch FROM clock_timestamp() - o.recorded_at) AS age_seconds
+FROM dispatch_orders AS o
+WHERE o.placement_seq IS NOT NULL AND NOT o.placed
+    AND o.decision_attempts < {DECISION_ATTEMPTS}{only}
+ORDER BY o.placement_seq, o.order_id
+LIMIT $1::integer
+FOR UPDATE OF o
+"""  # noqa: S608 - fixed fragments from this module, never input
+
+
+# The allocator runs it on every batch, so it goes on asyncpg's prepared statement
+# (shared/store/prepared.py): built and run through SQLAlchemy it cost several times the
+# statement. Its WHERE is the partial index's (``ix_dispatch_orders_undecided``).
+_LOCK_UNDECIDED = _lock_undecided("")
+_LOCK_UNDECIDED_ONE = _lock_undecided(" AND o.order_id = $2::uuid")
+
+
 async def lock_undecided(
     session: AsyncSession, limit: int, *, only: UUID | None = None
 ) -> list[Undecided]:
@@ -104,36 +127,17 @@ async def lock_undecided(
     Each comes with the placement number recorded just below it and its age, so the
     allocator can hold one recorded after a hole (one probe of an index per placement).
     """
-    anonymised = (
-        select(anonymised_accounts.c.account_id)
-        .where(anonymised_accounts.c.account_id == dispatch_orders.c.account_id)
-        .exists()
-        .label("anonymised")
-    )
-    below = dispatch_orders.alias("below")
-    previous_seq = (
-        select(func.max(below.c.placement_seq))
-        .where(below.c.placement_seq < dispatch_orders.c.placement_seq)
-        .scalar_subquery()
-        .label("previous_seq")
-    )
-    age = func.extract("epoch", func.clock_timestamp() - dispatch_orders.c.recorded_at)
-    query = (
-        select(dispatch_orders, anonymised, previous_seq, age.label("age_seconds"))
-        .where(_UNDECIDED, dispatch_orders.c.decision_attempts < DECISION_ATTEMPTS)
-        .order_by(dispatch_orders.c.placement_seq, dispatch_orders.c.order_id)
-        .limit(limit)
-        .with_for_update(of=dispatch_orders)
-    )
-    if only is not None:
-        query = query.where(dispatch_orders.c.order_id == only)
+    if only is None:
+        rows = await prepared.fetch(session, _LOCK_UNDECIDED, limit)
+    else:
+        rows = await prepared.fetch(session, _LOCK_UNDECIDED_ONE, limit, only)
     return [
         Undecided(
-            order_of(r),
-            bool(r.anonymised),
-            Recorded(r.placement_seq, r.previous_seq, float(r.age_seconds)),
+            order_of_record(r),
+            bool(r["anonymised"]),
+            Recorded(r["placement_seq"], r["previous_seq"], float(r["age_seconds"])),
         )
-        for r in await session.execute(query)
+        for r in rows
     ]
 
 

@@ -109,13 +109,17 @@ class Placements:
                 if is_transient(exc):
                     raise
                 log.error("a batch of placements failed; deciding one by one", error=repr(exc))
-                done = Round(await self._one_by_one(batch))
+                done = await self._one_by_one(batch)
             decided += done.decided
             if done.look_again_in is not None or done.decided < batch:
                 return Round(decided, done.look_again_in)
 
-    async def _one_by_one(self, batch: int) -> int:
-        """Decide the next batch's placements alone, setting aside any that fail."""
+    async def _one_by_one(self, batch: int) -> Round:
+        """Decide the next batch's placements alone, setting aside any that fail.
+
+        Stops at the first one held behind a hole: a later one, decided alone, would see
+        the held one's number just below its own, no hole, and go ahead of it (ADR 0011).
+        """
         db = self.service.db
         async with db.transaction() as session:
             order_ids = await placements.undecided_ids(session, batch)
@@ -124,20 +128,27 @@ class Placements:
             try:
                 async with db.transaction() as session:
                     done = await self.decide_placements(session, 1, only=order_id)
-                decided += done.decided
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                async with db.transaction() as session:
-                    attempts = await placements.note_failed_decision(session, order_id)
-                log.error(
-                    "placement could not be decided",
-                    order_id=str(order_id),
-                    attempts=attempts,
-                    parked=attempts >= DECISION_ATTEMPTS,
-                    error=repr(exc),
-                )
-        return decided
+                await self._note_failed(order_id, exc)
+                continue
+            decided += done.decided
+            if done.look_again_in is not None:
+                return Round(decided, done.look_again_in)
+        return Round(decided)
+
+    async def _note_failed(self, order_id: UUID, exc: Exception) -> None:
+        """Count a placement's failed decision, so one that keeps failing is left aside."""
+        async with self.service.db.transaction() as session:
+            attempts = await placements.note_failed_decision(session, order_id)
+        log.error(
+            "placement could not be decided",
+            order_id=str(order_id),
+            attempts=attempts,
+            parked=attempts >= DECISION_ATTEMPTS,
+            error=repr(exc),
+        )
 
     async def decide_placements(
         self, session: AsyncSession, limit: int, *, only: UUID | None = None

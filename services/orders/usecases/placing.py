@@ -30,6 +30,7 @@ from shared.events import (
 from shared.events.reporting import organisation_type, organisation_type_of_order
 from shared.http.auth import Principal
 from shared.runtime import Service
+from shared.store.errors import again_after_conflicts
 from shared.usecases import Conflict, NotAllowed
 
 
@@ -156,74 +157,80 @@ async def place_order(
     tracing.follow_order(order_id)
     reference = new_reference()
     placed_at = datetime.now(UTC)
-    async with service.db.transaction() as session:
-        # The account's lock first and alone, then everything placing reads in one
-        # statement, then the order and all that goes with it in one, and its events in one.
-        await awaiting.lock_for_placing(session, principal.account_id)
-        account = await repository.account_for_placing(
-            session, principal.account_id, with_locations=staff_count is None
-        )
-        _refuse_if_held(account)
-        if staff_count is not None:
-            built = await _own_address_order(session, principal, staff_count, contact_name)
-        else:
-            assert lines is not None and deliver_to is not None  # check_order_shape
-            built = _cqc_order(principal, lines, deliver_to, contact_name, account.locations)
-        quantity = sum(count for _, count in built.lines)
-        notify_email = notify_email or account.registered_email or None
-        reviewed = principal.kind != AccountKind.CQC
-        try:
-            seq = await repository.insert_order(
-                session,
-                order_id=order_id,
-                reference=reference,
-                account_id=principal.account_id,
-                account_kind=principal.kind,
-                quantity=quantity,
-                delivery=(
-                    built.delivery.model_dump()
-                    if built.delivery
-                    else awaiting_delivery(contact_name, str(deliver_to))
-                ),
-                lines=built.lines,
-                placed_at=placed_at,
-                notify_email=notify_email,
-                top_up=built.top_up,
-                one_per_organisation=one_order_only(principal.kind),
-                awaits_delivery_to=None if built.delivery else deliver_to,
-                email_owed=not notify_email,
-                correlation_id=correlation_id,
-                confirmation=(
-                    emails.order_placed(notify_email, reference, quantity, reviewed, built.top_up)
-                    if notify_email
-                    else None
-                ),
+
+    async def placed_once() -> Placed:
+        async with service.db.transaction() as session:
+            # The account's lock first and alone, then everything placing reads in one
+            # statement, then the order and all that goes with it in one, and its events in one.
+            await awaiting.lock_for_placing(session, principal.account_id)
+            account = await repository.account_for_placing(
+                session, principal.account_id, with_locations=staff_count is None
             )
-        except repository.LocationAlreadyOrdered as exc:
-            raise AlreadyOrdered.location() from exc
-        except accounts.OrganisationAlreadyOrdered as exc:
-            raise AlreadyOrdered.organisation() from exc
-        if built.delivery is not None:
-            placed = OrderPlaced(
-                order_id=order_id,
-                reference=reference,
-                account_id=principal.account_id,
-                account_kind=AccountKind(principal.kind),
-                placed_at=placed_at,
-                placement_seq=seq,
-                lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
-                quantity=quantity,
-                delivery=built.delivery,
-                top_up=built.top_up,
-                region=built.region,
-                local_authority=built.local_authority,
-            )
-            # Reporting's first: the relay publishes in this order, so the figures usually hear
-            # of the order before verification's decision about it.
-            reported = OrderPlacedForReporting.of(placed, built.organisation_type)
-            await service.emit(session, reported, correlation_id)
-            await service.emit(session, placed, correlation_id)
-    return Placed(order_id, reference, quantity, built.top_up)
+            _refuse_if_held(account)
+            if staff_count is not None:
+                built = await _own_address_order(session, principal, staff_count, contact_name)
+            else:
+                assert lines is not None and deliver_to is not None  # check_order_shape
+                built = _cqc_order(principal, lines, deliver_to, contact_name, account.locations)
+            quantity = sum(count for _, count in built.lines)
+            recipient = notify_email or account.registered_email or None
+            reviewed = principal.kind != AccountKind.CQC
+            try:
+                seq = await repository.insert_order(
+                    session,
+                    order_id=order_id,
+                    reference=reference,
+                    account_id=principal.account_id,
+                    account_kind=principal.kind,
+                    quantity=quantity,
+                    delivery=(
+                        built.delivery.model_dump()
+                        if built.delivery
+                        else awaiting_delivery(contact_name, str(deliver_to))
+                    ),
+                    lines=built.lines,
+                    placed_at=placed_at,
+                    notify_email=recipient,
+                    top_up=built.top_up,
+                    one_per_organisation=one_order_only(principal.kind),
+                    awaits_delivery_to=None if built.delivery else deliver_to,
+                    email_owed=not recipient,
+                    correlation_id=correlation_id,
+                    confirmation=(
+                        emails.order_placed(recipient, reference, quantity, reviewed, built.top_up)
+                        if recipient
+                        else None
+                    ),
+                )
+            except repository.LocationAlreadyOrdered as exc:
+                raise AlreadyOrdered.location() from exc
+            except accounts.OrganisationAlreadyOrdered as exc:
+                raise AlreadyOrdered.organisation() from exc
+            if built.delivery is not None:
+                placed = OrderPlaced(
+                    order_id=order_id,
+                    reference=reference,
+                    account_id=principal.account_id,
+                    account_kind=AccountKind(principal.kind),
+                    placed_at=placed_at,
+                    placement_seq=seq,
+                    lines=[OrderLine(location_id=loc, staff_count=n) for loc, n in built.lines],
+                    quantity=quantity,
+                    delivery=built.delivery,
+                    top_up=built.top_up,
+                    region=built.region,
+                    local_authority=built.local_authority,
+                )
+                # Reporting's first: the relay publishes in this order, so the figures usually hear
+                # of the order before verification's decision about it.
+                reported = OrderPlacedForReporting.of(placed, built.organisation_type)
+                await service.emit(session, reported, correlation_id)
+                await service.emit(session, placed, correlation_id)
+        return Placed(order_id, reference, quantity, built.top_up)
+
+    # A deadlock with a consumer's transaction rolls all of it back: take the order again
+    # rather than answer the provider with an error.
+    return await again_after_conflicts(placed_once)
 
 
 def _cqc_order(

@@ -69,6 +69,7 @@ def duplicates(service: str, event_type: str) -> float:
 
 
 async def test_the_same_event_delivered_twice_has_one_effect(platform: Platform) -> None:
+    await settled(platform)
     placed_before = await reporting_total(platform, "orders_placed")
     dupes_before = duplicates("reporting", "OrderPlacedForReporting")
     event = order_placed(quantity=7)
@@ -218,6 +219,7 @@ async def test_a_crash_before_the_ack_is_redelivered_and_absorbed(platform: Plat
         raise asyncio.CancelledError  # the process is gone: no ack is ever sent
 
     victim.consumers.acknowledge = die  # type: ignore[method-assign]
+    await settled(platform)  # reporting may trail (its worker waits to gather deliveries)
     before = await reporting_total(platform, "orders_placed")
     dupes_before = duplicates("reporting", "OrderPlacedForReporting")
     await platform.publish(target, type="OrderPlacedForReporting")

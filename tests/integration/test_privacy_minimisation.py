@@ -17,7 +17,7 @@ from sqlalchemy import text
 from shared.store.retention import forget_old_inbox_rows
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
-from tests.support.platform import SERVICES, Platform, eventually
+from tests.support.platform import SERVICES, Platform, eventually, settled
 from tests.support.privacy import courier_reports
 
 pytestmark = pytest.mark.integration
@@ -167,6 +167,7 @@ async def test_reporting_receives_one_order_in_few_deliveries_and_nothing_person
     of them is an event that declares personal data."""
     from shared.events import payload_types
 
+    await settled(platform)  # reporting may trail (its worker waits to gather deliveries)
     before = _reporting_consumed()
     site = single_location_rows()[9]
     session = await sign_in(platform, site.email, site.ods_code)

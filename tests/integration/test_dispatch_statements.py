@@ -31,7 +31,6 @@ from services.dispatch.store.ledger import StockConflict
 from services.dispatch.usecases.orders import Orders
 from services.dispatch.usecases.placements import Placements
 from services.dispatch.usecases.privacy import Privacy
-from shared.events import OrderPlaced
 from tests.support.dispatch import Dispatch, dispatch_platform, placed
 from tests.support.platform import Platform, eventually
 from tests.support.round_trips import RoundTrips, recording
@@ -239,8 +238,9 @@ async def test_a_placement_recorded_and_read_back_for_the_allocator_keeps_its_ty
     facts = OrderFacts(state=State.RESERVED, placed=True)
     with pytest.raises(RuntimeError, match="rolled back"):
         async with service.db.transaction() as session:
-            await Placements(service).order_placed(session, order, "test-placed")
-            assert not await record(session, order)  # the same placement again: seen
+            assert await Placements(service).order_placed(session, order, "test-placed")
+            # The same placement again: seen.
+            assert not await Placements(service).order_placed(session, order, "test-placed")
             [undecided] = await dispatch_placements.lock_undecided(session, 10, only=order.order_id)
             await dispatch_orders.save_facts_many(session, [(order.order_id, facts)])
             saved = await dispatch_orders.lock_order(session, order.order_id)
@@ -259,18 +259,6 @@ async def test_a_placement_recorded_and_read_back_for_the_allocator_keeps_its_ty
     assert undecided.recorded.age_seconds >= 0
     assert saved.facts == facts and saved.delivery == order.delivery.model_dump()
     assert await dispatch.order(order.order_id) is None
-
-
-async def record(session: AsyncSession, order: OrderPlaced) -> bool:
-    return await dispatch_placements.record_placement(
-        session,
-        order.order_id,
-        account_id=order.account_id,
-        placement_seq=order.placement_seq,
-        quantity=order.quantity,
-        delivery=order.delivery.model_dump(),
-        correlation_id="test-placed",
-    )
 
 
 async def test_an_allocation_the_reservations_do_not_cover_writes_nothing(

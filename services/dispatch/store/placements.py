@@ -84,6 +84,8 @@ class Undecided:
 #: Failed decisions after which the allocator leaves a placement aside (see the gauge).
 DECISION_ATTEMPTS = 5
 
+#: A placement recorded and not yet decided. :func:`_lock_undecided` says the same in its SQL
+#: text (with the attempts limit, the partial index's condition): change both together.
 _UNDECIDED = and_(
     dispatch_orders.c.placement_seq.is_not(None),
     ~dispatch_orders.c.placed,

@@ -63,8 +63,9 @@ class Placements:
 
     async def order_placed(
         self, session: AsyncSession, event: OrderPlaced, correlation_id: str
-    ) -> None:
-        """Record a new order for the allocator, which decides placements in placement order.
+    ) -> bool:
+        """Record a new order for the allocator, which decides placements in placement order;
+        False if it was recorded before (a redelivery).
 
         No stock lock here: replicas record placements side by side, and the allocator
         decides them a batch at a time under one lock (ADR 0011).
@@ -80,12 +81,13 @@ class Placements:
         )
         if not recorded:
             log.info("placement already seen")
-            return
+            return False
         waker = self.placement_waker
         if waker is not None:
             sqlalchemy_event.listen(
                 session.sync_session, "after_commit", lambda _session: waker(), once=True
             )
+        return True
 
     async def decide_all(self, batch: int) -> Round:
         """Decide batches of ``batch`` until none is left or the rest wait behind a hole.

@@ -108,8 +108,10 @@ class NotifySender:
         await self._in_thread(self._send, message.to, values)
 
     async def close(self) -> None:
-        """Close the kept connection and let the sender's thread end."""
-        await self._in_thread(self._close_client)
+        """Close the kept connection and let the sender's thread end (once: a relay stopped
+        twice closes twice)."""
+        if self._client is not None:
+            await self._in_thread(self._close_client)
         self._thread.shutdown(wait=False)
 
     async def _in_thread(self, call: Callable[..., None], *args: Any) -> None:

@@ -143,15 +143,13 @@ class SmtpSender:
         async with self._lock:
             reused = self._smtp is not None and self._smtp.is_connected
             try:
-                await self._send_once(mime, message.to)
-            except _LOST as exc:
-                if not reused:
-                    raise _classify(exc) from exc
-                # The server closed the connection we kept (an idle timeout): once more.
                 try:
                     await self._send_once(mime, message.to)
-                except (aiosmtplib.SMTPException, OSError) as again:
-                    raise _classify(again) from again
+                except _LOST:
+                    if not reused:
+                        raise
+                    # The server closed the connection we kept (an idle timeout): once more.
+                    await self._send_once(mime, message.to)
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise _classify(exc) from exc
 
@@ -164,11 +162,9 @@ class SmtpSender:
         smtp = await self._connection()
         try:
             await smtp.send_message(mime, sender=self.sender_address, recipients=[to])
-        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
-            # A reply refusing this message: the envelope was reset and the connection is
-            # fine, unless the server said it is closing it (421) or has gone.
-            if getattr(exc, "code", None) == 421 or not smtp.is_connected:
-                await self._drop(politely=False)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # A reply refusing this message: the envelope was reset and the connection stays
+            # (one the server closes with it, as with a 421, is replaced at the next send).
             raise
         except BaseException:
             await self._drop(politely=False)

@@ -128,7 +128,10 @@ class SmtpSink:
             transports, self._open = self._open, []
         for transport in transports:
             self._controller.loop.call_soon_threadsafe(transport.close)
-        time.sleep(0.2)  # the server's loop closes them; the client sees its end shortly
+        # Blocking on purpose: the server's thread closes them meanwhile, but the caller's
+        # event loop does not run, so a client still believes its connection open and
+        # finds it gone only when it next sends (the race an idle timeout makes).
+        time.sleep(0.2)
 
     def refuse_next(self, reply: str, times: int = 1) -> None:
         """Answer the next ``times`` RCPT commands with ``reply`` (e.g. ``550 5.1.1 unknown``)."""

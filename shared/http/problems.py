@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import get_logger
+from shared.store.errors import is_transient
 from shared.usecases import (
     Conflict,
     Invalid,
@@ -155,6 +156,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            # A deadlock's loser, a lost connection, a database restarting: a passing fault,
+            # not the request's; the same request shortly will very likely succeed.
+            log.warning("passing fault, request refused", path=request.url.path, exc_info=True)
+            return problem_response(
+                503,
+                "try-again",
+                "Please try again",
+                "The service could not finish this just now. Try again in a moment.",
+                request.url.path,
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error", path=request.url.path)
         return problem_response(
             500,

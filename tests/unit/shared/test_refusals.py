@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import DBAPIError
 
 from shared.http import problems
 from shared.usecases import Conflict, Invalid, NotAllowed, NotFound, Refused, Unavailable
@@ -61,3 +63,23 @@ def test_a_service_states_the_status_of_its_own_kinds_and_the_rest_stay_shared()
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "60"
     assert client.get("/shared").status_code == 404
     assert problems.problem_from(Throttled("x", "y")).status == 422  # unknown elsewhere
+
+
+def test_a_passing_database_fault_asks_the_caller_to_try_again_and_a_bug_does_not() -> None:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/deadlock")
+    async def deadlock() -> None:
+        lost = asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+        raise DBAPIError("SELECT 1", None, lost)
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise KeyError("oops")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    again = client.get("/deadlock")
+    assert again.status_code == 503 and again.headers["Retry-After"] == "1"
+    assert again.json()["type"].endswith("/try-again")
+    assert client.get("/bug").status_code == 500

@@ -12,10 +12,11 @@ import inspect
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy import Table
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +32,17 @@ from shared.web.templating import environment
 Navigation = Callable[[Request], list[dict[str, Any]]]
 
 _TITLES = {404: "Page not found", 405: "Page not found", 401: "You need to sign in"}
+_HEADER = """{% from "govuk_frontend_jinja/components/header/macro.html" import govukHeader %}
+{{- govukHeader({"homepageUrl": "https://www.gov.uk/"}) -}}"""
+_FOOTER = """{% from "govuk_frontend_jinja/components/footer/macro.html" import govukFooter %}
+{{- govukFooter({"meta": {"items": footer_links, "visuallyHiddenTitle": "Support links"}}) -}}"""
+
+
+class Chrome(NamedTuple):
+    """The parts of every page that do not change: the layout places them."""
+
+    header: Markup
+    footer: Markup
 
 
 class Site:
@@ -52,6 +64,16 @@ class Site:
             serviceUrl=service_url,
             footer_links=list(footer_links),
             csrf_token=csrf_token,
+        )
+        self.env.globals["chrome"] = self.chrome()
+
+    def chrome(self) -> Chrome:
+        """The GOV.UK header and footer, rendered once: they are the same on every page and
+        were about half of a page's rendering (GOV.UK's template renders each twice)."""
+        # Safe markup: rendered by the autoescaping environment from GOV.UK's macros.
+        return Chrome(
+            header=Markup(self.env.from_string(_HEADER).render()),  # noqa: S704
+            footer=Markup(self.env.from_string(_FOOTER).render()),  # noqa: S704
         )
 
     def render(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from shared.web import FormErrors
+from pathlib import Path
+
+from starlette.requests import Request
+
+from shared.web import FormErrors, Site
 from shared.web.security import content_security_policy
 
 
@@ -25,3 +29,29 @@ def test_the_policy_allows_only_own_scripts_and_the_nonced_one() -> None:
     assert "script-src 'self' 'nonce-abc'" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
+
+
+def _page(site: Site, path: str = "/") -> str:
+    request = Request({"type": "http", "method": "GET", "path": path, "headers": [], "state": {}})
+    return bytes(site.render(request, "error.html", title="T", message="M").body).decode()
+
+
+def test_every_page_has_one_gov_uk_header_and_footer_around_its_own_navigation(
+    tmp_path: Path,
+) -> None:
+    links = [{"href": "/privacy", "text": "Privacy"}]
+    site = Site(
+        "Order things",
+        tmp_path,
+        footer_links=links,
+        navigation=lambda request: [{"href": "/a", "text": request.url.path}],
+    )
+    first, second = _page(site, "/first"), _page(site, "/second")
+    for page, path in ((first, "/first"), (second, "/second")):
+        assert page.count('class="govuk-template__header"') == 1
+        assert page.count('<div class="govuk-header"') == 1
+        assert page.count('class="govuk-template__footer"') == 1
+        assert page.count('<div class="govuk-footer"') == 1
+        assert 'href="https://www.gov.uk/"' in page
+        assert 'href="/privacy"' in page and "Support links" in page
+        assert page.index("govuk-header") < page.index(path) < page.index("govuk-footer")

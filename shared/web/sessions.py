@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete
+from sqlalchemy.dialects.postgresql import JSONB
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import get_logger
+from shared.store import prepared
 from shared.store.db import Database
 
 log = get_logger(__name__)
@@ -33,6 +35,15 @@ STATE_KEY = "web_session"
 SKIPPED_PREFIXES = ("/api/", "/assets/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi")
 #: An active user's expiry is pushed back at most this often, not on every request.
 _TOUCH_EVERY = timedelta(minutes=1)
+
+_LOAD = "SELECT data, expires_at FROM web_sessions WHERE id_hash = $1"
+#: A write, and on a rotation the old id's row deleted in the same statement.
+_SAVE = (
+    "WITH rotated AS (DELETE FROM web_sessions WHERE id_hash = $4::varchar) "
+    "INSERT INTO web_sessions (id_hash, data, expires_at) VALUES ($1, $2::jsonb, $3) "
+    "ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+)
+_DELETE = "DELETE FROM web_sessions WHERE id_hash = ANY($1::varchar[])"
 
 
 def web_sessions_table(metadata: MetaData) -> Table:
@@ -97,6 +108,15 @@ def web_session(request: Request) -> WebSession:
 
 
 class SessionStore:
+    """The sessions table, read and written one statement at a time.
+
+    Every page request loads its session and many save it, so each is one prepared statement
+    run as its own transaction (:func:`~shared.store.prepared.fetch_alone`): one round trip,
+    where a SQLAlchemy transaction took three (BEGIN, the statement, COMMIT) and about a
+    millisecond more of the service's CPU. A rotation's delete of the old row and write of the
+    new one stay atomic as one statement.
+    """
+
     def __init__(self, db: Database, table: Table, idle: timedelta) -> None:
         self.db = db
         self.table = table
@@ -106,17 +126,10 @@ class SessionStore:
         return WebSession(None, {}, datetime.now(UTC) + self.idle)
 
     async def load(self, session_id: str) -> WebSession | None:
-        async with self.db.transaction() as session:
-            row = (
-                await session.execute(
-                    select(self.table.c.data, self.table.c.expires_at).where(
-                        self.table.c.id_hash == _hash(session_id)
-                    )
-                )
-            ).first()
-        if row is None or row.expires_at <= datetime.now(UTC):
+        rows = await prepared.fetch_alone(self.db.engine, _LOAD, _hash(session_id))
+        if not rows or rows[0]["expires_at"] <= datetime.now(UTC):
             return None
-        loaded = WebSession(session_id, dict(row.data), row.expires_at)
+        loaded = WebSession(session_id, dict(rows[0]["data"]), rows[0]["expires_at"])
         if loaded.expires_at - datetime.now(UTC) < self.idle - _TOUCH_EVERY:
             loaded.modified = True  # active: push the idle expiry back
         return loaded
@@ -126,28 +139,20 @@ class SessionStore:
         if web.id is None:
             web.id = secrets.token_urlsafe(32)
         web.expires_at = datetime.now(UTC) + self.idle
-        async with self.db.transaction() as session:
-            if web._previous_id is not None:
-                await session.execute(
-                    delete(self.table).where(self.table.c.id_hash == _hash(web._previous_id))
-                )
-            stmt = insert(self.table).values(
-                id_hash=_hash(web.id), data=web.data, expires_at=web.expires_at
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["id_hash"],
-                    set_={"data": web.data, "expires_at": web.expires_at},
-                )
-            )
+        previous = _hash(web._previous_id) if web._previous_id is not None else None
+        await prepared.fetch_alone(
+            self.db.engine,
+            _SAVE,
+            _hash(web.id),
+            json.dumps(web.data),
+            web.expires_at,
+            previous,
+        )
         return web.id
 
     async def delete(self, web: WebSession) -> None:
-        ids = [i for i in (web.id, web._previous_id) if i is not None]
-        async with self.db.transaction() as session:
-            await session.execute(
-                delete(self.table).where(self.table.c.id_hash.in_([_hash(i) for i in ids]))
-            )
+        ids = [_hash(i) for i in (web.id, web._previous_id) if i is not None]
+        await prepared.fetch_alone(self.db.engine, _DELETE, ids)
 
     async def purge_expired(self) -> int:
         """Delete sessions past their expiry; returns how many."""

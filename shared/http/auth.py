@@ -6,6 +6,7 @@ the public key from its environment. Roles are checked deny-by-default per route
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from shared.http.problems import Problem
 
 AUDIENCE = "care-badges"
 ROLES = frozenset({"provider", "customer_service", "dhsc_analyst", "operations"})
+#: Verified tokens a verifier remembers (the most recently used); a few MB at most.
+_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,26 @@ class TokenVerifier:
         except (ValueError, TypeError, UnsupportedAlgorithm):
             pass
         self._issuer = issuer
+        #: Tokens already verified, with their expiry: a signed-in visitor sends the same
+        #: token with every page and call until it is renewed, and checking its signature
+        #: again each time cost about 200 us of the service's CPU.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
+        """The token's principal if its signature, issuer, audience and expiry hold.
+
+        A token verified before is answered from memory until its expiry: its signature and
+        claims cannot have changed, and the expiry is checked again on every use."""
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:  # as PyJWT checks it
+            return known[0]
+        principal, expires = self._decode(token)
+        self._verified[token] = (principal, expires)
+        while len(self._verified) > _REMEMBERED:  # the oldest first: a token lives minutes
+            del self._verified[next(iter(self._verified))]
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -59,7 +80,7 @@ class TokenVerifier:
                 issuer=self._issuer,
                 options={"require": ["exp", "iat", "sub", "role", "jti"]},
             )
-            return Principal(
+            principal = Principal(
                 account_id=UUID(claims["sub"]),
                 role=str(claims["role"]),
                 kind=str(claims.get("kind", "")),
@@ -68,7 +89,8 @@ class TokenVerifier:
                 session_id=str(claims.get("sid", "")),
                 name=str(claims.get("name", "")),
             )
-        except (jwt.PyJWTError, ValueError, KeyError) as exc:
+            return principal, float(claims["exp"])
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
             raise _unauthorised("Your sign-in is not valid or has expired: sign in again.") from exc
 
 

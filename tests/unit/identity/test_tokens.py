@@ -1,7 +1,9 @@
 """Tokens identity mints are the ones every other service's verifier accepts."""
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -63,6 +65,31 @@ def test_expired_token_is_refused(keys: tuple[str, str]) -> None:
     token = minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token
     with pytest.raises(Problem):
         TokenVerifier(public, ISSUER).verify(token)
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_then_refused(
+    keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private, public = keys
+    almost = datetime.now(UTC) - timedelta(minutes=15) + timedelta(seconds=1)
+    minter = TokenMinter(private, ISSUER, timedelta(minutes=15), clock=lambda: almost)
+    token = minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token
+    verifier = TokenVerifier(public, ISSUER)
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+
+    first, again = verifier.verify(token), verifier.verify(token)
+    assert first == again and len(decoded) == 1  # the signature is checked once
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(Problem):
+        verifier.verify(token)
 
 
 def test_token_from_another_key_or_issuer_is_refused(keys: tuple[str, str]) -> None:

@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from shared.web import FormErrors, Site
 from shared.web.security import content_security_policy
+from shared.web.templating import environment
 
 
 def test_summary_and_inline_messages_come_from_one_ordered_list() -> None:
@@ -55,3 +56,19 @@ def test_every_page_has_one_gov_uk_header_and_footer_around_its_own_navigation(
         assert 'href="https://www.gov.uk/"' in page
         assert 'href="/privacy"' in page and "Support links" in page
         assert page.index("govuk-header") < page.index(path) < page.index("govuk-footer")
+
+
+def test_imported_macros_see_the_globals_as_jinja_documents(tmp_path: Path) -> None:
+    """The environment's globals map (kept cheap to import through) still behaves as Jinja's."""
+    (tmp_path / "helpers.html").write_text("{% macro hello() %}{{ greeting }}{% endmacro %}")
+    (tmp_path / "page.html").write_text(
+        '{% from "helpers.html" import hello %}{{ hello() }} {{ greeting }} {{ extra }}'
+    )
+    env = environment(tmp_path)
+    env.globals["greeting"] = "Hello"
+    page = env.get_template("page.html", globals={"extra": "own"})
+    assert page.render() == "Hello Hello own"
+    env.globals["greeting"] = "Hi"  # a change to the environment's globals is seen
+    assert page.render() == "Hi Hi own"
+    assert set(page.globals.keys()) >= {"greeting", "extra", "range"}
+    assert "extra" not in env.globals

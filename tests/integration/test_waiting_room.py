@@ -25,6 +25,7 @@ from shared.web import WebSession
 from shared.web.sessions import COOKIE
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform, eventually
+from tests.support.round_trips import TRANSACTION, recording
 from tests.support.site import submit
 
 pytestmark = pytest.mark.integration
@@ -205,6 +206,25 @@ async def test_signing_out_or_going_quiet_frees_a_place(platform: Platform) -> N
     assert (await second.get("/sign-in")).headers["location"] == "/waiting-room"
     for v in (first, second, third):
         await v.aclose()
+
+
+async def test_a_reload_in_the_queue_and_leaving_are_one_round_trip_each(
+    platform: Platform,
+) -> None:
+    """Each reload of the queue page checks the visitor's ticket (hundreds a second with a
+    launch-sized queue): one statement as its own transaction, no BEGIN or COMMIT."""
+    app = await start_orders(platform, waiting_room_limit=1)
+    inside, waiting = new_session(), new_session()
+    assert (await room(app).enter(inside)).state == queue.ADMITTED
+    assert (await room(app).enter(waiting)).state == queue.WAITING
+
+    with recording(room(app).db.engine) as sent:
+        assert (await room(app).enter(waiting)).state == queue.WAITING
+        await room(app).leave(inside)
+
+    assert sent.count() == 2
+    assert sent.count(kinds=TRANSACTION) == 0
+    assert [state for _, state in await queue_rows(app)] == [queue.LEFT, queue.WAITING]
 
 
 async def test_the_order_api_answers_503_with_retry_after_and_keeps_callers_places(

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from asyncpg import Record
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from services.orders.domain.waiting_room import (
@@ -24,6 +25,7 @@ from services.orders.domain.waiting_room import (
     free_places,
 )
 from services.orders.store.tables import waiting_room
+from shared.store import prepared
 
 #: The advisory lock that serialises arrivals and admissions (any fixed 64-bit number).
 LOCK_KEY = 0x_CA7E_0052
@@ -108,19 +110,35 @@ async def arrive(
     return Ticket(seq, state), admitted
 
 
+#: A ticket's state, marking its holder as still here: one primary-key update.
+_CHECK = (
+    "UPDATE waiting_room SET last_seen = now() "
+    "WHERE seq = $1::bigint AND state <> 'left' RETURNING state"
+)
+#: The visitor has gone: their place is free for the next.
+_LEAVE = (
+    "UPDATE waiting_room SET state = 'left', last_seen = now() "
+    "WHERE seq = $1::bigint AND state <> 'left' RETURNING seq"
+)
+
+
 async def check(session: AsyncSession, seq: int) -> Ticket:
     """A ticket's state now, marking its holder as still here (one primary-key update).
 
     A waiting visitor's place is not counted here: counting the tickets ahead of the back of
     a launch-sized queue on every page check costs far more than this update, so each
     replica ranks the queue once a keeper round instead (:func:`keep`)."""
-    state = await session.scalar(
-        update(waiting_room)
-        .where(waiting_room.c.seq == seq, waiting_room.c.state != LEFT)
-        .values(last_seen=func.now())
-        .returning(waiting_room.c.state)
-    )
-    return Ticket(seq, LEFT if state is None else str(state))
+    return _ticket(seq, await prepared.fetch(session, _CHECK, seq))
+
+
+async def check_alone(engine: AsyncEngine, seq: int) -> Ticket:
+    """:func:`check` as a transaction of its own, in one round trip: every reload of the
+    queue page runs it (hundreds a second with a launch-sized queue)."""
+    return _ticket(seq, await prepared.fetch_alone(engine, _CHECK, seq))
+
+
+def _ticket(seq: int, rows: list[Record]) -> Ticket:
+    return Ticket(seq, str(rows[0]["state"]) if rows else LEFT)
 
 
 async def api_turn(
@@ -155,13 +173,12 @@ async def waiting_between(session: AsyncSession, after: int, before: int) -> int
 
 async def leave(session: AsyncSession, seq: int) -> bool:
     """The visitor has gone (signed out, or finished): their place is free for the next."""
-    left = await session.scalar(
-        update(waiting_room)
-        .where(waiting_room.c.seq == seq, waiting_room.c.state != LEFT)
-        .values(state=LEFT, last_seen=func.now())
-        .returning(waiting_room.c.seq)
-    )
-    return left is not None
+    return bool(await prepared.fetch(session, _LEAVE, seq))
+
+
+async def leave_alone(engine: AsyncEngine, seq: int) -> bool:
+    """:func:`leave` as a transaction of its own, in one round trip."""
+    return bool(await prepared.fetch_alone(engine, _LEAVE, seq))
 
 
 @dataclass(frozen=True)

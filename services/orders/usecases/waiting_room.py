@@ -79,11 +79,13 @@ class WaitingRoom:
         now = time.time()
         if held and held["admitted"] and now - held["checked"] < self.heartbeat:
             return queue.Ticket(int(held["seq"]), queue.ADMITTED)
-        async with self.db.transaction() as tx:
-            ticket = await queue.check(tx, int(held["seq"])) if held else None
-            if ticket is None or ticket.state == queue.LEFT:
+        # A held ticket is checked in one round trip of its own (every reload of the queue
+        # page does this); only a newcomer, or one whose ticket lapsed, draws a ticket.
+        ticket = await queue.check_alone(self.db.engine, int(held["seq"])) if held else None
+        if ticket is None or ticket.state == queue.LEFT:
+            async with self.db.transaction() as tx:
                 ticket, admitted = await queue.arrive(tx, self.limit, self.rate)
-                self._observe(admitted)
+            self._observe(admitted)
         admitted_now = ticket.state == queue.ADMITTED
         if admitted_now or not held or held["seq"] != ticket.seq:
             session[TICKET] = {"seq": ticket.seq, "admitted": admitted_now, "checked": now}
@@ -109,8 +111,7 @@ class WaitingRoom:
         if held is None:
             return
         session.pop(TICKET)
-        async with self.db.transaction() as tx:
-            await queue.leave(tx, int(held["seq"]))
+        await queue.leave_alone(self.db.engine, int(held["seq"]))
 
     async def tick(self) -> int:
         """Time out the quiet, let in the next, measure the room (a Periodic job). Rounds on

@@ -38,7 +38,7 @@ from shared.events import (
 )
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform
-from tests.support.round_trips import RoundTrips, recording
+from tests.support.round_trips import TRANSACTION, RoundTrips, recording
 
 pytestmark = pytest.mark.integration
 
@@ -170,9 +170,15 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
     async with db.transaction() as dispatch:
         await progress.dispatched(dispatch, order_id, "SHIP-42", datetime.now(UTC))
     assert len(statements.in_session(dispatch)) == 2
-    seen = await repository.read_order(db, order_id)
+    with recording(db.engine) as reading, reading.labelled("read"):
+        seen = await repository.read_order(db, order_id)  # the order, lines and timeline
+    assert reading.count("read") == 1 and reading.count("read", TRANSACTION) == 0
     assert seen is not None and seen["status"] == "dispatched"
+    assert type(seen["id"]) is uuid.UUID and seen["account_id"] == account_id
+    assert seen["lines"] == [{"location_id": site, "staff_count": 5}]
     assert [h["status"] for h in seen["history"]] == ["placed", "verified", "dispatched"]
+    assert all(isinstance(h["occurred_at"], datetime) for h in seen["history"])
+    assert seen["delivery"]["postcode"] == "YO1 6AA"
     sent = await rows(
         platform, select(email_outbox.c.attachments).where(email_outbox.c.recipient == email)
     )

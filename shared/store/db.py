@@ -84,24 +84,6 @@ class Database:
                 yield session
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[AsyncSession]:
-        """A read-only transaction whose statements all see one moment (REPEATABLE READ).
-
-        For a read of several tables that must agree while writers commit between its
-        statements: an order's status and its timeline, read in two statements, could
-        otherwise show a step the status has not taken yet.
-        """
-        with tracing.child_span("db.transaction", **{"db.system.name": "postgresql"}):
-            async with self.sessions() as session, session.begin():
-                await session.connection(
-                    execution_options={
-                        "isolation_level": "REPEATABLE READ",
-                        "postgresql_readonly": True,
-                    }
-                )
-                yield session
-
-    @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             async with session.begin():

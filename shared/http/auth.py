@@ -7,6 +7,7 @@ the public key from its environment. Roles are checked deny-by-default per route
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,9 @@ from shared.http.problems import Problem
 
 AUDIENCE = "care-badges"
 ROLES = frozenset({"provider", "customer_service", "dhsc_analyst", "operations"})
-#: Verified tokens a verifier remembers (the most recently used); a few MB at most.
+#: Verified tokens a verifier remembers, the most recently used (a token and its principal
+#: are about a kilobyte, more for an account with many locations). ``verify`` runs on the
+#: event loop only (every caller is async), so the map needs no lock.
 _REMEMBERED = 4096
 
 
@@ -54,7 +57,7 @@ class TokenVerifier:
         #: Tokens already verified, with their expiry: a signed-in visitor sends the same
         #: token with every page and call until it is renewed, and checking its signature
         #: again each time cost about 200 us of the service's CPU.
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
         """The token's principal if its signature, issuer, audience and expiry hold.
@@ -62,12 +65,15 @@ class TokenVerifier:
         A token verified before is answered from memory until its expiry: its signature and
         claims cannot have changed, and the expiry is checked again on every use."""
         known = self._verified.get(token)
-        if known is not None and time.time() < known[1]:  # as PyJWT checks it
-            return known[0]
+        if known is not None:
+            if time.time() < known[1]:  # as PyJWT checks it
+                self._verified.move_to_end(token)
+                return known[0]
+            del self._verified[token]
         principal, expires = self._decode(token)
         self._verified[token] = (principal, expires)
-        while len(self._verified) > _REMEMBERED:  # the oldest first: a token lives minutes
-            del self._verified[next(iter(self._verified))]
+        if len(self._verified) > _REMEMBERED:  # the least recently used goes
+            self._verified.popitem(last=False)
         return principal
 
     def _decode(self, token: str) -> tuple[Principal, float]:

@@ -9,6 +9,7 @@ import jwt
 import pytest
 
 from services.identity.domain.tokens import TokenMinter, generate_key_pair
+from shared.http import auth
 from shared.http.auth import AUDIENCE, TokenVerifier
 from shared.http.problems import Problem
 
@@ -19,6 +20,19 @@ ISSUER = "care-identity"
 def keys() -> tuple[str, str]:
     private, public = generate_key_pair()
     return private.decode(), public.decode()
+
+
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature is checked from now on (each PyJWT decode)."""
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    return decoded
 
 
 def test_minted_token_verifies_with_the_public_key(keys: tuple[str, str]) -> None:
@@ -75,14 +89,7 @@ def test_a_verified_token_is_remembered_until_it_expires_and_then_refused(
     minter = TokenMinter(private, ISSUER, timedelta(minutes=15), clock=lambda: almost)
     token = minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token
     verifier = TokenVerifier(public, ISSUER)
-    decoded: list[str] = []
-    real_decode = jwt.decode
-
-    def counted(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        decoded.append(token)
-        return real_decode(token, *args, **kwargs)
-
-    monkeypatch.setattr(jwt, "decode", counted)
+    decoded = count_decodes(monkeypatch)
 
     first, again = verifier.verify(token), verifier.verify(token)
     assert first == again and len(decoded) == 1  # the signature is checked once
@@ -90,6 +97,26 @@ def test_a_verified_token_is_remembered_until_it_expires_and_then_refused(
     time.sleep(max(0.0, expires - time.time()) + 0.05)
     with pytest.raises(Problem):
         verifier.verify(token)
+
+
+def test_the_verifier_forgets_the_least_recently_used_token_first(
+    keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    private, public = keys
+    minter = TokenMinter(private, ISSUER, timedelta(minutes=15))
+    a, b, c = (
+        minter.mint(account_id=uuid.uuid4(), role="provider", kind="cqc", locations=[]).token
+        for _ in range(3)
+    )
+    monkeypatch.setattr(auth, "_REMEMBERED", 2)
+    verifier = TokenVerifier(public, ISSUER)
+    for token in (a, b, a, c):  # a used again, so b is the least recently used when c comes
+        verifier.verify(token)
+    decoded = count_decodes(monkeypatch)
+    verifier.verify(a), verifier.verify(c)
+    assert decoded == []
+    verifier.verify(b)
+    assert decoded == [b]
 
 
 def test_token_from_another_key_or_issuer_is_refused(keys: tuple[str, str]) -> None:

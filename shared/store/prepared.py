@@ -27,6 +27,8 @@ from asyncpg import Record
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shared import tracing
+
 
 async def fetch(session: AsyncSession, sql: str, *args: Any) -> list[Record]:
     """Run ``sql`` with ``args`` in ``session``'s transaction; the rows it returns."""
@@ -75,6 +77,11 @@ async def fetch_alone(engine: AsyncEngine, sql: str, *args: Any) -> list[Record]
     (it commits when it finishes), so where one statement is the whole unit of work, such as
     marking published rows or looking for due ones, this is one round trip instead of three.
     """
+    with tracing.child_span("db.statement", **{"db.system.name": "postgresql"}):
+        return await _fetch_alone(engine, sql, *args)
+
+
+async def _fetch_alone(engine: AsyncEngine, sql: str, *args: Any) -> list[Record]:
     async with engine.connect() as conn:  # SQLAlchemy begins nothing until it executes
         fairy = await conn.get_raw_connection()
         adapted: Any = fairy.dbapi_connection

@@ -152,7 +152,8 @@ class SessionStore:
 
     async def delete(self, web: WebSession) -> None:
         ids = [_hash(i) for i in (web.id, web._previous_id) if i is not None]
-        await prepared.fetch_alone(self.db.engine, _DELETE, ids)
+        if ids:  # a session never saved has no row
+            await prepared.fetch_alone(self.db.engine, _DELETE, ids)
 
     async def purge_expired(self) -> int:
         """Delete sessions past their expiry; returns how many."""

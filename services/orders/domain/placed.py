@@ -29,7 +29,7 @@ def awaiting_delivery(recipient_name: str, location_id: str) -> dict[str, Any]:
 
 
 def order_placed(order: dict[str, Any], delivery: Delivery, site: dict[str, Any]) -> OrderPlaced:
-    """OrderPlaced for a stored order (``repository.get_order``) once its delivery is known."""
+    """OrderPlaced for a stored order (``repository.read_order``) once its delivery is known."""
     return OrderPlaced(
         order_id=UUID(str(order["id"])),
         reference=order["reference"],

@@ -17,9 +17,7 @@ from services.orders.domain.order import Status, moves_from
 from services.orders.store.accounts import OrganisationAlreadyOrdered
 from services.orders.store.tables import (
     location_orders,
-    order_lines,
     orders,
-    status_history,
 )
 from shared.email.message import EmailMessage
 from shared.email.outbox import email_rows, emails_written
@@ -102,7 +100,7 @@ async def authorise_locations(
 ) -> list[dict[str, Any]]:
     """Keep the register ``details`` of each location (by id) the account may order for, and
     address the orders waiting for one: ``deliveries`` holds each location's delivery but its
-    recipient, which the order keeps. The orders addressed, each as :func:`get_order` has it
+    recipient, which the order keeps. The orders addressed, each as :func:`read_order` has it
     (its lines, not its history) with the location (``deliver_to``) and the ``correlation_id``
     it was placed with. One statement: run it after the account's lock. ``refresh`` False
     keeps the details of locations already held (a registration's older snapshot)."""
@@ -318,7 +316,8 @@ FROM orders o WHERE o.id = $1::uuid
 
 
 async def read_order(db: Database, order_id: UUID) -> dict[str, Any] | None:
-    """:func:`get_order` for a page or the API, read as of one moment in one statement."""
+    """The order with its ``lines`` and ``history`` (its timeline), for a page or the API,
+    read as of one moment in one statement; None if there is no such order."""
     rows = await prepared.fetch_alone(db.engine, _READ_ORDER, order_id)
     if not rows:
         return None
@@ -336,29 +335,6 @@ async def read_order(db: Database, order_id: UUID) -> dict[str, Any] | None:
         for status, detail, occurred_at in order["history"]
     ]
     return order
-
-
-async def get_order(session: AsyncSession, order_id: UUID) -> dict[str, Any] | None:
-    row = (await session.execute(select(orders).where(orders.c.id == order_id))).first()
-    if row is None:
-        return None
-    lines = await session.execute(
-        select(order_lines.c.location_id, order_lines.c.staff_count).where(
-            order_lines.c.order_id == order_id
-        )
-    )
-    history = await session.execute(
-        select(status_history.c.status, status_history.c.detail, status_history.c.occurred_at)
-        .where(status_history.c.order_id == order_id)
-        .order_by(status_history.c.occurred_at, status_history.c.id)
-    )
-    return {
-        **row._asdict(),
-        "lines": [
-            {"location_id": r.location_id or None, "staff_count": r.staff_count} for r in lines
-        ],
-        "history": [r._asdict() for r in history],
-    }
 
 
 async def list_orders(session: AsyncSession, account_id: UUID) -> list[dict[str, Any]]:

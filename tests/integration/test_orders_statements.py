@@ -29,6 +29,7 @@ from services.orders.store.tables import (
     registered_accounts,
 )
 from services.orders.usecases import accounts, privacy, progress
+from services.orders.usecases.orderable import orderable
 from shared.events import (
     AccountDetailsCorrected,
     AccountKind,
@@ -36,6 +37,7 @@ from shared.events import (
     Location,
     LocationsAuthorised,
 )
+from shared.http.auth import Principal
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform
 from tests.support.round_trips import TRANSACTION, RoundTrips, recording
@@ -323,3 +325,21 @@ async def test_a_registration_overtaken_by_a_correction_keeps_the_corrected_deta
         "1 New Street",
         "LS1 1AA",
     )
+
+
+async def test_what_an_account_may_order_is_asked_in_one_statement(
+    platform: Platform, statements: RoundTrips
+) -> None:
+    """The locations page asks it on every view and answer: one statement, no BEGIN."""
+    account_id, ordered, free = uuid.uuid4(), "1-STMTS0009", "1-STMTS0010"
+    await place(platform, account_id, ordered)
+    principal = Principal(account_id, "provider", "cqc", frozenset({ordered, free}))
+    known = {ordered: {"location_id": ordered}, free: {"location_id": free}}
+    db = platform.service("orders").db
+
+    with recording(db.engine) as asked, asked.labelled("ask"):
+        can = await orderable(platform.service("orders"), principal, known)
+
+    assert asked.count("ask") == 1 and asked.count("ask", TRANSACTION) == 0
+    assert list(can.locations) == [free] and can.ordered == [{"location_id": ordered}]
+    assert can.anything

@@ -1,5 +1,5 @@
 """Queries orders runs; every function takes the caller's session (its unit of work), but
-:func:`read_order`, a statement of its own."""
+:func:`read_order` and :func:`already_ordered`, each a statement of its own."""
 
 from __future__ import annotations
 
@@ -370,13 +370,13 @@ async def release_locations(session: AsyncSession, order_id: UUID) -> None:
     await session.execute(delete(location_orders).where(location_orders.c.order_id == order_id))
 
 
-async def already_ordered(session: AsyncSession, location_ids: Sequence[str]) -> set[str]:
-    """Which of these locations an order (not cancelled) already covers."""
+_ALREADY_ORDERED = "SELECT location_id FROM location_orders WHERE location_id = ANY($1::varchar[])"
+
+
+async def already_ordered(db: Database, location_ids: Sequence[str]) -> set[str]:
+    """Which of these locations an order (not cancelled) already covers: one statement of its
+    own, as the locations page asks it on every view and answer."""
     if not location_ids:
         return set()
-    rows = await session.execute(
-        select(location_orders.c.location_id).where(
-            location_orders.c.location_id.in_(list(location_ids))
-        )
-    )
-    return set(rows.scalars())
+    rows = await prepared.fetch_alone(db.engine, _ALREADY_ORDERED, list(location_ids))
+    return {row["location_id"] for row in rows}

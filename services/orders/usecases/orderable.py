@@ -96,8 +96,7 @@ async def orderable(
         if plan.waiting is not None:
             return Orderable(why_not=EARLIER_WAITING)
         return Orderable()
-    async with service.db.transaction() as session:
-        taken = await repository.already_ordered(session, list(known))
+    taken = await repository.already_ordered(service.db, list(known))
     free = {i: loc for i, loc in known.items() if i not in taken}
     ordered = [loc for i, loc in known.items() if i in taken]
     return Orderable(free, ordered, "" if free or not known else ALL_LOCATIONS_ORDERED)

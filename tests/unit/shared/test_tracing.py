@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import yaml
@@ -17,6 +18,7 @@ from services.orders.app import create_app
 from shared import tracing
 from shared.logging import get_logger, info_line, log_context
 from shared.messaging.broker import publish_options
+from shared.store import prepared
 
 ROOT = Path(__file__).resolve().parents[3]
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -122,3 +124,23 @@ def test_configure_tracing_exports_only_with_an_endpoint() -> None:
         assert tracing.recording()
     finally:
         tracing.reset()
+
+
+def test_a_statement_run_alone_is_a_span_of_the_request(
+    spans: InMemorySpanExporter, monkeypatch: Any
+) -> None:
+    """Sessions, the queue page's check and an order's read left their transactions behind
+    (one statement each): they stay visible in the request's trace."""
+
+    async def sent(engine: Any, sql: str, *args: Any) -> list[Any]:
+        return []
+
+    monkeypatch.setattr(prepared, "_fetch_alone", sent)
+    with tracing.span("request", kind=tracing.SpanKind.SERVER):
+        engine: Any = SimpleNamespace()
+        asyncio.run(prepared.fetch_alone(engine, "SELECT 1"))
+    done = {s.name: s for s in spans.get_finished_spans()}
+    statement, request = done["db.statement"], done["request"]
+    assert statement.parent is not None and request.context is not None
+    assert statement.parent.span_id == request.context.span_id
+    assert dict(statement.attributes or {})["db.system.name"] == "postgresql"

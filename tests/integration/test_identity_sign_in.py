@@ -23,6 +23,7 @@ from tests.support.identity import Clock, context, identity_platform, location, 
 from tests.support.keys import keypair, mint
 from tests.support.mail import SmtpSink
 from tests.support.platform import Platform
+from tests.support.round_trips import recording
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +59,7 @@ REGISTER = [
     location("1-J1", "joins@rose.example", "VJ001"),
     location("1-J2", "joins@rose.example", "VJ002"),
     location("1-C1", "counted@rose.example", "VC001"),
+    location("1-R1", "round-trips@rose.example", "VRT01"),
 ]
 
 
@@ -357,6 +359,33 @@ async def test_a_failure_is_counted_and_a_success_leaves_no_counter(
         assert await _account_counters(platform, "counted@rose.example") == []
         assert authorised(await sign_in(c, "counted@rose.example", "VC001")) == ["1-C1"]
         assert await _account_counters(platform, "counted@rose.example") == []
+
+
+async def test_a_sign_in_opens_its_session_audits_and_clears_its_counter_in_one_statement(
+    platform: Platform,
+) -> None:
+    """Every sign-in runs these, so each round trip counts: the counter locked (the address's
+    read with it), what the email has, the account's locations, and then the session, the
+    audit row and the counter cleared together (three statements until this one)."""
+    email, identity = "round-trips@rose.example", platform.service("identity")
+    async with client(platform, "203.0.113.14") as c:
+        assert authorised(await sign_in(c, email, "VRT01")) == ["1-R1"]  # makes the account
+        assert (await sign_in(c, email, "NOPE")).status_code == 401
+        assert await _account_counters(platform, email) == [1]
+        with recording() as sent, sent.labelled("sign-in"):
+            assert authorised(await sign_in(c, email, "VRT01")) == ["1-R1"]
+    statements = [" ".join(s.sql.split()) for s in sent.of("sign-in")]
+    assert len(statements) == 4, statements
+    assert await _account_counters(platform, email) == []
+    account = await scalar(identity, "SELECT id FROM accounts WHERE email = :e", e=email)
+    audited = await scalar(
+        identity,
+        "SELECT string_agg(action || ' ' || (detail ->> 'method'), ',') FROM audit_events"
+        " WHERE account_id = :a AND action = 'signed_in'",
+        a=account,
+    )
+    assert audited == "signed_in register,signed_in register"
+    assert await scalar(identity, "SELECT count(*) FROM sessions WHERE account_id = :a", a=account)
 
 
 async def test_one_source_address_is_limited_across_accounts(

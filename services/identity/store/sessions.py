@@ -3,6 +3,7 @@ session (its unit of work)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.domain.sessions import RevokedBecause, SessionPolicy
+from services.identity.store.audit import Action
 from services.identity.store.tables import sessions
 from shared.store import prepared
 
@@ -22,11 +24,30 @@ class LiveSession:
     account_id: UUID
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """What a sign-in writes beside the session it opens, in the same statement: its audit
+    row (``Action.SIGNED_IN``) and, cleared, the attempt counter it was admitted on
+    (locked since admission; ``None`` when it counted on none)."""
+
+    source_key: bytes
+    method: str
+    counter: tuple[str, bytes] | None
+
+
 #: Every sign-in opens one, so it runs on asyncpg's prepared statement
-#: (shared/store/prepared.py).
+#: (shared/store/prepared.py), and writes its audit row and clears its attempt counter in the
+#: same statement: three round trips were one each. Data-modifying CTEs all run, referenced or
+#: not, and commit or roll back with the transaction as separate statements would.
 _OPEN = (
+    "WITH opened AS ("
     "INSERT INTO sessions (id, account_id, refresh_hash, created_at, last_used_at, expires_at) "
-    "VALUES ($1, $2, $3, $4, $4, $5)"
+    "VALUES ($1, $2, $3, $4, $4, $5)), "
+    "audited AS ("
+    "INSERT INTO audit_events (action, account_id, source_key, detail) "
+    "VALUES ($6, $2, $7, $8::jsonb)), "
+    "cleared AS (DELETE FROM throttle WHERE scope = $9 AND key = $10) "
+    "SELECT 1"
 )
 
 
@@ -36,10 +57,24 @@ async def open_session(
     refresh_hash: bytes,
     now: datetime,
     policy: SessionPolicy,
+    signed_in: SignedIn,
 ) -> UUID:
+    """A new session for a sign-in, with the sign-in's audit row and its counter cleared."""
     session_id = uuid.uuid4()
+    scope, key = signed_in.counter or (None, None)
     await prepared.fetch(
-        session, _OPEN, session_id, account_id, refresh_hash, now, policy.expires_at(now)
+        session,
+        _OPEN,
+        session_id,
+        account_id,
+        refresh_hash,
+        now,
+        policy.expires_at(now),
+        Action.SIGNED_IN.value,
+        signed_in.source_key,
+        json.dumps({"method": signed_in.method}),
+        scope,
+        key,
     )
     return session_id
 

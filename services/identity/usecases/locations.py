@@ -20,6 +20,7 @@ from services.identity.domain.credentials import password_matches
 from services.identity.store import audit, portal, repository
 from services.identity.store import register as register_store
 from services.identity.store.repository import Account
+from services.identity.store.sessions import SignedIn
 from services.identity.usecases import throttling
 from services.identity.usecases.context import Identity
 from services.identity.usecases.refusals import TooManyAttempts, service_closed
@@ -118,7 +119,6 @@ async def add_location(
                 added, held = await repository.authorise_and_list(session, account.id, matched)
                 locations = [loc.as_event() for loc in held]
                 await announce_locations(ctx.service, session, account, locations, correlation_id)
-                throttling.sign_in_succeeded(admission)
                 await audit.record(
                     session,
                     audit.Action.LOCATION_ADDED,
@@ -126,8 +126,14 @@ async def add_location(
                     source_key=source,
                     locations=sorted(added),
                 )
-                live = UUID(session_id) if session_id else None
-                issued = await issue(ctx, session, account, locations, now, session_id=live)
+                if session_id:
+                    throttling.sign_in_succeeded(admission)
+                    live = UUID(session_id)
+                    issued = await issue(ctx, session, account, locations, now, session_id=live)
+                else:  # a token that names no session: a new one, opened as a sign-in opens it
+                    counter = throttling.cleared_with_sign_in(admission)
+                    signed_in = SignedIn(source_key=source, method="register", counter=counter)
+                    issued = await issue(ctx, session, account, locations, now, signed_in=signed_in)
     # Refused after the commit: the attempt stays counted and audited.
     if not admission.decision.allowed:
         await ctx.uniform_delay(started)

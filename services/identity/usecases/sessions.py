@@ -18,6 +18,7 @@ from services.identity.domain.sessions import RevokedBecause
 from services.identity.store import audit, repository
 from services.identity.store import sessions as session_store
 from services.identity.store.repository import Account
+from services.identity.store.sessions import SignedIn
 from services.identity.usecases.context import Identity
 from services.identity.usecases.refusals import session_ended
 from shared.events import AccountKind, Location
@@ -47,15 +48,19 @@ async def issue(
     now: datetime,
     *,
     session_id: UUID | None = None,
+    signed_in: SignedIn | None = None,
 ) -> Issued:
-    """Open (or, for a renewal, keep) a session and mint its tokens."""
+    """Keep a session (``session_id``, a renewal) or open one for a sign-in (``signed_in``:
+    what it writes beside the session), and mint its tokens."""
     refresh, refresh_hash = new_secret()
-    if session_id is None:
+    if session_id is not None:
+        await session_store.rotate_to(session, session_id, refresh_hash)
+    elif signed_in is not None:
         session_id = await session_store.open_session(
-            session, account.id, refresh_hash, now, ctx.sessions
+            session, account.id, refresh_hash, now, ctx.sessions, signed_in
         )
     else:
-        await session_store.rotate_to(session, session_id, refresh_hash)
+        raise TypeError("issue needs a session to keep or a sign-in to open one for")
     issued = ctx.minter.mint(
         account_id=account.id,
         role=account.role,

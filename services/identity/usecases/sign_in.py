@@ -27,6 +27,7 @@ from services.identity.metrics import SIGN_IN_ATTEMPTS
 from services.identity.store import audit, repository
 from services.identity.store import sign_in as sign_in_store
 from services.identity.store.repository import Account
+from services.identity.store.sessions import SignedIn
 from services.identity.store.sign_in import SignInView
 from services.identity.usecases import throttling
 from services.identity.usecases.context import Identity
@@ -99,17 +100,14 @@ async def sign_in(
                     )
             else:
                 account, locations = found
-                throttling.sign_in_succeeded(admission)
-                issued = await issue(ctx, session, account, locations, now)
-                # The same token again for a known device (its counter stays its own).
-                issued.device_token = known[0] if known else ctx.device_token(subject)
-                await audit.record(
-                    session,
-                    audit.Action.SIGNED_IN,
-                    account_id=account.id,
+                signed_in = SignedIn(
                     source_key=source,
                     method="password" if account.password_hash else "register",
+                    counter=throttling.cleared_with_sign_in(admission),
                 )
+                issued = await issue(ctx, session, account, locations, now, signed_in=signed_in)
+                # The same token again for a known device (its counter stays its own).
+                issued.device_token = known[0] if known else ctx.device_token(subject)
     # Refused after the commit: the attempt stays counted and audited.
     name = ctx.service.name
     if not admission.decision.allowed:

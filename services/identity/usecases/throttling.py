@@ -45,8 +45,12 @@ class _Count:
     def __init__(self, scope: str, key: bytes, counted: rules.Counter) -> None:
         self.scope, self.key, self.counted = scope, key, counted
         self.succeeded = False
+        #: Cleared by a statement of the caller's own (:func:`cleared_with_sign_in`).
+        self.settled = False
 
     async def __call__(self, session: AsyncSession) -> None:
+        if self.settled:
+            return
         if self.succeeded:
             await counters.clear_counter(session, self.scope, self.key)
         else:
@@ -128,6 +132,17 @@ def sign_in_succeeded(admission: Admission) -> None:
     its own, so the owner signing in gives an attacker elsewhere no fresh guesses."""
     if admission.count is not None:
         admission.count.succeeded = True
+
+
+def cleared_with_sign_in(admission: Admission) -> tuple[str, bytes] | None:
+    """:func:`sign_in_succeeded` for a sign-in that clears the counter in the statement that
+    opens its session (store/sessions.py) instead of one of its own at commit: the counter's
+    scope and key, or None if the attempt counted on none."""
+    count = admission.count
+    if count is None:
+        return None
+    count.settled = True
+    return count.scope, count.key
 
 
 async def lift_lock(session: AsyncSession, subject: bytes) -> None:

@@ -205,6 +205,44 @@ async def test_a_verdict_before_the_placement_is_remembered_and_ships_when_it_is
     assert [p["badges"] for p in shipment.parcels] == [3]
     assert await dispatch.state(order.order_id) == "allocated"
     assert (await dispatch.picture()).ledger_consistent
+    # The allocator read the account's restriction with its lock of the placement, not again.
+    assert not restriction_read_alone(statements)
+
+
+def restriction_read_alone(statements: RoundTrips) -> list[str]:
+    """Statements that read an account's restriction and nothing else."""
+    return [
+        s.sql
+        for s in statements.sent
+        if s.sql.lstrip().startswith("SELECT")
+        and "restricted_accounts" in s.sql
+        and "dispatch_orders" not in s.sql
+    ]
+
+
+async def test_a_verdict_before_the_placement_of_a_restricted_account_is_held_back(
+    platform: Platform, dispatch: Dispatch, statements: RoundTrips
+) -> None:
+    """The allocator decides a placement already verified with the restriction it read as it
+    locked the placement: a restricted holder's order keeps its stock and is not handed over,
+    and goes once the restriction is lifted."""
+    order = placed(2)
+    await verify(platform, None, order.order_id)
+    await as_the_holder_asked(platform, lambda p, s: p.account_restricted(s, order.account_id))
+    await dispatch.send(order)
+    await dispatch.until_state(order.order_id, "reserved")
+    held = await dispatch.order(order.order_id)
+    assert held is not None and held.facts == OrderFacts(
+        state=State.RESERVED, placed=True, verified=True
+    )
+    assert await dispatch.shipment(order.order_id) is None
+    assert not restriction_read_alone(statements)
+
+    await as_the_holder_asked(
+        platform, lambda p, s: p.restriction_lifted(s, order.account_id, "test-lifted")
+    )
+    assert await dispatch.state(order.order_id) == "allocated"
+    assert (await dispatch.picture()).ledger_consistent
 
 
 async def test_an_anonymised_accounts_order_verified_ships_nothing(

@@ -79,6 +79,10 @@ class Undecided:
     anonymised: bool
     #: Where it stands against the placements recorded below it (the hole check).
     recorded: Recorded
+    #: Its account's holder restricted the use of their data (read with the lock, as
+    #: ``orders.lock_order_to_decide`` reads it): a verified order is then held back, not
+    #: handed over.
+    restricted: bool
 
 
 #: Failed decisions after which the allocator leaves a placement aside (see the gauge).
@@ -100,6 +104,9 @@ SELECT o.order_id, o.account_id, o.placement_seq, o.quantity, o.delivery, o.corr
        EXISTS (
            SELECT FROM anonymised_accounts AS a WHERE a.account_id = o.account_id
        ) AS anonymised,
+       EXISTS (
+           SELECT FROM restricted_accounts AS r WHERE r.account_id = o.account_id
+       ) AS restricted,
        (
            SELECT max(below.placement_seq) FROM dispatch_orders AS below
            WHERE below.placement_seq < o.placement_seq
@@ -138,6 +145,7 @@ async def lock_undecided(
             order_of_record(r),
             bool(r["anonymised"]),
             Recorded(r["placement_seq"], r["previous_seq"], float(r["age_seconds"])),
+            bool(r["restricted"]),
         )
         for r in rows
     ]

@@ -253,7 +253,7 @@ class Placements:
                 late = waitlist.Waiting(order.order_id, quantity, seq)
                 can_reserve = await self._make_room(session, late, balance, correlation_id)
             step = order_state.placed(order.facts, can_reserve=can_reserve)
-            await apply(session, order, step, correlation_id)
+            await apply(session, order, step, correlation_id, restricted=placement.restricted)
 
     async def _make_room(
         self,

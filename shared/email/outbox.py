@@ -284,6 +284,7 @@ class EmailRelay(Relay):
             sweep_after=sweep_after,
             batch=batch,
             due_sql=_ANY_DUE.format(table=table.name),
+            settle_sql=_DELETE_SENT.format(table=table.name),
             stop_grace_seconds=stop_grace_seconds,
         )
         self._table = table
@@ -304,8 +305,9 @@ class EmailRelay(Relay):
         return claimed == self._batch
 
     async def send_queued(self, emails: list[QueuedEmail]) -> int:
-        """Send the emails this process queued and committed; delete the sent ones in one
-        statement. One that fails is left to the sweep, which counts attempts and retries."""
+        """Send the emails this process queued and committed; the sent ones are deleted with
+        the others sent close to them (:meth:`Relay._settle_sent`). One that fails is left to the
+        sweep, which counts attempts and retries."""
         sent: list[UUID] = []
         outcomes: list[str] = []
         for email in emails:
@@ -321,10 +323,7 @@ class EmailRelay(Relay):
                 break  # the sender is likely down: the rest wait for the sweep as well
             sent.append(email.email_id)
             outcomes.append("sent")
-        if sent:
-            await prepared.fetch_alone(
-                self._db.engine, _DELETE_SENT.format(table=self._table.name), sent
-            )
+        self._sent(sent)  # deleted with the others sent close to them (Relay._settle_sent)
         for outcome in outcomes:
             EMAILS_SENT.labels(self._service, outcome).inc()
         if sent:

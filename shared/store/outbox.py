@@ -218,6 +218,7 @@ class OutboxRelay(Relay):
             sweep_after=sweep_after,
             batch=batch,
             due_sql=_ANY_DUE.format(table=table.name),
+            settle_sql=_MARK.format(table=table.name),
         )
         self._table = table
         self._publish = publish
@@ -225,13 +226,12 @@ class OutboxRelay(Relay):
         self._retention = retention
 
     async def _from_memory(self, written: list[WrittenEvent]) -> None:
-        """Publish the events this process committed, then mark them in one statement."""
+        """Publish the events this process committed; those confirmed are marked with the
+        others sent close to them (:meth:`Relay._settle_sent`)."""
         results = await asyncio.gather(
             *(self._publish(event) for event in written), return_exceptions=True
         )
-        done = self._count(written, results)
-        if done:
-            await prepared.fetch_alone(self._db.engine, _MARK.format(table=self._table.name), done)
+        self._sent(self._count(written, results))
         self._raise_if_failed(results)
 
     async def _sweep(self) -> bool:

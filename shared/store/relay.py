@@ -23,6 +23,10 @@ log = get_logger(__name__)
 #: Seconds between housekeeping passes (backlog gauges, deleting old rows).
 HOUSEKEEPING_EVERY = 5.0
 
+#: Seconds a row sent from memory may wait for the statement that settles it (marks it
+#: published, deletes it as sent), so rows sent close together share that statement.
+SETTLE_AFTER = 0.25
+
 
 #: Put in a commit's list instead of what was written inside a savepoint (which may still
 #: roll back): the commit then only brings the sweep forward.
@@ -35,7 +39,15 @@ class Relay(ABC):
     it from memory (:meth:`_from_memory`); every ``poll_seconds`` it sweeps
     (:meth:`_sweep`) for rows older than ``sweep_after`` seconds still unsent, after asking in
     one statement without a transaction (``due_sql``, given the table and ``sweep_after``)
-    whether there are any (docs/adr/0081-publishing-from-memory-after-commit.md)."""
+    whether there are any (docs/adr/0081-publishing-from-memory-after-commit.md).
+
+    What was sent from memory is settled (``settle_sql``, given the rows' ids: marked
+    published, or deleted as sent) up to ``settle_after`` seconds later, in one statement for
+    everything sent meanwhile, and always before a sweep looks for unsent rows: a statement
+    per round was a transaction per order or two at launch load. Rows sent and not yet settled
+    when a process dies are sent again by the next sweep, as rows sent and not yet marked
+    always were (consumers drop a repeated event by its id; an email may go twice).
+    """
 
     def __init__(
         self,
@@ -47,7 +59,9 @@ class Relay(ABC):
         sweep_after: float,
         batch: int,
         due_sql: str,
+        settle_sql: str,
         stop_grace_seconds: float = 0.0,
+        settle_after: float = SETTLE_AFTER,
     ) -> None:
         self.name = name
         self._db = db
@@ -55,6 +69,11 @@ class Relay(ABC):
         self._sweep_after = sweep_after
         self._batch = batch
         self._due_sql = due_sql
+        self._settle_sql = settle_sql
+        # Well inside ``sweep_after``: a row sent and not yet settled is never swept as unsent.
+        self._settle_after = min(settle_after, sweep_after / 2)
+        self._owed: list[Any] = []  # ids sent from memory, not yet settled
+        self._settle_at: float | None = None
         self._stop_grace = stop_grace_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -88,15 +107,41 @@ class Relay(ABC):
                 self._sweep_at = 0.0
         self.kick()
 
+    def _sent(self, ids: list[Any]) -> None:
+        """Rows sent from memory, to settle within ``settle_after`` seconds."""
+        if ids:
+            self._owed.extend(ids)
+            if self._settle_at is None:
+                self._settle_at = asyncio.get_running_loop().time() + self._settle_after
+
+    async def _settle_sent(self, *, now: bool) -> None:
+        """Settle what was sent, in one statement: when it is due, when a batch's worth is
+        owed, or at once (``now``: before a sweep, when stopping)."""
+        if not self._owed or self._settle_at is None:
+            return
+        due = len(self._owed) >= self._batch
+        if not (now or due or asyncio.get_running_loop().time() >= self._settle_at):
+            return
+        owed, self._owed, self._settle_at = self._owed, [], None
+        try:
+            await prepared.fetch_alone(self._db.engine, self._settle_sql, owed)
+        except BaseException:
+            self._owed[:0] = owed  # tried again at the next round
+            self._settle_at = asyncio.get_running_loop().time()
+            raise
+
     async def _round(self) -> bool:
-        """One round: what is in memory, then the sweep if it is due; True when more waits."""
+        """One round: what is in memory, what is owed settling, then the sweep if it is due;
+        True when more waits."""
         if self._memory:
             taken, self._memory = self._memory[: self._batch], self._memory[self._batch :]
             await self._from_memory(taken)
+        await self._settle_sent(now=False)
         loop = asyncio.get_running_loop()
         if loop.time() < self._sweep_at:
             return bool(self._memory)
         self._sweep_at = loop.time() + self._poll
+        await self._settle_sent(now=True)  # so no row sent from memory looks unsent to the sweep
         if not await self._any_due():
             return bool(self._memory)
         return await self._sweep() or bool(self._memory)
@@ -129,6 +174,9 @@ class Relay(ABC):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        # What was sent is settled now; if that fails, a sweep sends it again.
+        with contextlib.suppress(Exception):
+            await self._settle_sent(now=True)
 
     async def _run(self) -> None:
         failures = 0
@@ -159,4 +207,10 @@ class Relay(ABC):
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                await asyncio.wait_for(self._wake.wait(), self._pause(loop.time()))
+
+    def _pause(self, now: float) -> float:
+        """Seconds until the next round: the poll, or sooner if settling falls due first."""
+        if self._settle_at is None:
+            return self._poll
+        return max(0.0, min(self._poll, self._settle_at - now))

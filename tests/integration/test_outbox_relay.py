@@ -1,5 +1,6 @@
 """The event outbox's relay on a real PostgreSQL database: what a commit writes is published
-from memory and marked in one statement, and whatever that misses the sweep sends."""
+from memory and marked, with whatever else was published close to it, in one statement, and
+whatever that misses the sweep sends."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from shared.store.db import Database
 from shared.store.migrations import ensure_database
 from tests.support import infra
 from tests.support.platform import eventually
+from tests.support.round_trips import recording
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,35 @@ async def test_a_commit_publishes_its_events_from_memory_and_marks_them(
     assert len(broker.published) == 2
     assert sweeps == 0  # nothing was claimed back from the table
     assert {row.event_type for row in broker.published} == {"OrderCancelled"}
+
+
+async def test_events_published_close_together_are_marked_in_one_statement(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """Each commit wakes the relay, which publishes its events at once; the mark waits a
+    moment for the next ones, so three commits a moment apart are one UPDATE
+    (three before: a transaction each, one or two per order at launch load)."""
+    relay_, broker, db, events = relay
+    relay_._settle_after = 1.0  # as in production, well beyond the three commits' spread
+    with recording() as sent:
+        for _ in range(3):
+            await emit(db, events)
+            await asyncio.sleep(0.03)  # the relay takes each commit in a round of its own
+        await until_published(broker, db, events, 3)
+    marks = [s.sql for s in sent.sent if s.sql.startswith("UPDATE") and "published_at" in s.sql]
+    assert len(marks) == 1, marks
+
+
+async def test_what_was_published_is_marked_when_the_relay_stops(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    relay_, broker, db, events = relay
+    relay_._settle_after = 30.0  # the mark is surely still owed when the relay stops
+    await emit(db, events)
+    await eventually(lambda: asyncio.sleep(0, len(broker.published) == 1))
+    assert await unpublished(db, events) == 1
+    await relay_.stop()
+    assert await unpublished(db, events) == 0
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(

@@ -23,6 +23,7 @@ from shared.events import (
 from tests.support.events import order_placed
 from tests.support.keys import bearer, mint
 from tests.support.platform import Platform, blocked_on_a_lock, eventually
+from tests.support.round_trips import recording
 
 pytestmark = pytest.mark.integration
 REVIEWER = uuid.uuid4()
@@ -340,6 +341,36 @@ async def test_a_registration_after_anonymisation_brings_nothing_back(platform: 
     account, held = await _kept(platform, account_id)
     assert account is not None and account.anonymised and account.email is None
     assert held == []
+
+
+async def test_a_registration_keeps_the_account_and_its_locations_in_one_statement(
+    platform: Platform,
+) -> None:
+    """Every first sign-in's registration carries its locations (ADR 0082): after the
+    account's lock, the account and its locations are kept in one statement (two before)."""
+    account_id, location_id = uuid.uuid4(), f"1-R{uuid.uuid4().hex[:8]}"
+    registered = AccountRegistered(
+        account_id=account_id,
+        kind=AccountKind.CQC,
+        email="rowan@example.org",
+        organisation_name="Rowan Care",
+        postcode="LS1 4AP",
+        locations=[_home(location_id, "Rowan House")],
+    )
+    with recording() as sent, sent.labelled("registered"):
+        await _handle(platform, "verification.account.registered", registered)
+    ran = [" ".join(s.sql.split()) for s in sent.of("registered")]
+    assert len(ran) == 2, ran
+    assert "pg_advisory_xact_lock" in ran[0]
+    account, held = await _kept(platform, account_id)
+    assert account is not None
+    assert (account.email, account.organisation_name, account.postcode, account.kind) == (
+        "rowan@example.org",
+        "Rowan Care",
+        "LS1 4AP",
+        "cqc",
+    )
+    assert [details["name"] for details in held] == ["Rowan House"]
 
 
 async def test_a_registration_consumed_late_keeps_the_newer_location_details(

@@ -57,17 +57,19 @@ def register(service: Service, settings: VerificationSettings) -> None:
         first sign-in's locations come with it (ADR 0082), and orders waiting for them are
         checked."""
         registered = event.payload
-        await accounts.remember(session, registered)
-        if registered.locations:
-            await checker.learn_locations(
-                session,
-                registered.account_id,
-                [loc.model_dump() for loc in registered.locations],
-                event.correlation_id,
-                # The account's first snapshot: a LocationsAuthorised consumed before it
-                # (on its own queue) is newer and keeps its details.
-                refresh=False,
-            )
+        if not registered.locations:
+            await accounts.remember(session, registered)
+            return
+        await checker.learn_locations(
+            session,
+            registered.account_id,
+            [loc.model_dump() for loc in registered.locations],
+            event.correlation_id,
+            # The account's first snapshot: a LocationsAuthorised consumed before it
+            # (on its own queue) is newer and keeps its details.
+            refresh=False,
+            account=accounts.details(registered),  # kept in the same statement
+        )
 
     @service.handles(OrderCancelled)
     async def order_cancelled(session: AsyncSession, event: Envelope[OrderCancelled]) -> None:

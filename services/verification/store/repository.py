@@ -70,20 +70,50 @@ _SAVE_AUTHORISATIONS = (
 )
 
 
+#: :data:`_SAVE_AUTHORISATIONS` with the account itself kept first, as :data:`_UPSERT_ACCOUNT`
+#: keeps it: a first sign-in's registration carries both (ADR 0082), one round trip. The
+#: check for an anonymised account reads the statement's snapshot, as it did when the upsert
+#: (which never changes ``anonymised``) was a statement of its own.
+_REGISTER = (
+    "WITH account AS ("  # noqa: S608 - fixed fragments from this module
+    " INSERT INTO accounts (account_id, kind, email, organisation_name, postcode, phone)"
+    " VALUES ($1, $4, $5, $6, $7, $8)"
+    " ON CONFLICT (account_id) DO UPDATE SET kind = excluded.kind, email = excluded.email,"
+    " organisation_name = excluded.organisation_name, postcode = excluded.postcode,"
+    " phone = excluded.phone WHERE NOT accounts.anonymised"
+    "), " + _SAVE_AUTHORISATIONS.removeprefix("WITH ")
+)
+
+
 async def save_authorisations(
     session: AsyncSession,
     account_id: UUID,
     locations: Sequence[dict[str, Any]],
     *,
     refresh: bool = True,
+    account: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Keep the account's authorised locations; its orders that were waiting for them,
-    oldest first and locked, to check now. ``refresh`` False keeps details already held."""
+    """Keep the account's authorised locations (and ``account``, its registration's details,
+    as :func:`upsert_account` would, in the same statement); its orders that were waiting for
+    them, oldest first and locked, to check now. ``refresh`` False keeps details already
+    held."""
     # One row per location: the last one given wins, as when they were saved one by one.
-    latest = {loc["location_id"]: loc for loc in locations}
-    rows = await prepared.fetch(
-        session, _SAVE_AUTHORISATIONS, account_id, json.dumps(list(latest.values())), refresh
-    )
+    latest = json.dumps(list({loc["location_id"]: loc for loc in locations}.values()))
+    if account is None:
+        rows = await prepared.fetch(session, _SAVE_AUTHORISATIONS, account_id, latest, refresh)
+    else:
+        rows = await prepared.fetch(
+            session,
+            _REGISTER,
+            account_id,
+            latest,
+            refresh,
+            account["kind"],
+            account.get("email"),
+            account.get("organisation_name"),
+            account.get("postcode"),
+            account.get("phone"),
+        )
     return [dict(row) for row in rows]
 
 

@@ -3,6 +3,7 @@ corrects them, and stripped of everything that identifies the person when anonym
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,17 +16,19 @@ from shared.store.forget import forget_published_events
 
 async def remember(session: AsyncSession, registered: AccountRegistered) -> None:
     """Remember the account, to show reviewers who ordered and find orders by email."""
-    await repository.upsert_account(
-        session,
-        {
-            "account_id": registered.account_id,
-            "kind": registered.kind.value,
-            "email": registered.email,
-            "organisation_name": registered.organisation_name,
-            "postcode": registered.postcode,
-            "phone": registered.phone,
-        },
-    )
+    await repository.upsert_account(session, details(registered))
+
+
+def details(registered: AccountRegistered) -> dict[str, Any]:
+    """What verification keeps of a registered account."""
+    return {
+        "account_id": registered.account_id,
+        "kind": registered.kind.value,
+        "email": registered.email,
+        "organisation_name": registered.organisation_name,
+        "postcode": registered.postcode,
+        "phone": registered.phone,
+    }
 
 
 async def correct(session: AsyncSession, corrected: AccountDetailsCorrected) -> None:

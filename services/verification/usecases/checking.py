@@ -58,12 +58,14 @@ class Checker:
         correlation_id: str,
         *,
         refresh: bool = True,
+        account: dict[str, Any] | None = None,
     ) -> None:
-        """Keep the account's locations and check any of its orders that were waiting.
-        ``refresh`` False keeps details already held (a registration's older snapshot)."""
+        """Keep the account's locations (and ``account``, a registration's details, in the
+        same statement) and check any of its orders that were waiting. ``refresh`` False
+        keeps details already held (a registration's older snapshot)."""
         await repository.lock_account(session, account_id)
         saved = await repository.save_authorisations(
-            session, account_id, locations, refresh=refresh
+            session, account_id, locations, refresh=refresh, account=account
         )
         for order in saved:
             await self.check(session, order, correlation_id)

@@ -16,8 +16,7 @@ from shared.events import Envelope, OrderCancelled, wrap
 from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
 from shared.store.db import Database, before_commit
 from shared.store.inbox import inbox_table
-from shared.store.migrations import ensure_database
-from tests.support.infra import PG, drop_databases, unique_suffix
+from tests.support.databases import throwaway_database
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +33,10 @@ totals = Table("totals", metadata, Column("id", Integer, primary_key=True), Colu
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    name = f"care_group_commit_{unique_suffix()}"
-    url = f"{PG}/{name}"
-    await ensure_database(url)
-    database = Database(url, pool_size=5)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-        await conn.execute(totals.insert().values(id=1, n=0))
-    yield database
-    await database.dispose()
-    await drop_databases([name])
+    async with throwaway_database("care_group_commit", metadata) as database:
+        async with database.engine.begin() as conn:
+            await conn.execute(totals.insert().values(id=1, n=0))
+        yield database
 
 
 def event() -> Envelope[Any]:

@@ -18,28 +18,18 @@ from shared.email.outbox import EMAILS_QUEUED
 from shared.events import OrderCancelled
 from shared.store import outbox
 from shared.store.db import Database
-from shared.store.migrations import ensure_database
-from tests.support import infra
+from tests.support.databases import throwaway_database
 from tests.support.platform import eventually
 from tests.support.round_trips import recording
 
 
 @pytest.fixture(scope="module")
 async def database() -> AsyncIterator[tuple[Database, Table, Table]]:
-    name = f"care_outbox_test_{infra.unique_suffix()}"
-    url = f"{infra.PG}/{name}"
-    await ensure_database(url)
     metadata = MetaData()
     events = outbox.outbox_table(metadata)
     emails = email_outbox_table(metadata)
-    db = Database(url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
+    async with throwaway_database("care_outbox_test", metadata) as db:
         yield db, events, emails
-    finally:
-        await db.dispose()
-        await infra.drop_databases([name])
 
 
 class Broker:

@@ -13,8 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.store import inbox, prepared
 from shared.store.db import Database
-from shared.store.migrations import ensure_database
-from tests.support.infra import PG, drop_databases, unique_suffix
+from tests.support.databases import throwaway_database
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +23,8 @@ inbox_t = inbox.inbox_table(metadata)
 
 @pytest.fixture
 async def db() -> AsyncIterator[Database]:
-    name = f"care_prepared_{unique_suffix()}"
-    url = f"{PG}/{name}"
-    await ensure_database(url)
-    database = Database(url, pool_size=2)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield database
-    await database.dispose()
-    await drop_databases([name])
+    async with throwaway_database("care_prepared", metadata, pool_size=2) as database:
+        yield database
 
 
 async def claims(db: Database) -> int:

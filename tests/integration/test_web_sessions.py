@@ -9,10 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import MetaData, func, select, update
 
-from shared.store.db import Database
-from shared.store.migrations import ensure_database
 from shared.web.sessions import SessionStore, web_sessions_table
-from tests.support.infra import PG, drop_databases, unique_suffix
+from tests.support.databases import throwaway_database
 from tests.support.round_trips import TRANSACTION, recording
 
 pytestmark = pytest.mark.integration
@@ -23,15 +21,8 @@ table = web_sessions_table(metadata)
 
 @pytest.fixture
 async def store() -> AsyncIterator[SessionStore]:
-    name = f"care_sessions_{unique_suffix()}"
-    url = f"{PG}/{name}"
-    await ensure_database(url)
-    database = Database(url, pool_size=2)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield SessionStore(database, table, timedelta(minutes=30))
-    await database.dispose()
-    await drop_databases([name])
+    async with throwaway_database("care_sessions", metadata, pool_size=2) as database:
+        yield SessionStore(database, table, timedelta(minutes=30))
 
 
 async def rows(store: SessionStore) -> int:

@@ -10,7 +10,7 @@ from services.orders.api import orders as orders_api
 from services.orders.handlers import accounts, events, privacy
 from services.orders.settings import OrdersSettings
 from services.orders.store import state_gauge
-from services.orders.store.tables import email_outbox, metadata, web_sessions
+from services.orders.store.tables import email_outbox, metadata
 from services.orders.web import site as web_site
 from services.orders.web import waiting_room
 from shared.email import EmailRelay, sender_from_settings
@@ -69,7 +69,6 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         app,
         site.pages,
         service.db,
-        web_sessions,
         idle=timedelta(minutes=settings.session_idle_minutes),
         secure_cookies=settings.secure_cookies,
     )

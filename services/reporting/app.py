@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from services.reporting.api import mi
 from services.reporting.handlers import events
 from services.reporting.settings import ReportingSettings
-from services.reporting.store.tables import metadata, web_sessions
+from services.reporting.store.tables import metadata
 from services.reporting.usecases import retention
 from services.reporting.usecases.report import Rules
 from services.reporting.web import site as web_site
@@ -41,7 +41,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         app,
         pages,
         service.db,
-        web_sessions,
         idle=timedelta(minutes=settings.session_idle_minutes),
         secure_cookies=settings.secure_cookies,
     )

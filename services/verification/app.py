@@ -9,7 +9,7 @@ from services.verification.api import casework, reviews
 from services.verification.handlers import events, privacy
 from services.verification.settings import VerificationSettings
 from services.verification.store import review_gauge
-from services.verification.store.tables import metadata, web_sessions
+from services.verification.store.tables import metadata
 from services.verification.web import site as web_site
 from shared.events import (
     DeliveryAddressChanged,
@@ -57,7 +57,6 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         app,
         pages,
         service.db,
-        web_sessions,
         idle=timedelta(minutes=settings.session_idle_minutes),
         secure_cookies=settings.secure_cookies,
     )

@@ -19,7 +19,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete
+from sqlalchemy import Column, DateTime, MetaData, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,22 +36,29 @@ SKIPPED_PREFIXES = ("/api/", "/assets/", "/healthz", "/readyz", "/metrics", "/do
 #: An active user's expiry is pushed back at most this often, not on every request.
 _TOUCH_EVERY = timedelta(minutes=1)
 
-_LOAD = "SELECT data, expires_at FROM web_sessions WHERE id_hash = $1"
+#: The table every site keeps its sessions in (in its own service's database).
+TABLE = "web_sessions"
+
+_LOAD = f"SELECT data, expires_at FROM {TABLE} WHERE id_hash = $1"  # noqa: S608 - fixed names
 #: A write, and on a rotation the old id's row deleted in the same statement.
 _SAVE = (
-    "WITH rotated AS (DELETE FROM web_sessions WHERE id_hash = $4::varchar) "
-    "INSERT INTO web_sessions (id_hash, data, expires_at) VALUES ($1, $2::jsonb, $3) "
+    f"WITH rotated AS (DELETE FROM {TABLE} WHERE id_hash = $4::varchar) "  # noqa: S608
+    f"INSERT INTO {TABLE} (id_hash, data, expires_at) VALUES ($1, $2::jsonb, $3) "
     "ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
 )
-_DELETE = "DELETE FROM web_sessions WHERE id_hash = ANY($1::varchar[])"
+_DELETE = f"DELETE FROM {TABLE} WHERE id_hash = ANY($1::varchar[])"  # noqa: S608
+_PURGE = (
+    f"WITH gone AS (DELETE FROM {TABLE} WHERE expires_at <= now() RETURNING 1) "  # noqa: S608
+    "SELECT count(*) FROM gone"
+)
 
 
 def web_sessions_table(metadata: MetaData) -> Table:
     """The sessions table, added to a service's own metadata (and so its migrations)."""
-    if "web_sessions" in metadata.tables:
-        return metadata.tables["web_sessions"]
+    if TABLE in metadata.tables:
+        return metadata.tables[TABLE]
     return Table(
-        "web_sessions",
+        TABLE,
         metadata,
         Column("id_hash", String(64), primary_key=True),
         Column("data", JSONB, nullable=False),
@@ -117,9 +124,8 @@ class SessionStore:
     new one stay atomic as one statement.
     """
 
-    def __init__(self, db: Database, table: Table, idle: timedelta) -> None:
+    def __init__(self, db: Database, idle: timedelta) -> None:
         self.db = db
-        self.table = table
         self.idle = idle
 
     def new(self) -> WebSession:
@@ -157,11 +163,8 @@ class SessionStore:
 
     async def purge_expired(self) -> int:
         """Delete sessions past their expiry; returns how many."""
-        async with self.db.transaction() as session:
-            result = await session.execute(
-                delete(self.table).where(self.table.c.expires_at <= datetime.now(UTC))
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
+        rows = await prepared.fetch_alone(self.db.engine, _PURGE)
+        return int(rows[0][0])
 
 
 def _cookie_header(value: str, max_age: int, secure: bool) -> bytes:

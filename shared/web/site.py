@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
-from sqlalchemy import Table
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.store.db import Database
@@ -102,13 +101,12 @@ def install(
     app: FastAPI,
     site: Site,
     db: Database,
-    sessions_table: Table,
     *,
     idle: timedelta = timedelta(minutes=30),
     secure_cookies: bool = True,
 ) -> SessionStore:
     """Add sessions, the CSP nonce, the assets and HTML error pages to ``app``."""
-    store = SessionStore(db, sessions_table, idle)
+    store = SessionStore(db, idle)
     mount_assets(app)
     app.add_middleware(WebSessionMiddleware, store=store, secure=secure_cookies)
     app.add_middleware(PageSecurityMiddleware)

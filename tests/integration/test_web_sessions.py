@@ -22,7 +22,7 @@ table = web_sessions_table(metadata)
 @pytest.fixture
 async def store() -> AsyncIterator[SessionStore]:
     async with throwaway_database("care_sessions", metadata, pool_size=2) as database:
-        yield SessionStore(database, table, timedelta(minutes=30))
+        yield SessionStore(database, timedelta(minutes=30))
 
 
 async def rows(store: SessionStore) -> int:

@@ -9,6 +9,7 @@ tenth of a second before it begins, so deliveries arriving meanwhile share the t
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 
@@ -30,20 +31,29 @@ async def platform() -> AsyncIterator[Platform]:
 
 
 async def test_deliveries_arriving_apart_share_a_few_transactions(platform: Platform) -> None:
-    sent = await _publish_apart(platform, 12, seconds_apart=0.015)
+    sent, spread = await _publish_apart(platform, 12, seconds_apart=0.015)
 
     transactions = await _transactions_that_claimed(platform, sent)
 
-    assert transactions <= 6  # one per delivery (12) with a worker per connection, no wait
+    # One per delivery (12) with a worker per connection and no wait; with the wait, up to
+    # 6 (3 to 6 seen) when they arrive over 0.2 s as sent. On a loaded machine publishing
+    # spreads them out further (seven were once seen), so the bound grows with the spread,
+    # and stays below the 12 a worker that does not wait would take.
+    allowed = min(math.ceil(6 * max(spread, 0.2) / 0.2), 10)
+    assert transactions <= allowed, (transactions, spread)
 
 
-async def _publish_apart(platform: Platform, count: int, seconds_apart: float) -> list[str]:
-    """Publish ``count`` events on one confirmed channel, about ``seconds_apart`` apart."""
+async def _publish_apart(
+    platform: Platform, count: int, seconds_apart: float
+) -> tuple[list[str], float]:
+    """Publish ``count`` events on one confirmed channel, about ``seconds_apart`` apart; their
+    ids, and the seconds from the first publish to the last."""
     connection = await aio_pika.connect(platform.amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange("care.events")
         sent = []
+        started = time.monotonic()
         for _ in range(count):
             envelope = wrap(StockReceived(item="badge", quantity=10), "test")
             message = aio_pika.Message(
@@ -53,8 +63,9 @@ async def _publish_apart(platform: Platform, count: int, seconds_apart: float) -
             )
             await exchange.publish(message, routing_key=StockReceived.ROUTING_KEY)
             sent.append(str(envelope.event_id))
+            spread = time.monotonic() - started
             await asyncio.sleep(seconds_apart)
-        return sent
+        return sent, spread
     finally:
         await connection.close()
 

@@ -20,7 +20,7 @@ from services.identity.domain.throttle import Window
 from shared.events import AccountRegistered, parse
 from shared.http.auth import TokenVerifier
 from tests.support.identity import Clock, context, identity_platform, location, scalar
-from tests.support.keys import keypair, mint
+from tests.support.keys import bearer, keypair, mint
 from tests.support.mail import SmtpSink
 from tests.support.platform import Platform
 from tests.support.round_trips import recording
@@ -60,6 +60,8 @@ REGISTER = [
     location("1-J2", "joins@rose.example", "VJ002"),
     location("1-C1", "counted@rose.example", "VC001"),
     location("1-R1", "round-trips@rose.example", "VRT01"),
+    location("1-S1", "sessionless@rose.example", "VSL01"),
+    location("1-S2", "sessionless@rose.example", "VSL02"),
 ]
 
 
@@ -549,3 +551,25 @@ async def test_a_provider_adds_its_other_locations_from_inside_the_account(
         rows = (await session.execute(text(audited), {"a": account_id})).all()
     counts: dict[str, int] = {action: count for action, count in rows}
     assert counts["location_added"] == 1 and counts["location_add_failed"] == 1
+
+
+async def test_a_token_naming_no_session_adds_a_location_in_a_session_opened_as_at_sign_in(
+    platform: Platform,
+) -> None:
+    """Identity mints every token with its session; one without (as tests mint them) adding
+    a location gets a new session, written as a sign-in writes it: with a ``signed_in`` audit
+    row and the attempt counter cleared, in the same statement."""
+    email, identity = "sessionless@rose.example", platform.service("identity")
+    async with client(platform, "203.0.113.15") as c:
+        first = await sign_in(c, email, "VSL01")
+        account_id = uuid.UUID(first.json()["account_id"])
+        token = mint("provider", account_id=account_id, kind="cqc", locations=["1-S1"])
+        added = await c.post(
+            "/api/account/locations", json={"code": "VSL02"}, headers=bearer(token)
+        )
+    assert {"1-S1", "1-S2"} <= set(authorised(added))
+    assert await _account_counters(platform, email) == []
+    opened = "SELECT count(*) FROM sessions WHERE account_id = :a"
+    assert await scalar(identity, opened, a=account_id) == 2
+    audited = "SELECT count(*) FROM audit_events WHERE account_id = :a AND action = 'signed_in'"
+    assert await scalar(identity, audited, a=account_id) == 2

@@ -40,12 +40,14 @@ class Action(StrEnum):
     LOCATION_ADD_FAILED = "location_add_failed"
 
 
-#: Every sign-in writes one, so it runs on asyncpg's prepared statement
-#: (shared/store/prepared.py).
-_RECORD = (
-    "INSERT INTO audit_events (action, account_id, subject_key, source_key, detail) "
-    "VALUES ($1, $2, $3, $4, $5::jsonb)"
+#: An audit row's insert, its values (``{}``) given by the statement that runs it: on its own
+#: (:data:`_RECORD`) or beside a sign-in's new session (store/sessions.py).
+INSERT = (
+    "INSERT INTO audit_events (action, account_id, subject_key, source_key, detail) VALUES ({})"
 )
+#: Many requests write one, so it runs on asyncpg's prepared statement
+#: (shared/store/prepared.py).
+_RECORD = INSERT.format("$1, $2, $3, $4, $5::jsonb")
 
 
 async def record(

@@ -48,7 +48,10 @@ _SAVE = (
     "locked_until = excluded.locked_until"
 )
 
-_CLEAR = "DELETE FROM throttle WHERE scope = $1 AND key = $2"
+#: A counter's delete, its scope and key (``{}``) given by the statement that runs it: on its
+#: own (:data:`_CLEAR`) or beside a sign-in's new session (store/sessions.py).
+CLEAR = "DELETE FROM throttle WHERE scope = {} AND key = {}"
+_CLEAR = CLEAR.format("$1", "$2")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ DEVICE = "device"
 SCOPES = (ACCOUNT, SOURCE, RESET, REGISTRATION, DEVICE)
 
 
+#: What an admitted attempt's commit writes to its counter (:class:`_Count`).
+_COUNT, _CLEAR, _WRITTEN = "count", "clear", "written"
+
+
 class _Count:
     """An admitted attempt's count, written to its counter (locked since admission) just
     before the transaction commits: as counted, or cleared if the attempt succeeded.
@@ -44,16 +48,14 @@ class _Count:
 
     def __init__(self, scope: str, key: bytes, counted: rules.Counter) -> None:
         self.scope, self.key, self.counted = scope, key, counted
-        self.succeeded = False
-        #: Cleared by a statement of the caller's own (:func:`cleared_with_sign_in`).
-        self.settled = False
+        #: What the commit writes: the count (the default), a clear (the attempt succeeded),
+        #: or nothing (cleared already, by the caller's own statement).
+        self.outcome = _COUNT
 
     async def __call__(self, session: AsyncSession) -> None:
-        if self.settled:
-            return
-        if self.succeeded:
+        if self.outcome == _CLEAR:
             await counters.clear_counter(session, self.scope, self.key)
-        else:
+        elif self.outcome == _COUNT:
             await counters.save_counter(session, self.scope, self.key, self.counted)
 
 
@@ -131,7 +133,7 @@ def sign_in_succeeded(admission: Admission) -> None:
     """Clear the counter the attempt was made on: a known device's success clears only
     its own, so the owner signing in gives an attacker elsewhere no fresh guesses."""
     if admission.count is not None:
-        admission.count.succeeded = True
+        admission.count.outcome = _CLEAR
 
 
 def cleared_with_sign_in(admission: Admission) -> tuple[str, bytes] | None:
@@ -141,7 +143,7 @@ def cleared_with_sign_in(admission: Admission) -> tuple[str, bytes] | None:
     count = admission.count
     if count is None:
         return None
-    count.settled = True
+    count.outcome = _WRITTEN
     return count.scope, count.key
 
 

@@ -28,14 +28,17 @@ from shared.store import prepared
 #: SQLAlchemy's per-statement work. jsonb parameters are passed as JSON text.
 _ORDER_COLUMNS = ", ".join(column.name for column in orders.c)
 
-_UPSERT_ACCOUNT = (
+#: The account's upsert, its values (``{}``) given by the statement that runs it: on its own
+#: (:data:`_UPSERT_ACCOUNT`) or with a registration's locations (:data:`_REGISTER`).
+_ACCOUNT_UPSERT = (
     "INSERT INTO accounts (account_id, kind, email, organisation_name, postcode, phone) "
-    "VALUES ($1, $2, $3, $4, $5, $6) "
+    "VALUES ({}) "
     "ON CONFLICT (account_id) DO UPDATE SET kind = excluded.kind, email = excluded.email, "
     "organisation_name = excluded.organisation_name, postcode = excluded.postcode, "
     "phone = excluded.phone "
     "WHERE NOT accounts.anonymised"  # a registration arriving late brings nothing back
 )
+_UPSERT_ACCOUNT = _ACCOUNT_UPSERT.format("$1, $2, $3, $4, $5, $6")
 
 
 async def upsert_account(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -75,13 +78,8 @@ _SAVE_AUTHORISATIONS = (
 #: check for an anonymised account reads the statement's snapshot, as it did when the upsert
 #: (which never changes ``anonymised``) was a statement of its own.
 _REGISTER = (
-    "WITH account AS ("  # noqa: S608 - fixed fragments from this module
-    " INSERT INTO accounts (account_id, kind, email, organisation_name, postcode, phone)"
-    " VALUES ($1, $4, $5, $6, $7, $8)"
-    " ON CONFLICT (account_id) DO UPDATE SET kind = excluded.kind, email = excluded.email,"
-    " organisation_name = excluded.organisation_name, postcode = excluded.postcode,"
-    " phone = excluded.phone WHERE NOT accounts.anonymised"
-    "), " + _SAVE_AUTHORISATIONS.removeprefix("WITH ")
+    f"WITH account AS ({_ACCOUNT_UPSERT.format('$1, $4, $5, $6, $7, $8')}), "
+    + _SAVE_AUTHORISATIONS.removeprefix("WITH ")
 )
 
 

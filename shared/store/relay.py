@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -73,7 +74,7 @@ class Relay(ABC):
         # Well inside ``sweep_after``: a row sent and not yet settled is never swept as unsent.
         self._settle_after = min(settle_after, sweep_after / 2)
         self._owed: list[Any] = []  # ids sent from memory, not yet settled
-        self._settle_at: float | None = None
+        self._settle_at = math.inf  # when the oldest of them is due (never, while none is)
         self._stop_grace = stop_grace_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -110,19 +111,19 @@ class Relay(ABC):
     def _sent(self, ids: list[Any]) -> None:
         """Rows sent from memory, to settle within ``settle_after`` seconds."""
         if ids:
-            self._owed.extend(ids)
-            if self._settle_at is None:
+            if not self._owed:
                 self._settle_at = asyncio.get_running_loop().time() + self._settle_after
+            self._owed.extend(ids)
 
     async def _settle_sent(self, *, now: bool) -> None:
         """Settle what was sent, in one statement: when it is due, when a batch's worth is
         owed, or at once (``now``: before a sweep, when stopping)."""
-        if not self._owed or self._settle_at is None:
+        if not self._owed:
             return
         due = len(self._owed) >= self._batch
         if not (now or due or asyncio.get_running_loop().time() >= self._settle_at):
             return
-        owed, self._owed, self._settle_at = self._owed, [], None
+        owed, self._owed, self._settle_at = self._owed, [], math.inf
         try:
             await prepared.fetch_alone(self._db.engine, self._settle_sql, owed)
         except BaseException:
@@ -211,6 +212,4 @@ class Relay(ABC):
 
     def _pause(self, now: float) -> float:
         """Seconds until the next round: the poll, or sooner if settling falls due first."""
-        if self._settle_at is None:
-            return self._poll
         return max(0.0, min(self._poll, self._settle_at - now))

@@ -25,6 +25,7 @@ from shared.store.migrations import ensure_database
 from tests.support import infra
 from tests.support.mail import SmtpSink
 from tests.support.platform import eventually
+from tests.support.round_trips import recording
 
 PDF = Attachment("receipt.pdf", "application/pdf", b"%PDF-1.7\n\x00\xff\n%%EOF")
 
@@ -162,6 +163,28 @@ async def test_a_committed_email_is_sent_from_memory_without_claiming_it_back(
     await eventually(lambda: _empty(db, table), timeout=5)
     assert drains == 0
     assert counted("email-memory", "sent") == 2
+
+
+async def test_emails_sent_close_together_are_deleted_in_one_statement(
+    outbox: tuple[Database, Table], sink: SmtpSink, relays: list[EmailRelay]
+) -> None:
+    """Each commit wakes the relay, which sends at once; the sent rows' delete waits a moment
+    for the next ones, so three commits a moment apart are one DELETE (three before)."""
+    db, table = outbox
+    relay = EmailRelay(db, table, smtp(sink), "email-settle", poll_seconds=30)
+    relay._settle_after = 1.0  # beyond the three commits' spread, however loaded the machine
+    relay.start()
+    relays.append(relay)
+    await asyncio.sleep(0.1)  # the first round's sweep, over an empty table
+    with recording() as sent:
+        for n in range(3):
+            async with db.transaction() as session:
+                await queue_email(session, table, email(n))
+            await sink.wait_for(n + 1, timeout=5)
+        await eventually(lambda: _empty(db, table), timeout=5)
+    deletes = [s.sql for s in sent.sent if s.sql.startswith("DELETE")]
+    assert len(deletes) == 1, deletes
+    assert counted("email-settle", "sent") == 3
 
 
 async def test_an_email_whose_send_from_memory_failed_is_retried_by_the_sweep(

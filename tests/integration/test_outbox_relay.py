@@ -134,10 +134,44 @@ async def test_what_was_published_is_marked_when_the_relay_stops(
     relay_, broker, db, events = relay
     relay_._settle_after = 30.0  # the mark is surely still owed when the relay stops
     await emit(db, events)
-    await eventually(lambda: asyncio.sleep(0, len(broker.published) == 1))
+    await eventually(lambda: published(broker, 1))
     assert await unpublished(db, events) == 1
     await relay_.stop()
     assert await unpublished(db, events) == 0
+
+
+async def test_a_sweep_never_resends_what_was_published_and_not_yet_marked(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """The sweep takes rows unmarked for ``sweep_after``; what this relay published and has
+    not marked yet is marked first, so the sweep finds nothing to send again."""
+    relay_, broker, db, events = relay
+    relay_._settle_after = 30.0  # the mark would wait well past the sweep
+    await emit(db, events)
+    await eventually(lambda: published(broker, 1))
+    await asyncio.sleep(0.3)  # older than the fixture's sweep_after (0.2 s)
+    relay_._sweep_at = 0.0  # the sweep is due
+    relay_.kick()
+    await eventually(lambda: no_unpublished(db, events), timeout=5)
+    assert len(broker.published) == 1
+
+
+def test_a_mark_waits_at_most_half_of_sweep_after(database: tuple[Database, Table, Table]) -> None:
+    """Another replica sweeps rows unmarked for ``sweep_after``: a relay marks what it
+    published well before that, however long it was told it may wait."""
+    db, events, _ = database
+    quick = outbox.OutboxRelay(db, events, Broker().publish, service="t", sweep_after=0.2)
+    assert quick._settle_after == 0.1
+    slow = outbox.OutboxRelay(db, events, Broker().publish, service="t", sweep_after=5.0)
+    assert slow._settle_after == 0.25
+
+
+async def published(broker: Broker, n: int) -> bool:
+    return len(broker.published) == n
+
+
+async def no_unpublished(db: Database, events: Table) -> bool:
+    return await unpublished(db, events) == 0
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(

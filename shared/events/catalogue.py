@@ -380,8 +380,7 @@ class StockReleased(EventPayload):
     quantity: int = Field(ge=0)
 
 
-@register
-class OrderDispatched(EventPayload):
+class _Dispatch(EventPayload):
     """Carries no personal data: who and where stay in CourierHandoff."""
 
     TYPE: ClassVar[str] = "OrderDispatched"
@@ -391,6 +390,34 @@ class OrderDispatched(EventPayload):
     shipment_reference: str
     parcel_count: int = Field(gt=0)
     quantity: int = Field(gt=0)
+
+
+@register
+class OrderDispatchedV1(_Dispatch):
+    """Version 1: every reservation had a StockReserved of its own before the dispatch."""
+
+    VERSION: ClassVar[int] = 1
+
+
+@register
+class OrderDispatched(_Dispatch):
+    """Carries no personal data: who and where stay in CourierHandoff.
+
+    Version 2: an order verified before its placement was decided is reserved and handed
+    over in one step, with no StockReserved of its own; the dispatch says how many badges it
+    reserved (ADR 0054, "Eighth step"). A new version, not only a new field: reporting still
+    on version 1 would count the allocation and miss the reservation, so it parks version 2
+    until it is upgraded (consumers roll out before dispatch)."""
+
+    VERSION: ClassVar[int] = 2
+
+    #: Badges reserved in the same step as the dispatch, which no StockReserved announced.
+    reserved_with_dispatch: int = Field(default=0, ge=0)
+
+    @classmethod
+    def from_previous(cls, previous: EventPayload) -> OrderDispatched:
+        assert isinstance(previous, OrderDispatchedV1)
+        return cls(**previous.model_dump())
 
 
 @register

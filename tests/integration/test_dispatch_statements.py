@@ -200,13 +200,28 @@ async def test_a_verdict_before_the_placement_is_remembered_and_ships_when_it_is
     remembered = await dispatch.order(order.order_id)
     assert remembered is not None and remembered.facts == OrderFacts(verified=True)
 
+    before = await dispatch.picture()
     await dispatch.send(order)
     shipment = await dispatch.until_shipped(order.order_id)
     assert [p["badges"] for p in shipment.parcels] == [3]
     assert await dispatch.state(order.order_id) == "allocated"
-    assert (await dispatch.picture()).ledger_consistent
+    after = await dispatch.picture()
+    assert after.ledger_consistent
+    assert (after.reserved, after.allocated) == (before.reserved, before.allocated + 3)
     # The allocator read the account's restriction with its lock of the placement, not again.
     assert not restriction_read_alone(statements)
+    # Reserved and handed over in one statement, both ledger entries in order, and no
+    # StockReserved: the dispatch says what it reserved (ADR 0054, "Eighth step").
+    assert not [s.sql for s in statements.sent if "reserved = reserved +" in s.sql]
+    entries = await rows(
+        dispatch,
+        "SELECT kind, quantity, round FROM stock_ledger WHERE order_id = :o ORDER BY id",
+        o=order.order_id,
+    )
+    assert [tuple(e) for e in entries] == [("reservation", 3, 1), ("allocation", 3, 1)]
+    assert await dispatch.events("StockReserved", order.order_id) == []
+    [dispatched] = await dispatch.events("OrderDispatched", order.order_id)
+    assert (dispatched["quantity"], dispatched["reserved_with_dispatch"]) == (3, 3)
 
 
 def restriction_read_alone(statements: RoundTrips) -> list[str]:
@@ -328,5 +343,40 @@ async def test_an_allocation_the_reservations_do_not_cover_writes_nothing(
                 {"o": order_id},
             )
             assert tuple(found.one()) == (0, 0, 0, "reserved")
+            raise RuntimeError("rolled back")
+    assert await dispatch.picture() == before
+
+
+async def test_a_reservation_and_allocation_in_one_beyond_whats_available_writes_nothing(
+    platform: Platform, dispatch: Dispatch
+) -> None:
+    """Reserving in the allocation's own statement takes only what is available: asking
+    for more refuses the whole statement, as a reservation of its own would have been."""
+    order = placed(2)
+    await verify(platform, None, order.order_id)
+    before = await dispatch.picture()
+    parcels = split(before.available + 1, PARCEL_SIZE)
+    with pytest.raises(RuntimeError, match="rolled back"):
+        async with dispatch.db.transaction() as session:
+            with pytest.raises(StockConflict):
+                await allocations.allocate_and_ship(
+                    session,
+                    order.order_id,
+                    before.available + 1,
+                    OrderFacts(state=State.ALLOCATED, placed=True, verified=True),
+                    reference="SH-REFUSED2",
+                    parcels=parcels,
+                    leaflets=leaflets_packed(parcels),
+                    reserve_first=True,
+                )
+            found = await session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM shipments) AS shipments,"
+                    " (SELECT count(*) FROM stock_ledger WHERE order_id = :o) AS entries,"
+                    " (SELECT allocated FROM stock WHERE item = 'badge') AS allocated"
+                ),
+                {"o": order.order_id},
+            )
+            assert tuple(found.one()) == (0, 0, before.allocated)
             raise RuntimeError("rolled back")
     assert await dispatch.picture() == before

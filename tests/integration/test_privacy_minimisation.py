@@ -162,7 +162,7 @@ async def test_reporting_receives_one_order_in_few_deliveries_and_nothing_person
     platform: Platform,
 ) -> None:
     """ADR 0026: one provider's first sign-in, order, dispatch and delivery reach reporting as
-    six deliveries (seven before, when it took every domain event: AccountRegistered,
+    five or six deliveries (seven before, when it took every domain event: AccountRegistered,
     LocationsAuthorised and OrderPlaced, with names, addresses and emails in them), and none
     of them is an event that declares personal data."""
     from shared.events import payload_types
@@ -187,7 +187,6 @@ async def test_reporting_receives_one_order_in_few_deliveries_and_nothing_person
         "AccountRegisteredForReporting": 1,
         "OrderPlacedForReporting": 1,
         "OrderVerified": 1,
-        "StockReserved": 1,
         "OrderDispatched": 1,
         "OrderDelivered": 1,
     }
@@ -195,10 +194,13 @@ async def test_reporting_receives_one_order_in_few_deliveries_and_nothing_person
     async def all_in() -> dict[str, float] | None:
         after = _reporting_consumed()
         delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
-        return delta if delta == expected else None
+        # StockReserved comes only when the allocator reserved before the verification
+        # arrived; verified first, the dispatch carries its reservation (ADR 0054).
+        reserved = delta.pop("StockReserved", 0)
+        return {**delta, "StockReserved": reserved} if delta == expected else None
 
     delivered = await eventually(all_in)
-    assert sum(delivered.values()) == 6
+    assert delivered["StockReserved"] in (0, 1)
     types = payload_types()
     assert not [name for name in delivered if types[name].PERSONAL_FIELDS]
 

@@ -1,6 +1,6 @@
 """An order's stock leaving for the courier, in one statement: its badges moved from reserved
-to allocated, its shipment and parcels, the leaflets the parcels take, their ledger entries
-and the order's state.
+(or, for an order reserved in the same step, from available) to allocated, its shipment and
+parcels, the leaflets the parcels take, their ledger entries and the order's state.
 
 The caller holds the badge stock row and the order's row (taken in that order, as the lock
 order in :mod:`services.dispatch.store` says); the statement adds the shipment's new row and
@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.dispatch.domain.order_state import OrderFacts
 from services.dispatch.domain.shipment import ShipmentStatus
 from services.dispatch.domain.stock import BADGE, LedgerKind
-from services.dispatch.store.ledger import StockConflict, packed_note
+from services.dispatch.store.ledger import AVAILABLE, StockConflict, packed_note
 from shared.events import Parcel
 from shared.store import prepared
 
 _ALLOCATION = LedgerKind.ALLOCATION.value
+_RESERVATION = LedgerKind.RESERVATION.value
 
 # Each write reads ``moved`` (the badge row's update, which returns nothing when the balance
 # refuses it), so a refused allocation writes nothing at all. Leaflets are counted, never
@@ -35,10 +36,25 @@ _ALLOCATION = LedgerKind.ALLOCATION.value
 # badges' names the order, in the order's round (its releases so far plus one,
 # ``stock_ledger.round``); the leaflets' name the shipment instead (``ledger.packed_note``),
 # so the per-order ledger stays badges only.
-_ALLOCATE_AND_SHIP = f"""
+#
+# Reserved first: an order verified before its placement was decided is reserved and handed
+# over in the same step. The badges then move from available straight to allocated, if that
+# many are available, and the ledger gets the reservation's entry just before the
+# allocation's, as the two statements one after the other wrote them.
+_BADGES_MOVED = {
+    False: "reserved = reserved - $2::bigint, allocated = allocated + $2::bigint "
+    "WHERE item = $3::varchar AND reserved >= $2::bigint",
+    True: "allocated = allocated + $2::bigint "
+    f"WHERE item = $3::varchar AND {AVAILABLE} >= $2::bigint",
+}
+_BADGE_KINDS = {False: [_ALLOCATION], True: [_RESERVATION, _ALLOCATION]}
+
+
+def _allocate_and_ship(*, reserve_first: bool) -> str:
+    kinds = ", ".join(f"'{kind}'" for kind in _BADGE_KINDS[reserve_first])
+    return f"""
 WITH moved AS (
-    UPDATE stock SET reserved = reserved - $2::bigint, allocated = allocated + $2::bigint
-    WHERE item = $3::varchar AND reserved >= $2::bigint
+    UPDATE stock SET {_BADGES_MOVED[reserve_first]}
     RETURNING item
 ),
 facts AS (
@@ -63,21 +79,25 @@ leaflets AS (
 ),
 entries AS (
     INSERT INTO stock_ledger (item, kind, quantity, order_id, note, round)
-    SELECT item, '{_ALLOCATION}', quantity, order_id, note, round FROM (
-        SELECT 0 AS position, moved.item, $2::bigint AS quantity, $1::uuid AS order_id,
-               NULL::varchar AS note, (
+    SELECT item, kind, quantity, order_id, note, round FROM (
+        SELECT 0 AS position, badge.kind, moved.item, $2::bigint AS quantity,
+               $1::uuid AS order_id, NULL::varchar AS note, (
                    SELECT count(*) + 1 FROM stock_ledger AS l
                    WHERE l.order_id = $1::uuid AND l.kind = '{LedgerKind.RELEASE.value}'
-               )::int AS round
-        FROM moved
+               )::int AS round, badge.step
+        FROM moved CROSS JOIN unnest(ARRAY[{kinds}]::varchar[]) WITH ORDINALITY
+            AS badge(kind, step)
         UNION ALL
-        SELECT 1, packed.item, packed.quantity, NULL, $13::varchar, 1
+        SELECT 1, '{_ALLOCATION}', packed.item, packed.quantity, NULL, $13::varchar, 1, 1
         FROM leaflets JOIN packed USING (item)
     ) AS entry
-    ORDER BY position, item
+    ORDER BY position, step, item
 )
 SELECT EXISTS (SELECT FROM moved) AS allocated
 """  # noqa: S608 - fixed fragments from the domain's enums, never input
+
+
+_STATEMENTS = {first: _allocate_and_ship(reserve_first=first) for first in (False, True)}
 
 
 async def allocate_and_ship(
@@ -89,18 +109,22 @@ async def allocate_and_ship(
     reference: str,
     parcels: Sequence[Parcel],
     leaflets: Mapping[str, int],
+    reserve_first: bool = False,
 ) -> None:
     """Move the order's ``quantity`` badges from reserved to allocated, save what it knows
     (``facts``), make shipment ``reference`` with its ``parcels`` (handed over) and take the
     ``leaflets`` they carry (by item), each movement with its ledger entry: one statement.
+    With ``reserve_first`` the badges are reserved in the same statement (from what is
+    available) rather than by an earlier one.
 
     Raises :class:`StockConflict` (the caller's transaction must roll back) if the badges
-    reserved do not cover ``quantity``; then the statement wrote nothing.
+    reserved (or, reserving first, available) do not cover ``quantity``; then the statement
+    wrote nothing.
     """
     items = sorted(leaflets)
     [row] = await prepared.fetch(
         session,
-        _ALLOCATE_AND_SHIP,
+        _STATEMENTS[reserve_first],
         order_id,
         quantity,
         BADGE,

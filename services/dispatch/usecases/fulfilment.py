@@ -75,7 +75,13 @@ class Fulfilment:
             order = replace(order, facts=transition.after)
             if not _saved_by_allocation(transition):
                 await orders.save_facts(session, order.order_id, transition.after)
-        for action in transition.actions:
+        actions = transition.actions
+        if actions[:2] == (Action.RESERVE, Action.ALLOCATE):
+            # Reserved and handed over in one step: one statement, and the dispatch says what
+            # it reserved rather than a StockReserved of its own (ADR 0054, "Eighth step").
+            await self._allocate(session, order, correlation_id, reserve_first=True)
+            actions = actions[2:]
+        for action in actions:
             await self._carry_out(session, order, action, correlation_id)
         return order
 
@@ -145,11 +151,19 @@ class Fulfilment:
         elif action is Action.ALLOCATE:
             await self._allocate(session, order, correlation_id)
 
-    async def _allocate(self, session: AsyncSession, order: OrderRow, correlation_id: str) -> None:
+    async def _allocate(
+        self,
+        session: AsyncSession,
+        order: OrderRow,
+        correlation_id: str,
+        *,
+        reserve_first: bool = False,
+    ) -> None:
         """Reserved stock leaves: shipment, courier handoff and dispatch notice, all at once.
 
-        One statement moves the badges, makes the shipment, takes the leaflets, writes their
-        ledger entries and saves ``order.facts`` (the state the transition left it in)."""
+        One statement moves the badges (``reserve_first``: reserves them too), makes the
+        shipment, takes the leaflets, writes their ledger entries and saves ``order.facts``
+        (the state the transition left it in)."""
         quantity = _quantity(order)
         if order.delivery is None or is_scrubbed(order.delivery):
             raise RuntimeError("order has no delivery address to hand to the courier")
@@ -164,12 +178,14 @@ class Fulfilment:
             reference=reference,
             parcels=packed,
             leaflets=leaflets_packed(packed),
+            reserve_first=reserve_first,
         )
         dispatched = OrderDispatched(
             order_id=order.order_id,
             shipment_reference=reference,
             parcel_count=len(packed),
             quantity=quantity,
+            reserved_with_dispatch=quantity if reserve_first else 0,
         )
         await self.service.emit(session, handoff(reference, delivery, packed), correlation_id)
         await self.service.emit(session, dispatched, correlation_id)

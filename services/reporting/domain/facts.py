@@ -54,6 +54,7 @@ __all__ = [
     "NOT_KNOWN",
     "ORGANISATION_TYPES",
     "OTHER_CQC",
+    "RESERVED_WITH_DISPATCH",
     "EventFact",
     "Fact",
     "organisation_type",
@@ -94,6 +95,9 @@ def _at(moment: datetime) -> str:
 PLACED = "OrderPlaced"
 REGISTERED = "AccountRegistered"
 
+#: An OrderDispatched fact's badges reserved in the same step (none: the key is left out).
+RESERVED_WITH_DISPATCH = "reserved_with_dispatch"
+
 
 def _org_type(value: str) -> str:
     if value in ORGANISATION_TYPES or value == NOT_KNOWN:
@@ -126,15 +130,15 @@ def reduce(payload: EventPayload, occurred_at: datetime) -> EventFact | None:
                 {"at": _at(occurred_at), "quantity": payload.quantity},
             )
         case OrderDispatched():
-            return EventFact(
-                payload.TYPE,
-                payload.order_id,
-                {
-                    "at": _at(occurred_at),
-                    "quantity": payload.quantity,
-                    "parcels": payload.parcel_count,
-                },
-            )
+            dispatched: Fact = {
+                "at": _at(occurred_at),
+                "quantity": payload.quantity,
+                "parcels": payload.parcel_count,
+            }
+            if payload.reserved_with_dispatch:
+                # Reserved in the same step: no StockReserved came for these badges.
+                dispatched[RESERVED_WITH_DISPATCH] = payload.reserved_with_dispatch
+            return EventFact(payload.TYPE, payload.order_id, dispatched)
         case OrderDelivered():
             return EventFact(payload.TYPE, payload.order_id, {"at": _at(payload.delivered_at)})
         case StockReceived():
@@ -148,5 +152,15 @@ def reduce(payload: EventPayload, occurred_at: datetime) -> EventFact | None:
 
 #: Every key a fact may hold: the privacy test checks the log against this list.
 FACT_KEYS = frozenset(
-    {"at", "quantity", "parcels", "region", "local_authority", "org_type", "cqc", "kind"}
+    {
+        "at",
+        "quantity",
+        "parcels",
+        "region",
+        "local_authority",
+        "org_type",
+        "cqc",
+        "kind",
+        RESERVED_WITH_DISPATCH,
+    }
 )

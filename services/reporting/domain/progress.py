@@ -18,7 +18,13 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.reporting.domain.durations import bucket_of
-from services.reporting.domain.facts import CQC_REGISTERED, NOT_CQC_REGISTERED, NOT_KNOWN, Fact
+from services.reporting.domain.facts import (
+    CQC_REGISTERED,
+    NOT_CQC_REGISTERED,
+    NOT_KNOWN,
+    RESERVED_WITH_DISPATCH,
+    Fact,
+)
 
 #: Figures are counted by the day in England.
 LONDON = ZoneInfo("Europe/London")
@@ -287,6 +293,9 @@ def event_figures(event_type: str, fact: Fact) -> Figures:
     }.get(event_type)
     if metric:
         figures.count(day, metric, quantity, None)
+    if event_type == "OrderDispatched":
+        # Badges reserved and handed over in one step had no StockReserved of their own.
+        figures.count(day, "stock_reserved", int(fact.get(RESERVED_WITH_DISPATCH, 0)), None)
     if event_type == "AccountRegistered":
         figures.count(day, "accounts_registered", 1, None)
     return figures

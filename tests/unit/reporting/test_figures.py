@@ -281,6 +281,39 @@ def test_stock_received_and_accounts_count_nationally() -> None:
     }
 
 
+def test_a_dispatch_that_reserved_in_the_same_step_counts_the_reservation_too() -> None:
+    """Dispatch reserves and hands over an order verified before its placement was decided
+    in one step, with no StockReserved (ADR 0054, "Eighth step"): the dispatch's fact carries
+    the reservation, so the stock held (reserved less allocated) is the same as when a
+    StockReserved came first, and an ordinary dispatch still counts none."""
+    order_id = uuid.uuid4()
+
+    def stock(*events: object) -> dict[str, int]:
+        total = Figures()
+        for event in events:
+            kept = reduce(event, T0)  # type: ignore[arg-type]
+            assert kept is not None
+            total.add(event_figures(kept.event_type, kept.fact))
+        return {metric: n for (_, metric, _), n in total.counts.items()}
+
+    def dispatched(reserved: int = 0) -> OrderDispatched:
+        return OrderDispatched(
+            order_id=order_id,
+            shipment_reference="SH-1",
+            parcel_count=1,
+            quantity=7,
+            reserved_with_dispatch=reserved,
+        )
+
+    in_two = stock(StockReserved(order_id=order_id, quantity=7), dispatched())
+    in_one = stock(dispatched(reserved=7))
+    assert in_one == in_two == {"stock_reserved": 7, "stock_allocated": 7}
+    kept = reduce(dispatched(reserved=7), T0)
+    assert kept is not None and set(kept.fact) <= FACT_KEYS
+    plain = reduce(dispatched(), T0)
+    assert plain is not None and "reserved_with_dispatch" not in plain.fact
+
+
 def _pair(kept: object) -> tuple[str, dict[str, object]]:
     assert kept is not None
     return kept.event_type, kept.fact  # type: ignore[attr-defined]

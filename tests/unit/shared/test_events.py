@@ -11,13 +11,14 @@ from pydantic import ValidationError
 from shared.events import (
     AccountRegistered,
     OrderCancelled,
+    OrderDispatched,
     UnknownEventType,
     UnknownEventVersion,
     parse,
     payload_types,
     wrap,
 )
-from shared.events.catalogue import AccountRegisteredV1
+from shared.events.catalogue import AccountRegisteredV1, OrderDispatchedV1
 from shared.events.envelope import parse_as
 from tests.support.events import order_placed
 
@@ -190,6 +191,43 @@ def test_a_version_1_consumer_parks_a_registration_that_carries_locations() -> N
     body = wrap(registered, "c").model_dump_json().encode()
     with pytest.raises(UnknownEventVersion):
         parse_as(body, AccountRegisteredV1)
+
+
+def test_a_version_1_dispatch_reads_as_one_that_reserved_nothing_with_it() -> None:
+    """During a rollout dispatch may still send version 1, whose reservation always had a
+    StockReserved of its own: read as version 2, it reserved nothing with the dispatch."""
+    order_id = uuid.uuid4()
+    body = json.dumps(
+        {
+            "type": "OrderDispatched",
+            "version": 1,
+            "correlation_id": "c",
+            "payload": {
+                "order_id": str(order_id),
+                "shipment_reference": "SH-1",
+                "parcel_count": 1,
+                "quantity": 4,
+            },
+        }
+    ).encode()
+    envelope = parse_as(body, OrderDispatched)
+    assert envelope.version == 2
+    assert envelope.payload.order_id == order_id and envelope.payload.reserved_with_dispatch == 0
+
+
+def test_a_version_1_consumer_parks_a_dispatch_that_may_carry_a_reservation() -> None:
+    """Reporting still on version 1 would count the allocation and miss the reservation: it
+    refuses version 2, which waits in its dead-letter queue until reporting is upgraded."""
+    dispatched = OrderDispatched(
+        order_id=uuid.uuid4(),
+        shipment_reference="SH-1",
+        parcel_count=1,
+        quantity=4,
+        reserved_with_dispatch=4,
+    )
+    body = wrap(dispatched, "c").model_dump_json().encode()
+    with pytest.raises(UnknownEventVersion):
+        parse_as(body, OrderDispatchedV1)
 
 
 def test_an_envelope_class_is_built_once_not_after_every_garbage_collection() -> None:

@@ -20,6 +20,7 @@ kept because it shares the services' unit of work and metadata, and is small eno
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -111,19 +112,52 @@ def _row(payload: EventPayload, correlation_id: str) -> tuple[Envelope[Any], dic
     }
 
 
-#: Every emit runs it, so it runs on asyncpg's prepared statement (shared/store/prepared.py);
-#: any number of events is one statement, its arrays the only parameters.
-#: ``created_at`` is the moment of the write, which is just before the commit (the rows are
-#: written as it begins), not the transaction's start: the sweep leaves rows younger than
-#: ``sweep_after`` to the process publishing them from memory, and a long transaction's rows
-#: would otherwise look old the moment they commit, and be sent twice.
-_ADD_MANY = (
-    "INSERT INTO {table} "
-    "(event_id, event_type, exchange, routing_key, correlation_id, body, traceparent,"
-    " created_at) "
-    "SELECT *, clock_timestamp() FROM unnest($1::uuid[], $2::varchar[], $3::varchar[],"
-    " $4::varchar[], $5::varchar[], $6::text[], $7::varchar[])"
-)
+#: Every service's outbox table (:func:`outbox_table`).
+TABLE = "outbox"
+
+_CASTS = ("uuid", "varchar", "varchar", "varchar", "varchar", "text", "varchar")
+
+
+@functools.cache
+def _add_many(table: str, first: int) -> str:
+    """Every emit runs it, so it runs on asyncpg's prepared statement
+    (shared/store/prepared.py); any number of events is one statement, its arrays (from
+    ``$first``) the only parameters.
+
+    ``created_at`` is the moment of the write, which is just before the commit (the rows are
+    written as it begins, or by the transaction's last statement), not the transaction's
+    start: the sweep leaves rows younger than ``sweep_after`` to the process publishing them
+    from memory, and a long transaction's rows would otherwise look old the moment they
+    commit, and be sent twice."""
+    arrays = ", ".join(f"${first + i}::{cast}[]" for i, cast in enumerate(_CASTS))
+    return (
+        f"INSERT INTO {table} "  # noqa: S608 - a table name of this module, never input
+        "(event_id, event_type, exchange, routing_key, correlation_id, body, traceparent,"
+        f" created_at) SELECT *, clock_timestamp() FROM unnest({arrays})"
+    )
+
+
+def carrying_insert(first: int) -> str:
+    """The outbox's insert, for a transaction's last statement to carry as a data-modifying
+    CTE (``written AS (...)``): it writes the events the transaction emitted
+    (:func:`take_pending`, seven arrays, parameters ``$first`` on), so the commit needs no
+    statement of its own for them. Used where a transaction that emits ends on a statement of
+    its own anyway (a sign-in's session, a verdict, a dispatch): one round trip fewer each."""
+    return _add_many(TABLE, first)
+
+
+def take_pending(session: AsyncSession) -> list[list[Any]]:
+    """The columns of the events ``session``'s transaction has emitted and not yet written,
+    taken for a statement with :func:`carrying_insert` to write: the commit then writes only
+    what is emitted after it. Seven empty arrays when there are none (the CTE writes nothing).
+
+    Call it for the transaction's last statement only: ``created_at`` is when the rows are
+    written (see :func:`_add_many`), which must be just before the commit."""
+    pending = session.info.pop(_PENDING, None)
+    if pending is not None and pending["table"].name != TABLE:
+        raise ValueError(f"events pending for {pending['table'].name}, not {TABLE}")
+    rows = pending["rows"] if pending is not None else []
+    return [[row[column] for row in rows] for column in _COLUMNS]
 
 
 async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -146,14 +180,15 @@ async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, 
 
 
 async def _write_pending(session: AsyncSession) -> None:
-    pending = session.info.pop(_PENDING)
-    await _write(session, pending["table"], pending["rows"])
+    pending = session.info.pop(_PENDING, None)
+    if pending is not None:  # else a statement carried them (take_pending)
+        await _write(session, pending["table"], pending["rows"])
 
 
 async def _write(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     await prepared.fetch(
         session,
-        _ADD_MANY.format(table=table.name),
+        _add_many(table.name, 1),
         *([row[column] for row in rows] for column in _COLUMNS),
     )
 

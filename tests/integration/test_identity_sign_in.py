@@ -22,7 +22,7 @@ from shared.http.auth import TokenVerifier
 from tests.support.identity import Clock, context, identity_platform, location, scalar
 from tests.support.keys import bearer, keypair, mint
 from tests.support.mail import SmtpSink
-from tests.support.platform import Platform
+from tests.support.platform import Platform, eventually
 from tests.support.round_trips import recording
 
 pytestmark = pytest.mark.integration
@@ -60,6 +60,7 @@ REGISTER = [
     location("1-J2", "joins@rose.example", "VJ002"),
     location("1-C1", "counted@rose.example", "VC001"),
     location("1-R1", "round-trips@rose.example", "VRT01"),
+    location("1-F1", "first-trips@rose.example", "VFT01"),
     location("1-S1", "sessionless@rose.example", "VSL01"),
     location("1-S2", "sessionless@rose.example", "VSL02"),
 ]
@@ -388,6 +389,36 @@ async def test_a_sign_in_opens_its_session_audits_and_clears_its_counter_in_one_
     )
     assert audited == "signed_in register,signed_in register"
     assert await scalar(identity, "SELECT count(*) FROM sessions WHERE account_id = :a", a=account)
+
+
+async def test_a_first_sign_in_writes_its_registration_with_its_session(
+    platform: Platform,
+) -> None:
+    """A first sign-in's events ride on its last statement, the session's, not one of their
+    own before the commit (shared/store/outbox.carrying_insert): the counter, the email's
+    view, the account made, then the session with its audit row and the two events. They are
+    published from memory as any committed event is."""
+    email, identity = "first-trips@rose.example", platform.service("identity")
+    async with client(platform, "203.0.113.15") as c:
+        with recording() as sent, sent.labelled("sign-in"):
+            answer = await sign_in(c, email, "VFT01")
+    assert authorised(answer) == ["1-F1"]
+    statements = [" ".join(s.sql.split()) for s in sent.of("sign-in")]
+    assert len(statements) == 4, statements
+    assert not [s for s in statements if s.startswith("INSERT INTO outbox")], statements
+    assert "INSERT INTO outbox" in statements[-1] and "INSERT INTO sessions" in statements[-1]
+    account_id = answer.json()["account_id"]
+    assert await _events_about(identity, "AccountRegistered", account_id) == 1
+    unpublished = (
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        " AND event_type IN ('AccountRegistered', 'AccountRegisteredForReporting')"
+        " AND body LIKE :a"
+    )
+
+    async def published() -> bool:
+        return await scalar(identity, unpublished, a=f"%{account_id}%") == 0
+
+    assert await eventually(published)
 
 
 async def test_one_source_address_is_limited_across_accounts(

@@ -279,3 +279,32 @@ async def test_an_event_written_in_a_savepoint_that_rolls_back_is_never_publishe
     await until_published(broker, db, events, 1)
     assert [row.body for row in broker.published if str(kept.order_id) in row.body]
     assert len(broker.published) == 1
+
+
+async def test_a_statement_carries_what_was_emitted_before_it_and_the_commit_the_rest(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """A transaction's last statement may write its events itself (``carrying_insert``):
+    they are then not written again at the commit, an event emitted after that statement
+    still is, and all of them are published from memory once each."""
+    from shared.store import prepared
+
+    _, broker, db, events = relay
+    carried, after = OrderCancelled(order_id=uuid.uuid4()), OrderCancelled(order_id=uuid.uuid4())
+    with recording() as sent, sent.labelled("carrying"):
+        async with db.transaction() as session:
+            await outbox.add(session, events, carried, "corr")
+            statement = f"WITH written AS ({outbox.carrying_insert(1)}) SELECT 1"
+            await prepared.fetch(session, statement, *outbox.take_pending(session))
+            assert outbox.take_pending(session) == [[]] * 7  # taken: nothing left
+            await outbox.add(session, events, after, "corr")
+    inserts = [s.sql for s in sent.of("carrying") if "INSERT INTO outbox" in s.sql]
+    assert len(inserts) == 2 and inserts[0].startswith("WITH written"), inserts
+    await until_published(broker, db, events, 2)
+    bodies = [row.body for row in broker.published]
+    assert len(bodies) == 2
+    assert [str(carried.order_id) in b for b in bodies].count(True) == 1
+    assert [str(after.order_id) in b for b in bodies].count(True) == 1
+    async with db.transaction() as session:
+        rows = await session.execute(select(events.c.body))
+        assert len(rows.all()) == 2

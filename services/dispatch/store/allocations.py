@@ -24,7 +24,7 @@ from services.dispatch.domain.shipment import ShipmentStatus
 from services.dispatch.domain.stock import BADGE, LedgerKind
 from services.dispatch.store.ledger import AVAILABLE, StockConflict, packed_note
 from shared.events import Parcel
-from shared.store import prepared
+from shared.store import outbox, prepared
 
 _ALLOCATION = LedgerKind.ALLOCATION.value
 _RESERVATION = LedgerKind.RESERVATION.value
@@ -92,6 +92,9 @@ entries AS (
         FROM leaflets JOIN packed USING (item)
     ) AS entry
     ORDER BY position, step, item
+),
+written AS (
+    {outbox.carrying_insert(14)} WHERE EXISTS (SELECT FROM moved)
 )
 SELECT EXISTS (SELECT FROM moved) AS allocated
 """  # noqa: S608 - fixed fragments from the domain's enums, never input
@@ -112,8 +115,10 @@ async def allocate_and_ship(
     reserve_first: bool = False,
 ) -> None:
     """Move the order's ``quantity`` badges from reserved to allocated, save what it knows
-    (``facts``), make shipment ``reference`` with its ``parcels`` (handed over) and take the
-    ``leaflets`` they carry (by item), each movement with its ledger entry: one statement.
+    (``facts``), make shipment ``reference`` with its ``parcels`` (handed over), take the
+    ``leaflets`` they carry (by item), each movement with its ledger entry, and write the
+    events the transaction has emitted so far (its handoff and dispatch notice among them,
+    ``outbox.carrying_insert``): one statement.
     With ``reserve_first`` the badges are reserved in the same statement (from what is
     available) rather than by an earlier one.
 
@@ -138,6 +143,7 @@ async def allocate_and_ship(
         items,
         [leaflets[item] for item in items],
         packed_note(reference),
+        *outbox.take_pending(session),
     )
     if not row["allocated"]:
         raise StockConflict(f"allocation of {quantity} {BADGE} refused by the balance")

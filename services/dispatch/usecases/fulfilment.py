@@ -162,14 +162,25 @@ class Fulfilment:
         """Reserved stock leaves: shipment, courier handoff and dispatch notice, all at once.
 
         One statement moves the badges (``reserve_first``: reserves them too), makes the
-        shipment, takes the leaflets, writes their ledger entries and saves ``order.facts``
-        (the state the transition left it in)."""
+        shipment, takes the leaflets, writes their ledger entries, saves ``order.facts`` (the
+        state the transition left it in) and writes the handoff and the dispatch notice,
+        emitted first for it to carry (with any event emitted before them). Refused, it
+        raises and the transaction rolls back, events and all."""
         quantity = _quantity(order)
         if order.delivery is None or is_scrubbed(order.delivery):
             raise RuntimeError("order has no delivery address to hand to the courier")
         delivery = Delivery.model_validate(order.delivery)
         packed = parcels.split(quantity, self.settings.parcel_size)
         reference = new_reference()
+        dispatched = OrderDispatched(
+            order_id=order.order_id,
+            shipment_reference=reference,
+            parcel_count=len(packed),
+            quantity=quantity,
+            reserved_with_dispatch=quantity if reserve_first else 0,
+        )
+        await self.service.emit(session, handoff(reference, delivery, packed), correlation_id)
+        await self.service.emit(session, dispatched, correlation_id)
         await allocations.allocate_and_ship(
             session,
             order.order_id,
@@ -180,15 +191,6 @@ class Fulfilment:
             leaflets=leaflets_packed(packed),
             reserve_first=reserve_first,
         )
-        dispatched = OrderDispatched(
-            order_id=order.order_id,
-            shipment_reference=reference,
-            parcel_count=len(packed),
-            quantity=quantity,
-            reserved_with_dispatch=quantity if reserve_first else 0,
-        )
-        await self.service.emit(session, handoff(reference, delivery, packed), correlation_id)
-        await self.service.emit(session, dispatched, correlation_id)
         log.info("order dispatched", order_id=str(order.order_id), shipment_reference=reference)
 
 

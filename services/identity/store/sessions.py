@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.domain.sessions import RevokedBecause, SessionPolicy
 from services.identity.store import audit, throttle
 from services.identity.store.tables import sessions
-from shared.store import prepared
+from shared.store import outbox, prepared
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,18 @@ class SignedIn:
 
 
 #: Every sign-in opens one, so it runs on asyncpg's prepared statement
-#: (shared/store/prepared.py), and writes its audit row and clears its attempt counter in the
-#: same statement: three round trips were one each. Data-modifying CTEs all run, referenced or
-#: not, and commit or roll back with the transaction as separate statements would.
+#: (shared/store/prepared.py), and writes its audit row, clears its attempt counter and
+#: writes the events the sign-in emitted (a first one's registration) in the same statement,
+#: the sign-in's last: four round trips were one each. Data-modifying CTEs all run,
+#: referenced or not, and commit or roll back with the transaction as separate statements
+#: would.
 _OPEN = (
     "WITH opened AS ("  # noqa: S608 - fixed fragments of this service's store
     "INSERT INTO sessions (id, account_id, refresh_hash, created_at, last_used_at, expires_at) "
     "VALUES ($1, $2, $3, $4, $4, $5)), "
     f"audited AS ({audit.INSERT.format('$6, $2, NULL, $7, $8::jsonb')}), "
-    f"cleared AS ({throttle.CLEAR.format('$9', '$10')}) "
+    f"cleared AS ({throttle.CLEAR.format('$9', '$10')}), "
+    f"written AS ({outbox.carrying_insert(11)}) "
     "SELECT 1"
 )
 
@@ -57,7 +60,8 @@ async def open_session(
     policy: SessionPolicy,
     signed_in: SignedIn,
 ) -> UUID:
-    """A new session for a sign-in, with the sign-in's audit row and its counter cleared."""
+    """A new session for a sign-in, with the sign-in's audit row, its counter cleared and
+    the events it emitted: the sign-in's last statement."""
     session_id = uuid.uuid4()
     scope, key = signed_in.counter or (None, None)
     await prepared.fetch(
@@ -73,6 +77,7 @@ async def open_session(
         json.dumps({"method": signed_in.method}),
         scope,
         key,
+        *outbox.take_pending(session),
     )
     return session_id
 

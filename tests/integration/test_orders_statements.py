@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from services.orders.domain import emails
 from services.orders.domain.order import Status
 from services.orders.store import repository
 from services.orders.store.tables import (
@@ -30,6 +31,7 @@ from services.orders.store.tables import (
 )
 from services.orders.usecases import accounts, privacy, progress
 from services.orders.usecases.orderable import orderable
+from shared.email.outbox import EMAILS_QUEUED
 from shared.events import (
     AccountDetailsCorrected,
     AccountKind,
@@ -137,7 +139,8 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
     platform: Platform, statements: RoundTrips
 ) -> None:
     """Nothing waits: each account event is the account's lock and one statement; the order
-    is the lock, one read, one insert and its events; a step one statement, a dispatch two."""
+    is the lock, one read, one insert and its events; a step one statement, and a dispatch
+    too, with its email (two until the email was queued by the step's statement)."""
     account_id, site, email = uuid.uuid4(), "1-STMTS0001", "alder.house@example.org"
 
     assert len(await registered(platform, statements, account_id, email)) == 2
@@ -171,7 +174,8 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
     assert len(statements.in_session(step)) == 1
     async with db.transaction() as dispatch:
         await progress.dispatched(dispatch, order_id, "SHIP-42", datetime.now(UTC))
-    assert len(statements.in_session(dispatch)) == 2
+        [queued] = dispatch.info[EMAILS_QUEUED]  # handed to the relay at the commit
+    assert len(statements.in_session(dispatch)) == 1
     with recording(db.engine) as reading, reading.labelled("read"):
         seen = await repository.read_order(db, order_id)  # the order, lines and timeline
     assert reading.count("read") == 1 and reading.count("read", TRANSACTION) == 0
@@ -182,9 +186,20 @@ async def test_a_first_sign_ins_events_then_an_order_and_its_steps(
     assert all(isinstance(h["occurred_at"], datetime) for h in seen["history"])
     assert seen["delivery"]["postcode"] == "YO1 6AA"
     sent = await rows(
-        platform, select(email_outbox.c.attachments).where(email_outbox.c.recipient == email)
+        platform,
+        select(email_outbox.c.id, email_outbox.c.subject, email_outbox.c.body)
+        .add_columns(email_outbox.c.attachments)
+        .where(email_outbox.c.recipient == email)
+        .where(email_outbox.c.subject.like("%dispatched")),
     )
     assert [a["filename"] for r in sent for a in r.attachments] == ["care-poster.pdf"]
+    # The row the sweep would send and the message the relay sends from memory are the email
+    # orders writes for this order and shipment.
+    expected = emails.order_dispatched(email, order["reference"], "SHIP-42")
+    assert [(r.id, r.subject, r.body) for r in sent] == [
+        (queued.email_id, expected.subject, expected.body)
+    ]
+    assert queued.message == expected
 
 
 async def test_an_order_placed_before_the_events_costs_them_one_statement_more_each(

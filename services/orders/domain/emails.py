@@ -3,6 +3,8 @@ poster). Plain words; the reference in the subject so a person can find it later
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from services.orders.domain.poster import WORKFORCE_APP, poster_pdf
 from shared.email import EmailMessage
 from shared.email.message import Attachment
@@ -35,6 +37,28 @@ def order_placed(
         f"{HELP}\n\nThe badges and postage are free.\n"
     )
     return EmailMessage(to=to, subject=f"CARE badges order {reference} received", body=body)
+
+
+#: Stand for the recipient and the order's reference in :func:`dispatched_template`: both
+#: are read with the order, in the statement that queues the email.
+RECIPIENT_SLOT = "recipient@recipient.invalid"
+REFERENCE_SLOT = "{order reference}"
+
+
+def dispatched_template(shipment: str) -> EmailMessage:
+    """:func:`order_dispatched` before its order is read: the slots where the recipient and
+    the reference go (:func:`filled` puts them in, as the statement that queues it does)."""
+    return order_dispatched(RECIPIENT_SLOT, REFERENCE_SLOT, shipment)
+
+
+def filled(template: EmailMessage, to: str, reference: str) -> EmailMessage:
+    """A template's email for ``to`` about order ``reference``."""
+    return replace(
+        template,
+        to=to,
+        subject=template.subject.replace(REFERENCE_SLOT, reference),
+        body=template.body.replace(REFERENCE_SLOT, reference),
+    )
 
 
 def order_dispatched(to: str, reference: str, shipment: str) -> EmailMessage:

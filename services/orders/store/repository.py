@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.orders.domain.order import Status, moves_from
 from services.orders.store.accounts import OrganisationAlreadyOrdered
 from services.orders.store.tables import (
+    email_outbox,
     location_orders,
     orders,
 )
@@ -282,6 +283,64 @@ step AS (
 )
 SELECT reference, notify_email FROM moved
 """
+
+
+# A dispatch's step with its email in one statement: the email is queued from a template
+# whose recipient and reference are the order's, read by the step's UPDATE (two round trips
+# were one each on every dispatch).
+_RECORD_DISPATCH = _RECORD_STATUS.replace(
+    "SELECT reference, notify_email FROM moved",
+    f""", mailed AS (
+    INSERT INTO {email_outbox.name} (id, recipient, subject, body, attachments, created_at)
+    SELECT $6::uuid, notify_email, replace($7::text, $10::text, reference),
+           replace($8::text, $10::text, reference), $9::jsonb, clock_timestamp()
+    FROM moved WHERE notify_email IS NOT NULL
+)
+SELECT reference, notify_email FROM moved
+""",  # noqa: S608 - a table name of this service's store, never input
+)
+
+
+class Dispatched(NamedTuple):
+    """A dispatched order's reference and confirmation address, and the id of the email
+    queued to it (None when it has no such address)."""
+
+    reference: str
+    notify_email: str | None
+    email_id: UUID | None
+
+
+async def record_dispatch(
+    session: AsyncSession,
+    order_id: UUID,
+    occurred_at: datetime,
+    shipment: str,
+    template: EmailMessage,
+    reference_slot: str,
+) -> Dispatched | None:
+    """:func:`record_status` for the dispatch, and in the same statement the email
+    ``template`` queued to the order's confirmation address, if it has one, with its
+    reference in place of ``reference_slot``; None if the order is unknown. The caller hands
+    the email, filled the same way, to :func:`emails_written`."""
+    [email_id], _, [subject], [body], [attachments] = email_rows([template])
+    rows = await prepared.fetch(
+        session,
+        _RECORD_DISPATCH,
+        order_id,
+        Status.DISPATCHED.value,
+        shipment,
+        occurred_at,
+        [status.value for status in moves_from(Status.DISPATCHED)],
+        email_id,
+        subject,
+        body,
+        attachments,
+        reference_slot,
+    )
+    if not rows:
+        return None
+    address = rows[0]["notify_email"]
+    return Dispatched(rows[0]["reference"], address, email_id if address else None)
 
 
 async def record_status(

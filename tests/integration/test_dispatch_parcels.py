@@ -160,6 +160,7 @@ async def test_order_dispatched_carries_no_personal_data(
             "shipment_reference",
             "parcel_count",
             "quantity",
+            "reserved_with_dispatch",
         }
     )
     assert OrderDispatched.PERSONAL_FIELDS == frozenset()

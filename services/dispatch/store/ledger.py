@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import TextClause, Uuid, bindparam, func, select, text
+from asyncpg import Record
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,10 +28,13 @@ class StockConflict(Exception):
     """A stock movement the balance does not allow: a bug upstream, never a normal outcome."""
 
 
-# The statements on the reservation path are built once and run with parameters: every
-# placement takes the stock row's lock, so what it costs is paid by every placement queued
-# behind it (bench/reservations.py measures it). The lock itself runs on asyncpg's prepared
-# statement (shared/store/prepared.py): every transaction that moves stock takes it first.
+# The statements on the reservation path are fixed texts run with parameters: every placement
+# takes the stock row's lock, so what it costs is paid by every placement queued behind it
+# (bench/reservations.py measures it). The lock, each movement (:func:`_move`: receipts,
+# adjustments, reservations, releases) and the allocator's batch reservation
+# (:func:`reserve_many`) run on asyncpg's prepared statements (shared/store/prepared.py),
+# which skip SQLAlchemy's statement handling; the cold reads (:func:`read_stock`,
+# :func:`check_ledger`) stay on SQLAlchemy.
 
 _LOCK_STOCK = "SELECT received, reserved, allocated FROM stock WHERE item = $1::varchar FOR UPDATE"
 
@@ -40,14 +44,18 @@ def balance_of(row: Any) -> Balance:
     return Balance(int(row.received), int(row.reserved), int(row.allocated))
 
 
+def balance_of_record(record: Record) -> Balance:
+    """:func:`balance_of` for a prepared statement's row, which is read by key, not attribute."""
+    return Balance(int(record["received"]), int(record["reserved"]), int(record["allocated"]))
+
+
 async def lock_stock(session: AsyncSession, item: str = BADGE) -> Balance:
     """Lock the item's balance row for this transaction (creating it at zero if new)."""
     rows = await prepared.fetch(session, _LOCK_STOCK, item)
     if not rows:
         await session.execute(insert(stock).values(item=item).on_conflict_do_nothing())
         rows = await prepared.fetch(session, _LOCK_STOCK, item)
-    row = rows[0]
-    return Balance(int(row["received"]), int(row["reserved"]), int(row["allocated"]))
+    return balance_of_record(rows[0])
 
 
 async def read_stock(session: AsyncSession, item: str = BADGE) -> Balance:
@@ -56,48 +64,49 @@ async def read_stock(session: AsyncSession, item: str = BADGE) -> Balance:
     return balance_of(row) if row else Balance()
 
 
-def _movement(kind: LedgerKind, change: str, allowed: str) -> TextClause:
+def _movement(kind: LedgerKind, change: str, allowed: str) -> str:
     """One statement that moves the balance, if ``allowed`` holds, and records it in the ledger.
 
-    The round is the order's releases so far plus one (see ``stock_ledger.round``); no row
-    comes back when the balance refuses the movement.
+    One template for every kind, so the four statements cannot drift apart. Its parameters:
+    ``$1`` the item, ``$2`` the quantity, ``$3`` the order (NULL for receipts and
+    adjustments), ``$4`` the actor and ``$5`` the note. The round is the order's releases so far
+    plus one (see ``stock_ledger.round``); no row comes back when the balance refuses the
+    movement.
     """
-    return text(
-        f"""
-        WITH moved AS (
-            UPDATE stock SET {change}
-            WHERE item = :item AND ({allowed})
-            RETURNING item
-        )
-        INSERT INTO stock_ledger (item, kind, quantity, order_id, actor, note, round)
-        SELECT moved.item, '{kind.value}', :quantity, :order_id, :actor, :note,
-               CASE WHEN CAST(:order_id AS uuid) IS NULL THEN 1 ELSE (
-                   SELECT count(*) + 1 FROM stock_ledger AS l
-                   WHERE l.order_id = :order_id AND l.kind = 'release'
-               ) END
-        FROM moved
-        RETURNING id
-        """  # noqa: S608 - fixed fragments from this module, never input
-    ).bindparams(bindparam("order_id", type_=Uuid()))
+    return f"""
+WITH moved AS (
+    UPDATE stock SET {change}
+    WHERE item = $1::varchar AND ({allowed})
+    RETURNING item
+)
+INSERT INTO stock_ledger (item, kind, quantity, order_id, actor, note, round)
+SELECT moved.item, '{kind.value}', $2::bigint, $3::uuid, $4::varchar, $5::varchar,
+       CASE WHEN $3::uuid IS NULL THEN 1 ELSE (
+           SELECT count(*) + 1 FROM stock_ledger AS l
+           WHERE l.order_id = $3::uuid AND l.kind = '{LedgerKind.RELEASE.value}'
+       ) END
+FROM moved
+RETURNING id
+"""  # noqa: S608 - fixed fragments from this module, never input
 
 
 #: What a balance row has available, in SQL (the placement queries share it).
 AVAILABLE = "received - reserved - allocated"
 _MOVEMENTS = {
-    LedgerKind.RECEIPT: _movement(LedgerKind.RECEIPT, "received = received + :quantity", "true"),
+    LedgerKind.RECEIPT: _movement(LedgerKind.RECEIPT, "received = received + $2::bigint", "true"),
     LedgerKind.RESERVATION: _movement(
         LedgerKind.RESERVATION,
-        "reserved = reserved + :quantity",
-        f"{AVAILABLE} >= :quantity",
+        "reserved = reserved + $2::bigint",
+        f"{AVAILABLE} >= $2::bigint",
     ),
     LedgerKind.RELEASE: _movement(
-        LedgerKind.RELEASE, "reserved = reserved - :quantity", "reserved >= :quantity"
+        LedgerKind.RELEASE, "reserved = reserved - $2::bigint", "reserved >= $2::bigint"
     ),
     # A stock-take correction of what was received; may not make promised stock disappear.
     LedgerKind.ADJUSTMENT: _movement(
         LedgerKind.ADJUSTMENT,
-        "received = received + :quantity",
-        f"{AVAILABLE} + :quantity >= 0",
+        "received = received + $2::bigint",
+        f"{AVAILABLE} + $2::bigint >= 0",
     ),
 }
 
@@ -112,14 +121,8 @@ async def _move(
     actor: str | None = None,
     note: str | None = None,
 ) -> None:
-    params = {
-        "item": item,
-        "quantity": quantity,
-        "order_id": order_id,
-        "actor": actor,
-        "note": note,
-    }
-    if (await session.execute(_MOVEMENTS[kind], params)).first() is None:
+    moved = await prepared.fetch(session, _MOVEMENTS[kind], item, quantity, order_id, actor, note)
+    if not moved:
         raise StockConflict(f"{kind} of {quantity} {item} refused by the balance")
 
 
@@ -147,22 +150,24 @@ async def adjust(
     await _move(session, LedgerKind.ADJUSTMENT, quantity, None, item, actor=actor, note=note)
 
 
-_RESERVE_TOTAL = text(
-    f"""
-    UPDATE stock SET reserved = reserved + :total
-    WHERE item = :item AND {AVAILABLE} >= :total
-    RETURNING item
-    """  # noqa: S608 - a fixed fragment from this module
+# The allocator's batch, in two statements: the total reserved at once (``$1`` the item,
+# ``$2`` the total), then one ledger entry per order in one round trip (``$1`` the item, and
+# two arrays of the same length: ``$2`` the quantities, ``$3`` the orders), written in the
+# order given, each in its order's round as :func:`_movement` counts it.
+_RESERVE_TOTAL = f"""
+UPDATE stock SET reserved = reserved + $2::bigint
+WHERE item = $1::varchar AND {AVAILABLE} >= $2::bigint
+RETURNING item
+"""  # noqa: S608 - a fixed fragment from this module
+_LEDGER_RESERVATIONS = f"""
+INSERT INTO stock_ledger (item, kind, quantity, order_id, round)
+SELECT $1::varchar, '{LedgerKind.RESERVATION.value}', r.quantity, r.order_id, (
+    SELECT count(*) + 1 FROM stock_ledger AS l
+    WHERE l.order_id = r.order_id AND l.kind = '{LedgerKind.RELEASE.value}'
 )
-_LEDGER_RESERVATION = text(
-    """
-    INSERT INTO stock_ledger (item, kind, quantity, order_id, round)
-    VALUES (:item, 'reservation', :quantity, :order_id, (
-        SELECT count(*) + 1 FROM stock_ledger AS l
-        WHERE l.order_id = :order_id AND l.kind = 'release'
-    ))
-    """
-).bindparams(bindparam("order_id", type_=Uuid()))
+FROM unnest($2::bigint[], $3::uuid[]) WITH ORDINALITY AS r(quantity, order_id, position)
+ORDER BY r.position
+"""  # noqa: S608 - fixed fragments from this module, never input
 
 
 def packed_note(shipment_reference: str) -> str:
@@ -177,12 +182,14 @@ async def reserve_many(
 
     Refused as a whole (:class:`StockConflict`) unless their total is available."""
     total = sum(quantity for _, quantity in reservations)
-    moved = await session.execute(_RESERVE_TOTAL, {"item": item, "total": total})
-    if moved.first() is None:
+    if not await prepared.fetch(session, _RESERVE_TOTAL, item, total):
         raise StockConflict(f"reservation of {total} {item} refused by the balance")
-    await session.execute(
-        _LEDGER_RESERVATION,
-        [{"item": item, "quantity": q, "order_id": order_id} for order_id, q in reservations],
+    await prepared.fetch(
+        session,
+        _LEDGER_RESERVATIONS,
+        item,
+        [quantity for _, quantity in reservations],
+        [order_id for order_id, _ in reservations],
     )
 
 

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Uuid, and_, func, literal, select, text, tuple_, update
+from asyncpg import Record
+from sqlalchemy import Uuid, and_, func, literal, select, tuple_, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.order_state import State
 from services.dispatch.domain.placement_gaps import Recorded
 from services.dispatch.domain.stock import BADGE, Balance
 from services.dispatch.domain.waitlist import Waiting
-from services.dispatch.store.ledger import AVAILABLE, balance_of
+from services.dispatch.store.ledger import AVAILABLE, balance_of_record
 from services.dispatch.store.orders import OrderRow, order_of_record
 from services.dispatch.store.tables import dispatch_orders
 from shared.store import prepared
@@ -88,8 +90,9 @@ class Undecided:
 #: Failed decisions after which the allocator leaves a placement aside (see the gauge).
 DECISION_ATTEMPTS = 5
 
-#: A placement recorded and not yet decided. :func:`_lock_undecided` says the same in its SQL
-#: text (with the attempts limit, the partial index's condition): change both together.
+#: A placement recorded and not yet decided. :func:`_lock_undecided` and
+#: :data:`_ANY_UNDECIDED` say the same in their SQL text (with the attempts limit, the partial
+#: index's condition): change them together.
 _UNDECIDED = and_(
     dispatch_orders.c.placement_seq.is_not(None),
     ~dispatch_orders.c.placed,
@@ -151,12 +154,19 @@ async def lock_undecided(
     ]
 
 
+# The allocator's look before each batch, on every wake-up, so it goes on asyncpg's prepared
+# statement (shared/store/prepared.py). Its WHERE is :data:`_UNDECIDED` with the attempts
+# limit, as :func:`_lock_undecided` says it: change them together.
+_ANY_UNDECIDED = f"""
+SELECT o.order_id FROM dispatch_orders AS o
+WHERE o.placement_seq IS NOT NULL AND NOT o.placed AND o.decision_attempts < {DECISION_ATTEMPTS}
+LIMIT 1
+"""  # noqa: S608 - a fixed fragment from this module
+
+
 async def any_undecided(session: AsyncSession) -> bool:
     """Whether any placement waits for the allocator (no lock: a cheap look before taking one)."""
-    query = select(dispatch_orders.c.order_id).where(
-        _UNDECIDED, dispatch_orders.c.decision_attempts < DECISION_ATTEMPTS
-    )
-    return (await session.execute(query.limit(1))).first() is not None
+    return bool(await prepared.fetch(session, _ANY_UNDECIDED))
 
 
 async def undecided_ids(session: AsyncSession, limit: int) -> list[UUID]:
@@ -202,26 +212,34 @@ async def undecided_count(session: AsyncSession) -> UndecidedCount:
     return UndecidedCount(int(pending), int(stuck))
 
 
-_PLACEMENT_CONTEXT = text(
-    """
-    SELECT s.received, s.reserved, s.allocated,
-        EXISTS (
-            SELECT 1 FROM dispatch_orders AS w
-            WHERE w.state = 'waitlisted' AND NOT w.closed AND w.placement_seq < :placement_seq
-        ) AS earlier_waiting
-    FROM stock AS s WHERE s.item = :item
-    """
-)
+# What the allocator reads under the stock lock to decide, on asyncpg's prepared statements
+# (shared/store/prepared.py): the decision context once a batch and again after each
+# placement decided on its own, the placement context for each of those. Both read the stock
+# row ``lock_stock`` made sure of.
+_PLACEMENT_CONTEXT = """
+SELECT s.received, s.reserved, s.allocated,
+    EXISTS (
+        SELECT 1 FROM dispatch_orders AS w
+        WHERE w.state = 'waitlisted' AND NOT w.closed AND w.placement_seq < $1::bigint
+    ) AS earlier_waiting
+FROM stock AS s WHERE s.item = $2::varchar
+"""
 
 
-_DECISION_CONTEXT = text(
-    f"""
-    SELECT {AVAILABLE} AS available,
-        (SELECT min(w.placement_seq) FROM dispatch_orders AS w
-         WHERE w.state = 'waitlisted' AND NOT w.closed) AS first_waiting
-    FROM stock WHERE item = :item
-    """  # noqa: S608 - a fixed fragment from this module
-)
+_DECISION_CONTEXT = f"""
+SELECT {AVAILABLE} AS available,
+    (SELECT min(w.placement_seq) FROM dispatch_orders AS w
+     WHERE w.state = 'waitlisted' AND NOT w.closed) AS first_waiting
+FROM stock WHERE item = $1::varchar
+"""  # noqa: S608 - a fixed fragment from this module
+
+
+def _one(rows: list[Record], what: str) -> Record:
+    """The stock row a context read returns. Missing, it is the error SQLAlchemy's ``one()``
+    raised before: the row is there once ``lock_stock`` has run, so its absence is a bug."""
+    if not rows:
+        raise NoResultFound(f"no stock row for the {what}")
+    return rows[0]
 
 
 async def decision_context(session: AsyncSession, item: str = BADGE) -> tuple[int, int | None]:
@@ -230,8 +248,8 @@ async def decision_context(session: AsyncSession, item: str = BADGE) -> tuple[in
     Only meaningful under the stock lock (:func:`services.dispatch.store.ledger.lock_stock`),
     which this transaction holds.
     """
-    row = (await session.execute(_DECISION_CONTEXT, {"item": item})).one()
-    return int(row.available), row.first_waiting
+    row = _one(await prepared.fetch(session, _DECISION_CONTEXT, item), "decision context")
+    return int(row["available"]), row["first_waiting"]
 
 
 async def placement_context(
@@ -242,10 +260,9 @@ async def placement_context(
     Only meaningful under the stock lock (:func:`services.dispatch.store.ledger.lock_stock`),
     which this transaction holds.
     """
-    row = (
-        await session.execute(_PLACEMENT_CONTEXT, {"placement_seq": placement_seq, "item": item})
-    ).one()
-    return balance_of(row), bool(row.earlier_waiting)
+    rows = await prepared.fetch(session, _PLACEMENT_CONTEXT, placement_seq, item)
+    row = _one(rows, "placement context")
+    return balance_of_record(row), bool(row["earlier_waiting"])
 
 
 _WAITING = and_(dispatch_orders.c.state == State.WAITLISTED, ~dispatch_orders.c.closed)

@@ -223,6 +223,13 @@ async def test_a_verdict_before_the_placement_is_remembered_and_ships_when_it_is
     assert await dispatch.events("StockReserved", order.order_id) == []
     [dispatched] = await dispatch.events("OrderDispatched", order.order_id)
     assert (dispatched["quantity"], dispatched["reserved_with_dispatch"]) == (3, 3)
+    # The batch decided it by the context it read once, and went on by what it did, without
+    # reading the balance or the waitlist again (they were one more statement each).
+    sent = [s.sql for s in statements.sent]
+    batches = [s for s in sent if "AS anonymised" in s and "FOR UPDATE OF o" in s]
+    context_reads = [s for s in sent if "AS first_waiting" in s]
+    assert batches and 0 < len(context_reads) <= len(batches), (batches, context_reads)
+    assert not [s for s in sent if "earlier_waiting" in s]
 
 
 def restriction_read_alone(statements: RoundTrips) -> list[str]:

@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain.order_state import State
 from services.dispatch.domain.placement_gaps import Recorded
-from services.dispatch.domain.stock import BADGE, Balance
+from services.dispatch.domain.stock import BADGE
 from services.dispatch.domain.waitlist import Waiting
-from services.dispatch.store.ledger import AVAILABLE, balance_of_record
+from services.dispatch.store.ledger import AVAILABLE
 from services.dispatch.store.orders import OrderRow, order_of_record
 from services.dispatch.store.tables import dispatch_orders
 from shared.store import prepared
@@ -212,20 +212,10 @@ async def undecided_count(session: AsyncSession) -> UndecidedCount:
     return UndecidedCount(int(pending), int(stuck))
 
 
-# What the allocator reads under the stock lock to decide, on asyncpg's prepared statements
-# (shared/store/prepared.py): the decision context once a batch and again after each
-# placement decided on its own, the placement context for each of those. Both read the stock
-# row ``lock_stock`` made sure of.
-_PLACEMENT_CONTEXT = """
-SELECT s.received, s.reserved, s.allocated,
-    EXISTS (
-        SELECT 1 FROM dispatch_orders AS w
-        WHERE w.state = 'waitlisted' AND NOT w.closed AND w.placement_seq < $1::bigint
-    ) AS earlier_waiting
-FROM stock AS s WHERE s.item = $2::varchar
-"""
-
-
+# What the allocator decides a batch by, under the stock lock, on asyncpg's prepared
+# statement (shared/store/prepared.py): read once a batch, and again only after a placement
+# whose decision did more than reserve or waitlist it (usecases/placements.py). It reads the
+# stock row ``lock_stock`` made sure of.
 _DECISION_CONTEXT = f"""
 SELECT {AVAILABLE} AS available,
     (SELECT min(w.placement_seq) FROM dispatch_orders AS w
@@ -250,19 +240,6 @@ async def decision_context(session: AsyncSession, item: str = BADGE) -> tuple[in
     """
     row = _one(await prepared.fetch(session, _DECISION_CONTEXT, item), "decision context")
     return int(row["available"]), row["first_waiting"]
-
-
-async def placement_context(
-    session: AsyncSession, placement_seq: int, item: str = BADGE
-) -> tuple[Balance, bool]:
-    """The balance, and whether an order placed before ``placement_seq`` waits for stock.
-
-    Only meaningful under the stock lock (:func:`services.dispatch.store.ledger.lock_stock`),
-    which this transaction holds.
-    """
-    rows = await prepared.fetch(session, _PLACEMENT_CONTEXT, placement_seq, item)
-    row = _one(rows, "placement context")
-    return balance_of_record(row), bool(row["earlier_waiting"])
 
 
 _WAITING = and_(dispatch_orders.c.state == State.WAITLISTED, ~dispatch_orders.c.closed)

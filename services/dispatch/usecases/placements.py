@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import event as sqlalchemy_event
@@ -26,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dispatch.domain import order_state, placement_gaps, waitlist
 from services.dispatch.domain.order_state import Action, OrderFacts, Transition
-from services.dispatch.domain.stock import Balance
 from services.dispatch.store import ledger, orders, placements
 from services.dispatch.store.orders import OrderRow
 from services.dispatch.store.placements import DECISION_ATTEMPTS, Undecided
@@ -49,6 +49,14 @@ class Round:
     decided: int
     #: Seconds until a placement held behind a hole may be decided (None: none is held).
     look_again_in: float | None = None
+
+
+class Context(NamedTuple):
+    """What a batch decides by, under the stock lock: the badges available, and the first
+    placement waiting for stock (None when nobody waits)."""
+
+    available: int
+    first_waiting: int | None
 
 
 class Placements:
@@ -183,8 +191,8 @@ class Placements:
             step = self._plain_step(placement, available, first_waiting)
             if step is None:
                 await self._write_plain(session, plain)
-                await self._decide(session, placement)
-                available, first_waiting = await placements.decision_context(session)
+                after = await self._decide(session, placement, available, first_waiting)
+                available, first_waiting = after or await placements.decision_context(session)
                 continue
             quantity, seq = order.quantity or 0, order.placement_seq or 0
             plain.add(order, step, quantity)
@@ -226,40 +234,62 @@ class Placements:
             await self.service.emit(session, event, correlation_id)
         plain.clear()
 
-    async def _decide(self, session: AsyncSession, placement: Undecided) -> None:
+    async def _decide(
+        self,
+        session: AsyncSession,
+        placement: Undecided,
+        available: int,
+        first_waiting: int | None,
+    ) -> Context | None:
+        """Decide one placement the batch could not decide plainly, given the batch's context
+        (the badges available, the first waiting placement) as of now, under the stock lock.
+
+        Returns the context after it when the decision only reserved or waitlisted this
+        order, so the batch goes on without reading it again (a verified order reserved and
+        handed over, about half the orders at capacity); None when it did more (closed an
+        anonymised holder's order, took stock back from later orders), and the batch reads
+        it again."""
         order = placement.order
         correlation_id = order.correlation_id or ALLOCATOR_CORRELATION
         seq, quantity = order.placement_seq, order.quantity
         if seq is None or quantity is None:
             raise RuntimeError("an undecided placement without its sequence or quantity")
         apply = self.fulfilment.apply
+        known = True
         with log_context(order_id=str(order.order_id), correlation_id=correlation_id):
             if placement.anonymised and not order.facts.closed:
                 # AccountAnonymised came first: the order is closed and scrubbed, not served.
                 order = await apply(
                     session, order, order_state.anonymised(order.facts), correlation_id
                 )
-            balance, earlier_waiting = await placements.placement_context(session, seq)
+                available, first_waiting = await placements.decision_context(session)
+                known = False
+            earlier_waiting = first_waiting is not None and first_waiting < seq
             skip_ahead = self.settings.waitlist_partial_fills
             can_reserve = waitlist.can_reserve_on_arrival(
-                quantity,
-                balance.available,
-                earlier_waiting=earlier_waiting,
-                skip_ahead=skip_ahead,
+                quantity, available, earlier_waiting=earlier_waiting, skip_ahead=skip_ahead
             )
             if not can_reserve and not order.facts.closed and (skip_ahead or not earlier_waiting):
                 # Nobody placed earlier is waiting, yet it does not fit: orders placed after
                 # it may have been decided first and taken the stock.
                 late = waitlist.Waiting(order.order_id, quantity, seq)
-                can_reserve = await self._make_room(session, late, balance, correlation_id)
+                can_reserve = await self._make_room(session, late, available, correlation_id)
+                known = False
             step = order_state.placed(order.facts, can_reserve=can_reserve)
             await apply(session, order, step, correlation_id, restricted=placement.restricted)
+        if not known:
+            return None
+        if Action.RESERVE in step.actions:
+            return Context(available - quantity, first_waiting)
+        if Action.WAITLIST in step.actions:
+            return Context(available, seq if first_waiting is None else min(first_waiting, seq))
+        return Context(available, first_waiting)
 
     async def _make_room(
         self,
         session: AsyncSession,
         late: waitlist.Waiting,
-        balance: Balance,
+        available: int,
         correlation_id: str,
     ) -> bool:
         """Take stock back from later-placed orders not yet allocated, as far as the rule
@@ -268,7 +298,7 @@ class Placements:
         if not later:
             return False
         room = waitlist.make_room(
-            late, later, balance.available, skip_ahead=self.settings.waitlist_partial_fills
+            late, later, available, skip_ahead=self.settings.waitlist_partial_fills
         )
         for order_id in room.requeue:
             order = await orders.lock_order(session, order_id)

@@ -176,9 +176,9 @@ async def test_the_decision_read_sees_the_balance_and_the_waitlist(db: Database)
 async def test_any_undecided_sees_recorded_placements_not_decided_nor_set_aside(
     db: Database,
 ) -> None:
-    assert await placements.any_undecided(db) is False
+    assert await only_prepared(db, placements.any_undecided) is False
     await add_order(db, seq=1, state="reserved", placed=True)
     await add_order(db, seq=2, attempts=placements.DECISION_ATTEMPTS)  # set aside
-    assert await placements.any_undecided(db) is False
+    assert await only_prepared(db, placements.any_undecided) is False
     await add_order(db, seq=3, attempts=placements.DECISION_ATTEMPTS - 1)
-    assert await placements.any_undecided(db) is True
+    assert await only_prepared(db, placements.any_undecided) is True

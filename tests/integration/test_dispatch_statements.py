@@ -33,7 +33,7 @@ from services.dispatch.usecases.placements import Placements
 from services.dispatch.usecases.privacy import Privacy
 from tests.support.dispatch import Dispatch, dispatch_platform, placed
 from tests.support.platform import Platform, eventually
-from tests.support.round_trips import TRANSACTION, RoundTrips, recording
+from tests.support.round_trips import RoundTrips, recording
 
 pytestmark = pytest.mark.integration
 
@@ -189,21 +189,6 @@ async def waiting_for_the_stock_lock(dispatch: Dispatch) -> bool:
         " AND query LIKE '%FROM stock%FOR UPDATE%'",
     )
     return bool(found)
-
-
-async def test_a_wake_up_with_nothing_to_decide_is_one_statement_and_no_transaction(
-    platform: Platform, dispatch: Dispatch
-) -> None:
-    """Many of the allocator's wake-ups find their placements decided by a batch before: the
-    look is one statement on its own (inside the decisions' transaction it cost a BEGIN and a
-    COMMIT more, for nothing)."""
-    service = platform.service("dispatch")
-    with recording(service.db.engine) as sent, sent.labelled("idle"):
-        done = await Placements(service).decide_all(50)
-    assert done.decided == 0
-    assert [s.sql for s in sent.of("idle", ("prepared", "sqlalchemy", *TRANSACTION))] == [
-        dispatch_placements._ANY_UNDECIDED
-    ]
 
 
 async def test_a_verdict_before_the_placement_is_remembered_and_ships_when_it_is_decided(

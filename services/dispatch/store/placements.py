@@ -26,7 +26,6 @@ from services.dispatch.store.ledger import AVAILABLE
 from services.dispatch.store.orders import OrderRow, order_of_record
 from services.dispatch.store.tables import dispatch_orders
 from shared.store import prepared
-from shared.store.db import Database
 
 # Every OrderPlaced runs it, so it goes on asyncpg's prepared statement
 # (shared/store/prepared.py): through SQLAlchemy it cost several times the statement. The
@@ -156,8 +155,8 @@ async def lock_undecided(
 
 
 # The allocator's look before each batch, on every wake-up, so it goes on asyncpg's prepared
-# statement (shared/store/prepared.py), alone. Its WHERE is :data:`_UNDECIDED` with the
-# attempts limit, as :func:`_lock_undecided` says it: change them together.
+# statement (shared/store/prepared.py). Its WHERE is :data:`_UNDECIDED` with the attempts
+# limit, as :func:`_lock_undecided` says it: change them together.
 _ANY_UNDECIDED = f"""
 SELECT o.order_id FROM dispatch_orders AS o
 WHERE o.placement_seq IS NOT NULL AND NOT o.placed AND o.decision_attempts < {DECISION_ATTEMPTS}
@@ -165,10 +164,9 @@ LIMIT 1
 """  # noqa: S608 - a fixed fragment from this module
 
 
-async def any_undecided(db: Database) -> bool:
-    """Whether any placement waits for the allocator: a cheap look before taking the stock
-    lock, one statement outside any transaction (no lock, nothing to commit)."""
-    return bool(await prepared.fetch_alone(db.engine, _ANY_UNDECIDED))
+async def any_undecided(session: AsyncSession) -> bool:
+    """Whether any placement waits for the allocator (no lock: a cheap look before taking one)."""
+    return bool(await prepared.fetch(session, _ANY_UNDECIDED))
 
 
 async def undecided_ids(session: AsyncSession, limit: int) -> list[UUID]:

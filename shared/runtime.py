@@ -142,8 +142,9 @@ class Service:
         self, session: AsyncSession, payload: EventPayload, correlation_id: str
     ) -> Envelope[Any]:
         """Record an event in the outbox, in the caller's transaction. A transaction's events
-        are written together in one statement as it commits, published in the order emitted
-        (shared.store.outbox), so emitting several costs no more than emitting one."""
+        are written together in one statement as it commits (or by a statement that carries
+        them, ``outbox.take_pending``), published in the order emitted (shared.store.outbox),
+        so emitting several costs no more than emitting one."""
         if payload.TYPE not in self._publishers:
             raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
         return await outbox.add(session, self.outbox_table, payload, correlation_id)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -138,32 +139,65 @@ def _add_many(table: str, first: int) -> str:
 
 
 def carrying_insert(first: int) -> str:
-    """The outbox's insert, for a transaction's last statement to carry as a data-modifying
-    CTE (``written AS (...)``): it writes the events the transaction emitted
+    """The outbox's insert, for a statement to carry as a data-modifying CTE
+    (``written AS (...)``): it writes the events the transaction has emitted so far
     (:func:`take_pending`, seven arrays, parameters ``$first`` on), so the commit needs no
     statement of its own for them. Used where a transaction that emits ends on a statement of
-    its own anyway (a sign-in's session, a verdict, a dispatch): one round trip fewer each."""
+    its own anyway (a sign-in's session, a dispatch's allocation): one round trip fewer each."""
     return _add_many(TABLE, first)
 
 
 def take_pending(session: AsyncSession) -> list[list[Any]]:
     """The columns of the events ``session``'s transaction has emitted and not yet written,
     taken for a statement with :func:`carrying_insert` to write: the commit then writes only
-    what is emitted after it. Seven empty arrays when there are none (the CTE writes nothing).
+    what is emitted after it. Seven empty arrays when there are none (the CTE writes nothing),
+    and inside a savepoint, which may roll back what it writes (they stay for the commit).
 
-    Call it for the transaction's last statement only: ``created_at`` is when the rows are
-    written (see :func:`_add_many`), which must be just before the commit."""
+    The rows' ``created_at`` is when they are written (see :func:`_add_many`), which should be
+    just before the commit: the sweep takes rows older than ``sweep_after`` as another
+    process's, and would send them again beside this process's send from memory. A
+    transaction that goes on for more than :data:`RESTAMP_AFTER` after a carrying statement
+    (an allocator's batch, a waitlist served) has its carried rows stamped again as it commits.
+    """
+    if session.in_nested_transaction():
+        return [[] for _ in _COLUMNS]
     pending = session.info.pop(_PENDING, None)
-    if pending is not None and pending["table"].name != TABLE:
+    if pending is None:
+        return [[] for _ in _COLUMNS]
+    if pending["table"].name != TABLE:
         raise ValueError(f"events pending for {pending['table'].name}, not {TABLE}")
-    rows = pending["rows"] if pending is not None else []
+    rows = pending["rows"]
+    carried: _Carried = session.info.setdefault(_CARRIED, _Carried())
+    carried.add([row["event_id"] for row in rows])
     return [[row[column] for row in rows] for column in _COLUMNS]
 
 
+#: Seconds after its first carrying statement beyond which a transaction's carried rows are
+#: stamped again at its commit: a fifth of the relays' default ``sweep_after`` (5 s).
+RESTAMP_AFTER = 1.0
+
+_RESTAMP = (
+    f"UPDATE {TABLE} SET created_at = clock_timestamp()"  # noqa: S608 - this module's table
+    " WHERE event_id = ANY($1::uuid[])"
+)
+
+
+@dataclass
+class _Carried:
+    """Events a statement wrote for the transaction, and when the first of them was taken."""
+
+    event_ids: list[UUID] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+    def add(self, event_ids: list[UUID]) -> None:
+        self.event_ids.extend(event_ids)
+
+
 async def _insert(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``rows`` with the transaction: all the events of one transaction go in one
-    statement just before it commits (identity's first sign-in emits three, one statement
-    each before), and the commit hands them to the relay (:data:`EVENTS_WRITTEN`)."""
+    """Write ``rows`` with the transaction: the events of one transaction go in one statement
+    just before it commits (identity's first sign-in emits three, one statement each before),
+    or in a statement that carries them (:func:`take_pending`), and the commit hands them to
+    the relay (:data:`EVENTS_WRITTEN`)."""
     written: list[WrittenEvent] = session.info.setdefault(EVENTS_WRITTEN, [])
     if session.in_nested_transaction():
         # A savepoint may still roll back what it writes: write now, inside it, and leave
@@ -183,6 +217,9 @@ async def _write_pending(session: AsyncSession) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending is not None:  # else a statement carried them (take_pending)
         await _write(session, pending["table"], pending["rows"])
+    carried: _Carried | None = session.info.pop(_CARRIED, None)
+    if carried is not None and time.monotonic() - carried.since > RESTAMP_AFTER:
+        await prepared.fetch(session, _RESTAMP, carried.event_ids)
 
 
 async def _write(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -194,6 +231,7 @@ async def _write(session: AsyncSession, table: Table, rows: Sequence[dict[str, A
 
 
 _PENDING = "outbox_rows_to_write"
+_CARRIED = "outbox_rows_carried"
 
 _COLUMNS = (
     "event_id",

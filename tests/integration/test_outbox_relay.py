@@ -308,3 +308,45 @@ async def test_a_statement_carries_what_was_emitted_before_it_and_the_commit_the
     async with db.transaction() as session:
         rows = await session.execute(select(events.c.body))
         assert len(rows.all()) == 2
+
+
+async def test_carried_rows_are_stamped_again_when_the_transaction_goes_on_long_after(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A carried row's ``created_at`` is when its statement ran; the sweep takes rows older
+    than ``sweep_after`` as another process's. A transaction that goes on after it (an
+    allocator's batch, a waitlist served) has them stamped again as it commits, so the sweep
+    does not send them a second time beside the send from memory."""
+    from shared.store import prepared
+
+    relay_, broker, db, events = relay
+    monkeypatch.setattr(outbox, "RESTAMP_AFTER", 0.05)
+    carried = OrderCancelled(order_id=uuid.uuid4())
+    async with db.transaction() as session:
+        await outbox.add(session, events, carried, "corr")
+        statement = f"WITH written AS ({outbox.carrying_insert(1)}) SELECT 1"
+        await prepared.fetch(session, statement, *outbox.take_pending(session))
+        await asyncio.sleep(0.3)  # older than the fixture's sweep_after (0.2 s) by the commit
+        before_commit = await session.scalar(text("SELECT clock_timestamp()"))
+    async with db.transaction() as session:
+        stamped = await session.scalar(select(events.c.created_at))
+    assert stamped > before_commit
+    await until_published(broker, db, events, 1)
+    await relay_.publish_batch()  # a sweep now: nothing of this transaction is due
+    assert len(broker.published) == 1
+
+
+async def test_inside_a_savepoint_nothing_is_carried_and_the_commit_writes_it(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """A savepoint may roll back what its statements write: events emitted before it are not
+    taken by a statement inside it, and the commit writes them as usual."""
+    _, broker, db, events = relay
+    kept = OrderCancelled(order_id=uuid.uuid4())
+    async with db.transaction() as session:
+        await outbox.add(session, events, kept, "corr")
+        async with session.begin_nested():
+            assert outbox.take_pending(session) == [[]] * 7
+    await until_published(broker, db, events, 1)
+    assert str(kept.order_id) in broker.published[0].body

@@ -31,6 +31,7 @@ from services.dispatch.store.ledger import StockConflict
 from services.dispatch.usecases.orders import Orders
 from services.dispatch.usecases.placements import Placements
 from services.dispatch.usecases.privacy import Privacy
+from shared.events import StockWaitlisted
 from tests.support.dispatch import Dispatch, dispatch_platform, placed
 from tests.support.platform import Platform, eventually
 from tests.support.round_trips import RoundTrips, recording
@@ -359,14 +360,18 @@ async def test_a_reservation_and_allocation_in_one_beyond_whats_available_writes
     platform: Platform, dispatch: Dispatch
 ) -> None:
     """Reserving in the allocation's own statement takes only what is available: asking
-    for more refuses the whole statement, as a reservation of its own would have been."""
+    for more refuses the whole statement, as a reservation of its own would have been, the
+    events emitted before it included; and the transaction cannot commit after it, even if
+    its caller carried on."""
     order = placed(2)
     await verify(platform, None, order.order_id)
     before = await dispatch.picture()
     parcels = split(before.available + 1, PARCEL_SIZE)
-    with pytest.raises(RuntimeError, match="rolled back"):
+    earlier = StockWaitlisted(order_id=order.order_id, quantity=1)
+    with pytest.raises(StockConflict, match="cannot commit"):
         async with dispatch.db.transaction() as session:
-            with pytest.raises(StockConflict):
+            await platform.service("dispatch").emit(session, earlier, "test-refused")
+            with pytest.raises(StockConflict, match="refused by the balance"):
                 await allocations.allocate_and_ship(
                     session,
                     order.order_id,
@@ -381,10 +386,11 @@ async def test_a_reservation_and_allocation_in_one_beyond_whats_available_writes
                 text(
                     "SELECT (SELECT count(*) FROM shipments) AS shipments,"
                     " (SELECT count(*) FROM stock_ledger WHERE order_id = :o) AS entries,"
-                    " (SELECT allocated FROM stock WHERE item = 'badge') AS allocated"
+                    " (SELECT allocated FROM stock WHERE item = 'badge') AS allocated,"
+                    " (SELECT count(*) FROM outbox WHERE body LIKE :b) AS events"
                 ),
-                {"o": order.order_id},
+                {"o": order.order_id, "b": f"%{order.order_id}%"},
             )
-            assert tuple(found.one()) == (0, 0, before.allocated)
-            raise RuntimeError("rolled back")
+            assert tuple(found.one()) == (0, 0, before.allocated, 0)
     assert await dispatch.picture() == before
+    assert await dispatch.events("StockWaitlisted", order.order_id) == []

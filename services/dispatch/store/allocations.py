@@ -1,14 +1,16 @@
 """An order's stock leaving for the courier, in one statement: its badges moved from reserved
 (or, for an order reserved in the same step, from available) to allocated, its shipment and
-parcels, the leaflets the parcels take, their ledger entries and the order's state.
+parcels, the leaflets the parcels take, their ledger entries, the order's state and the events
+the transaction has emitted so far (the handoff and the dispatch notice among them).
 
 The caller holds the badge stock row and the order's row (taken in that order, as the lock
 order in :mod:`services.dispatch.store` says); the statement adds the shipment's new row and
 then the leaflet rows, in item order. Every guarantee the separate statements gave is the
-database's, so it holds here too: the badge move happens only if the reservation covers it
-(and nothing else of the statement happens if it does not), the CHECK constraints on stock,
-the ledger's unique indexes (one allocation per order and round, one per order whatever the
-round) and the shipment's unique order id refuse a second allocation or parcel.
+database's, so it holds here too: the badge move happens only if the reservation (or what is
+available) covers it, and nothing else of the statement happens if it does not; the CHECK
+constraints on stock, the ledger's unique indexes (one allocation per order and round, one per
+order whatever the round) and the shipment's unique order id refuse a second allocation or
+parcel.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.dispatch.domain.stock import BADGE, LedgerKind
 from services.dispatch.store.ledger import AVAILABLE, StockConflict, packed_note
 from shared.events import Parcel
 from shared.store import outbox, prepared
+from shared.store.db import before_commit
 
 _ALLOCATION = LedgerKind.ALLOCATION.value
 _RESERVATION = LedgerKind.RESERVATION.value
@@ -122,9 +125,9 @@ async def allocate_and_ship(
     With ``reserve_first`` the badges are reserved in the same statement (from what is
     available) rather than by an earlier one.
 
-    Raises :class:`StockConflict` (the caller's transaction must roll back) if the badges
-    reserved (or, reserving first, available) do not cover ``quantity``; then the statement
-    wrote nothing.
+    Raises :class:`StockConflict` if the badges reserved (or, reserving first, available) do
+    not cover ``quantity``; then the statement wrote nothing, and the transaction can only
+    roll back (its commit raises too).
     """
     items = sorted(leaflets)
     [row] = await prepared.fetch(
@@ -146,4 +149,14 @@ async def allocate_and_ship(
         *outbox.take_pending(session),
     )
     if not row["allocated"]:
+        # The events it would have written were taken from the transaction, and those for
+        # this allocation are untrue: it must never commit, even if a caller carried on.
+        before_commit(session, _REFUSED, _never_commit)
         raise StockConflict(f"allocation of {quantity} {BADGE} refused by the balance")
+
+
+_REFUSED = "allocation_refused"
+
+
+async def _never_commit(_session: AsyncSession) -> None:
+    raise StockConflict("a transaction whose allocation was refused cannot commit")

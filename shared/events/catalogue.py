@@ -407,7 +407,8 @@ class OrderDispatched(_Dispatch):
     over in one step, with no StockReserved of its own; the dispatch says how many badges it
     reserved (ADR 0054, "Eighth step"). A new version, not only a new field: reporting still
     on version 1 would count the allocation and miss the reservation, so it parks version 2
-    until it is upgraded (consumers roll out before dispatch)."""
+    until it is upgraded. Its consumers (orders, reporting) roll out before dispatch: orders
+    on version 1 would park it too, and hold back the step and its email until upgraded."""
 
     VERSION: ClassVar[int] = 2
 

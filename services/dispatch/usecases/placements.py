@@ -192,7 +192,9 @@ class Placements:
             if step is None:
                 await self._write_plain(session, plain)
                 after = await self._decide(session, placement, available, first_waiting)
-                available, first_waiting = after or await placements.decision_context(session)
+                if after is None:
+                    after = Context(*await placements.decision_context(session))
+                available, first_waiting = after
                 continue
             quantity, seq = order.quantity or 0, order.placement_seq or 0
             plain.add(order, step, quantity)

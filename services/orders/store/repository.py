@@ -294,11 +294,13 @@ _RECORD_DISPATCH = _RECORD_STATUS.replace(
     INSERT INTO {email_outbox.name} (id, recipient, subject, body, attachments, created_at)
     SELECT $6::uuid, notify_email, replace($7::text, $10::text, reference),
            replace($8::text, $10::text, reference), $9::jsonb, clock_timestamp()
-    FROM moved WHERE notify_email IS NOT NULL
+    FROM moved WHERE coalesce(notify_email, '') <> ''
 )
 SELECT reference, notify_email FROM moved
 """,  # noqa: S608 - a table name of this service's store, never input
 )
+if "mailed AS" not in _RECORD_DISPATCH:  # a change to the step's text left the email out
+    raise RuntimeError("the dispatch step's statement lost its email")
 
 
 class Dispatched(NamedTuple):

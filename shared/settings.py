@@ -45,6 +45,10 @@ class ServiceSettings(BaseSettings):
     #: opens the transaction, so deliveries published together (a sign-in's account and
     #: location events reach orders and verification within a millisecond) share it.
     consumer_linger_seconds: float = 0.002
+    #: Whether a worker also waits that long after each transaction that left less than a
+    #: full batch waiting (shared/messaging/group_commit.py): for a service with one worker
+    #: whose deliveries all touch the same rows, so they are better taken together.
+    consumer_linger_when_busy: bool = False
     outbox_batch: int = 200
     #: The outbox relay publishes what its own process commits as it commits; the poll (the
     #: sweep) only finds rows another process wrote (a CLI, a replica that died before

@@ -66,6 +66,7 @@ class Consumers:
         concurrency: int | None = None,
         batch: int = 50,
         linger: float = 0.0,
+        linger_when_busy: bool = False,
     ) -> None:
         self.service = service
         self._broker = broker
@@ -77,7 +78,13 @@ class Consumers:
         # transactions are open at once (by default half the connections the pool keeps);
         # the deliveries waiting meanwhile hold no connection and share the next transaction.
         self.group = GroupCommit(
-            service, db, inbox_table, workers=concurrency or 8, max_batch=batch, linger=linger
+            service,
+            db,
+            inbox_table,
+            workers=concurrency or 8,
+            max_batch=batch,
+            linger=linger,
+            linger_when_busy=linger_when_busy,
         )
         self.subscriptions: list[Subscription] = []
         #: Acknowledgements, combined per channel where safe (shared.messaging.acks).

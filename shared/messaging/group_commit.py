@@ -7,7 +7,11 @@ few workers (as many as the connections consumers may hold) each run one transac
 time; deliveries that arrive while a worker is busy wait and go into the next transaction
 together. A quiet service waits a moment (``linger``, 2 ms by default) after the first
 delivery before it begins, so that events published together, which arrive a millisecond
-apart on different queues, share one transaction; a busy one carries tens per commit.
+apart on different queues, share one transaction; a busy one carries tens per commit. A
+service whose every delivery touches the same rows (reporting's counters) may run one worker
+that waits after each transaction too, unless a full batch is already waiting: its
+transactions come at most one per ``linger`` plus the transaction itself, each carrying what
+arrived meanwhile, and at a rate that fills a batch it never waits.
 
 What each delivery is promised does not change: its inbox claim and its handler's effects
 commit together, and it is acknowledged only after that commit (the caller acks once
@@ -80,6 +84,7 @@ class GroupCommit:
         workers: int,
         max_batch: int = 50,
         linger: float = 0.0,
+        linger_when_busy: bool = False,
     ) -> None:
         self._service = service
         self._db = db
@@ -89,6 +94,10 @@ class GroupCommit:
         self._max_batch = max(1, max_batch)
         # An idle worker woken by a delivery waits this long before taking its batch.
         self._linger = max(0.0, linger)
+        # And, if asked, after each transaction that left less than a full batch waiting: a
+        # lone worker that went straight on took what had arrived during its transaction,
+        # often one or two, so every other transaction was nearly empty.
+        self._linger_when_busy = linger_when_busy and self._linger > 0
         self._shared: deque[_Delivery] = deque()
         self._alone: deque[_Delivery] = deque()
         self._waiting: asyncio.Event | None = None
@@ -160,6 +169,8 @@ class GroupCommit:
                     await asyncio.sleep(self._linger)
                 continue
             await self._settle(batch)
+            if self._linger_when_busy and len(self._shared) < self._max_batch:
+                await asyncio.sleep(self._linger)
 
     def _next_batch(self) -> list[_Delivery]:
         if self._alone:

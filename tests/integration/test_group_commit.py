@@ -198,3 +198,55 @@ async def test_an_idle_worker_lingers_so_events_published_together_share_a_trans
     txids = await effect_rows(db)
     shared = txids[str(first.event_id)] == txids[str(second.event_id)]
     assert shared is (linger > 0), txids
+
+
+@pytest.mark.parametrize("when_busy", [False, True])
+async def test_a_worker_asked_to_waits_after_a_transaction_so_what_came_meanwhile_shares_the_next(
+    db: Database, when_busy: bool
+) -> None:
+    """Reporting's one worker: a delivery that arrives during a transaction and one that
+    arrives just after it share the next transaction when the worker waits after each; a
+    worker that goes straight on takes the first alone."""
+    group = GroupCommit("test", db, inbox, workers=1, linger=0.1, linger_when_busy=when_busy)
+    gate = asyncio.Event()
+
+    async def held(session: AsyncSession, envelope: Envelope[Any]) -> None:
+        await record(session, envelope)
+        await gate.wait()
+
+    during, after = event(), event()
+    try:
+        first = asyncio.create_task(group.run("test.a", held, event()))
+        await asyncio.sleep(0.15)  # past the first wait: the first transaction is open
+        second = asyncio.create_task(group.run("test.a", record, during))
+        await asyncio.sleep(0.01)
+        gate.set()
+        await first  # committed; the worker has gone on, or is waiting
+        await asyncio.gather(second, group.run("test.a", record, after))
+    finally:
+        await group.close()
+    txids = await effect_rows(db)
+    assert (txids[str(during.event_id)] == txids[str(after.event_id)]) is when_busy, txids
+
+
+async def test_a_worker_that_waits_after_transactions_does_not_wait_with_a_full_batch_waiting(
+    db: Database,
+) -> None:
+    """At a rate that fills a batch during a transaction the wait would only slow it: 30
+    deliveries with batches of 10 go through in three transactions and without a wait
+    between them."""
+    group = GroupCommit(
+        "test", db, inbox, workers=1, max_batch=10, linger=1.0, linger_when_busy=True
+    )
+    events = [event() for _ in range(30)]
+    try:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(group.run("test.a", record, e) for e in events))
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        await group.close()
+    assert len(set((await effect_rows(db)).values())) == 3
+    # All 30 wait before the worker starts, so it takes the first ten at once; after the
+    # first and second transactions a full batch was waiting. A wait after each would take
+    # at least 2 s.
+    assert took < 0.9, took

@@ -10,17 +10,10 @@ class ReportingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CARE_REPORTING_", extra="ignore")
 
     service: str = "reporting"
-    #: One consumer worker that, woken by a delivery, waits a tenth of a second before it
-    #: begins, and again after each transaction: reporting takes about five deliveries per
-    #: order, every one moving the same counter rows, and its figures may trail by that much,
-    #: so deliveries arriving meanwhile share one transaction (BEGIN, inbox claim, the
-    #: projection's two statements, COMMIT) instead of taking one each. Going straight on
-    #: after a transaction, it took the one or two that came during it alone (0.8
-    #: transactions per order at capacity). With a full ``consumer_batch`` waiting it never
-    #: waits, so one worker keeps up.
-    consumer_concurrency: int = 1
+    #: Like every service, one consumer worker that waits before each transaction; reporting
+    #: waits a tenth of a second. It takes about five deliveries per order, every one moving
+    #: the same counter rows, and its figures may trail by that much.
     consumer_linger_seconds: float = 0.1
-    consumer_linger_when_busy: bool = True
     #: Counts below this are shown as suppressed, so no figure singles out an organisation.
     suppression_threshold: int = Field(5, ge=1)
     #: Every other figure about orders is shown rounded to the nearest multiple of this, so a

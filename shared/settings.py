@@ -40,7 +40,8 @@ class ServiceSettings(BaseSettings):
     #: and takes everything again carries several deliveries per transaction at launch load,
     #: where five workers each took one or two (docs/adr/0054-cost-per-order-levers.md, ninth
     #: step: 7.4 -> 4.1 transactions and 48.6 -> 37.0 statements per order, and less CPU per
-    #: order). More workers serve a backlog no faster: a full batch is taken without waiting.
+    #: order). A backlog is taken a full batch at a time without waiting; more throughput is
+    #: more pods, each with its own worker.
     consumer_concurrency: int = 1
     #: Deliveries one consumer transaction may carry when they wait together (group commit,
     #: shared/messaging/group_commit.py); 1 gives every delivery a transaction of its own.
@@ -48,8 +49,9 @@ class ServiceSettings(BaseSettings):
     #: How long a consumer worker waits, after the first delivery wakes it and after each
     #: transaction that left less than a full batch waiting, before it takes what is waiting:
     #: the events of an order reach a service tens of milliseconds apart, and each delivery
-    #: that shares a transaction spares a BEGIN, an inbox claim and a COMMIT. It adds at
-    #: most this much to each step of an order's saga (which the provider does not wait for).
+    #: that shares a transaction spares a BEGIN, an inbox claim and a COMMIT. Each step of an
+    #: order's saga may wait this much more, beside the transaction before it (the provider
+    #: waits for none of them). Never before deliveries run again alone after a failure.
     consumer_linger_seconds: float = 0.05
     #: Whether the worker also waits after a transaction (above), or only when woken.
     consumer_linger_when_busy: bool = True

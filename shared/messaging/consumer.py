@@ -75,8 +75,8 @@ class Consumers:
         # its own, a backlog took every pooled connection and left the HTTP requests of the
         # same process waiting for one until they failed (measured at launch load: sign-ins
         # and orders answered 500 after the pool's 30 s timeout). At most ``concurrency``
-        # transactions are open at once (by default half the connections the pool keeps);
-        # the deliveries waiting meanwhile hold no connection and share the next transaction.
+        # transactions are open at once (one by default, shared/settings.py); the deliveries
+        # waiting meanwhile hold no connection and share the next transaction.
         self.group = GroupCommit(
             service,
             db,

@@ -1,9 +1,10 @@
 """Reporting takes its deliveries in few transactions.
 
 Reporting's figures may trail the orders by a fraction of a second, and it takes about five
-deliveries per order: by default one consumer worker that, woken by a delivery, waits a
-tenth of a second before it begins, so deliveries arriving meanwhile share the transaction
-(its BEGIN, inbox claim, the projection's two statements and COMMIT).
+deliveries per order: one consumer worker that waits a tenth of a second before each
+transaction (woken by a delivery, and after a transaction unless a full batch is waiting), so
+deliveries arriving meanwhile share the transaction (its BEGIN, inbox claim, the projection's
+two statements and COMMIT).
 """
 
 from __future__ import annotations

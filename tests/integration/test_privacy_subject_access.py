@@ -7,12 +7,14 @@ mentions the account, its orders or its shipments must be in the copy, column fo
 import hashlib
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from services.identity.store import repository, subject_access
 from services.identity.usecases.housekeeping import Housekeeping
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
@@ -283,4 +285,40 @@ async def test_a_copy_is_not_kept_beyond_its_retention(platform: Platform) -> No
             text("SELECT count(*) FROM subject_access_contributions WHERE request_id = :id"),
             {"id": request_id},
         )
+    assert left == 0
+
+
+async def test_a_part_that_arrives_after_its_request_was_forgotten_is_not_kept(
+    platform: Platform,
+) -> None:
+    """Anonymising an account forgets its requests and the parts gathered so far; a service's
+    part still on its way (its SubjectDataProvided delivered after the anonymisation) named
+    the person and was kept, with nothing to assemble it for (seen in CI once the services'
+    consumers waited 50 ms between transactions)."""
+    account_id, staff_id = uuid.uuid4(), uuid.uuid4()
+    kept, late = uuid.uuid4(), uuid.uuid4()
+    db = platform.service("identity").db
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO subject_access_requests (request_id, account_id, requested_by)"
+                " VALUES (:kept, :account, :staff), (:late, :account, :staff)"
+            ),
+            {"kept": kept, "late": late, "account": account_id, "staff": staff_id},
+        )
+        await repository.save_contribution(session, kept, "orders", {"name": "Ada Lovelock"})
+    async with db.transaction() as session:
+        await subject_access.forget_account_requests(session, account_id)
+    async with db.transaction() as session:
+        await repository.save_contribution(session, late, "verification", {"name": "Ada Lovelock"})
+    async with db.transaction() as session:
+        left = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM subject_access_contributions"
+                    " WHERE request_id = ANY(CAST(:ids AS uuid[]))"
+                ),
+                {"ids": [kept, late]},
+            )
+        ).scalar_one()
     assert left == 0

@@ -139,18 +139,29 @@ async def contributions(session: AsyncSession, request_id: UUID) -> dict[str, An
 
 
 async def forget_account_requests(session: AsyncSession, account_id: UUID) -> None:
-    """Drop the account's requests and the copies gathered for them (they are its data)."""
-    requests = select(subject_access_requests.c.request_id).where(
-        subject_access_requests.c.account_id == account_id
-    )
-    await session.execute(
-        delete(subject_access_contributions).where(
-            subject_access_contributions.c.request_id.in_(requests)
+    """Drop the account's requests and the copies gathered for them (they are its data).
+
+    The requests first: a part being saved holds its request's row until it commits
+    (``repository.save_contribution``), so this waits for it and the next statement, which
+    sees what committed meanwhile, deletes it too.
+    """
+    gone = (
+        (
+            await session.execute(
+                delete(subject_access_requests)
+                .where(subject_access_requests.c.account_id == account_id)
+                .returning(subject_access_requests.c.request_id)
+            )
         )
+        .scalars()
+        .all()
     )
-    await session.execute(
-        delete(subject_access_requests).where(subject_access_requests.c.account_id == account_id)
-    )
+    if gone:
+        await session.execute(
+            delete(subject_access_contributions).where(
+                subject_access_contributions.c.request_id.in_(gone)
+            )
+        )
 
 
 async def forget_requests_before(session: AsyncSession, cutoff: datetime) -> int:

@@ -100,7 +100,6 @@ class Service:
             concurrency=settings.consumer_concurrency or settings.db_pool_size,
             batch=settings.consumer_batch,
             linger=settings.consumer_linger_seconds,
-            linger_when_busy=settings.consumer_linger_when_busy,
         )
         self._publishers = {
             event.TYPE: self.broker.publisher(

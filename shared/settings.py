@@ -39,7 +39,7 @@ class ServiceSettings(BaseSettings):
     #: db_pool_size). One by default: a worker that takes everything waiting, waits a moment
     #: and takes everything again carries several deliveries per transaction at launch load,
     #: where five workers each took one or two (docs/adr/0054-cost-per-order-levers.md, ninth
-    #: step: 7.4 -> 4.1 transactions and 48.6 -> 37.0 statements per order, and less CPU per
+    #: step: 7.7 -> 3.9 transactions, 50.4 -> 36.5 statements and 64.6 -> 46.9 ms of CPU per
     #: order). A backlog is taken a full batch at a time without waiting; more throughput is
     #: more pods, each with its own worker.
     consumer_concurrency: int = 1
@@ -53,8 +53,6 @@ class ServiceSettings(BaseSettings):
     #: order's saga may wait this much more, beside the transaction before it (the provider
     #: waits for none of them). Never before deliveries run again alone after a failure.
     consumer_linger_seconds: float = 0.05
-    #: Whether the worker also waits after a transaction (above), or only when woken.
-    consumer_linger_when_busy: bool = True
     outbox_batch: int = 200
     #: The outbox relay publishes what its own process commits as it commits; the poll (the
     #: sweep) only finds rows another process wrote (a CLI, a replica that died before

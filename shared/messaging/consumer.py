@@ -66,7 +66,6 @@ class Consumers:
         concurrency: int | None = None,
         batch: int = 50,
         linger: float = 0.0,
-        linger_when_busy: bool = False,
     ) -> None:
         self.service = service
         self._broker = broker
@@ -84,7 +83,6 @@ class Consumers:
             workers=concurrency or 8,
             max_batch=batch,
             linger=linger,
-            linger_when_busy=linger_when_busy,
         )
         self.subscriptions: list[Subscription] = []
         #: Acknowledgements, combined per channel where safe (shared.messaging.acks).

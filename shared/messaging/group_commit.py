@@ -5,12 +5,12 @@ inbox row, the handler's statements, COMMIT and its flush to disk). At launch lo
 part of that cost more than the work: about 15 deliveries per order, each paying it. Here
 workers (one by default, ``consumer_concurrency``) each run one transaction at a time;
 deliveries that arrive while a worker is busy wait and go into the next transaction together.
-A worker woken by a delivery waits a moment (``linger``, 50 ms by default, reporting 100 ms)
-before it begins, and, with ``linger_when_busy`` (the default), again after each transaction
-that left less than a full batch waiting: the events of an order reach a service tens of
-milliseconds apart, and gathered they share one BEGIN, inbox claim and COMMIT. At a rate that
-fills a batch during a transaction the worker never waits, and it never waits before running
-deliveries again alone (below): those share nothing.
+A worker waits a moment (``linger``, 50 ms by default, reporting 100 ms) before each
+transaction, woken by a delivery or after one that left less than a full batch waiting: the
+events of an order reach a service tens of milliseconds apart, and gathered they share one
+BEGIN, inbox claim and COMMIT. At a rate that fills a batch during a transaction the worker
+never waits, and it never waits after a failure or before running deliveries again alone
+(below): those share nothing.
 
 What each delivery is promised does not change: its inbox claim and its handler's effects
 commit together, and it is acknowledged only after that commit (the caller acks once
@@ -83,7 +83,6 @@ class GroupCommit:
         workers: int,
         max_batch: int = 50,
         linger: float = 0.0,
-        linger_when_busy: bool = False,
     ) -> None:
         self._service = service
         self._db = db
@@ -91,12 +90,11 @@ class GroupCommit:
         self._workers_wanted = max(1, workers)
         # Capped so a transaction stays short: its row locks are held until it commits.
         self._max_batch = max(1, max_batch)
-        # An idle worker woken by a delivery waits this long before taking its batch.
+        # A worker waits this long before taking a batch that is not full: woken by a
+        # delivery, and after a transaction (going straight on, it took what had arrived
+        # during the transaction, often one or two, so every other transaction was nearly
+        # empty).
         self._linger = max(0.0, linger)
-        # And, if asked, after each transaction that left less than a full batch waiting: a
-        # lone worker that went straight on took what had arrived during its transaction,
-        # often one or two, so every other transaction was nearly empty.
-        self._linger_when_busy = linger_when_busy and self._linger > 0
         self._shared: deque[_Delivery] = deque()
         self._alone: deque[_Delivery] = deque()
         self._waiting: asyncio.Event | None = None
@@ -157,35 +155,27 @@ class GroupCommit:
     async def _work(self) -> None:
         assert self._waiting is not None
         while True:
-            alone = bool(self._alone)
             batch = self._next_batch()
             if not batch:
                 self._waiting.clear()
                 await self._waiting.wait()
-                if self._linger and not self._alone:
-                    # Deliveries published together arrive a moment apart: gathered, they
-                    # share one transaction (one BEGIN, inbox claim and COMMIT) instead of
-                    # each taking an idle worker.
+                # Woken by the first of deliveries that arrive a moment apart: gathered, they
+                # share one transaction (one BEGIN, inbox claim and COMMIT).
+                if self._gathers():
                     await asyncio.sleep(self._linger)
                 continue
-            committed = await self._settle(batch)
-            if self._waits_after(committed, alone):
+            if await self._settle(batch) and self._gathers():
                 await asyncio.sleep(self._linger)
 
-    def _waits_after(self, committed: bool, alone: bool) -> bool:
-        """Whether to wait before the next batch, after a transaction that went as said.
+    def _gathers(self) -> bool:
+        """Whether waiting now would gather more into the next transaction.
 
-        Not after a failure or a delivery run alone, nor with deliveries waiting to run alone:
-        those run one per transaction, so waiting would gather nothing and only hold up every
-        delivery behind them (a failed batch of 50 at 50 ms each was 2.5 s).
+        Not with a full batch waiting, nor with deliveries waiting to run alone after a
+        failure (``_settle`` returns False for the failed transaction itself, before they are
+        queued): those run one per transaction, so waiting would only hold up every delivery
+        behind them (a failed batch of 50 at 50 ms each was 2.5 s).
         """
-        return (
-            self._linger_when_busy
-            and committed
-            and not alone
-            and not self._alone
-            and len(self._shared) < self._max_batch
-        )
+        return bool(self._linger) and not self._alone and len(self._shared) < self._max_batch
 
     def _next_batch(self) -> list[_Delivery]:
         if self._alone:

@@ -200,14 +200,14 @@ async def test_an_idle_worker_lingers_so_events_published_together_share_a_trans
     assert shared is (linger > 0), txids
 
 
-@pytest.mark.parametrize("when_busy", [False, True])
-async def test_a_worker_asked_to_waits_after_a_transaction_so_what_came_meanwhile_shares_the_next(
-    db: Database, when_busy: bool
+@pytest.mark.parametrize("linger", [0.0, 0.1])
+async def test_a_worker_waits_after_a_transaction_so_what_came_meanwhile_shares_the_next(
+    db: Database, linger: float
 ) -> None:
-    """Reporting's one worker: a delivery that arrives during a transaction and one that
-    arrives just after it share the next transaction when the worker waits after each; a
-    worker that goes straight on takes the first alone."""
-    group = GroupCommit("test", db, inbox, workers=1, linger=0.1, linger_when_busy=when_busy)
+    """A delivery that arrives during a transaction and one that arrives just after it share
+    the next transaction when the worker waits after each; a worker that goes straight on
+    takes the first alone."""
+    group = GroupCommit("test", db, inbox, workers=1, linger=linger)
     gate = asyncio.Event()
 
     async def held(session: AsyncSession, envelope: Envelope[Any]) -> None:
@@ -226,7 +226,7 @@ async def test_a_worker_asked_to_waits_after_a_transaction_so_what_came_meanwhil
     finally:
         await group.close()
     txids = await effect_rows(db)
-    assert (txids[str(during.event_id)] == txids[str(after.event_id)]) is when_busy, txids
+    assert (txids[str(during.event_id)] == txids[str(after.event_id)]) is (linger > 0), txids
 
 
 async def test_a_worker_that_waits_after_transactions_does_not_wait_with_a_full_batch_waiting(
@@ -235,9 +235,7 @@ async def test_a_worker_that_waits_after_transactions_does_not_wait_with_a_full_
     """At a rate that fills a batch during a transaction the wait would only slow it: 30
     deliveries with batches of 10 go through in three transactions and without a wait
     between them."""
-    group = GroupCommit(
-        "test", db, inbox, workers=1, max_batch=10, linger=1.0, linger_when_busy=True
-    )
+    group = GroupCommit("test", db, inbox, workers=1, max_batch=10, linger=1.0)
     events = [event() for _ in range(30)]
     try:
         started = asyncio.get_running_loop().time()
@@ -258,7 +256,7 @@ async def test_deliveries_run_again_alone_after_a_failed_transaction_do_not_wait
     """A shared transaction that fails has each of its deliveries run again alone, one per
     transaction: waiting after each of those gathers nothing and holds up every delivery
     behind them (a failed batch of 50 at 50 ms each was 2.5 s)."""
-    group = GroupCommit("test", db, inbox, workers=1, linger=1.0, linger_when_busy=True)
+    group = GroupCommit("test", db, inbox, workers=1, linger=1.0)
     poison = event()
 
     async def fails_for_poison(session: AsyncSession, envelope: Envelope[Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from services.identity.store import subject_access
 from services.orders.domain.order import Status
 from services.orders.store import repository
 from services.orders.store.tables import authorised_locations, orders
@@ -80,13 +81,7 @@ async def test_a_subject_access_request_gets_orders_contribution(
     # Identity records the request before it asks (its API does both); it keeps the parts
     # only of requests it has.
     async with platform.service("identity").db.transaction() as s:
-        await s.execute(
-            text(
-                "INSERT INTO subject_access_requests (request_id, account_id, requested_by)"
-                " VALUES (:r, :a, :a)"
-            ),
-            {"r": request_id, "a": placed["account_id"]},
-        )
+        await subject_access.add_request(s, request_id, placed["account_id"], placed["account_id"])
     await platform.publish(
         SubjectAccessRequested(request_id=request_id, account_id=placed["account_id"])
     )

@@ -4,6 +4,7 @@ The copy is checked against the databases themselves: every row in any service's
 mentions the account, its orders or its shipments must be in the copy, column for column.
 """
 
+import asyncio
 import hashlib
 import json
 import time
@@ -14,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.identity.store import repository, subject_access
+from services.identity.store import subject_access
 from services.identity.usecases.housekeeping import Housekeeping
 from tests.support.journeys import order_status, place_order, sign_in, single_location_rows
 from tests.support.keys import bearer, mint
-from tests.support.platform import Platform, eventually
+from tests.support.platform import Platform, blocked_on_a_lock, eventually
 from tests.support.privacy import courier_reports, everywhere, scalars
 
 pytestmark = pytest.mark.integration
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.integration
 #: are the copy itself (every other table is either in the copy or listed as left out with a
 #: reason: tests/unit/test_subject_access_coverage.py).
 NOT_HELD_DATA = frozenset({"inbox", "subject_access_contributions"})
+#: A service's part of a copy, as it names the person.
+PART = {"name": "Ada Lovelock"}
 MARKER = "Plantpot Lane 07700 900555"
 #: Left out of the copy on purpose: security secrets, not information about the holder.
 SECRETS = frozenset(
@@ -280,12 +283,7 @@ async def test_a_copy_is_not_kept_beyond_its_retention(platform: Platform) -> No
     async with platform.client("identity") as identity:
         gone = await identity.get(f"/api/subject-access/{request_id}", headers=bearer(token))
     assert gone.status_code == 404
-    async with db.transaction() as s:
-        left = await s.scalar(
-            text("SELECT count(*) FROM subject_access_contributions WHERE request_id = :id"),
-            {"id": request_id},
-        )
-    assert left == 0
+    assert await _parts_of(platform, [uuid.UUID(request_id)]) == 0
 
 
 async def test_a_part_that_arrives_after_its_request_was_forgotten_is_not_kept(
@@ -295,30 +293,54 @@ async def test_a_part_that_arrives_after_its_request_was_forgotten_is_not_kept(
     part still on its way (its SubjectDataProvided delivered after the anonymisation) named
     the person and was kept, with nothing to assemble it for (seen in CI once the services'
     consumers waited 50 ms between transactions)."""
-    account_id, staff_id = uuid.uuid4(), uuid.uuid4()
+    account_id = uuid.uuid4()
     kept, late = uuid.uuid4(), uuid.uuid4()
     db = platform.service("identity").db
     async with db.transaction() as session:
-        await session.execute(
-            text(
-                "INSERT INTO subject_access_requests (request_id, account_id, requested_by)"
-                " VALUES (:kept, :account, :staff), (:late, :account, :staff)"
-            ),
-            {"kept": kept, "late": late, "account": account_id, "staff": staff_id},
-        )
-        await repository.save_contribution(session, kept, "orders", {"name": "Ada Lovelock"})
+        for request_id in (kept, late):
+            await subject_access.add_request(session, request_id, account_id, account_id)
+        await subject_access.save_contribution(session, kept, "orders", PART)
     async with db.transaction() as session:
         await subject_access.forget_account_requests(session, account_id)
     async with db.transaction() as session:
-        await repository.save_contribution(session, late, "verification", {"name": "Ada Lovelock"})
+        await subject_access.save_contribution(session, late, "verification", PART)
+    assert await _parts_of(platform, [kept, late]) == 0
+
+
+async def test_a_part_saved_while_the_account_is_anonymised_goes_with_the_others(
+    platform: Platform,
+) -> None:
+    """A part whose transaction has not committed when the anonymisation deletes the
+    account's requests: the part holds its request's row, so the anonymisation waits for it,
+    and deletes it with the requests' other parts once it has committed."""
+    account_id, request_id = uuid.uuid4(), uuid.uuid4()
+    db = platform.service("identity").db
     async with db.transaction() as session:
-        left = (
-            await session.execute(
-                text(
-                    "SELECT count(*) FROM subject_access_contributions"
-                    " WHERE request_id = ANY(CAST(:ids AS uuid[]))"
-                ),
-                {"ids": [kept, late]},
-            )
-        ).scalar_one()
-    assert left == 0
+        await subject_access.add_request(session, request_id, account_id, account_id)
+    anonymised: asyncio.Task[None] | None = None
+    async with db.transaction() as saving:
+        await subject_access.save_contribution(saving, request_id, "dispatch", PART)
+
+        async def anonymise() -> None:
+            async with db.transaction() as session:
+                await subject_access.forget_account_requests(session, account_id)
+
+        anonymised = asyncio.create_task(anonymise())
+        # It waits for the part's transaction.
+        assert await eventually(lambda: blocked_on_a_lock(db))
+        assert not anonymised.done()
+    await asyncio.wait_for(anonymised, 10)
+    assert await _parts_of(platform, [request_id]) == 0
+
+
+async def _parts_of(platform: Platform, request_ids: list[uuid.UUID]) -> int:
+    """How many services' parts identity holds for these requests."""
+    async with platform.service("identity").db.transaction() as session:
+        left = await session.scalar(
+            text(
+                "SELECT count(*) FROM subject_access_contributions"
+                " WHERE request_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": request_ids},
+        )
+    return int(left or 0)

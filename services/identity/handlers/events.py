@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.store import repository, restrictions
+from services.identity.store import restrictions, subject_access
 from shared.events import AccountHoldApplied, Envelope, SubjectDataProvided
 from shared.runtime import Service
 
@@ -19,7 +19,7 @@ def register(service: Service) -> None:
     ) -> None:
         """Keep each service's part of a subject access request until the copy is assembled."""
         payload = event.payload
-        await repository.save_contribution(
+        await subject_access.save_contribution(
             session, payload.request_id, payload.service, payload.data
         )
 

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, delete, func, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.domain.accounts import AccountStatus, Role
@@ -21,8 +21,6 @@ from services.identity.store.tables import (
     account_profiles,
     accounts,
     register_locations,
-    subject_access_contributions,
-    subject_access_requests,
 )
 from shared.events import AccountKind
 from shared.store import prepared
@@ -300,33 +298,3 @@ async def authorised_locations(session: AsyncSession, account_id: UUID) -> list[
         .order_by(t.c.location_id)
     )
     return [RegisterLocation(**row._asdict()) for row in rows]
-
-
-async def save_contribution(
-    session: AsyncSession, request_id: UUID, service: str, data: dict[str, Any]
-) -> None:
-    """Keep one service's part of a subject access request; a resend replaces it.
-
-    Only while the request is there: a part that arrives after the account was anonymised
-    (which forgets its requests) is someone's data with nothing to assemble it for, and was
-    kept. The request's row is locked (key share) until this commits, so an anonymisation
-    that deletes it waits, and then deletes this part with the others.
-    """
-    requested = (
-        select(
-            subject_access_requests.c.request_id,
-            literal(service, String).label("service"),
-            literal(data, JSONB).label("data"),
-        )
-        .where(subject_access_requests.c.request_id == request_id)
-        .with_for_update(read=True, key_share=True)
-    )
-    stmt = insert(subject_access_contributions).from_select(
-        ["request_id", "service", "data"], requested
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["request_id", "service"],
-            set_={"data": stmt.excluded.data, "received_at": func.now()},
-        )
-    )

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, Table, delete, select
+from sqlalchemy import Select, String, Table, delete, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.store.tables import (
@@ -138,28 +139,53 @@ async def contributions(session: AsyncSession, request_id: UUID) -> dict[str, An
     return {row.service: row.data for row in rows}
 
 
+async def save_contribution(
+    session: AsyncSession, request_id: UUID, service: str, data: dict[str, Any]
+) -> None:
+    """Keep one service's part of a subject access request; a resend replaces it.
+
+    Only while the request is there: a part that arrives after the account was anonymised
+    (which forgets its requests) is someone's data with nothing to assemble it for, and was
+    kept. The request's row is locked (key share) until this commits, so an anonymisation
+    that deletes it waits, and then deletes this part with the others.
+    """
+    requested = (
+        select(
+            subject_access_requests.c.request_id,
+            literal(service, String).label("service"),
+            literal(data, JSONB).label("data"),
+        )
+        .where(subject_access_requests.c.request_id == request_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    stmt = insert(subject_access_contributions).from_select(
+        ["request_id", "service", "data"], requested
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["request_id", "service"],
+            set_={"data": stmt.excluded.data, "received_at": func.now()},
+        )
+    )
+
+
 async def forget_account_requests(session: AsyncSession, account_id: UUID) -> None:
     """Drop the account's requests and the copies gathered for them (they are its data).
 
     The requests first: a part being saved holds its request's row until it commits
-    (``repository.save_contribution``), so this waits for it and the next statement, which
+    (``save_contribution``), so this waits for it and the next statement, which
     sees what committed meanwhile, deletes it too.
     """
-    gone = (
-        (
-            await session.execute(
-                delete(subject_access_requests)
-                .where(subject_access_requests.c.account_id == account_id)
-                .returning(subject_access_requests.c.request_id)
-            )
-        )
-        .scalars()
-        .all()
+    gone = await session.scalars(
+        delete(subject_access_requests)
+        .where(subject_access_requests.c.account_id == account_id)
+        .returning(subject_access_requests.c.request_id)
     )
-    if gone:
+    gone_ids = gone.all()
+    if gone_ids:
         await session.execute(
             delete(subject_access_contributions).where(
-                subject_access_contributions.c.request_id.in_(gone)
+                subject_access_contributions.c.request_id.in_(gone_ids)
             )
         )
 

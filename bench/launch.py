@@ -31,10 +31,10 @@ a minute apart. After the last order it waits for every order to reach a final s
 reconciles the stores exactly (tests/support/reconcile.py) and writes the figures to bench/results/.
 
     .venv/bin/python bench/launch.py                       # 600 providers in 60 s
-    .venv/bin/python bench/launch.py --providers 25000 --window 300 --admit 45 \\
+    .venv/bin/python bench/launch.py --providers 25000 --window 300 --admit 120 \\
         --out launch-full.json                             # the launch burst, semaphore
     .venv/bin/python bench/launch.py --site --providers 25000 --window 300 \\
-        --room-limit 45 --room-rate 8 --out launch-full-site.json   # through the site's room
+        --room-limit 240 --room-rate 8 --out launch-full-site.json  # through the site's room
     .venv/bin/python bench/launch.py --site --providers 300 --window 30 --think 1 \\
         --room-limit 40 --out launch-site-small.json       # the site mode, a few minutes
     .venv/bin/python bench/launch.py --profile orders,dispatch   # py-spy the hot path
@@ -406,12 +406,38 @@ async def watch_dispatches(
     return connection
 
 
+#: Requests the visitors have in flight at once, across the burst.
+IN_FLIGHT = 128
+
+
+class SharedClient(httpx.AsyncClient):
+    """An HTTP client whose requests wait their turn for one of :data:`IN_FLIGHT` slots.
+
+    httpcore's pool looks through every queued request and every connection each time it
+    hands out a connection, so thousands of requests queued in it at once (25,000 visitors
+    reloading the waiting room's page) cost the load generator a whole core and made it,
+    not the platform, the bottleneck. A semaphore's queue costs nothing per waiter, and the
+    pool never holds more requests than connections. A request's time includes its wait for
+    a slot, as a browser's includes its wait for a connection.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        async with self._slots:
+            return await super().send(request, **kwargs)
+
+
 def client(cookies: CookieJar | None = None) -> httpx.AsyncClient:
     """The HTTP client a burst's visitors share. Idle connections are dropped before
     uvicorn's 5 s keep-alive closes them, so a request never goes out on a connection the
     server is closing (an httpx ReadError)."""
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3)
-    return httpx.AsyncClient(timeout=httpx.Timeout(60, pool=None), limits=limits, cookies=cookies)
+    limits = httpx.Limits(
+        max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=3
+    )
+    return SharedClient(timeout=httpx.Timeout(60, pool=None), limits=limits, cookies=cookies)
 
 
 @contextlib.asynccontextmanager

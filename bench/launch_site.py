@@ -390,7 +390,9 @@ async def site_visitors(
     metrics = platform.url("orders", "/metrics")
     async with (
         client(cookieless_jar()) as http,
-        RoomWatch(metrics, platform.database_urls()["orders"], http) as room,
+        # The room's metrics on a client of their own, never queued behind the visitors.
+        httpx.AsyncClient(timeout=30) as watching,
+        RoomWatch(metrics, platform.database_urls()["orders"], watching) as room,
     ):
         yield SiteJourneys(platform, http, tally, think, mail, room)
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bench import harness
-from bench.launch import Journeys, Mailbox, Tally
+from bench.launch import IN_FLIGHT, Journeys, Mailbox, Tally, client
 from bench.launch_register import Provider, account_form
 from bench.register import generate
 from services.identity.domain.contact import checked_postcode
@@ -165,3 +165,25 @@ async def test_a_non_cqc_visitor_creates_their_account_confirms_it_from_the_emai
     assert not tally.errors and len(tally.placed_at) == 1
     assert site.accounts == [account_form(person)] and site.confirmed == ["t0k"]
     assert tally.latency.keys() >= {"create_account", "confirm_account", "sign_in_password"}
+
+
+async def test_the_visitors_client_keeps_only_so_many_requests_in_flight() -> None:
+    """Thousands of visitors queued in httpcore's pool cost the generator a core; the shared
+    client lets only IN_FLIGHT out at once and the rest wait their turn, each answered."""
+    in_flight = most = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200)
+
+    async with client() as http:
+        http._transport = httpx.MockTransport(answer)  # the same send, no sockets
+        answers = await asyncio.gather(
+            *(http.get("http://site.test/waiting-room") for _ in range(3 * IN_FLIGHT))
+        )
+    assert [a.status_code for a in answers] == [200] * (3 * IN_FLIGHT)
+    assert most == IN_FLIGHT

@@ -271,7 +271,7 @@ class QueueTally:
             "page_reloads": self.refreshes,
             "refresh_header_seconds": {str(k): v for k, v in sorted(self.refresh_seconds.items())},
             # 1.0 when visitors were let in in the order they asked; each sees it only at
-            # their next reload (15 to 60 s later), so neighbours can swap.
+            # their next reload (5 s to 5 minutes later), so neighbours can swap.
             "arrival_to_let_in_rank_correlation": rank_correlation(asked, let_in),
         }
 

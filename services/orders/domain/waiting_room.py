@@ -30,7 +30,7 @@ MIN_OBSERVED = 10
 #: How far back admissions are counted to estimate how fast the queue moves (minutes).
 OBSERVED_MINUTES = 5.0
 #: A waiting page refreshes itself no sooner and no later than this (seconds).
-REFRESH_BOUNDS = (5, 60)
+REFRESH_BOUNDS = (5, 300)
 
 
 def is_guarded(path: str) -> bool:
@@ -81,15 +81,39 @@ def estimated_wait_minutes(position: int, per_minute: float) -> int:
     return max(1, math.ceil(position / max(per_minute, 0.1)))
 
 
-def refresh_seconds(position: int, per_minute: float) -> int:
+def refresh_seconds(position: int, per_minute: float, waiting_idle_seconds: float) -> int:
     """How soon the waiting page looks again: a quarter of the expected wait, within
-    :data:`REFRESH_BOUNDS`. A visitor let in holds a place from then on but learns of it only
-    at their next look, so near the front the page looks every few seconds (few visitors are
-    that near); far back, rarely, so a long queue does not cost a query per visitor every few
-    seconds."""
+    :data:`REFRESH_BOUNDS`, and never more than half the time a waiting visitor may go
+    unseen before losing their place. A visitor let in holds a place from then on but learns
+    of it only at their next look, so near the front the page looks every few seconds (few
+    visitors are that near); far back, every few minutes. The queue itself is most of the
+    site's traffic on launch day: with 25,000 waiting and 8 let in a second, looking at
+    least once a minute (as the page first did) came to about 500 looks a second, each a
+    write, five times the journey's own requests; with looks up to 5 minutes apart, about
+    230 (``looks_per_second``). Beyond a minute it is whole minutes, so the page can say
+    how often it updates in words."""
     low, high = REFRESH_BOUNDS
+    high = max(low, min(high, int(waiting_idle_seconds // 2)))
     expected_seconds = position / max(per_minute, 0.1) * 60
-    return int(min(high, max(low, expected_seconds / 4)))
+    every = int(min(high, max(low, expected_seconds / 4)))
+    return every if every < 60 else max(60, every // 60 * 60)
+
+
+def looks_per_second(waiting: int, per_minute: float, waiting_idle_seconds: float) -> float:
+    """How many waiting pages look again each second with ``waiting`` visitors queued and
+    the queue moving at ``per_minute`` (what a launch's queue costs the site)."""
+    return sum(
+        1 / refresh_seconds(position, per_minute, waiting_idle_seconds)
+        for position in range(1, waiting + 1)
+    )
+
+
+def every_text(seconds: int) -> str:
+    """How often the page updates, as GOV.UK writes times."""
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    return "minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def wait_text(minutes: int) -> str:

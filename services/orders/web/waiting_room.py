@@ -113,7 +113,8 @@ def router(room: WaitingRoom, pages: Site) -> APIRouter:
             return RedirectResponse(_safe_next(session.pop(NEXT, None)), status_code=303)
         position = await room.position(ticket)
         minutes = rules.estimated_wait_minutes(position, room.state.per_minute)
-        every = rules.refresh_seconds(position, room.state.per_minute)
+        idle_seconds = room.waiting_idle.total_seconds()
+        every = rules.refresh_seconds(position, room.state.per_minute, idle_seconds)
         refreshing = refresh != "off"
         return pages.render(
             request,
@@ -122,8 +123,8 @@ def router(room: WaitingRoom, pages: Site) -> APIRouter:
             place=f"{position:,}",
             wait=rules.wait_text(minutes),
             refreshing=refreshing,
-            refresh_seconds=every,
-            idle_minutes=int(room.waiting_idle.total_seconds() // 60),
+            refresh_every=rules.every_text(every),
+            idle_minutes=int(idle_seconds // 60),
             check_url=PAGE if refreshing else f"{PAGE}?refresh=off",
             # A timed reload, without JavaScript (the CSP allows no inline script) and
             # with a way to turn it off (WCAG 2.2.1): the Refresh header, as browsers

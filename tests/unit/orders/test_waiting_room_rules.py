@@ -10,8 +10,10 @@ from services.orders.domain.waiting_room import (
     admissions_per_minute,
     ends_journey,
     estimated_wait_minutes,
+    every_text,
     free_places,
     is_guarded,
+    looks_per_second,
     refresh_seconds,
     wait_text,
 )
@@ -90,11 +92,34 @@ def test_in_the_first_minutes_the_pace_is_what_those_minutes_saw() -> None:
     assert wait_text(90) == "about 1.5 hours"
 
 
+#: A waiting visitor unseen this long loses their place (orders' default, 10 minutes).
+IDLE = 600.0
+
+
 def test_the_front_of_the_queue_looks_often_and_the_back_rarely() -> None:
-    assert refresh_seconds(1, 480.0) == 5  # let in within the second: look again soon
-    assert refresh_seconds(480, 480.0) == 15  # a minute away: a quarter of it
-    assert refresh_seconds(10_000, 480.0) == 60  # 20 minutes away
-    assert refresh_seconds(1, 0.0) == 60  # nobody let in yet
+    assert refresh_seconds(1, 480.0, IDLE) == 5  # let in within the second: look again soon
+    assert refresh_seconds(480, 480.0, IDLE) == 15  # a minute away: a quarter of it
+    assert refresh_seconds(2_000, 480.0, IDLE) == 60  # four minutes away
+    assert refresh_seconds(5_000, 480.0, IDLE) == 120  # ten minutes away: whole minutes
+    assert refresh_seconds(10_000, 480.0, IDLE) == 300  # 20 minutes away and more
+    assert refresh_seconds(1, 0.0, IDLE) == 120  # no pace yet: a tenth a minute, rounded down
+
+
+def test_a_page_that_updates_by_itself_never_lets_its_visitor_lose_their_place() -> None:
+    assert refresh_seconds(10_000, 480.0, 240.0) == 120  # looks twice within the idle time
+    assert refresh_seconds(10_000, 480.0, 4.0) == 5  # never below the shortest look
+
+
+def test_a_launch_sized_queue_looks_again_a_few_hundred_times_a_second_not_five_hundred() -> None:
+    """25,000 waiting, 8 let in a second: at least once a minute each was about 500 looks a
+    second (each a write); up to 5 minutes apart for those far back, under half that."""
+    assert 200 < looks_per_second(25_000, 480.0, IDLE) < 250
+
+
+def test_the_page_says_how_often_it_updates_in_words() -> None:
+    assert every_text(5) == "5 seconds"
+    assert every_text(60) == "minute"
+    assert every_text(120) == "2 minutes"
 
 
 def test_the_api_waits_while_anyone_queues_or_the_journey_is_full() -> None:

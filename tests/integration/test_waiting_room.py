@@ -297,8 +297,11 @@ async def test_the_start_footer_and_eligibility_pages_stay_open(platform: Platfo
             assert (await newcomer.get(path)).status_code == 200, path
         assert (await newcomer.get("/assets/govuk-frontend.min.css")).status_code == 200
         page = await newcomer.get("/waiting-room")
-        assert 15 <= int(page.headers["refresh"]) <= 60
+        every = int(page.headers["refresh"])
+        assert 15 <= every <= 60
         assert "You are in a queue" in page.text and "Estimated wait" in page.text
+        # The page says in words what its Refresh header does.
+        assert f"This page updates by itself every {every} seconds" in page.text
         quiet = await newcomer.get("/waiting-room?refresh=off")
         assert "refresh" not in quiet.headers
         assert COOKIE in newcomer.cookies

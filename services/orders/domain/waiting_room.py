@@ -90,30 +90,21 @@ def refresh_seconds(position: int, per_minute: float, waiting_idle_seconds: floa
     site's traffic on launch day: with 25,000 waiting and 8 let in a second, looking at
     least once a minute (as the page first did) came to about 500 looks a second, each a
     write, five times the journey's own requests; with looks up to 5 minutes apart, about
-    230 (``looks_per_second``). Beyond a minute it is whole minutes, so the page can say
-    how often it updates in words."""
+    230 (tests/unit/orders/test_waiting_room_rules.py). Beyond a minute it is whole minutes,
+    so the page can say how often it updates in words."""
     low, high = REFRESH_BOUNDS
     high = max(low, min(high, int(waiting_idle_seconds // 2)))
     expected_seconds = position / max(per_minute, 0.1) * 60
     every = int(min(high, max(low, expected_seconds / 4)))
-    return every if every < 60 else max(60, every // 60 * 60)
+    return every if every < 60 else every - every % 60
 
 
-def looks_per_second(waiting: int, per_minute: float, waiting_idle_seconds: float) -> float:
-    """How many waiting pages look again each second with ``waiting`` visitors queued and
-    the queue moving at ``per_minute`` (what a launch's queue costs the site)."""
-    return sum(
-        1 / refresh_seconds(position, per_minute, waiting_idle_seconds)
-        for position in range(1, waiting + 1)
-    )
-
-
-def every_text(seconds: int) -> str:
-    """How often the page updates, as GOV.UK writes times."""
+def refresh_text(seconds: int) -> str:
+    """How often the page updates, in words as GOV.UK writes times ("every 2 minutes")."""
     if seconds < 60:
-        return f"{seconds} seconds"
+        return f"every {seconds} seconds"
     minutes = seconds // 60
-    return "minute" if minutes == 1 else f"{minutes} minutes"
+    return "every minute" if minutes == 1 else f"every {minutes} minutes"
 
 
 def wait_text(minutes: int) -> str:

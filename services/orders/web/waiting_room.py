@@ -123,7 +123,7 @@ def router(room: WaitingRoom, pages: Site) -> APIRouter:
             place=f"{position:,}",
             wait=rules.wait_text(minutes),
             refreshing=refreshing,
-            refresh_every=rules.every_text(every),
+            refresh_every=rules.refresh_text(every),
             idle_minutes=int(idle_seconds // 60),
             check_url=PAGE if refreshing else f"{PAGE}?refresh=off",
             # A timed reload, without JavaScript (the CSP allows no inline script) and

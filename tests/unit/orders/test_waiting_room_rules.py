@@ -10,11 +10,10 @@ from services.orders.domain.waiting_room import (
     admissions_per_minute,
     ends_journey,
     estimated_wait_minutes,
-    every_text,
     free_places,
     is_guarded,
-    looks_per_second,
     refresh_seconds,
+    refresh_text,
     wait_text,
 )
 
@@ -110,6 +109,14 @@ def test_a_page_that_updates_by_itself_never_lets_its_visitor_lose_their_place()
     assert refresh_seconds(10_000, 480.0, 4.0) == 5  # never below the shortest look
 
 
+def looks_per_second(waiting: int, per_minute: float, waiting_idle_seconds: float) -> float:
+    """How many waiting pages look again each second with ``waiting`` visitors queued."""
+    return sum(
+        1 / refresh_seconds(position, per_minute, waiting_idle_seconds)
+        for position in range(1, waiting + 1)
+    )
+
+
 def test_a_launch_sized_queue_looks_again_a_few_hundred_times_a_second_not_five_hundred() -> None:
     """25,000 waiting, 8 let in a second: at least once a minute each was about 500 looks a
     second (each a write); up to 5 minutes apart for those far back, under half that."""
@@ -117,9 +124,9 @@ def test_a_launch_sized_queue_looks_again_a_few_hundred_times_a_second_not_five_
 
 
 def test_the_page_says_how_often_it_updates_in_words() -> None:
-    assert every_text(5) == "5 seconds"
-    assert every_text(60) == "minute"
-    assert every_text(120) == "2 minutes"
+    assert refresh_text(5) == "every 5 seconds"
+    assert refresh_text(60) == "every minute"
+    assert refresh_text(120) == "every 2 minutes"
 
 
 def test_the_api_waits_while_anyone_queues_or_the_journey_is_full() -> None:

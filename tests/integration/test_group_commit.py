@@ -208,16 +208,17 @@ async def test_a_worker_waits_after_a_transaction_so_what_came_meanwhile_shares_
     the next transaction when the worker waits after each; a worker that goes straight on
     takes the first alone."""
     group = GroupCommit("test", db, inbox, workers=1, linger=linger)
-    gate = asyncio.Event()
+    opened, gate = asyncio.Event(), asyncio.Event()
 
     async def held(session: AsyncSession, envelope: Envelope[Any]) -> None:
         await record(session, envelope)
+        opened.set()
         await gate.wait()
 
     during, after = event(), event()
     try:
         first = asyncio.create_task(group.run("test.a", held, event()))
-        await asyncio.sleep(0.15)  # the first transaction is open, held by the gate
+        await asyncio.wait_for(opened.wait(), 5)  # the first transaction is open, held
         second = asyncio.create_task(group.run("test.a", record, during))
         await asyncio.sleep(0.01)
         gate.set()

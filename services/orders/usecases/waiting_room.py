@@ -134,11 +134,15 @@ class WaitingRoom:
         """A waiting ticket's place (1 = next in), from the queue as ranked at the last round:
         a binary search, no query. A ticket drawn since that round also counts the tickets
         drawn between, which is a short range of the index."""
-        if ticket.seq <= self._newest:
-            return bisect.bisect_left(self._queue, ticket.seq) + 1
+        # One round's ranking throughout: a round that ends while the count below runs
+        # ranks this ticket too, and its queue's length with the old count put the visitor
+        # one place further back than they were.
+        ranked, newest = self._queue, self._newest
+        if ticket.seq <= newest:
+            return bisect.bisect_left(ranked, ticket.seq) + 1
         async with self.db.transaction() as tx:
-            between = await queue.waiting_between(tx, self._newest, ticket.seq)
-        return len(self._queue) + between + 1
+            between = await queue.waiting_between(tx, newest, ticket.seq)
+        return len(ranked) + between + 1
 
     def _observe(self, admitted: list[queue.Admitted]) -> None:
         for one in admitted:

@@ -58,6 +58,22 @@ async def _rows(url: str, sql: str) -> list[Any]:
         await engine.dispose()
 
 
+async def dispatch_outbox_sent(url: str, within: float = 60.0) -> bool:
+    """Whether everything dispatch committed to its outbox has been published, waiting up to
+    ``within`` seconds. An order can be final in orders (its OrderDispatched arrived) while
+    its courier handoff, published just after it, is still in the outbox of a dispatch killed
+    between the two: the relay's sweep sends it a few seconds after the restart. Draining the
+    courier's queue before then counted a handoff as missing that was only late."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        [(unsent,)] = await _rows(url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        if not unsent:
+            return True
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.5)
+
+
 async def final_states(database_urls: dict[str, str]) -> dict[str, str]:
     """Each order dispatch or verification knows of, mapped to its final state (or why not)."""
     dispatch = {
@@ -208,6 +224,8 @@ async def reconcile(
             f"orders service holds {len(in_orders)} orders, {len(accepted_ids)} were accepted"
         )
 
+    if handoffs is None and not await dispatch_outbox_sent(database_urls["dispatch"]):
+        result.mismatches.append("dispatch's outbox still held unsent events after 60 s")
     taken = handoffs if handoffs is not None else await drain_handoffs(amqp_url)
     shipments = {
         str(r[0]): r[1]

@@ -409,8 +409,8 @@ async def watch_dispatches(
 #: Requests the visitors have in flight at once, across the burst. httpcore's pool checks
 #: every connection it holds each time it hands one out, so its cost per request grows with
 #: the pool: 3.4 ms of the generator's CPU a request at 128, 1.2 at 16 (a trivial server,
-#: 1,000 callers). Sixteen still keeps the five services busy: each answers one request at a
-#: time on its event loop, in a few milliseconds.
+#: 1,000 callers). Sixteen still keeps the five services busy: each runs on one core and
+#: answers a page in a few milliseconds, so more in flight only queue inside it.
 IN_FLIGHT = 16
 
 

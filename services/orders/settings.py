@@ -35,8 +35,10 @@ class OrdersSettings(ServiceSettings):
     waiting_room_admit_per_second: float = Field(8.0, ge=0)
     #: A visitor let in who makes no request in the journey for this long has left.
     waiting_room_admitted_idle_minutes: float = Field(15.0, gt=0)
-    #: A waiting visitor whose page has not checked in for this long has left.
-    waiting_room_waiting_idle_minutes: float = Field(10.0, gt=0)
+    #: A waiting visitor whose page has not checked in for this long has left. At least a
+    #: minute: the page looks again within half of it and never sooner than every 5 s, so a
+    #: shorter limit would drop visitors whose page was doing what it says.
+    waiting_room_waiting_idle_minutes: float = Field(10.0, ge=1.0)
     #: How often each replica times out the quiet, lets in the next and measures the queue.
     waiting_room_tick_seconds: float = Field(2.0, gt=0)
     #: A visitor's place is confirmed in the database at most this often (cached in the

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 
+from services.orders.domain.waiting_room import refresh_text
 from services.orders.store import waiting_room as queue
 from services.orders.store.tables import waiting_room as tickets
 from services.orders.usecases.waiting_room import WaitingRoom
@@ -301,7 +302,7 @@ async def test_the_start_footer_and_eligibility_pages_stay_open(platform: Platfo
         assert 15 <= every <= 60
         assert "You are in a queue" in page.text and "Estimated wait" in page.text
         # The page says in words what its Refresh header does.
-        assert f"This page updates by itself every {every} seconds" in page.text
+        assert f"This page updates by itself {refresh_text(every)}" in page.text
         quiet = await newcomer.get("/waiting-room?refresh=off")
         assert "refresh" not in quiet.headers
         assert COOKIE in newcomer.cookies

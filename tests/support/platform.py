@@ -14,9 +14,9 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aio_pika
 import httpx
@@ -29,6 +29,7 @@ from shared.runtime import Service
 from shared.store.db import Database
 from tests.support import infra
 from tests.support.keys import keypair
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTER_SAMPLE = ROOT / "data" / "cqc-register-sample.csv"
@@ -37,8 +38,6 @@ SERVICES = tuple(PORTS)
 
 os.environ.setdefault("CARE_DISPATCH_COURIER_HMAC_SECRET", COURIER_SECRET)
 os.environ.setdefault("CARE_TOKEN_PUBLIC_KEY", keypair().public_pem)
-
-T = TypeVar("T")
 
 
 def _factory(name: str) -> tuple[Callable[..., FastAPI], type[Any]]:
@@ -208,18 +207,6 @@ def courier_headers(
         "X-Courier-Signature": f"sha256={digest}",
         "Content-Type": "application/json",
     }
-
-
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
-    """Poll ``check`` until it returns something truthy, or fail with its last answer."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s; last value {last!r}")
 
 
 async def blocked_on_a_lock(db: Database) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.messaging.topology import subscriptions
+from tests.support.polling import eventually
 
 FINAL_STATES = ("handed_off", "in_review", "waitlisted")
 COURIER_QUEUE = "courier.courier.handoff"
@@ -64,14 +65,15 @@ async def dispatch_outbox_sent(url: str, within: float = 60.0) -> bool:
     its courier handoff, published just after it, is still in the outbox of a dispatch killed
     between the two: the relay's sweep sends it a few seconds after the restart. Draining the
     courier's queue before then counted a handoff as missing that was only late."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
+
+    async def all_sent() -> bool:
         [(unsent,)] = await _rows(url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        if not unsent:
-            return True
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.5)
+        return not unsent
+
+    try:
+        return await eventually(all_sent, timeout=within, every=0.5)
+    except AssertionError:
+        return False
 
 
 async def final_states(database_urls: dict[str, str]) -> dict[str, str]:

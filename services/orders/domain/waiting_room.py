@@ -93,7 +93,7 @@ def refresh_seconds(position: int, per_minute: float, waiting_idle_seconds: floa
     230 (tests/unit/orders/test_waiting_room_rules.py). Beyond a minute it is whole minutes,
     so the page can say how often it updates in words."""
     low, high = REFRESH_BOUNDS
-    high = max(low, min(high, int(waiting_idle_seconds // 2)))
+    high = min(high, int(waiting_idle_seconds // 2))  # the settings keep this above ``low``
     expected_seconds = position / max(per_minute, 0.1) * 60
     every = int(min(high, max(low, expected_seconds / 4)))
     return every if every < 60 else every - every % 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from services.orders.domain.waiting_room import (
     RATE_WINDOW_SECONDS,
@@ -16,6 +17,7 @@ from services.orders.domain.waiting_room import (
     refresh_text,
     wait_text,
 )
+from services.orders.settings import OrdersSettings
 
 
 @pytest.mark.parametrize(
@@ -106,7 +108,13 @@ def test_the_front_of_the_queue_looks_often_and_the_back_rarely() -> None:
 
 def test_a_page_that_updates_by_itself_never_lets_its_visitor_lose_their_place() -> None:
     assert refresh_seconds(10_000, 480.0, 240.0) == 120  # looks twice within the idle time
-    assert refresh_seconds(10_000, 480.0, 4.0) == 5  # never below the shortest look
+    assert refresh_seconds(10_000, 480.0, 60.0) == 30  # the shortest idle time allowed
+
+
+def test_a_waiting_idle_time_the_page_could_not_keep_up_with_is_refused() -> None:
+    """Under a minute, a page looking every 5 s at the front would still miss it."""
+    with pytest.raises(ValidationError, match="waiting_room_waiting_idle_minutes"):
+        OrdersSettings(waiting_room_waiting_idle_minutes=0.05)
 
 
 def looks_per_second(waiting: int, per_minute: float, waiting_idle_seconds: float) -> float:

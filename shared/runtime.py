@@ -33,6 +33,7 @@ from shared.http.no_store import NoStoreMiddleware
 from shared.logging import configure_logging, get_logger
 from shared.messaging.broker import make_broker, publish_options
 from shared.messaging.consumer import Consumers, Handler
+from shared.messaging.group_commit import FirstLock
 from shared.messaging.topology import EXCHANGES, declare_topology
 from shared.metrics import REGISTRY
 from shared.readiness import NotReadyLog
@@ -134,9 +135,12 @@ class Service:
 
     # --- events ----------------------------------------------------------------------------
 
-    def handles(self, event: type[EventPayload]) -> Callable[[Handler], Handler]:
-        """Decorator for an event handler ``async def h(session, envelope)``."""
-        return self.consumers.handles(event)
+    def handles(
+        self, event: type[EventPayload], *, first: FirstLock | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Decorator for an event handler ``async def h(session, envelope)``; ``first`` is
+        the lock it takes before anything else (``shared.messaging.group_commit.FirstLock``)."""
+        return self.consumers.handles(event, first=first)
 
     async def emit(
         self, session: AsyncSession, payload: EventPayload, correlation_id: str

@@ -50,6 +50,15 @@ log = get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
 
+#: A lock a handler takes before anything else it does (dispatch's badge stock row), declared
+#: with the handler (``Service.handles(..., first=...)``). Alone, each handler keeps its
+#: service's lock order; run one after another in a shared transaction they would not: a
+#: handler that locks only an order row, followed by one that then waits for the stock lock,
+#: holds that row while waiting, and whoever holds the stock and wants the row deadlocks with
+#: it. So a shared transaction takes every first lock of its deliveries before it claims or
+#: handles any of them.
+FirstLock = Callable[[AsyncSession], Awaitable[object]]
+
 
 class SharedTransactionFailed(Exception):
     """The transaction this delivery shared failed; run it again on its own."""
@@ -64,6 +73,8 @@ class _Delivery:
     log_fields: dict[str, Any]
     #: The delivering task's OpenTelemetry context (its consumer span), the handler's parent.
     trace_context: otel_context.Context
+    #: The lock its handler takes first, if it declared one (:data:`FirstLock`).
+    first: FirstLock | None = None
     done: asyncio.Future[bool] = field(default_factory=lambda: _loop().create_future())
 
 
@@ -109,6 +120,7 @@ class GroupCommit:
         *,
         alone: bool = False,
         log_fields: dict[str, Any] | None = None,
+        first: FirstLock | None = None,
     ) -> bool:
         """Claim ``envelope`` for ``consumer`` and run ``handler``; True unless a duplicate.
 
@@ -116,7 +128,8 @@ class GroupCommit:
         shared transaction failed (call again with ``alone=True``), or the handler's own
         exception when it ran alone. The handler logs with ``log_fields`` bound (by default
         the caller's bound log context: a consumer that bound them itself passes them, and
-        spares a copy of the whole context per delivery).
+        spares a copy of the whole context per delivery). ``first`` is the lock the handler
+        takes before anything else, taken before the whole transaction's work.
         """
         delivery = _Delivery(
             consumer,
@@ -124,6 +137,7 @@ class GroupCommit:
             envelope,
             structlog.contextvars.get_contextvars() if log_fields is None else log_fields,
             otel_context.get_current(),
+            first,
         )
         (self._alone if alone else self._shared).append(delivery)
         self._wake()
@@ -222,6 +236,8 @@ class GroupCommit:
             async with self._db.transaction() as session:
                 if len(batch) > 1 and tracing.recording():
                     _link_batch(batch)
+                for lock in first_locks(batch):
+                    await lock(session)
                 fresh = await self._claim(session, batch)
                 for delivery, is_fresh in zip(batch, fresh, strict=True):
                     if is_fresh:
@@ -245,6 +261,13 @@ class GroupCommit:
             fresh.append(key in claimed)
             claimed.discard(key)
         return fresh
+
+
+def first_locks(batch: list[_Delivery]) -> list[FirstLock]:
+    """The first locks a transaction over ``batch`` takes, each once, always in the same
+    order (by name), so two transactions that need the same two never take them crosswise."""
+    locks = {d.first for d in batch if d.first is not None}
+    return sorted(locks, key=lambda lock: f"{lock.__module__}.{lock.__qualname__}")
 
 
 def _link_batch(batch: list[_Delivery]) -> None:

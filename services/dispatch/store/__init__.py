@@ -10,9 +10,12 @@ Lock order (the one place it is written down; every module above follows it): a 
 that may move stock locks the badge stock row first (:func:`ledger.lock_stock`), then order
 rows, then shipment rows, then leaflet stock rows. So competing replicas queue on the stock
 row instead of double-booking or deadlocking. Recording a placement locks only its own order
-row and takes nothing after it. Every stock update is also conditional on the balance allowing
-it, and the database's CHECK constraints and the ledger's unique (order, kind, round) index
-refuse what slips past both.
+row and takes nothing after it. A consumer's shared transaction runs several handlers one
+after another, so each handler that moves stock declares the stock lock as the one it takes
+first, and the transaction takes it before any handler runs (``handlers/events.py``): else a
+placement recorded before it would hold its row while waiting for the stock. Every stock
+update is also conditional on the balance allowing it, and the database's CHECK constraints and
+the ledger's unique (order, kind, round) index refuse what slips past both.
 
 The stock lock is a statement of its own, never folded into the next read: under READ
 COMMITTED a statement's snapshot is taken as it starts, so a read in the statement that waited

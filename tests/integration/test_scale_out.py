@@ -138,10 +138,11 @@ async def test_three_replicas_reach_the_same_outcome_as_one() -> None:
         "waitlisted": ORDERS - COVERED,
     }
     assert {k: single.counts[k] for k in expected} == expected
+    # Not just the same totals: the same order ended the same way in both runs (compared
+    # first, so a failure names the locations that ended differently).
+    assert scaled_states == single_states
     assert {k: scaled.counts[k] for k in expected} == expected
     assert referred - covered_referred == 2  # two referred orders are beyond the stock too
-    # Not just the same totals: the same order ended the same way in both runs.
-    assert scaled_states == single_states
     for run in (single, scaled):
         assert run.counts["stock"]["available"] == 0
         assert run.counts["courier_handoffs"] == run.counts["shipments"]

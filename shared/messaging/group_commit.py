@@ -50,14 +50,22 @@ log = get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
 
-#: A lock a handler takes before anything else it does (dispatch's badge stock row), declared
-#: with the handler (``Service.handles(..., first=...)``). Alone, each handler keeps its
-#: service's lock order; run one after another in a shared transaction they would not: a
-#: handler that locks only an order row, followed by one that then waits for the stock lock,
-#: holds that row while waiting, and whoever holds the stock and wants the row deadlocks with
-#: it. So a shared transaction takes every first lock of its deliveries before it claims or
-#: handles any of them.
-FirstLock = Callable[[AsyncSession], Awaitable[object]]
+
+@dataclass(frozen=True)
+class FirstLock:
+    """A lock a handler takes before anything else it does (dispatch's badge stock row),
+    declared with the handler (``Service.handles(..., first=...)``).
+
+    Alone, each handler keeps its service's lock order; run one after another in a shared
+    transaction they would not: a handler that locks only an order row, followed by one that
+    then waits for the stock lock, holds that row while waiting, and whoever holds the stock
+    and wants the row deadlocks with it. So a shared transaction takes every first lock of its
+    deliveries before it claims or handles any of them, in the order of their names.
+    """
+
+    #: Orders the first locks a transaction takes, the same in every replica.
+    name: str
+    take: Callable[[AsyncSession], Awaitable[object]]
 
 
 class SharedTransactionFailed(Exception):
@@ -237,7 +245,7 @@ class GroupCommit:
                 if len(batch) > 1 and tracing.recording():
                     _link_batch(batch)
                 for lock in first_locks(batch):
-                    await lock(session)
+                    await lock.take(session)
                 fresh = await self._claim(session, batch)
                 for delivery, is_fresh in zip(batch, fresh, strict=True):
                     if is_fresh:
@@ -266,8 +274,8 @@ class GroupCommit:
 def first_locks(batch: list[_Delivery]) -> list[FirstLock]:
     """The first locks a transaction over ``batch`` takes, each once, always in the same
     order (by name), so two transactions that need the same two never take them crosswise."""
-    locks = {d.first for d in batch if d.first is not None}
-    return sorted(locks, key=lambda lock: f"{lock.__module__}.{lock.__qualname__}")
+    locks = dict.fromkeys(d.first for d in batch if d.first is not None)
+    return sorted(locks, key=lambda lock: lock.name)
 
 
 def _link_batch(batch: list[_Delivery]) -> None:

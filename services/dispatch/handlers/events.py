@@ -3,10 +3,7 @@
 The inbox absorbs exact redeliveries; the state machine absorbs the rest (the same fact sent
 twice, facts in any order), so every handler here is safe to run again.
 
-A handler that moves stock declares the stock lock as its ``first``: the consumer's shared
-transaction then takes it before any handler runs, so a placement recorded (or an address
-changed) earlier in the same transaction never holds an order row while waiting for the stock
-(the lock order in ``services/dispatch/store/__init__.py``; docs/adr/0051 says why).
+A handler that moves stock declares the stock lock as its ``first`` (``handlers/locks.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.store import ledger
+from services.dispatch.handlers.locks import STOCK_FIRST
 from services.dispatch.usecases.addresses import change_address
 from services.dispatch.usecases.orders import Orders
 from services.dispatch.usecases.placements import Placements
@@ -45,17 +42,17 @@ def register(service: Service, placement_recorded: Callable[[], None] | None = N
         """Record the order; the allocator reserves stock or waitlists it, by placement."""
         await placements.order_placed(session, event.payload, event.correlation_id)
 
-    @service.handles(OrderVerified, first=ledger.lock_stock)
+    @service.handles(OrderVerified, first=STOCK_FIRST)
     async def verified(session: AsyncSession, event: Envelope[OrderVerified]) -> None:
         """A verified order holding stock is allocated and handed to the courier."""
         await orders.order_verified(session, event.payload.order_id, event.correlation_id)
 
-    @service.handles(OrderRejected, first=ledger.lock_stock)
+    @service.handles(OrderRejected, first=STOCK_FIRST)
     async def rejected(session: AsyncSession, event: Envelope[OrderRejected]) -> None:
         """A refused order gives its stock back to the waitlist."""
         await orders.order_closed(session, event.payload.order_id, event.correlation_id)
 
-    @service.handles(OrderCancelled, first=ledger.lock_stock)
+    @service.handles(OrderCancelled, first=STOCK_FIRST)
     async def cancelled(session: AsyncSession, event: Envelope[OrderCancelled]) -> None:
         """A cancelled order gives its stock back to the waitlist."""
         await orders.order_closed(session, event.payload.order_id, event.correlation_id)
@@ -77,7 +74,7 @@ def register(service: Service, placement_recorded: Callable[[], None] | None = N
             )
             await service.emit(session, refusal, event.correlation_id)
 
-    @service.handles(AccountAnonymised, first=ledger.lock_stock)
+    @service.handles(AccountAnonymised, first=STOCK_FIRST)
     async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:
         """Orders not yet handed over lose their personal data and their claim on stock."""
         await privacy.account_anonymised(session, event.payload.account_id, event.correlation_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.dispatch.handlers.locks import STOCK_FIRST
 from services.dispatch.store.privacy import held_about
 from services.dispatch.usecases.privacy import Privacy
 from shared.events import AccountRestricted, AccountRestrictionLifted, Envelope
@@ -22,7 +23,7 @@ def register(service: Service) -> None:
         """Hold back the account's parcels: its data is kept but not used."""
         await privacy.account_restricted(session, event.payload.account_id)
 
-    @service.handles(AccountRestrictionLifted)
+    @service.handles(AccountRestrictionLifted, first=STOCK_FIRST)
     async def lifted(session: AsyncSession, event: Envelope[AccountRestrictionLifted]) -> None:
         """Send what was held back."""
         await privacy.restriction_lifted(session, event.payload.account_id, event.correlation_id)

@@ -12,7 +12,7 @@ rows, then shipment rows, then leaflet stock rows. So competing replicas queue o
 row instead of double-booking or deadlocking. Recording a placement locks only its own order
 row and takes nothing after it. A consumer's shared transaction runs several handlers one
 after another, so each handler that moves stock declares the stock lock as the one it takes
-first, and the transaction takes it before any handler runs (``handlers/events.py``): else a
+first, and the transaction takes it before any handler runs (``handlers/locks.py``): else a
 placement recorded before it would hold its row while waiting for the stock. Every stock
 update is also conditional on the balance allowing it, and the database's CHECK constraints and
 the ledger's unique (order, kind, round) index refuse what slips past both.

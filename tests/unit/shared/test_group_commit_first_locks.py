@@ -16,12 +16,12 @@ from shared.events import Envelope, OrderCancelled, wrap
 from shared.messaging.group_commit import FirstLock, _Delivery, first_locks
 
 
-async def lock_stock(session: AsyncSession) -> None:
-    """A stand-in for a service's first lock."""
+async def take(session: AsyncSession) -> None:
+    """What a lock would run; never run here."""
 
 
-async def lock_leaflets(session: AsyncSession) -> None:
-    """Another."""
+STOCK = FirstLock("stock", take)
+LEAFLETS = FirstLock("leaflets", take)
 
 
 async def handler(session: AsyncSession, envelope: Envelope[Any]) -> None:
@@ -34,14 +34,13 @@ def delivery(first: FirstLock | None) -> _Delivery:
 
 
 async def test_a_lock_several_deliveries_declare_is_taken_once() -> None:
-    batch = [delivery(lock_stock), delivery(None), delivery(lock_stock)]
-    assert first_locks(batch) == [lock_stock]
+    batch = [delivery(STOCK), delivery(None), delivery(STOCK)]
+    assert first_locks(batch) == [STOCK]
 
 
-async def test_two_batches_take_the_same_locks_in_the_same_order_whatever_their_order() -> None:
-    one = first_locks([delivery(lock_stock), delivery(lock_leaflets)])
-    other = first_locks([delivery(lock_leaflets), delivery(lock_stock)])
-    assert one == other == [lock_leaflets, lock_stock]
+async def test_locks_are_taken_in_the_order_of_their_names_not_of_the_deliveries() -> None:
+    assert first_locks([delivery(STOCK), delivery(LEAFLETS)]) == [LEAFLETS, STOCK]
+    assert first_locks([delivery(LEAFLETS), delivery(STOCK)]) == [LEAFLETS, STOCK]
 
 
 async def test_a_batch_whose_handlers_declare_nothing_takes_no_lock() -> None:

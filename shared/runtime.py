@@ -40,6 +40,7 @@ from shared.readiness import NotReadyLog
 from shared.settings import ServiceSettings
 from shared.store import inbox, outbox
 from shared.store.db import Database
+from shared.store.forget import forget_published_events
 from shared.store.migrations import ensure_database, upgrade
 from shared.store.retention import inbox_retention
 
@@ -152,6 +153,19 @@ class Service:
         if payload.TYPE not in self._publishers:
             raise ValueError(f"{self.name} does not declare that it emits {payload.TYPE}")
         return await outbox.add(session, self.outbox_table, payload, correlation_id)
+
+    async def forget_published(self, session: AsyncSession, mentioning: Sequence[str]) -> int:
+        """Delete the published outbox rows that mention any of ``mentioning`` (an erased
+        account's id, its email, a parcel's reference), in the caller's transaction; returns
+        how many.
+
+        What this process sent and has not marked yet (the relay marks sent rows together,
+        up to a quarter of a second later, ADR 0081) is marked first: such a row looked
+        unsent to the delete, and kept its copy of the person's data for the outbox's
+        retention (24 hours). A row another replica sent in that moment can still stay until
+        then."""
+        await self.relay.settle_now()
+        return await forget_published_events(session, self.outbox_table, mentioning)
 
     def emitted_routing_keys(self) -> list[str]:
         """Routing keys of the events this service publishes (its AsyncAPI channels)."""

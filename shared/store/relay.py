@@ -74,6 +74,8 @@ class Relay(ABC):
         # Well inside ``sweep_after``: a row sent and not yet settled is never swept as unsent.
         self._settle_after = min(settle_after, sweep_after / 2)
         self._owed: list[Any] = []  # ids sent from memory, not yet settled
+        # Held while a settling statement runs, so :meth:`settle_now` waits for one under way.
+        self._settling = asyncio.Lock()
         self._settle_at = math.inf  # when the oldest of them is due (never, while none is)
         self._stop_grace = stop_grace_seconds
         self._wake = asyncio.Event()
@@ -115,21 +117,30 @@ class Relay(ABC):
                 self._settle_at = asyncio.get_running_loop().time() + self._settle_after
             self._owed.extend(ids)
 
+    async def settle_now(self) -> None:
+        """Settle at once everything this process has sent, after any settling under way.
+
+        Erasing a person deletes the published rows that name them; a row sent a moment
+        before and not yet settled still looks unsent, and would keep its copy of their data
+        for the outbox's retention. So erasure settles first (``Service.forget_published``)."""
+        await self._settle_sent(now=True)
+
     async def _settle_sent(self, *, now: bool) -> None:
         """Settle what was sent, in one statement: when it is due, when a batch's worth is
-        owed, or at once (``now``: before a sweep, when stopping)."""
-        if not self._owed:
-            return
-        due = len(self._owed) >= self._batch
-        if not (now or due or asyncio.get_running_loop().time() >= self._settle_at):
-            return
-        owed, self._owed, self._settle_at = self._owed, [], math.inf
-        try:
-            await prepared.fetch_alone(self._db.engine, self._settle_sql, owed)
-        except BaseException:
-            self._owed[:0] = owed  # tried again at the next round
-            self._settle_at = asyncio.get_running_loop().time()
-            raise
+        owed, or at once (``now``: before a sweep, when stopping, before an erasure)."""
+        async with self._settling:
+            if not self._owed:
+                return
+            due = len(self._owed) >= self._batch
+            if not (now or due or asyncio.get_running_loop().time() >= self._settle_at):
+                return
+            owed, self._owed, self._settle_at = self._owed, [], math.inf
+            try:
+                await prepared.fetch_alone(self._db.engine, self._settle_sql, owed)
+            except BaseException:
+                self._owed[:0] = owed  # tried again at the next round
+                self._settle_at = asyncio.get_running_loop().time()
+                raise
 
     async def _round(self) -> bool:
         """One round: what is in memory, what is owed settling, then the sweep if it is due;

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from shared.email import email_outbox_table, queue_email
 from shared.email.message import EmailMessage
 from shared.email.outbox import EMAILS_QUEUED
 from shared.events import OrderCancelled
+from shared.runtime import Service
 from shared.store import outbox
 from shared.store.db import Database
+from shared.store.forget import forget_published_events
 from tests.support.databases import throwaway_database
 from tests.support.platform import eventually
 from tests.support.round_trips import recording
@@ -350,3 +353,44 @@ async def test_inside_a_savepoint_nothing_is_carried_and_the_commit_writes_it(
             assert outbox.take_pending(session) == [[]] * 7
     await until_published(broker, db, events, 1)
     assert str(kept.order_id) in broker.published[0].body
+
+
+async def test_an_erasure_deletes_a_published_row_the_relay_has_not_marked_yet(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """Erasing a person deletes the published rows that name them. A row sent a moment
+    before and not yet marked looked unsent to that delete, and kept its copy of their data
+    for the outbox's retention (the privacy deletion test failed in CI that way). The erasure
+    has the relay mark what it sent first (``Service.forget_published``)."""
+    relay_, broker, db, events = relay
+    relay_._settle_after = 30.0  # the mark is surely still owed when the erasure comes
+    order_id = await emit(db, events)
+    await eventually(lambda: published(broker, 1))
+    async with db.transaction() as session:
+        assert await forget_published_events(session, events, [str(order_id)]) == 0
+    service = SimpleNamespace(relay=relay_, outbox_table=events)
+    async with db.transaction() as session:
+        forgotten = await Service.forget_published(service, session, [str(order_id)])  # type: ignore[arg-type]
+    assert forgotten == 1
+    assert await unpublished(db, events) == 0
+    async with db.transaction() as session:
+        assert (await session.execute(select(events.c.id))).all() == []
+
+
+async def test_settling_at_once_waits_for_a_settle_already_under_way(
+    relay: tuple[outbox.OutboxRelay, Broker, Database, Table],
+) -> None:
+    """A settle under way has taken the owed ids off the list: one that found the list empty
+    and returned at once would let the erasure's delete run before that mark committed."""
+    relay_, broker, db, events = relay
+    relay_._settle_after = 30.0
+    await emit(db, events)
+    await eventually(lambda: published(broker, 1))
+    async with relay_._settling:  # a settle under way, holding the owed ids
+        owed, relay_._owed = relay_._owed, []
+        waiting = asyncio.ensure_future(relay_.settle_now())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        relay_._owed = owed  # (the one under way fails and hands them back)
+    await waiting
+    assert await unpublished(db, events) == 0

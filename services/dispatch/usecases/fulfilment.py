@@ -33,7 +33,6 @@ from shared.events import (
 )
 from shared.logging import get_logger
 from shared.runtime import Service
-from shared.store.forget import forget_published_events
 
 log = get_logger(__name__)
 
@@ -120,9 +119,7 @@ class Fulfilment:
         """An anonymised account's parcel has arrived (or come back): the courier needs its
         name and address no longer, so they go, with the published handoff that carried them."""
         await orders.set_delivery(session, shipment.order_id, SCRUBBED)
-        await forget_published_events(
-            session, self.service.outbox_table, [shipment.reference, str(shipment.order_id)]
-        )
+        await self.service.forget_published(session, [shipment.reference, str(shipment.order_id)])
         log.info("delivery details forgotten", order_id=str(shipment.order_id))
 
     async def _carry_out(

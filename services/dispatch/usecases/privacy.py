@@ -15,7 +15,6 @@ from services.dispatch.domain.shipment import FINAL
 from services.dispatch.store import ledger, orders, privacy, shipments
 from services.dispatch.usecases.fulfilment import Fulfilment
 from shared.runtime import Service
-from shared.store.forget import forget_published_events
 
 
 class Privacy:
@@ -44,7 +43,7 @@ class Privacy:
         if serve:
             await self.fulfilment.serve_waitlist(session, correlation_id)
         # Published events that named the account (a copy of its data) are records only now.
-        await forget_published_events(session, self.service.outbox_table, [str(account_id)])
+        await self.service.forget_published(session, [str(account_id)])
         for shipment in await shipments.account_shipments(session, account_id):
             if shipment.status in FINAL:
                 await self.fulfilment.forget_delivery(session, shipment)

@@ -98,6 +98,9 @@ async def anonymise(
     """Disable the account, remove who held it, and tell every service to do the same."""
     now = ctx.clock()
     service = ctx.service
+    # What the relay sent and has not marked yet would look unsent to the erasure's delete of
+    # published rows naming the person (``Service.forget_published``).
+    await service.relay.settle_now()
     async with service.db.transaction() as session:
         erased = await erasure.erase_account(
             session, account_id, outbox=service.outbox_table, email_outbox=ctx.email_outbox

@@ -16,7 +16,7 @@ from services.orders.store import accounts, awaiting, privacy, repository
 from services.orders.store.tables import email_outbox
 from shared.events import AccountHoldApplied, OrderCancelled
 from shared.runtime import Service
-from shared.store.forget import forget_emails_to, forget_published_events
+from shared.store.forget import forget_emails_to
 
 PORTAL_CLOSED = "The CARE badges portal closed before the order was sent."
 
@@ -32,7 +32,7 @@ async def anonymise(service: Service, session: AsyncSession, account_id: UUID) -
         await forget_emails_to(session, email_outbox, address)
     await privacy.scrub_orders(session, account_id)
     await accounts.forget(session, account_id)
-    await forget_published_events(session, service.outbox_table, [str(account_id)])
+    await service.forget_published(session, [str(account_id)])
     await privacy.hold(session, account_id, privacy.ANONYMISED)
 
 

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.verification.store import privacy, repository
 from shared.events import AccountDetailsCorrected, AccountRegistered
 from shared.runtime import Service
-from shared.store.forget import forget_published_events
 
 
 async def remember(session: AsyncSession, registered: AccountRegistered) -> None:
@@ -45,4 +44,4 @@ async def correct(session: AsyncSession, corrected: AccountDetailsCorrected) -> 
 async def forget(session: AsyncSession, service: Service, account_id: UUID) -> None:
     """Keep decisions and the audit trail, drop everything that identifies the person."""
     await privacy.anonymise(session, account_id)
-    await forget_published_events(session, service.outbox_table, [str(account_id)])
+    await service.forget_published(session, [str(account_id)])

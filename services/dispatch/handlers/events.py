@@ -3,7 +3,8 @@
 The inbox absorbs exact redeliveries; the state machine absorbs the rest (the same fact sent
 twice, facts in any order), so every handler here is safe to run again.
 
-A handler that moves stock declares the stock lock as its ``first`` (``handlers/locks.py``).
+Every handler that writes dispatch's tables declares the stock lock as its ``first``
+(``handlers/locks.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def register(service: Service, placement_recorded: Callable[[], None] | None = N
     orders = Orders(service)
     privacy = Privacy(service)
 
-    @service.handles(OrderPlaced)
+    @service.handles(OrderPlaced, first=STOCK_FIRST)
     async def placed(session: AsyncSession, event: Envelope[OrderPlaced]) -> None:
         """Record the order; the allocator reserves stock or waitlists it, by placement."""
         await placements.order_placed(session, event.payload, event.correlation_id)
@@ -57,7 +58,7 @@ def register(service: Service, placement_recorded: Callable[[], None] | None = N
         """A cancelled order gives its stock back to the waitlist."""
         await orders.order_closed(session, event.payload.order_id, event.correlation_id)
 
-    @service.handles(DeliveryAddressChanged)
+    @service.handles(DeliveryAddressChanged, first=STOCK_FIRST)
     async def address_changed(
         session: AsyncSession, event: Envelope[DeliveryAddressChanged]
     ) -> None:

@@ -18,7 +18,7 @@ def register(service: Service) -> None:
     answer_requests(service, held_about)
     privacy = Privacy(service)
 
-    @service.handles(AccountRestricted)
+    @service.handles(AccountRestricted, first=STOCK_FIRST)
     async def restricted(session: AsyncSession, event: Envelope[AccountRestricted]) -> None:
         """Hold back the account's parcels: its data is kept but not used."""
         await privacy.account_restricted(session, event.payload.account_id)

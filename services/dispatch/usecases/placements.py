@@ -1,10 +1,10 @@
 """Placements: recorded as OrderPlaced arrives, decided a batch at a time in placement order.
 
-OrderPlaced's handler only records the placement (no stock lock), so replicas consume side by
-side; the allocator decides recorded placements in batches, in placement order, under one
-stock lock (ADR 0011). Every decision moves the one stock row, so decisions are serial
-whatever happens; deciding a batch in one transaction pays the lock's round trips and commit
-once, not once per placement.
+OrderPlaced's handler only records the placement (a batch of them in one consumer transaction,
+which takes the stock lock first, docs/adr/0051); the allocator decides recorded placements in
+batches, in placement order, under the same lock (ADR 0011). Every decision moves the one
+stock row, so decisions are serial whatever happens; deciding a batch in one transaction pays
+the lock's round trips and commit once, not once per placement.
 
 Placements are recorded as they arrive, not in placement order: one recorded after a hole in
 the placement numbers is held a bounded moment for the missing one (``placement_gaps``), so an
@@ -75,8 +75,9 @@ class Placements:
         """Record a new order for the allocator, which decides placements in placement order;
         False if it was recorded before (a redelivery).
 
-        No stock lock here: replicas record placements side by side, and the allocator
-        decides them a batch at a time under one lock (ADR 0011).
+        No stock lock of its own: the consumer's transaction took it first (``handlers/
+        locks.py``), and the allocator decides placements a batch at a time under it
+        (ADR 0011).
         """
         recorded = await placements.record_placement(
             session,

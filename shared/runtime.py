@@ -136,12 +136,15 @@ class Service:
 
     # --- events ----------------------------------------------------------------------------
 
-    def handles(
-        self, event: type[EventPayload], *, first: FirstLock | None = None
-    ) -> Callable[[Handler], Handler]:
-        """Decorator for an event handler ``async def h(session, envelope)``; ``first`` is
-        the lock it takes before anything else (``shared.messaging.group_commit.FirstLock``)."""
-        return self.consumers.handles(event, first=first)
+    def handles(self, event: type[EventPayload]) -> Callable[[Handler], Handler]:
+        """Decorator for an event handler ``async def h(session, envelope)``."""
+        return self.consumers.handles(event)
+
+    def lock_first(self, lock: FirstLock) -> None:
+        """Every consumer transaction takes ``lock`` before its inbox claim and before any
+        handler runs (``GroupCommit.first_lock``), so handlers that share a transaction keep
+        the service's lock order."""
+        self.consumers.group.first_lock = lock
 
     async def emit(
         self, session: AsyncSession, payload: EventPayload, correlation_id: str

@@ -10,7 +10,7 @@ from services.dispatch.api import stock as stock_api
 from services.dispatch.handlers import closure, events, privacy
 from services.dispatch.handlers.allocator import Allocator
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.store import MIGRATIONS, gauges
+from services.dispatch.store import MIGRATIONS, gauges, ledger
 from services.dispatch.store.tables import metadata
 from services.dispatch.usecases import EMITS
 from services.dispatch.usecases.placements import Placements
@@ -33,6 +33,10 @@ def build(settings: DispatchSettings | None = None) -> DispatchService:
         batch=settings.allocator_batch,
         idle_seconds=settings.allocator_idle_seconds,
     )
+    # Every consumer transaction takes the stock row first, as the allocator does: handlers
+    # that share one would otherwise hold order rows while waiting for the stock, or take
+    # rows in another order than its holder, and deadlock (docs/adr/0051, amendment).
+    service.lock_first(ledger.lock_stock)
     events.register(service, service.allocator.kick)
     privacy.register(service)
     purge = closure.register(

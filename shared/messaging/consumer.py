@@ -30,7 +30,7 @@ from shared.events.envelope import UnknownEventVersion, parse_as
 from shared.logging import get_logger, info_line, log_context
 from shared.messaging.acks import Acknowledgements
 from shared.messaging.broker import safe_channel
-from shared.messaging.group_commit import FirstLock, GroupCommit, SharedTransactionFailed
+from shared.messaging.group_commit import GroupCommit, SharedTransactionFailed
 from shared.messaging.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, Subscription
 from shared.metrics import (
     DEAD_LETTERED,
@@ -93,25 +93,16 @@ class Consumers:
         self._duplicates = Labelled(INBOX_DUPLICATES, service)  # event type
         #: Each queue's handler, for tests that drive a handler inside a transaction they hold.
         self.handlers: dict[str, Handler] = {}
-        #: Each queue's handler's first lock, where it declared one (group_commit.FirstLock).
-        self.first_locks: dict[str, FirstLock] = {}
         #: How long a passing database fault is ridden out before the delivery counts.
         self.transient_retry_seconds = 120.0
 
-    def handles(
-        self, event: type[EventPayload], *, first: FirstLock | None = None
-    ) -> Callable[[Handler], Handler]:
-        """Decorator: run the handler for every ``event`` delivered to this service.
-
-        ``first``: the lock the handler takes before anything else (``FirstLock``), which a
-        transaction it shares takes before any handler runs."""
+    def handles(self, event: type[EventPayload]) -> Callable[[Handler], Handler]:
+        """Decorator: run the handler for every ``event`` delivered to this service."""
 
         def register(handler: Handler) -> Handler:
             sub = Subscription(self.service, event)
             self.subscriptions.append(sub)
             self.handlers[sub.queue_name] = handler
-            if first is not None:
-                self.first_locks[sub.queue_name] = first
             self._broker.subscriber(
                 sub.queue(),
                 sub.exchange,
@@ -120,12 +111,14 @@ class Consumers:
                 decoder=_the_message,
                 title=sub.queue_name,
                 description=(handler.__doc__ or "").strip() or None,
-            )(self._consumer(sub))
+            )(self._consumer(sub, handler))
             return handler
 
         return register
 
-    def _consumer(self, sub: Subscription) -> Callable[[RabbitMessage], Awaitable[None]]:
+    def _consumer(
+        self, sub: Subscription, handler: Handler
+    ) -> Callable[[RabbitMessage], Awaitable[None]]:
         event_type = sub.event.TYPE
         process = f"{sub.queue_name} process"
         service = self.service
@@ -179,7 +172,7 @@ class Consumers:
                         event_id=envelope.event_id,
                     )
                 ):
-                    outcome = await self._handle(message, sub, envelope, context.fields)
+                    outcome = await self._handle(message, sub, handler, envelope, context.fields)
                     elapsed = time.perf_counter() - started
                     if outcome is not None:  # failures logged their own line
                         info_line(
@@ -194,13 +187,14 @@ class Consumers:
         self,
         message: RabbitMessage,
         sub: Subscription,
+        handler: Handler,
         envelope: Envelope[Any],
         log_fields: dict[str, Any] | None = None,
     ) -> str | None:
         """Handle, then ack; returns "ok" or "duplicate", or None when it failed."""
         event_type = sub.event.TYPE
         try:
-            fresh = await self._run_in_transaction(sub, envelope, log_fields)
+            fresh = await self._run_in_transaction(sub, handler, envelope, log_fields)
         except Exception as exc:
             attempt = delivery_attempt(message)
             if attempt >= DELIVERY_LIMIT:
@@ -224,6 +218,7 @@ class Consumers:
     async def _run_in_transaction(
         self,
         sub: Subscription,
+        handler: Handler,
         envelope: Envelope[Any],
         log_fields: dict[str, Any] | None = None,
     ) -> bool:
@@ -237,7 +232,9 @@ class Consumers:
         alone = False
         while True:
             try:
-                return await self.run(sub.queue_name, envelope, alone=alone, log_fields=log_fields)
+                return await self.group.run(
+                    sub.queue_name, handler, envelope, alone=alone, log_fields=log_fields
+                )
             except SharedTransactionFailed:
                 alone = True  # someone else's failure: not this delivery's, no pause
             except Exception as exc:
@@ -247,25 +244,6 @@ class Consumers:
                 log.warning("database unavailable, retrying in place", error=_describe(exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
-
-    async def run(
-        self,
-        queue_name: str,
-        envelope: Envelope[Any],
-        *,
-        alone: bool = False,
-        log_fields: dict[str, Any] | None = None,
-    ) -> bool:
-        """Claim and handle ``envelope`` as ``queue_name``'s handler, in the transaction it
-        shares (``GroupCommit.run``, with the handler's first lock); False for a duplicate."""
-        return await self.group.run(
-            queue_name,
-            self.handlers[queue_name],
-            envelope,
-            alone=alone,
-            log_fields=log_fields,
-            first=self.first_locks.get(queue_name),
-        )
 
     async def close(self) -> None:
         """Stop handling; deliveries not yet committed stay unacknowledged and come again."""

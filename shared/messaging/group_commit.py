@@ -51,21 +51,8 @@ log = get_logger(__name__)
 Handler = Callable[[AsyncSession, Envelope[Any]], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class FirstLock:
-    """A lock a handler takes before anything else it does (dispatch's badge stock row),
-    declared with the handler (``Service.handles(..., first=...)``).
-
-    Alone, each handler keeps its service's lock order; run one after another in a shared
-    transaction they would not: a handler that locks only an order row, followed by one that
-    then waits for the stock lock, holds that row while waiting, and whoever holds the stock
-    and wants the row deadlocks with it. So a shared transaction takes every first lock of its
-    deliveries before it claims or handles any of them, in the order of their names.
-    """
-
-    #: Orders the first locks a transaction takes, the same in every replica.
-    name: str
-    take: Callable[[AsyncSession], Awaitable[object]]
+#: A lock every transaction of a group takes before anything else (``GroupCommit.first_lock``).
+FirstLock = Callable[[AsyncSession], Awaitable[object]]
 
 
 class SharedTransactionFailed(Exception):
@@ -81,8 +68,6 @@ class _Delivery:
     log_fields: dict[str, Any]
     #: The delivering task's OpenTelemetry context (its consumer span), the handler's parent.
     trace_context: otel_context.Context
-    #: The lock its handler takes first, if it declared one (:data:`FirstLock`).
-    first: FirstLock | None = None
     done: asyncio.Future[bool] = field(default_factory=lambda: _loop().create_future())
 
 
@@ -119,6 +104,13 @@ class GroupCommit:
         self._waiting: asyncio.Event | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._sizes = Labelled(GROUP_COMMIT_SIZE, service)
+        #: Taken first in every transaction, before the claim and any handler (None: nothing).
+        #: Alone, each handler keeps its service's lock order; one after another in a shared
+        #: transaction they do not: one that locked an order row, followed by one that waits
+        #: for a lock its service takes first (dispatch's stock row), holds the row while it
+        #: waits, and whoever holds that lock and wants the row deadlocks with it. A service
+        #: whose writers all queue on one lock sets it here (``Service.lock_first``).
+        self.first_lock: FirstLock | None = None
 
     async def run(
         self,
@@ -128,7 +120,6 @@ class GroupCommit:
         *,
         alone: bool = False,
         log_fields: dict[str, Any] | None = None,
-        first: FirstLock | None = None,
     ) -> bool:
         """Claim ``envelope`` for ``consumer`` and run ``handler``; True unless a duplicate.
 
@@ -136,8 +127,7 @@ class GroupCommit:
         shared transaction failed (call again with ``alone=True``), or the handler's own
         exception when it ran alone. The handler logs with ``log_fields`` bound (by default
         the caller's bound log context: a consumer that bound them itself passes them, and
-        spares a copy of the whole context per delivery). ``first`` is the lock the handler
-        takes before anything else, taken before the whole transaction's work.
+        spares a copy of the whole context per delivery).
         """
         delivery = _Delivery(
             consumer,
@@ -145,7 +135,6 @@ class GroupCommit:
             envelope,
             structlog.contextvars.get_contextvars() if log_fields is None else log_fields,
             otel_context.get_current(),
-            first,
         )
         (self._alone if alone else self._shared).append(delivery)
         self._wake()
@@ -244,8 +233,8 @@ class GroupCommit:
             async with self._db.transaction() as session:
                 if len(batch) > 1 and tracing.recording():
                     _link_batch(batch)
-                for lock in first_locks(batch):
-                    await lock.take(session)
+                if self.first_lock is not None:
+                    await self.first_lock(session)
                 fresh = await self._claim(session, batch)
                 for delivery, is_fresh in zip(batch, fresh, strict=True):
                     if is_fresh:
@@ -269,13 +258,6 @@ class GroupCommit:
             fresh.append(key in claimed)
             claimed.discard(key)
         return fresh
-
-
-def first_locks(batch: list[_Delivery]) -> list[FirstLock]:
-    """The first locks a transaction over ``batch`` takes, each once, always in the same
-    order (by name), so two transactions that need the same two never take them crosswise."""
-    locks = dict.fromkeys(d.first for d in batch if d.first is not None)
-    return sorted(locks, key=lambda lock: lock.name)
 
 
 def _link_batch(batch: list[_Delivery]) -> None:

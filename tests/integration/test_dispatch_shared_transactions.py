@@ -13,43 +13,28 @@ waitlisted (the three-replica scale-out test failed in CI).
 
 Here the interleaving is made certain on real PostgreSQL: the test holds the stock lock, lets a
 shared transaction [OrderPlaced X, OrderVerified Y] reach its wait, then, still holding the
-stock, handles OrderVerified X as the other replica would. Every dispatch handler that writes
-now takes the stock lock first (so no two of its transactions take rows in opposite orders
-either); the second test finds those handlers by running them.
+stock, handles OrderVerified X as the other replica would. Every dispatch consumer transaction
+now takes the stock lock first (``Service.lock_first``), so no two of them take rows in
+opposite orders either; the second test shows a batch of placements alone waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.domain.stock import BADGE
-from services.dispatch.handlers.locks import STOCK_FIRST
 from services.dispatch.store import ledger
 from shared.events import (
-    AccountAnonymised,
-    AccountRestricted,
-    AccountRestrictionLifted,
-    DeliveryAddressChanged,
-    EventPayload,
-    OrderCancelled,
     OrderPlaced,
-    OrderRejected,
     OrderVerified,
-    PortalClosed,
-    SubjectAccessRequested,
     wrap,
 )
-from shared.messaging.topology import Subscription, subscriptions
-from tests.support.dispatch import DELIVERY, Dispatch, dispatch_platform, placed, verified
+from shared.messaging.topology import Subscription
+from tests.support.dispatch import Dispatch, dispatch_platform, placed, verified
 from tests.support.platform import Platform
 from tests.support.polling import eventually
 
@@ -96,8 +81,8 @@ async def test_a_placement_recorded_beside_a_stock_handler_never_deadlocks_with_
         await ledger.lock_stock(holder)
         # Both wait together, so the consumer's worker runs them in one transaction, X first.
         shared = asyncio.gather(
-            consumers.run(PLACED, wrap(x, "test")),
-            consumers.run(VERIFIED, wrap(verified(y), "test")),
+            consumers.group.run(PLACED, consumers.handlers[PLACED], wrap(x, "test")),
+            consumers.group.run(VERIFIED, consumers.handlers[VERIFIED], wrap(verified(y), "test")),
         )
         async with service.db.transaction() as looker:
             assert await eventually(lambda: waiting_for_a_lock(looker), timeout=10)
@@ -115,72 +100,26 @@ async def test_a_placement_recorded_beside_a_stock_handler_never_deadlocks_with_
     assert order is not None and order.placement_seq == 2
 
 
-class Undone(Exception):
-    """Rolls a handler's transaction back."""
-
-
-def one_of_each(order: OrderPlaced) -> list[EventPayload]:
-    """An event for each of dispatch's queues, about ``order`` and its account."""
-    someone = uuid.uuid4()
-    return [
-        order,
-        OrderVerified(order_id=order.order_id, decided_by="automatic"),
-        OrderRejected(order_id=order.order_id, reviewer_id=someone, reason="test"),
-        OrderCancelled(order_id=order.order_id),
-        DeliveryAddressChanged(order_id=order.order_id, changed_by=someone, delivery=DELIVERY),
-        AccountAnonymised(account_id=order.account_id),
-        SubjectAccessRequested(request_id=uuid.uuid4(), account_id=order.account_id),
-        AccountRestricted(account_id=order.account_id, ground="test"),
-        AccountRestrictionLifted(account_id=order.account_id),
-        PortalClosed(closed_at=datetime.now(UTC)),
-    ]
-
-
-async def rows_written(session: AsyncSession) -> int:
-    """Rows written in dispatch's own tables (the inbox and outbox, which every consumer
-    transaction writes, left out), as the connection counts them: its counts of earlier
-    transactions not yet reported stay in, so compare two readings in one transaction."""
-    written = await session.scalar(
-        text(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
-            " FROM pg_stat_xact_user_tables WHERE relname NOT IN ('inbox', 'outbox')"
-        )
-    )
-    return int(written or 0)
-
-
-async def test_every_dispatch_handler_that_writes_takes_the_stock_lock_first(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+async def test_even_a_transaction_of_placements_alone_waits_for_the_stock_first(
+    platform: Platform,
 ) -> None:
-    """Found by running each handler, not from a list: a handler added later that writes
-    dispatch's tables without declaring the stock lock could take rows in another order than
-    the holder of the stock in a shared transaction, and deadlock with it."""
-    await Dispatch.empty(platform, stock=10)
+    """No dispatch consumer transaction takes a row before the stock: a batch of placements
+    alone held new rows that the holder of the stock wanted while it waited for others (two
+    orders verified before their placements were recorded, crossing), and deadlocked the same
+    way. Without the first lock this batch takes no lock it could wait for, and commits at
+    once."""
+    probe = await Dispatch.empty(platform, stock=10)
     service = platform.service("dispatch")
     consumers = service.consumers
-    taking: set[str] = set()
-    writing: set[str] = set()
-    current = ""
-    lock_stock = ledger.lock_stock
-
-    async def recorded(session: AsyncSession, item: str = BADGE) -> Any:
-        taking.add(current)
-        return await lock_stock(session, item)
-
-    monkeypatch.setattr(ledger, "lock_stock", recorded)
-    order = placed(4, seq=1)
-    queues = {Subscription("dispatch", type(e)).queue_name: e for e in one_of_each(order)}
-    assert set(queues) == {s.queue_name for s in subscriptions() if s.consumer == "dispatch"}
-    for queue, payload in queues.items():
-        current = queue
-        with contextlib.suppress(Undone):
-            async with service.db.transaction() as session:
-                before = await rows_written(session)
-                await consumers.handlers[queue](session, wrap(payload, "test"))
-                if await rows_written(session) > before:
-                    writing.add(current)
-                raise Undone  # each handler on the same untouched state
-    declared = {q for q, lock in consumers.first_locks.items() if lock is STOCK_FIRST}
-    assert declared == taking | writing
-    # Only the subject access request reads and answers without writing dispatch's tables.
-    assert set(queues) - declared == {Subscription("dispatch", SubjectAccessRequested).queue_name}
+    x = placed(4, seq=1)
+    async with service.db.transaction() as holder:
+        await ledger.lock_stock(holder)
+        recording = asyncio.ensure_future(
+            consumers.group.run(PLACED, consumers.handlers[PLACED], wrap(x, "test"))
+        )
+        async with service.db.transaction() as looker:
+            assert await eventually(lambda: waiting_for_a_lock(looker), timeout=10)
+        assert not recording.done()
+    assert await asyncio.wait_for(recording, timeout=30) is True
+    order = await probe.order(x.order_id)
+    assert order is not None and order.placement_seq == 1

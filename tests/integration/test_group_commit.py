@@ -286,3 +286,24 @@ async def test_deliveries_run_again_alone_after_a_failed_transaction_do_not_wait
     assert set(await effect_rows(db)) == {str(e.event_id) for e in events}
     # Waiting after the failure and after each delivery run alone would take at least 4 s.
     assert took < 0.9, took
+
+
+async def test_the_first_lock_is_taken_once_per_transaction_before_the_claim_and_the_handlers(
+    db: Database,
+) -> None:
+    """A service whose writers all queue on one lock has every transaction take it first
+    (dispatch's stock row): taken after a handler's row locks, it deadlocked."""
+    group = GroupCommit("test", db, inbox, workers=1, linger=0.05)
+    seen: list[str] = []
+
+    async def lock(session: AsyncSession) -> None:
+        claimed = await session.scalar(select(func.count()).select_from(inbox))
+        seen.append(f"lock, {claimed} claimed")
+
+    async def handler(session: AsyncSession, envelope: Envelope[Any]) -> None:
+        seen.append("handler")
+
+    group.first_lock = lock
+    await asyncio.gather(*(group.run("q", handler, event()) for _ in range(3)))
+    await group.close()
+    assert seen == ["lock, 0 claimed", "handler", "handler", "handler"]

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.handlers.locks import STOCK_FIRST
 from services.dispatch.usecases import closure
 from shared.events import Envelope, PortalClosed
 from shared.periodic import Periodic
@@ -17,7 +16,7 @@ from shared.runtime import Service
 def register(service: Service, days: float, every_seconds: float) -> Periodic:
     """Subscribe to PortalClosed on ``service``; returns the purge chore to attach."""
 
-    @service.handles(PortalClosed, first=STOCK_FIRST)
+    @service.handles(PortalClosed)
     async def portal_closed(session: AsyncSession, event: Envelope[PortalClosed]) -> None:
         """Note when the portal closed: courier data goes ``days`` after it."""
         await closure.portal_closed(session, event.payload.closed_at)

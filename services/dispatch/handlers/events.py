@@ -2,9 +2,6 @@
 
 The inbox absorbs exact redeliveries; the state machine absorbs the rest (the same fact sent
 twice, facts in any order), so every handler here is safe to run again.
-
-Every handler that writes dispatch's tables declares the stock lock as its ``first``
-(``handlers/locks.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.handlers.locks import STOCK_FIRST
 from services.dispatch.usecases.addresses import change_address
 from services.dispatch.usecases.orders import Orders
 from services.dispatch.usecases.placements import Placements
@@ -38,27 +34,27 @@ def register(service: Service, placement_recorded: Callable[[], None] | None = N
     orders = Orders(service)
     privacy = Privacy(service)
 
-    @service.handles(OrderPlaced, first=STOCK_FIRST)
+    @service.handles(OrderPlaced)
     async def placed(session: AsyncSession, event: Envelope[OrderPlaced]) -> None:
         """Record the order; the allocator reserves stock or waitlists it, by placement."""
         await placements.order_placed(session, event.payload, event.correlation_id)
 
-    @service.handles(OrderVerified, first=STOCK_FIRST)
+    @service.handles(OrderVerified)
     async def verified(session: AsyncSession, event: Envelope[OrderVerified]) -> None:
         """A verified order holding stock is allocated and handed to the courier."""
         await orders.order_verified(session, event.payload.order_id, event.correlation_id)
 
-    @service.handles(OrderRejected, first=STOCK_FIRST)
+    @service.handles(OrderRejected)
     async def rejected(session: AsyncSession, event: Envelope[OrderRejected]) -> None:
         """A refused order gives its stock back to the waitlist."""
         await orders.order_closed(session, event.payload.order_id, event.correlation_id)
 
-    @service.handles(OrderCancelled, first=STOCK_FIRST)
+    @service.handles(OrderCancelled)
     async def cancelled(session: AsyncSession, event: Envelope[OrderCancelled]) -> None:
         """A cancelled order gives its stock back to the waitlist."""
         await orders.order_closed(session, event.payload.order_id, event.correlation_id)
 
-    @service.handles(DeliveryAddressChanged, first=STOCK_FIRST)
+    @service.handles(DeliveryAddressChanged)
     async def address_changed(
         session: AsyncSession, event: Envelope[DeliveryAddressChanged]
     ) -> None:
@@ -75,7 +71,7 @@ def register(service: Service, placement_recorded: Callable[[], None] | None = N
             )
             await service.emit(session, refusal, event.correlation_id)
 
-    @service.handles(AccountAnonymised, first=STOCK_FIRST)
+    @service.handles(AccountAnonymised)
     async def anonymised(session: AsyncSession, event: Envelope[AccountAnonymised]) -> None:
         """Orders not yet handed over lose their personal data and their claim on stock."""
         await privacy.account_anonymised(session, event.payload.account_id, event.correlation_id)

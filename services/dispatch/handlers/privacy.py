@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dispatch.handlers.locks import STOCK_FIRST
 from services.dispatch.store.privacy import held_about
 from services.dispatch.usecases.privacy import Privacy
 from shared.events import AccountRestricted, AccountRestrictionLifted, Envelope
@@ -18,12 +17,12 @@ def register(service: Service) -> None:
     answer_requests(service, held_about)
     privacy = Privacy(service)
 
-    @service.handles(AccountRestricted, first=STOCK_FIRST)
+    @service.handles(AccountRestricted)
     async def restricted(session: AsyncSession, event: Envelope[AccountRestricted]) -> None:
         """Hold back the account's parcels: its data is kept but not used."""
         await privacy.account_restricted(session, event.payload.account_id)
 
-    @service.handles(AccountRestrictionLifted, first=STOCK_FIRST)
+    @service.handles(AccountRestrictionLifted)
     async def lifted(session: AsyncSession, event: Envelope[AccountRestrictionLifted]) -> None:
         """Send what was held back."""
         await privacy.restriction_lifted(session, event.payload.account_id, event.correlation_id)

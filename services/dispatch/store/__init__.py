@@ -10,11 +10,11 @@ Lock order (the one place it is written down; every module above follows it): a 
 that may move stock locks the badge stock row first (:func:`ledger.lock_stock`), then order
 rows, then shipment rows, then leaflet stock rows. So competing replicas queue on the stock
 row instead of double-booking or deadlocking. A consumer's shared transaction runs several
-handlers one after another, holding each one's rows until it commits, so every handler that
-writes declares the stock lock as the one it takes first and the transaction takes it before
-any handler runs (``handlers/locks.py``): else a placement recorded before a stock handler
-would hold its row while waiting for the stock, and two transactions could take order rows in
-opposite orders. Dispatch's transactions that write therefore run one at a time. Every stock
+handlers one after another, holding each one's rows until it commits, so every consumer
+transaction takes the stock lock before anything else (``app.py``, ``Service.lock_first``):
+else a placement recorded before a stock handler would hold its row while waiting for the
+stock, and two transactions could take order rows in opposite orders. Dispatch's consumer
+transactions therefore run one at a time, and one at a time with the allocator. Every stock
 update is also conditional on the balance allowing it, and the database's CHECK constraints and
 the ledger's unique (order, kind, round) index refuse what slips past both.
 

@@ -75,9 +75,8 @@ class Placements:
         """Record a new order for the allocator, which decides placements in placement order;
         False if it was recorded before (a redelivery).
 
-        No stock lock of its own: the consumer's transaction took it first (``handlers/
-        locks.py``), and the allocator decides placements a batch at a time under it
-        (ADR 0011).
+        No stock lock of its own: the consumer's transaction took it first (``app.py``), and
+        the allocator decides placements a batch at a time under it (ADR 0011).
         """
         recorded = await placements.record_placement(
             session,

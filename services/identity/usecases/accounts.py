@@ -98,15 +98,11 @@ async def anonymise(
     """Disable the account, remove who held it, and tell every service to do the same."""
     now = ctx.clock()
     service = ctx.service
-    # What the relay sent and has not marked yet would look unsent to the erasure's delete of
-    # published rows naming the person (``Service.forget_published``).
-    await service.relay.settle_now()
     async with service.db.transaction() as session:
-        erased = await erasure.erase_account(
-            session, account_id, outbox=service.outbox_table, email_outbox=ctx.email_outbox
-        )
-        if not erased:
+        email = await erasure.erase_account(session, account_id, email_outbox=ctx.email_outbox)
+        if email is None:
             raise no_such_account()
+        await service.forget_published(session, [str(account_id), email])
         await session_store.revoke_all(session, account_id, now, RevokedBecause.ANONYMISED)
         await service.emit(session, AccountAnonymised(account_id=account_id), correlation_id)
         await audit.record(
